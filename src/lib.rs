@@ -1,0 +1,16 @@
+//! fleetdeck: a terminal operations console for fleets of servers and blockchain nodes.
+//!
+//! The crate is a core without a terminal (inventory, transports, probes, state and health)
+//! plus two thin front ends over it: the full-screen console in [`ui`] and the headless
+//! commands in [`report`]. Only `ui` may use ratatui/crossterm; only `transport` and `probe`
+//! may touch the network.
+
+pub mod health;
+pub mod inventory;
+pub mod observation;
+pub mod poller;
+pub mod probe;
+pub mod report;
+pub mod state;
+pub mod transport;
+pub mod ui;

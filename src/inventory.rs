@@ -1,0 +1,329 @@
+//! The fleet inventory: what hosts exist, how to reach them and what to watch on each.
+//!
+//! This module owns the *validated* model ([`Fleet`], [`Host`], …) that every other part of
+//! fleetdeck reads. The serde shapes of the TOML file live in [`file`] (types ending in `File`),
+//! and [`load`] turns one into the other, resolving profiles, defaults and `~`, and reporting
+//! every problem with the file, line and column. Nothing here touches the network or a terminal.
+//!
+//! Callers: the CLI (`config check`, `status`, the console) loads a [`Fleet`] once at start-up;
+//! the poller and the probes only read it.
+
+pub mod file;
+pub mod load;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use load::{ConfigError, ConfigSource, find_config, load_fleet, load_fleet_from_str};
+
+/// A whole fleet, validated and with every host's profile already merged in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fleet {
+    /// Display name of the fleet (`[fleet] name`).
+    pub name: String,
+    /// Where this inventory came from.
+    pub source: ConfigSource,
+    /// Default probe interval.
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// What to do with a host key that no known_hosts file lists.
+    pub host_key_policy: HostKeyPolicy,
+    /// known_hosts files consulted, in order; new keys (accept-new) are appended to the first.
+    pub known_hosts: Vec<PathBuf>,
+    /// SSH defaults for every host.
+    pub ssh: SshDefaults,
+    /// Health thresholds.
+    pub thresholds: Thresholds,
+    /// Operator name → role.
+    pub operators: BTreeMap<String, Role>,
+    /// Read-only console: no action that changes a host may run.
+    pub readonly: bool,
+    /// The hosts, in inventory order.
+    pub hosts: Vec<Host>,
+}
+
+/// Host key policy of the fleet (`[fleet] host_key_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    /// Unknown or changed key: refuse. The default.
+    Strict,
+    /// Unknown key: record it in the first known_hosts file and go on; changed key: refuse.
+    AcceptNew,
+}
+
+/// SSH settings shared by all hosts (`[ssh]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SshDefaults {
+    /// Remote user; falls back to `~/.ssh/config`, then `$USER`.
+    pub user: Option<String>,
+    /// Private keys to try after the agent, `~` already expanded.
+    pub identity_files: Vec<PathBuf>,
+    /// TCP connect + SSH handshake + authentication must finish within this.
+    #[serde(with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+    /// One probe batch or runbook command must finish within this.
+    #[serde(with = "humantime_serde_compat")]
+    pub command_timeout: Duration,
+    /// Output beyond this many bytes per command is dropped and reported as truncated.
+    pub max_output_bytes: usize,
+    /// OpenSSH client config consulted for aliases (default `~/.ssh/config`; missing file is fine).
+    pub config_file: Option<PathBuf>,
+}
+
+/// Health thresholds (`[thresholds]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Thresholds {
+    /// Disk used percent at or above which a host is warning.
+    pub disk_warn_percent: f64,
+    /// Disk used percent at or above which a host is critical.
+    pub disk_crit_percent: f64,
+    /// Blocks behind the highest node of the same chain before warning.
+    pub height_lag_warn: u64,
+    /// No new block for this long is critical.
+    #[serde(with = "humantime_serde_compat")]
+    pub height_stall: Duration,
+    /// Fewer peers than this is a warning.
+    pub min_peers: u64,
+    /// Certificates expiring within this many days warn.
+    pub cert_warn_days: u64,
+}
+
+/// Access role from the manuals' access model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Service actions and runbooks.
+    Operator,
+    /// Read-only.
+    Developer,
+    /// Read-only, reads the audit log.
+    Auditor,
+}
+
+/// How fleetdeck reaches a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    /// One persistent SSH connection.
+    Ssh,
+    /// This machine, without SSH.
+    Local,
+}
+
+/// A host's place in a BFT consensus group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeRole {
+    /// Votes in consensus (counts towards N = 3F+1).
+    Consensus,
+    /// Syncs blocks, does not vote.
+    Observer,
+    /// Neither; the default for hosts that are not chain nodes.
+    #[default]
+    Free,
+}
+
+/// One host of the fleet, with its profile merged in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    /// Unique name shown everywhere.
+    pub name: String,
+    /// Address or `~/.ssh/config` alias.
+    pub address: String,
+    /// Explicit SSH port; `None` means `~/.ssh/config` or 22.
+    pub port: Option<u16>,
+    /// Explicit SSH user for this host.
+    pub user: Option<String>,
+    /// Extra identity files for this host, tried before the fleet's.
+    pub identity_files: Vec<PathBuf>,
+    /// SSH or local.
+    pub transport: TransportKind,
+    /// Profile this host was built from, if any.
+    pub profile: Option<String>,
+    /// Free-form groups for selection (`--group`).
+    pub groups: Vec<String>,
+    /// BFT consensus group this host belongs to.
+    pub consensus_group: Option<String>,
+    /// Consensus role.
+    pub role: NodeRole,
+    /// Probe interval of this host.
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// Services to watch.
+    pub services: Vec<Service>,
+    /// The chain node on this host, if any.
+    pub chain: Option<Chain>,
+    /// Mount points to watch.
+    pub disks: Vec<Disk>,
+    /// Backup sets to watch.
+    pub backups: Vec<BackupSet>,
+}
+
+/// A watched service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    /// Name shown to the operator.
+    pub name: String,
+    /// How its state is found.
+    pub kind: ServiceKind,
+    /// Command templates for runbooks (`{{name}}` placeholders).
+    pub commands: ServiceCommands,
+}
+
+/// How a service's state is determined.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ServiceKind {
+    /// `systemctl show UNIT`.
+    Systemd {
+        /// Unit name, e.g. `geth.service`.
+        unit: String,
+    },
+    /// `docker inspect` of a container, or `docker compose ps` of a compose service.
+    Docker {
+        /// Container name or id.
+        container: Option<String>,
+        /// Compose file, with `compose_service`.
+        compose_file: Option<String>,
+        /// Compose service name.
+        compose_service: Option<String>,
+    },
+    /// A process found by pidfile or by `pgrep -f` pattern.
+    Process {
+        /// Pidfile path on the host.
+        pidfile: Option<String>,
+        /// Pattern for `pgrep -f`.
+        pattern: Option<String>,
+    },
+    /// A TCP connect made from the host (through the SSH connection).
+    Port {
+        /// Address dialled from the host, default 127.0.0.1.
+        address: String,
+        /// TCP port.
+        port: u16,
+    },
+    /// An HTTP request made from the host.
+    Http {
+        /// URL as seen from the host.
+        url: String,
+        /// Expected status code, default 200.
+        expect_status: u16,
+    },
+    /// A command: exit 0 means running.
+    Command {
+        /// Shell command run on the host.
+        command: String,
+    },
+}
+
+/// Command templates a runbook may use on a service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServiceCommands {
+    /// Start the service.
+    pub start: Option<String>,
+    /// Stop the service.
+    pub stop: Option<String>,
+    /// Restart the service.
+    pub restart: Option<String>,
+    /// Print the running version.
+    pub version: Option<String>,
+    /// Switch to `{{version}}`.
+    pub upgrade: Option<String>,
+    /// Switch back to the previous version.
+    pub rollback: Option<String>,
+}
+
+/// Which JSON-RPC dialect (or command) gives a chain node's height and peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChainKind {
+    /// geth and friends: eth_blockNumber, eth_syncing, net_peerCount.
+    Ethereum,
+    /// Conflux: cfx_epochNumber, cfx_getStatus.
+    Conflux,
+    /// FISCO BCOS: getBlockNumber, getSyncStatus, getPeers, ….
+    FiscoBcos,
+    /// A command on the host that prints a height.
+    Command,
+}
+
+/// The chain node on a host.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chain {
+    /// Dialect.
+    pub kind: ChainKind,
+    /// RPC URL as seen from the host (dialled through the SSH connection).
+    pub rpc: Option<String>,
+    /// For `kind = "command"`: prints the height.
+    pub command: Option<String>,
+    /// FISCO BCOS group id, default 1.
+    pub group_id: u32,
+}
+
+/// A watched mount point.
+#[derive(Debug, Clone, Serialize)]
+pub struct Disk {
+    /// Mount point path on the host.
+    pub mount: String,
+}
+
+/// A watched set of backup files.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupSet {
+    /// Name shown to the operator.
+    pub name: String,
+    /// Directory on the host.
+    pub dir: String,
+    /// Glob of the backup files in `dir`.
+    pub pattern: String,
+    /// How often a new backup is expected; older than 1.5 × this is stale.
+    #[serde(with = "humantime_serde_compat")]
+    pub every: Duration,
+}
+
+impl Fleet {
+    /// The host called `name`.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// Indices of the hosts whose name matches the glob `hosts` (if given) and that belong to
+    /// `group` (if given). An invalid glob is an error; an empty selection is not.
+    pub fn select(&self, hosts: Option<&str>, group: Option<&str>) -> Result<Vec<usize>, String> {
+        let matcher = match hosts {
+            Some(pattern) => Some(
+                globset::Glob::new(pattern)
+                    .map_err(|e| format!("invalid --hosts glob {pattern:?}: {e}"))?
+                    .compile_matcher(),
+            ),
+            None => None,
+        };
+        Ok(self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| matcher.as_ref().is_none_or(|m| m.is_match(&h.name)))
+            .filter(|(_, h)| {
+                group.is_none_or(|g| {
+                    h.groups.iter().any(|x| x == g) || h.consensus_group.as_deref() == Some(g)
+                })
+            })
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+/// Serialises durations the way the inventory spells them (`"5s"`, `"2m"`).
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}

@@ -1,0 +1,364 @@
+//! The serde shapes of the TOML inventory file, exactly as an operator writes it.
+//!
+//! This module owns the *input* types (all ending in `File`) and nothing else: no defaults, no
+//! `~` expansion, no cross-checks. Every struct denies unknown keys so a typo is an error with a
+//! position instead of a silently ignored setting. Values that [`super::load`] must check
+//! semantically (names, durations, globs, ports, …) are wrapped in [`Spanned`] so those errors
+//! can point at a line and column too.
+//!
+//! Callers: only [`super::load`], which turns an [`InventoryFile`] into a validated
+//! [`super::Fleet`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+/// The whole inventory file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryFile {
+    /// `[fleet]`: fleet-wide settings.
+    #[serde(default)]
+    pub fleet: FleetFile,
+    /// `[ssh]`: SSH defaults for every host.
+    #[serde(default)]
+    pub ssh: SshFile,
+    /// `[thresholds]`: health thresholds.
+    #[serde(default)]
+    pub thresholds: ThresholdsFile,
+    /// `[operators]`: operator name → role.
+    #[serde(default)]
+    pub operators: BTreeMap<String, Spanned<RoleFile>>,
+    /// `[profiles.NAME]`: shared host definitions.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileFile>,
+    /// `[[hosts]]`, in file order.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<HostFile>>,
+}
+
+/// `[fleet]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFile {
+    /// Display name; defaults to the inventory file's stem.
+    pub name: Option<Spanned<String>>,
+    /// Default probe interval (`"5s"`).
+    pub interval: Option<Spanned<DurationFile>>,
+    /// `strict` or `accept-new`.
+    pub host_key_policy: Option<HostKeyPolicyFile>,
+    /// known_hosts files, in order.
+    pub known_hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Read-only console.
+    pub readonly: Option<bool>,
+}
+
+/// `[ssh]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshFile {
+    /// Remote user for every host.
+    pub user: Option<Spanned<String>>,
+    /// Private keys tried after the agent.
+    #[serde(default)]
+    pub identity_files: Vec<Spanned<String>>,
+    /// Connect + handshake + authentication deadline.
+    pub connect_timeout: Option<Spanned<DurationFile>>,
+    /// Deadline of one probe batch or runbook command.
+    pub command_timeout: Option<Spanned<DurationFile>>,
+    /// Output cap per command, in bytes.
+    pub max_output_bytes: Option<Spanned<u64>>,
+    /// OpenSSH client config consulted for aliases.
+    pub config_file: Option<Spanned<String>>,
+}
+
+/// `[thresholds]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdsFile {
+    /// Disk used percent that warns.
+    pub disk_warn_percent: Option<Spanned<f64>>,
+    /// Disk used percent that is critical.
+    pub disk_crit_percent: Option<Spanned<f64>>,
+    /// Blocks behind the highest node of the same chain before warning.
+    pub height_lag_warn: Option<u64>,
+    /// No new block for this long is critical.
+    pub height_stall: Option<Spanned<DurationFile>>,
+    /// Fewer peers than this warns.
+    pub min_peers: Option<u64>,
+    /// Certificates expiring within this many days warn.
+    pub cert_warn_days: Option<u64>,
+}
+
+/// An operator's role in `[operators]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleFile {
+    /// `admin`.
+    Admin,
+    /// `operator`.
+    Operator,
+    /// `developer`.
+    Developer,
+    /// `auditor`.
+    Auditor,
+}
+
+/// `[fleet] host_key_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicyFile {
+    /// `strict`.
+    Strict,
+    /// `accept-new`.
+    AcceptNew,
+}
+
+/// `[profiles.NAME]`: what many hosts share.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    /// Services every host of the profile runs.
+    #[serde(default)]
+    pub services: Vec<Spanned<ServiceFile>>,
+    /// The chain node every host of the profile runs.
+    pub chain: Option<Spanned<ChainFile>>,
+    /// Mount points to watch.
+    #[serde(default)]
+    pub disks: Vec<Spanned<DiskFile>>,
+    /// Backup sets to watch.
+    #[serde(default)]
+    pub backups: Vec<Spanned<BackupFile>>,
+}
+
+/// One `[[hosts]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFile {
+    /// Unique name.
+    pub name: Spanned<String>,
+    /// Address or `~/.ssh/config` alias; defaults to the name (`localhost` for local hosts).
+    pub address: Option<Spanned<String>>,
+    /// SSH port.
+    pub port: Option<Spanned<u16>>,
+    /// SSH user for this host.
+    pub user: Option<Spanned<String>>,
+    /// Identity files tried before the fleet's.
+    #[serde(default)]
+    pub identity_files: Vec<Spanned<String>>,
+    /// `ssh` (default) or `local`.
+    pub transport: Option<TransportFile>,
+    /// Profile merged into this host.
+    pub profile: Option<Spanned<String>>,
+    /// Selection groups.
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
+    /// BFT consensus group.
+    pub consensus_group: Option<Spanned<String>>,
+    /// `consensus`, `observer` or `free` (default).
+    pub role: Option<Spanned<NodeRoleFile>>,
+    /// Probe interval of this host; defaults to `[fleet] interval`.
+    pub interval: Option<Spanned<DurationFile>>,
+    /// Services, added after the profile's.
+    #[serde(default)]
+    pub services: Vec<Spanned<ServiceFile>>,
+    /// Chain node; replaces the profile's.
+    pub chain: Option<Spanned<ChainFile>>,
+    /// Mount points, added after the profile's.
+    #[serde(default)]
+    pub disks: Vec<Spanned<DiskFile>>,
+    /// Backup sets, added after the profile's.
+    #[serde(default)]
+    pub backups: Vec<Spanned<BackupFile>>,
+}
+
+/// `[[hosts]] transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportFile {
+    /// `ssh`.
+    Ssh,
+    /// `local`.
+    Local,
+}
+
+/// `[[hosts]] role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeRoleFile {
+    /// `consensus`.
+    Consensus,
+    /// `observer`.
+    Observer,
+    /// `free`.
+    Free,
+}
+
+/// One service, an inline table `{ name, kind, ... }`.
+///
+/// The kind-specific keys are all optional here because serde cannot say *which* key a kind is
+/// missing in words an operator understands; [`super::load`] checks them per kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    /// Name shown to the operator, unique within a host.
+    pub name: Spanned<String>,
+    /// How the state is found.
+    pub kind: Spanned<ServiceKindFile>,
+    /// `systemd`: unit name.
+    pub unit: Option<Spanned<String>>,
+    /// `docker`: container name or id.
+    pub container: Option<Spanned<String>>,
+    /// `docker`: compose file, with `compose_service`.
+    pub compose_file: Option<Spanned<String>>,
+    /// `docker`: compose service, with `compose_file`.
+    pub compose_service: Option<Spanned<String>>,
+    /// `process`: pidfile on the host.
+    pub pidfile: Option<Spanned<String>>,
+    /// `process`: `pgrep -f` pattern.
+    pub pattern: Option<Spanned<String>>,
+    /// `port`: TCP port.
+    pub port: Option<Spanned<u16>>,
+    /// `port`: address dialled from the host (default 127.0.0.1).
+    pub address: Option<Spanned<String>>,
+    /// `http`: URL requested from the host.
+    pub url: Option<Spanned<String>>,
+    /// `http`: expected status (default 200).
+    pub expect_status: Option<Spanned<u16>>,
+    /// `command`: exit 0 means running.
+    pub command: Option<Spanned<String>>,
+    /// Runbook template: start.
+    pub start: Option<Spanned<String>>,
+    /// Runbook template: stop.
+    pub stop: Option<Spanned<String>>,
+    /// Runbook template: restart.
+    pub restart: Option<Spanned<String>>,
+    /// Runbook template: print the running version.
+    pub version: Option<Spanned<String>>,
+    /// Runbook template: switch to `{{version}}`.
+    pub upgrade: Option<Spanned<String>>,
+    /// Runbook template: switch back.
+    pub rollback: Option<Spanned<String>>,
+}
+
+/// A service's `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceKindFile {
+    /// `systemd`.
+    Systemd,
+    /// `docker`.
+    Docker,
+    /// `process`.
+    Process,
+    /// `port`.
+    Port,
+    /// `http`.
+    Http,
+    /// `command`.
+    Command,
+}
+
+impl ServiceKindFile {
+    /// The spelling used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Systemd => "systemd",
+            Self::Docker => "docker",
+            Self::Process => "process",
+            Self::Port => "port",
+            Self::Http => "http",
+            Self::Command => "command",
+        }
+    }
+}
+
+/// A chain node, `{ kind, rpc | command, group_id }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainFile {
+    /// RPC dialect.
+    pub kind: Spanned<ChainKindFile>,
+    /// RPC URL as seen from the host (RPC kinds).
+    pub rpc: Option<Spanned<String>>,
+    /// Command printing the height (`kind = "command"`).
+    pub command: Option<Spanned<String>>,
+    /// FISCO BCOS group id (default 1).
+    pub group_id: Option<Spanned<u32>>,
+}
+
+/// A chain's `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChainKindFile {
+    /// `ethereum`.
+    Ethereum,
+    /// `conflux`.
+    Conflux,
+    /// `fisco-bcos`.
+    FiscoBcos,
+    /// `command`.
+    Command,
+}
+
+impl ChainKindFile {
+    /// The spelling used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ethereum => "ethereum",
+            Self::Conflux => "conflux",
+            Self::FiscoBcos => "fisco-bcos",
+            Self::Command => "command",
+        }
+    }
+}
+
+/// A watched mount point, `{ mount }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskFile {
+    /// Absolute mount point on the host.
+    pub mount: Spanned<String>,
+}
+
+/// A watched backup set, `{ name, dir, pattern, every }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupFile {
+    /// Name shown to the operator, unique within a host.
+    pub name: Spanned<String>,
+    /// Directory on the host.
+    pub dir: Spanned<String>,
+    /// Glob of the backup files in `dir`.
+    pub pattern: Spanned<String>,
+    /// Expected cadence (`"24h"`).
+    pub every: Spanned<DurationFile>,
+}
+
+/// A duration as written (`"5s"`, `"2m"`); [`super::load`] parses it with `humantime` so the
+/// error can name the key and show examples.
+///
+/// It exists instead of a bare `String` so that `interval = 5` says "expected a duration string
+/// like \"5s\"" rather than "expected a string".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationFile(pub String);
+
+impl<'de> Deserialize<'de> for DurationFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DurationFile;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string like \"5s\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DurationFile, E> {
+                Ok(DurationFile(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}

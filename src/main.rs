@@ -1,0 +1,256 @@
+//! The `fleetdeck` command: parses the command line, loads the inventory and hands over to the
+//! console or a headless command.
+//!
+//! Exit codes: `status` exits like a monitoring plugin (0 OK, 1 WARNING, 2 CRITICAL,
+//! 3 UNKNOWN, and 3 for an inventory it cannot read); every other command exits 0 on success,
+//! 1 on failure and 2 on bad usage or bad input.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fleetdeck::inventory::{self, Fleet};
+use fleetdeck::transport::ssh::SshShared;
+use fleetdeck::ui::theme::Theme;
+use fleetdeck::{health, poller, report, state, ui};
+
+#[derive(Parser)]
+#[command(
+    name = "fleetdeck",
+    version,
+    about = "A terminal operations console for fleets of servers and chain nodes"
+)]
+struct Cli {
+    /// Inventory file (default: $FLEETDECK_CONFIG, ./fleetdeck.toml, $XDG_CONFIG_HOME/fleetdeck/fleet.toml,
+    /// else this machine as a one-host fleet).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Theme: a built-in name or a TOML file (partial themes override the default).
+    #[arg(long, value_name = "THEME")]
+    theme: Option<String>,
+    /// Read-only console: nothing that changes a host can run.
+    #[arg(long)]
+    readonly: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll every selected host once and print a table or JSON; exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Status {
+        /// Print the JSON document described in docs/status-json.md.
+        #[arg(long)]
+        json: bool,
+        /// Only hosts whose name matches this glob.
+        #[arg(long, value_name = "GLOB")]
+        hosts: Option<String>,
+        /// Only hosts in this group (or consensus group).
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+    },
+    /// Inventory commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the inventory and print what was understood.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    let _log_guard = init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fleetdeck: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(Command::Status { json, hosts, group }) => {
+            let fleet = match inventory::load_fleet(cli.config.as_deref()) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("fleetdeck: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            match status(fleet, json, hosts.as_deref(), group.as_deref()).await {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("fleetdeck: {e:#}");
+                    ExitCode::from(3)
+                }
+            }
+        }
+        Some(Command::Config {
+            command: ConfigCommand::Check,
+        }) => match inventory::load_fleet(cli.config.as_deref()) {
+            Ok(fleet) => {
+                print!("{}", inventory::load::describe(&fleet));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("fleetdeck: {e}");
+                ExitCode::from(2)
+            }
+        },
+        None => {
+            let fleet = match inventory::load_fleet(cli.config.as_deref()) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("fleetdeck: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let theme = match load_theme(cli.theme.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("fleetdeck: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            match console(fleet, theme, cli.readonly).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fleetdeck: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+async fn status(
+    fleet: Fleet,
+    json: bool,
+    hosts: Option<&str>,
+    group: Option<&str>,
+) -> anyhow::Result<u8> {
+    let selected = fleet.select(hosts, group).map_err(anyhow::Error::msg)?;
+    let shared = SshShared::new(Arc::new(ui::prompt::TtyPrompt));
+    let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
+    let observations = poller::poll_once(&fleet, &transports, &selected).await;
+    let mut store = state::FleetState::new(fleet.hosts.len());
+    for obs in observations {
+        store.apply(obs);
+    }
+    let now = SystemTime::now();
+    let verdicts = health::evaluate(&fleet, &store, now);
+    let report = report::status_report(&fleet, &store, &verdicts, &selected, now);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        print!("{}", report::status_table(&report, colour));
+    }
+    Ok(report::exit_code(&report))
+}
+
+async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Result<()> {
+    let readonly = readonly_flag || fleet.readonly;
+    let selected: Vec<usize> = (0..fleet.hosts.len()).collect();
+    let (prompt, passphrases) = ui::prompt::TuiPrompt::new();
+    let shared = SshShared::new(Arc::new(prompt));
+    let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
+    let options = ui::ConsoleOptions {
+        selected,
+        theme,
+        readonly,
+    };
+    ui::run(Arc::new(fleet), transports, passphrases, options)
+        .await
+        .context("terminal error")
+}
+
+fn load_theme(name: Option<&str>) -> anyhow::Result<Theme> {
+    let base = Theme::default_theme();
+    let Some(name) = name else {
+        return Ok(base);
+    };
+    if name == "default" {
+        return Ok(base);
+    }
+    let path = if Path::new(name).exists() {
+        PathBuf::from(name)
+    } else {
+        let dir = dirs::config_dir()
+            .unwrap_or_default()
+            .join("fleetdeck")
+            .join("themes");
+        let candidate = dir.join(format!("{name}.toml"));
+        anyhow::ensure!(
+            candidate.exists(),
+            "unknown theme {name:?}: expected `default`, a theme file, or {}",
+            candidate.display()
+        );
+        candidate
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read theme {}", path.display()))?;
+    Ok(Theme::parse(
+        &text,
+        &path.display().to_string(),
+        Some(&base),
+    )?)
+}
+
+/// Logs go to `$XDG_STATE_HOME/fleetdeck/fleetdeck.log` (never to the screen the console owns);
+/// `FLEETDECK_LOG` sets the filter (default `info`).
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))?
+        .join("fleetdeck");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("fleetdeck.log"))
+        .ok()?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,russh=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .init();
+    Some(guard)
+}

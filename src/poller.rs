@@ -1,0 +1,197 @@
+//! The poller: one independent task per host, each on its own interval.
+//!
+//! A host's task polls, sends one [`Observation`], then waits for its next tick. A poll still
+//! running when the next tick comes makes that tick be skipped (and counted), never stacked, so
+//! a slow host costs at most one poll in flight. Every poll is bounded by the connect and
+//! command timeouts, so a hung or dead host delays nobody else. The poller only produces facts;
+//! the state store judges them.
+//!
+//! Callers: the console (`spawn`) and `fleetdeck status` (`poll_once`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::inventory::{Fleet, TransportKind};
+use crate::observation::{Observation, Unreachable, UnreachableKind};
+use crate::probe::{self, ProbeLimits};
+use crate::transport::local::LocalHost;
+use crate::transport::ssh::{self, SshHost, SshShared};
+use crate::transport::{Transport, TransportError};
+
+/// Builds one transport per host, in inventory order.
+pub fn transports(fleet: &Fleet, shared: &Arc<SshShared>) -> Result<Vec<Transport>, String> {
+    let config_path = fleet
+        .ssh
+        .config_file
+        .clone()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".ssh").join("config")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    let needs_ssh = fleet
+        .hosts
+        .iter()
+        .any(|h| h.transport == TransportKind::Ssh);
+    let ssh_config = if needs_ssh {
+        ssh::read_ssh_config(&config_path)?
+    } else {
+        None
+    };
+    Ok(fleet
+        .hosts
+        .iter()
+        .map(|host| match host.transport {
+            TransportKind::Local => Transport::Local(LocalHost::new()),
+            TransportKind::Ssh => Transport::Ssh(SshHost::new(
+                ssh::resolve_target(fleet, host, ssh_config.as_ref()),
+                shared.clone(),
+            )),
+        })
+        .collect())
+}
+
+/// Probe limits from the fleet's `[ssh]` settings.
+pub fn limits(fleet: &Fleet) -> ProbeLimits {
+    ProbeLimits {
+        command_timeout: fleet.ssh.command_timeout,
+        max_output_bytes: fleet.ssh.max_output_bytes,
+        rpc_timeout: fleet.ssh.command_timeout.min(Duration::from_secs(10)),
+    }
+}
+
+/// Polls one host once, never longer than connect + command timeouts.
+pub async fn poll(
+    fleet: &Fleet,
+    index: usize,
+    transport: &Transport,
+    limits: &ProbeLimits,
+) -> Observation {
+    let host = &fleet.hosts[index];
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    // The probe bounds each part itself; this outer bound is the last line of defence.
+    let bound = fleet.ssh.connect_timeout + limits.command_timeout + Duration::from_secs(2);
+    let outcome = match tokio::time::timeout(bound, probe::poll_host(host, transport, limits)).await
+    {
+        Ok(Ok(probed)) => Ok(probed),
+        Ok(Err(TransportError::Unreachable(u))) => Err(u),
+        Ok(Err(other)) => Err(Unreachable {
+            kind: UnreachableKind::Other,
+            message: other.to_string(),
+            retry_in: None,
+        }),
+        Err(_) => Err(Unreachable {
+            kind: UnreachableKind::Timeout,
+            message: format!(
+                "poll did not finish within {}",
+                humantime::format_duration(bound)
+            ),
+            retry_in: None,
+        }),
+    };
+    Observation {
+        host: index,
+        started,
+        elapsed: clock.elapsed(),
+        outcome,
+    }
+}
+
+/// Polls every selected host once, concurrently; results in the order of `selected`.
+pub async fn poll_once(
+    fleet: &Fleet,
+    transports: &[Transport],
+    selected: &[usize],
+) -> Vec<Observation> {
+    let limits = limits(fleet);
+    let polls = selected
+        .iter()
+        .map(|&i| poll(fleet, i, &transports[i], &limits));
+    futures::future::join_all(polls).await
+}
+
+/// Counters the console shows in its status line.
+#[derive(Debug, Default)]
+pub struct PollerStats {
+    /// Polls finished.
+    pub polls: AtomicU64,
+    /// Ticks skipped because the previous poll of the same host was still running.
+    pub skipped_ticks: AtomicU64,
+}
+
+/// Running poller tasks; dropping it stops them.
+pub struct Poller {
+    tasks: Vec<JoinHandle<()>>,
+    refresh: Arc<Notify>,
+    /// Shared counters.
+    pub stats: Arc<PollerStats>,
+}
+
+impl Poller {
+    /// Starts one task per host in `selected`, each sending observations to `tx`.
+    pub fn spawn(
+        fleet: Arc<Fleet>,
+        transports: Vec<Transport>,
+        selected: Vec<usize>,
+        tx: mpsc::Sender<Observation>,
+    ) -> Poller {
+        let refresh = Arc::new(Notify::new());
+        let stats = Arc::new(PollerStats::default());
+        let limits = Arc::new(limits(&fleet));
+        let tasks = selected
+            .into_iter()
+            .map(|index| {
+                let fleet = fleet.clone();
+                let transport = transports[index].clone();
+                let tx = tx.clone();
+                let refresh = refresh.clone();
+                let stats = stats.clone();
+                let limits = limits.clone();
+                tokio::spawn(async move {
+                    let interval_len = fleet.hosts[index].interval;
+                    let mut interval = tokio::time::interval(interval_len);
+                    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                    loop {
+                        tokio::select! {
+                            _ = interval.tick() => {}
+                            _ = refresh.notified() => {}
+                        }
+                        let began = Instant::now();
+                        let obs = poll(&fleet, index, &transport, &limits).await;
+                        stats.polls.fetch_add(1, Ordering::Relaxed);
+                        let overran = began.elapsed().as_nanos() / interval_len.as_nanos().max(1);
+                        if overran > 0 {
+                            stats
+                                .skipped_ticks
+                                .fetch_add(overran as u64, Ordering::Relaxed);
+                        }
+                        if tx.send(obs).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Poller {
+            tasks,
+            refresh,
+            stats,
+        }
+    }
+
+    /// Asks every host to poll now (each still polls at most once at a time).
+    pub fn refresh_now(&self) {
+        self.refresh.notify_waiters();
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,740 @@
+//! Headless views of the fleet state: the `status --json` document, the status table, the
+//! render-ready [`FleetRow`]s that the console's fleet table also uses, and the monitoring
+//! plugin exit code.
+//!
+//! Pure: everything is computed from the inventory, the state store, the health verdicts and a
+//! `now` passed in. The JSON shape is a contract (docs/status-json.md): add fields, never rename.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::health::{HostHealth, Severity, Status};
+use crate::inventory::{ChainKind, Fleet};
+use crate::observation::{Metric, ServiceState, UnreachableKind};
+use crate::state::FleetState;
+
+/// The whole `status --json` document.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    /// Fleet name.
+    pub fleet: String,
+    /// When the report was made (UTC, RFC 3339).
+    pub generated_at: String,
+    /// Counts over the selected hosts.
+    pub summary: Summary,
+    /// One entry per selected host, inventory order.
+    pub hosts: Vec<HostReport>,
+}
+
+/// Counts over the selected hosts.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Hosts in the report.
+    pub hosts: usize,
+    /// Hosts whose latest poll reached them.
+    pub reachable: usize,
+    /// Hosts with status ok.
+    pub ok: usize,
+    /// Hosts with status warning.
+    pub warning: usize,
+    /// Hosts with status critical.
+    pub critical: usize,
+    /// Hosts with status unknown.
+    pub unknown: usize,
+}
+
+/// One host in `status --json`.
+#[derive(Debug, Serialize)]
+pub struct HostReport {
+    /// Inventory name.
+    pub name: String,
+    /// Address from the inventory.
+    pub address: String,
+    /// Groups from the inventory.
+    pub groups: Vec<String>,
+    /// Whether the latest poll reached the host.
+    pub reachable: bool,
+    /// Why it was not reachable.
+    pub error: Option<String>,
+    /// Class of the error (`connect`, `timeout`, `host-key-unknown`, `host-key-changed`, `auth`, …).
+    pub error_kind: Option<UnreachableKind>,
+    /// Seconds until the next connection attempt when backing off.
+    pub retry_in_seconds: Option<u64>,
+    /// ok | warning | critical | unknown.
+    pub status: Status,
+    /// Services, inventory order.
+    pub services: Vec<ServiceReport>,
+    /// The chain node, when configured and observed.
+    pub chain: Option<ChainReport>,
+    /// Disks, inventory order.
+    pub disks: Vec<DiskReport>,
+    /// Backup sets, inventory order.
+    pub backups: Vec<BackupReport>,
+    /// 1/5/15-minute load.
+    pub load: Option<[f64; 3]>,
+    /// Seconds since boot.
+    pub uptime_seconds: Option<u64>,
+    /// How long the poll took, in milliseconds.
+    pub poll_ms: Option<u64>,
+    /// Failed health rules, worst first.
+    pub alerts: Vec<AlertReport>,
+}
+
+/// One service.
+#[derive(Debug, Serialize)]
+pub struct ServiceReport {
+    /// Name.
+    pub name: String,
+    /// running | stopped | failed | unknown.
+    pub state: ServiceState,
+    /// One line of detail.
+    pub detail: String,
+}
+
+/// The chain node.
+#[derive(Debug, Serialize)]
+pub struct ChainReport {
+    /// Dialect.
+    pub kind: ChainKind,
+    /// Height, `null` when unavailable or failed.
+    pub height: Option<u64>,
+    /// Syncing flag, `null` when unavailable.
+    pub syncing: Option<bool>,
+    /// Peer count, `null` when the node does not say (never 0 for "unknown").
+    pub peers: Option<u64>,
+    /// Blocks behind the best node of the same chain.
+    pub lag: Option<u64>,
+    /// Client version.
+    pub client: Option<String>,
+    /// Metrics the node could not give, with the reason (`{"peers": "not supported by this node"}`).
+    pub unavailable: std::collections::BTreeMap<&'static str, String>,
+}
+
+/// One disk.
+#[derive(Debug, Serialize)]
+pub struct DiskReport {
+    /// Mount point.
+    pub mount: String,
+    /// Used percent.
+    pub used_percent: Option<f64>,
+    /// Available bytes.
+    pub avail_bytes: Option<u64>,
+    /// Total bytes.
+    pub total_bytes: Option<u64>,
+    /// Why it could not be read.
+    pub error: Option<String>,
+}
+
+/// One backup set.
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    /// Set name.
+    pub name: String,
+    /// Path of the newest file.
+    pub latest: Option<String>,
+    /// Its age in seconds (host clock).
+    pub age_seconds: Option<u64>,
+    /// Its size.
+    pub size_bytes: Option<u64>,
+    /// Older than 1.5 × the set's `every`, or missing.
+    pub stale: bool,
+    /// Why the set could not be read.
+    pub error: Option<String>,
+}
+
+/// One alert.
+#[derive(Debug, Serialize)]
+pub struct AlertReport {
+    /// warning | critical.
+    pub severity: Severity,
+    /// Rule name.
+    pub rule: &'static str,
+    /// Message.
+    pub message: String,
+}
+
+/// Builds the report for the hosts in `selected`.
+pub fn status_report(
+    fleet: &Fleet,
+    state: &FleetState,
+    health: &[HostHealth],
+    selected: &[usize],
+    now: SystemTime,
+) -> StatusReport {
+    let mut summary = Summary::default();
+    let hosts: Vec<HostReport> = selected
+        .iter()
+        .map(|&i| host_report(fleet, state, &health[i], i, now))
+        .collect();
+    for h in &hosts {
+        summary.hosts += 1;
+        summary.reachable += usize::from(h.reachable);
+        match h.status {
+            Status::Ok => summary.ok += 1,
+            Status::Warning => summary.warning += 1,
+            Status::Critical => summary.critical += 1,
+            Status::Unknown => summary.unknown += 1,
+        }
+    }
+    StatusReport {
+        fleet: fleet.name.clone(),
+        generated_at: rfc3339(now),
+        summary,
+        hosts,
+    }
+}
+
+fn host_report(
+    fleet: &Fleet,
+    state: &FleetState,
+    health: &HostHealth,
+    i: usize,
+    now: SystemTime,
+) -> HostReport {
+    let host = &fleet.hosts[i];
+    let hs = &state.hosts[i];
+    let reachable = hs.reachable() == Some(true);
+    // Data from an earlier poll is not reported as current for an unreachable host.
+    let p = if reachable { hs.probed.as_ref() } else { None };
+    let host_now = p.and_then(|p| p.host_time).unwrap_or_else(|| epoch(now));
+    let services = match p {
+        Some(p) => p
+            .services
+            .iter()
+            .map(|s| ServiceReport {
+                name: s.name.clone(),
+                state: s.state,
+                detail: s.detail.clone(),
+            })
+            .collect(),
+        None => host
+            .services
+            .iter()
+            .map(|s| ServiceReport {
+                name: s.name.clone(),
+                state: ServiceState::Unknown,
+                detail: "host not reached".into(),
+            })
+            .collect(),
+    };
+    let chain = p.and_then(|p| p.chain.as_ref()).map(|c| {
+        let mut unavailable = std::collections::BTreeMap::new();
+        for (name, why) in [
+            ("height", metric_reason(&c.height)),
+            ("syncing", metric_reason(&c.syncing)),
+            ("peers", metric_reason(&c.peers)),
+        ] {
+            if let Some(why) = why {
+                unavailable.insert(name, why);
+            }
+        }
+        ChainReport {
+            kind: c.kind,
+            height: c.height.value().copied(),
+            syncing: c.syncing.value().copied(),
+            peers: c.peers.value().copied(),
+            lag: health.lag,
+            client: c.client.clone(),
+            unavailable,
+        }
+    });
+    let disks = host
+        .disks
+        .iter()
+        .enumerate()
+        .map(
+            |(k, d)| match p.and_then(|p| p.disks.get(k)).map(|o| &o.usage) {
+                Some(Ok(u)) => DiskReport {
+                    mount: d.mount.clone(),
+                    used_percent: Some(u.used_percent),
+                    avail_bytes: Some(u.avail_bytes),
+                    total_bytes: Some(u.total_bytes),
+                    error: None,
+                },
+                other => DiskReport {
+                    mount: d.mount.clone(),
+                    used_percent: None,
+                    avail_bytes: None,
+                    total_bytes: None,
+                    error: Some(match other {
+                        Some(Err(e)) => e.clone(),
+                        _ => "not observed".into(),
+                    }),
+                },
+            },
+        )
+        .collect();
+    let backups = host
+        .backups
+        .iter()
+        .enumerate()
+        .map(|(k, set)| {
+            let obs = p.and_then(|p| p.backups.get(k));
+            let stale_after = set.every.as_secs_f64() * 1.5;
+            match obs.map(|b| &b.latest) {
+                Some(Ok(Some(f))) => {
+                    let age = host_now.saturating_sub(f.mtime).max(0) as u64;
+                    BackupReport {
+                        name: set.name.clone(),
+                        latest: Some(f.path.clone()),
+                        age_seconds: Some(age),
+                        size_bytes: Some(f.size_bytes),
+                        stale: age as f64 > stale_after,
+                        error: None,
+                    }
+                }
+                Some(Ok(None)) => BackupReport {
+                    name: set.name.clone(),
+                    latest: None,
+                    age_seconds: None,
+                    size_bytes: None,
+                    stale: true,
+                    error: Some("no matching file".into()),
+                },
+                other => BackupReport {
+                    name: set.name.clone(),
+                    latest: None,
+                    age_seconds: None,
+                    size_bytes: None,
+                    stale: false,
+                    error: Some(match other {
+                        Some(Err(e)) => e.clone(),
+                        _ => "not observed".into(),
+                    }),
+                },
+            }
+        })
+        .collect();
+    HostReport {
+        name: host.name.clone(),
+        address: host.address.clone(),
+        groups: host.groups.clone(),
+        reachable,
+        error: hs.error.as_ref().map(|e| e.message.clone()),
+        error_kind: hs.error.as_ref().map(|e| e.kind),
+        retry_in_seconds: hs
+            .error
+            .as_ref()
+            .and_then(|e| e.retry_in)
+            .map(|d| d.as_secs()),
+        status: health.status,
+        services,
+        chain,
+        disks,
+        backups,
+        load: p.and_then(|p| p.load).map(|l| [l.one, l.five, l.fifteen]),
+        uptime_seconds: p.and_then(|p| p.uptime).map(|u| u.as_secs()),
+        poll_ms: hs.poll_elapsed.map(|d| d.as_millis() as u64),
+        alerts: health
+            .alerts
+            .iter()
+            .map(|a| AlertReport {
+                severity: a.severity,
+                rule: a.rule,
+                message: a.message.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn metric_reason<T>(m: &Metric<T>) -> Option<String> {
+    match m {
+        Metric::Value(_) => None,
+        Metric::Unavailable(why) => Some(why.clone()),
+        Metric::Error(e) => Some(format!("error: {e}")),
+    }
+}
+
+/// The monitoring-plugin exit code of a report: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+pub fn exit_code(report: &StatusReport) -> u8 {
+    let s = &report.summary;
+    if s.hosts == 0 {
+        3
+    } else if s.critical > 0 {
+        2
+    } else if s.warning > 0 {
+        1
+    } else if s.unknown > 0 {
+        3
+    } else {
+        0
+    }
+}
+
+/// One line of the fleet table, ready to print or render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRow {
+    /// Host name.
+    pub name: String,
+    /// Overall status.
+    pub status: Status,
+    /// `yes`, `no` or `…` (not polled yet).
+    pub reach: &'static str,
+    /// `running/total`, or empty when no services are configured.
+    pub services: String,
+    /// Chain height, `-` without a chain, `n/a` when unavailable.
+    pub height: String,
+    /// Peers, `n/a` when the node does not say.
+    pub peers: String,
+    /// Worst disk use, e.g. `41%`.
+    pub disk: String,
+    /// Age of the oldest "newest backup" of the host's sets, e.g. `1h`.
+    pub backup: String,
+    /// First alert or error, for the last column.
+    pub note: String,
+}
+
+/// Render-ready rows for the hosts in `selected`.
+pub fn fleet_rows(report: &StatusReport) -> Vec<FleetRow> {
+    report.hosts.iter().map(fleet_row).collect()
+}
+
+fn fleet_row(h: &HostReport) -> FleetRow {
+    let polled = h.reachable || h.error.is_some();
+    let services = if h.services.is_empty() {
+        String::new()
+    } else if !h.reachable {
+        // Unknown, not down: "0/1" would send the operator after the wrong problem.
+        format!("?/{}", h.services.len())
+    } else {
+        let up = h
+            .services
+            .iter()
+            .filter(|s| s.state == ServiceState::Running)
+            .count();
+        format!("{up}/{}", h.services.len())
+    };
+    let (height, peers) = match &h.chain {
+        None => ("-".into(), "-".into()),
+        Some(c) => (
+            c.height.map_or_else(|| "n/a".into(), |v| v.to_string()),
+            c.peers.map_or_else(|| "n/a".into(), |v| v.to_string()),
+        ),
+    };
+    let disk = h
+        .disks
+        .iter()
+        .filter_map(|d| d.used_percent)
+        .fold(None, |worst: Option<f64>, p| {
+            Some(worst.map_or(p, |w| w.max(p)))
+        })
+        .map_or_else(|| "-".into(), |p| format!("{p:.0}%"));
+    let backup = if h.backups.is_empty() {
+        "-".into()
+    } else if h
+        .backups
+        .iter()
+        .any(|b| b.latest.is_none() && b.error.as_deref() == Some("no matching file"))
+    {
+        "none".into()
+    } else {
+        h.backups
+            .iter()
+            .filter_map(|b| b.age_seconds)
+            .max()
+            .map_or_else(|| "-".into(), |s| short_duration(Duration::from_secs(s)))
+    };
+    let note = h
+        .alerts
+        .first()
+        .map(|a| a.message.clone())
+        .or_else(|| h.error.clone())
+        .unwrap_or_default();
+    FleetRow {
+        name: h.name.clone(),
+        status: h.status,
+        reach: if h.reachable {
+            "yes"
+        } else if polled {
+            "no"
+        } else {
+            "…"
+        },
+        services,
+        height,
+        peers,
+        disk,
+        backup,
+        note,
+    }
+}
+
+/// `90s` → `1m`, `7200s` → `2h`: the one unit an operator reads at a glance.
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// The status table as text; `colour` adds ANSI colours to the status column.
+pub fn status_table(report: &StatusReport, colour: bool) -> String {
+    let rows = fleet_rows(report);
+    let headers = [
+        "HOST", "STATUS", "REACH", "SVC", "HEIGHT", "PEERS", "DISK", "BACKUP", "NOTE",
+    ];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.status.as_str().to_string(),
+                r.reach.to_string(),
+                r.services.clone(),
+                r.height.clone(),
+                r.peers.clone(),
+                r.disk.clone(),
+                r.backup.clone(),
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row.iter()).take(8) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cols: &[String], status: Option<Status>, out: &mut String| {
+        for (k, c) in cols.iter().enumerate() {
+            let padded = if k < 8 {
+                format!("{c:<w$}  ", w = widths[k])
+            } else {
+                c.clone()
+            };
+            match (k, status, colour) {
+                (1, Some(s), true) => out.push_str(&format!("{}{padded}\x1b[0m", ansi(s))),
+                _ => out.push_str(&padded),
+            }
+        }
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        out.push('\n');
+    };
+    line(&headers.map(String::from), None, &mut out);
+    for (row, r) in cells.iter().zip(&rows) {
+        line(row, Some(r.status), &mut out);
+    }
+    let s = &report.summary;
+    out.push_str(&format!(
+        "\n{}: {} hosts, {} reachable — {} ok, {} warning, {} critical, {} unknown\n",
+        report.fleet, s.hosts, s.reachable, s.ok, s.warning, s.critical, s.unknown
+    ));
+    out
+}
+
+fn ansi(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "\x1b[32m",
+        Status::Warning => "\x1b[33m",
+        Status::Critical => "\x1b[1;31m",
+        Status::Unknown => "\x1b[2m",
+    }
+}
+
+fn epoch(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// UTC RFC 3339 with seconds, e.g. `2026-11-22T02:00:00Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(t)
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    dt.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::evaluate;
+    use crate::inventory::{ConfigSource, load_fleet_from_str};
+    use crate::observation::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn fixture() -> (Fleet, FleetState) {
+        let fleet = load_fleet_from_str(
+            r#"
+[fleet]
+name = "dvn-prod"
+[[hosts]]
+name = "dvn-aws-1"
+address = "10.0.1.10"
+groups = ["dvn"]
+services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
+disks = [{ mount = "/data" }]
+backups = [{ name = "postgres", dir = "/b", pattern = "*.gz", every = "24h" }]
+chain = { kind = "ethereum", rpc = "http://127.0.0.1:8545" }
+[[hosts]]
+name = "dvn-aws-2"
+address = "10.0.1.11"
+services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
+"#,
+            ConfigSource::Embedded,
+        )
+        .unwrap();
+        let mut state = FleetState::new(2);
+        state.apply(Observation {
+            host: 0,
+            started: at(1_800_000_000),
+            elapsed: Duration::from_millis(42),
+            outcome: Ok(Probed {
+                host_time: Some(1_800_000_000),
+                services: vec![ServiceObs {
+                    name: "geth".into(),
+                    state: ServiceState::Running,
+                    detail: String::new(),
+                    since: None,
+                    restarts: None,
+                }],
+                disks: vec![DiskObs {
+                    mount: "/data".into(),
+                    usage: Ok(DiskUsage {
+                        filesystem: "/dev/vdb".into(),
+                        total_bytes: 1000,
+                        used_bytes: 412,
+                        avail_bytes: 588,
+                        used_percent: 41.2,
+                        mounted_on: "/data".into(),
+                    }),
+                }],
+                backups: vec![BackupObs {
+                    name: "postgres".into(),
+                    latest: Ok(Some(BackupFile {
+                        path: "/b/20261122-postgres-backup.sql.gz".into(),
+                        mtime: 1_800_000_000 - 3600,
+                        size_bytes: 99,
+                    })),
+                    previous: None,
+                }],
+                chain: Some(ChainObs {
+                    kind: ChainKind::Ethereum,
+                    height: Metric::Value(123),
+                    syncing: Metric::Value(false),
+                    peers: Metric::Unavailable("not supported by this node".into()),
+                    client: Some("anvil/v1.7.1".into()),
+                }),
+                ..Probed::default()
+            }),
+        });
+        state.apply(Observation {
+            host: 1,
+            started: at(1_800_000_000),
+            elapsed: Duration::from_secs(3),
+            outcome: Err(Unreachable {
+                kind: UnreachableKind::Connect,
+                message: "connection refused".into(),
+                retry_in: Some(Duration::from_secs(2)),
+            }),
+        });
+        (fleet, state)
+    }
+
+    #[test]
+    fn json_follows_the_contract() {
+        let (fleet, state) = fixture();
+        let now = at(1_800_000_000);
+        let health = evaluate(&fleet, &state, now);
+        let report = status_report(&fleet, &state, &health, &[0, 1], now);
+        let v = serde_json::to_value(&report).unwrap();
+        assert_eq!(v["fleet"], "dvn-prod");
+        assert_eq!(v["generated_at"], "2027-01-15T08:00:00Z");
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"hosts": 2, "reachable": 1, "ok": 1, "warning": 0, "critical": 1, "unknown": 0})
+        );
+        let h = &v["hosts"][0];
+        assert_eq!(h["name"], "dvn-aws-1");
+        assert_eq!(h["reachable"], true);
+        assert_eq!(h["error"], serde_json::Value::Null);
+        assert_eq!(h["status"], "ok");
+        assert_eq!(
+            h["services"][0],
+            serde_json::json!({"name": "geth", "state": "running", "detail": ""})
+        );
+        assert_eq!(h["chain"]["kind"], "ethereum");
+        assert_eq!(h["chain"]["height"], 123);
+        assert_eq!(h["chain"]["syncing"], false);
+        assert_eq!(
+            h["chain"]["peers"],
+            serde_json::Value::Null,
+            "unavailable is null, never 0"
+        );
+        assert_eq!(
+            h["chain"]["unavailable"]["peers"],
+            "not supported by this node"
+        );
+        assert_eq!(h["chain"]["lag"], 0);
+        assert_eq!(h["disks"][0]["used_percent"], 41.2);
+        assert_eq!(h["disks"][0]["avail_bytes"], 588);
+        assert_eq!(h["backups"][0]["age_seconds"], 3600);
+        assert_eq!(h["backups"][0]["stale"], false);
+        assert_eq!(h["alerts"], serde_json::json!([]));
+        let down = &v["hosts"][1];
+        assert_eq!(down["reachable"], false);
+        assert_eq!(down["status"], "critical");
+        assert_eq!(down["error"], "connection refused");
+        assert_eq!(down["services"][0]["state"], "unknown");
+        assert_eq!(down["alerts"][0]["rule"], "host_unreachable");
+        assert_eq!(exit_code(&report), 2);
+    }
+
+    #[test]
+    fn exit_codes_follow_monitoring_plugins() {
+        let (fleet, state) = fixture();
+        let now = at(1_800_000_000);
+        let health = evaluate(&fleet, &state, now);
+        assert_eq!(
+            exit_code(&status_report(&fleet, &state, &health, &[0], now)),
+            0
+        );
+        assert_eq!(
+            exit_code(&status_report(&fleet, &state, &health, &[], now)),
+            3
+        );
+        let fresh = FleetState::new(2);
+        let health = evaluate(&fleet, &fresh, now);
+        assert_eq!(
+            exit_code(&status_report(&fleet, &fresh, &health, &[0], now)),
+            3
+        );
+    }
+
+    #[test]
+    fn table_rows_show_unavailable_peers_as_na() {
+        let (fleet, state) = fixture();
+        let now = at(1_800_000_000);
+        let health = evaluate(&fleet, &state, now);
+        let report = status_report(&fleet, &state, &health, &[0, 1], now);
+        let rows = fleet_rows(&report);
+        assert_eq!(rows[0].height, "123");
+        assert_eq!(rows[0].peers, "n/a");
+        assert_eq!(rows[0].disk, "41%");
+        assert_eq!(rows[0].backup, "1h");
+        assert_eq!(rows[1].reach, "no");
+        let table = status_table(&report, false);
+        assert!(table.starts_with("HOST"), "{table}");
+        assert!(table.contains("dvn-aws-2  critical"), "{table}");
+        assert!(!table.contains('\x1b'));
+        assert!(status_table(&report, true).contains("\x1b[1;31mcritical"));
+    }
+
+    #[test]
+    fn short_durations() {
+        assert_eq!(short_duration(Duration::from_secs(59)), "59s");
+        assert_eq!(short_duration(Duration::from_secs(90)), "1m");
+        assert_eq!(short_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(short_duration(Duration::from_secs(86400 * 3)), "3d");
+    }
+}

@@ -1,0 +1,43 @@
+//! Shared support for the integration tests: real test peers and terminal driving.
+//!
+//! - [`fleet`]: [`TestFleet`] starts real OpenSSH `sshd` hosts and `anvil` chain nodes on 127.0.0.1, each
+//!   with its own port, host key, config and home, writes a fleetdeck inventory for them, and stops
+//!   exactly the processes it started (by PID) when dropped.
+//! - [`tmux`]: [`Tmux`] runs a command in a private tmux server so a test can type keys and read the screen.
+//!
+//! Use it from an integration test with `mod support;`. A missing peer (no sshd, no anvil) is a test
+//! failure with a message that says how to install it (`scripts/test` does), never a silent skip.
+//!
+//! ```ignore
+//! mod support;
+//! use support::{FleetSpec, InventoryOpts, TestFleet, Tmux};
+//!
+//! let mut fleet = TestFleet::start(FleetSpec::hosts(3).with_anvils(1));
+//! let config = fleet.write_inventory(&InventoryOpts::default());
+//! let out = std::process::Command::new(support::fleetdeck_bin())
+//!     .args(["status", "--json", "--config"]).arg(&config).output().unwrap();
+//! fleet.stop_host(1); // h2 goes down (its open connections too); fleet.start_host(1) brings it back
+//! let ui = Tmux::start(&format!("{} --config {}", support::fleetdeck_bin().display(), config.display()), 120, 40);
+//! ui.wait_for("h1", std::time::Duration::from_secs(10));
+//! ```
+//!
+//! Not every test binary uses every helper, hence the crate-level `allow`s below.
+#![allow(dead_code, unused_imports)]
+
+pub mod fleet;
+pub mod tmux;
+
+use std::path::{Path, PathBuf};
+
+pub use fleet::{AnvilInfo, ExtraHost, FleetSpec, HostInfo, InventoryOpts, TestFleet};
+pub use tmux::Tmux;
+
+/// The `fleetdeck` binary built for this test run.
+pub fn fleetdeck_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fleetdeck"))
+}
+
+/// The repository root (where Cargo.toml is).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}

@@ -472,3 +472,20 @@ fn the_binary_under_test_is_built() {
     let bin = support::fleetdeck_bin();
     assert!(bin.is_file(), "{}", bin.display());
 }
+
+/// The private PostgreSQL peer used by restore drills starts, answers and stops by PID.
+#[test]
+fn a_private_postgres_starts_answers_and_stops() {
+    let pg = support::Postgres::start();
+    pg.query(
+        "postgres",
+        "create table t (n int); insert into t values (41), (1)",
+    );
+    assert_eq!(pg.query("postgres", "select sum(n) from t"), "42");
+    let pid = pg.pid;
+    drop(pg);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "postgres {pid} still running after drop"
+    );
+}

@@ -25,11 +25,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fleet;
+pub mod postgres;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};
 
 pub use fleet::{AnvilInfo, ExtraHost, FleetSpec, HostInfo, InventoryOpts, TestFleet};
+pub use postgres::Postgres;
 pub use tmux::Tmux;
 
 /// The `fleetdeck` binary built for this test run.

@@ -229,3 +229,30 @@ async fn an_encrypted_identity_file_is_unlocked_once_for_every_host() {
         "one wrong try, one right, then cached for both hosts"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_and_ecdsa_identity_files_authenticate() {
+    let peers = TestFleet::start(FleetSpec::hosts(1));
+    let authorized = peers.root().join("authorized_keys");
+    for (kind, bits) in [("rsa", "3072"), ("ecdsa", "256")] {
+        let key = peers.root().join(format!("id_{kind}"));
+        let keygen = Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-b", bits, "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(keygen.success());
+        // Only this key is authorized, so success proves this key type worked.
+        std::fs::copy(PathBuf::from(format!("{}.pub", key.display())), &authorized).unwrap();
+        let fleet = load(&peers.write_inventory(&InventoryOpts {
+            identity_files: Some(vec![key.clone()]),
+            ..InventoryOpts::default()
+        }));
+        let obs = poller::poll_once(&fleet, &transports(&fleet), &[0]).await;
+        assert!(
+            obs[0].outcome.is_ok(),
+            "{kind}: {:?}",
+            obs[0].outcome.as_ref().err()
+        );
+    }
+}

@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The audit log: verify the hash chain, show the records, repair a torn tail.
+    Audit {
+        #[command(subcommand)]
+        command: fleetdeck::audit::cli::AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +116,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Some(Command::Audit { command }) => ExitCode::from(fleetdeck::audit::cli::run(command)),
         Some(Command::Config {
             command: ConfigCommand::Check,
         }) => match inventory::load_fleet(cli.config.as_deref()) {

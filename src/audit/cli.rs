@@ -1,0 +1,283 @@
+//! `fleetdeck audit verify | show | repair`: argument types for clap and the commands themselves,
+//! writing plain text (no colours, no terminal control) to the writers they are given so tests can
+//! read it. `src/main.rs` only parses and dispatches to [`run`].
+//!
+//! Exit codes: 0 success (for `verify`: the log is intact); 1 failure (`verify`: tampered or
+//! damaged; `show`: lines that are not records; `repair`: could not write); 2 bad usage or a log
+//! that cannot be read (missing file, permissions).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{AuditLog, AuditRecord, LogLine, VerifyOptions, default_path, read_log, verify_with};
+
+/// The `fleetdeck audit` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain and the head file; print the first bad line. Exit 0 intact,
+    /// 1 tampered or damaged, 2 unreadable.
+    Verify {
+        /// The log (default: $XDG_STATE_HOME/fleetdeck/audit.jsonl).
+        file: Option<PathBuf>,
+        /// Do not require the `.head` file beside the log (a copy taken without it); records
+        /// removed from the end can then not be detected.
+        #[arg(long)]
+        no_head: bool,
+    },
+    /// Print the records as a table, or as a JSON array of the records exactly as stored.
+    Show {
+        /// The log (default: $XDG_STATE_HOME/fleetdeck/audit.jsonl).
+        file: Option<PathBuf>,
+        /// A JSON array of the stored records (each element byte-for-byte the log's line).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a torn tail and recreate a missing head file, recording each repair in the log.
+    Repair {
+        /// The log (default: $XDG_STATE_HOME/fleetdeck/audit.jsonl).
+        file: Option<PathBuf>,
+    },
+}
+
+/// Runs a parsed `fleetdeck audit` command on stdout/stderr; returns the exit code.
+pub fn run(command: AuditCommand) -> u8 {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let (mut out, mut err) = (stdout.lock(), stderr.lock());
+    let code = match command {
+        AuditCommand::Verify { file, no_head } => cli_verify(
+            file.as_deref(),
+            &VerifyOptions {
+                require_head: !no_head,
+            },
+            &mut out,
+            &mut err,
+        ),
+        AuditCommand::Show { file, json } => cli_show(file.as_deref(), json, &mut out, &mut err),
+        AuditCommand::Repair { file } => cli_repair(file.as_deref(), &mut out, &mut err),
+    };
+    let _ = out.flush();
+    code
+}
+
+fn resolve(path: Option<&Path>, err: &mut dyn Write) -> Result<PathBuf, u8> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => default_path().map_err(|e| {
+            let _ = writeln!(err, "fleetdeck: {e}");
+            2
+        })?,
+    };
+    if !path.is_file() {
+        let _ = writeln!(err, "fleetdeck: no audit log at {}", path.display());
+        return Err(2);
+    }
+    Ok(path)
+}
+
+/// `fleetdeck audit verify [FILE] [--no-head]`.
+pub fn cli_verify(
+    path: Option<&Path>,
+    options: &VerifyOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let path = match resolve(path, err) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let report = match verify_with(&path, options) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "fleetdeck: {e}");
+            return 2;
+        }
+    };
+    let _ = match &report.problem {
+        None => {
+            let head = match report.head_seq {
+                Some(s) => format!("head file names record {s}"),
+                None if options.require_head => "empty log".to_string(),
+                None => "head file not checked".to_string(),
+            };
+            writeln!(out, "OK: {} records, chain intact, {head}", report.records)
+        }
+        Some(p) => writeln!(
+            out,
+            "TAMPERED or damaged: {p}\n{} records before it verified",
+            report.records
+        ),
+    };
+    if let Some(sha) = &report.last_line_sha256 {
+        let _ = writeln!(out, "last verified line sha256: {sha}");
+    }
+    for r in &report.repairs {
+        let _ = writeln!(out, "repair at line {} ({}): {}", r.line, r.time, r.reason);
+    }
+    report.exit_code()
+}
+
+/// `fleetdeck audit show [FILE] [--json]`.
+pub fn cli_show(path: Option<&Path>, json: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let path = match resolve(path, err) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let contents = match read_log(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "fleetdeck: {e}");
+            return 2;
+        }
+    };
+    let mut code = 0;
+    for l in &contents.lines {
+        if let Err(e) = &l.record {
+            let _ = writeln!(
+                err,
+                "fleetdeck: line {} is not an audit record ({e}); left out",
+                l.line
+            );
+            code = 1;
+        }
+    }
+    if let Some(n) = contents.torn_tail_bytes {
+        let _ = writeln!(
+            err,
+            "fleetdeck: the log ends in a torn tail of {n} bytes (not a record; `fleetdeck audit \
+             repair` removes it)"
+        );
+    }
+    let _ = if json {
+        write_json(&contents.lines, out)
+    } else {
+        out.write_all(table(&contents.lines).as_bytes())
+    };
+    code
+}
+
+fn write_json(lines: &[LogLine], out: &mut dyn Write) -> std::io::Result<()> {
+    // The stored bytes, not a re-serialisation: each element can still be hash-checked.
+    let records: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.record.is_ok())
+        .map(|l| l.raw.as_str())
+        .collect();
+    if records.is_empty() {
+        return out.write_all(b"[]\n");
+    }
+    out.write_all(b"[\n")?;
+    for (i, r) in records.iter().enumerate() {
+        out.write_all(r.as_bytes())?;
+        out.write_all(if i + 1 < records.len() { b",\n" } else { b"\n" })?;
+    }
+    out.write_all(b"]\n")
+}
+
+const MAX_TARGET: usize = 24;
+const MAX_RESULT: usize = 60;
+
+/// The table of `audit show`: SEQ, TIME, OPERATOR, ACTION, TARGET, RESULT. An action's `before`
+/// record shows `…` after the action; RESULT falls back to the reason (refusals).
+pub fn table(lines: &[LogLine]) -> String {
+    let rows: Vec<[String; 6]> = lines
+        .iter()
+        .filter_map(|l| l.record.as_ref().ok())
+        .map(row)
+        .collect();
+    let header = ["SEQ", "TIME", "OPERATOR", "ACTION", "TARGET", "RESULT"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut s = String::new();
+    for r in std::iter::once(&header).chain(rows.iter()) {
+        let mut line = String::new();
+        for (i, (c, w)) in r.iter().zip(widths).enumerate() {
+            if i == 0 {
+                line.push_str(&format!("{c:>w$}"));
+            } else if i + 1 == r.len() {
+                line.push_str(&format!("  {c}"));
+            } else {
+                line.push_str(&format!("  {c:<w$}"));
+            }
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+fn row(r: &AuditRecord) -> [String; 6] {
+    let action = match r.phase {
+        Some(super::Phase::Before) => format!("{}…", r.action),
+        _ => r.action.clone(),
+    };
+    let result = r
+        .result
+        .as_deref()
+        .or(r.reason.as_deref())
+        .unwrap_or_default();
+    [
+        r.seq.to_string(),
+        r.time.clone(),
+        r.operator.clone(),
+        action,
+        clip(r.target.as_deref().unwrap_or_default(), MAX_TARGET),
+        clip(result, MAX_RESULT),
+    ]
+}
+
+/// At most `max` characters on one line, `…` marking a cut.
+fn clip(s: &str, max: usize) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// `fleetdeck audit repair [FILE]`.
+pub fn cli_repair(path: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let path = match resolve(path, err) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    // Opening the log for writing is what repairs it.
+    let log = match AuditLog::open(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "fleetdeck: {e}");
+            return 1;
+        }
+    };
+    let repairs = log.repaired_at_open();
+    if repairs.is_empty() {
+        let _ = writeln!(out, "{}: nothing to repair", path.display());
+        return 0;
+    }
+    let contents = match read_log(log.path()) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "fleetdeck: {e}");
+            return 1;
+        }
+    };
+    for l in contents.lines.iter().filter(|l| repairs.contains(&l.line)) {
+        let reason = l
+            .record
+            .as_ref()
+            .ok()
+            .and_then(|r| r.reason.clone())
+            .unwrap_or_default();
+        let _ = writeln!(out, "repaired (audit.repair at line {}): {reason}", l.line);
+    }
+    0
+}

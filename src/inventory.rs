@@ -90,6 +90,29 @@ pub struct Thresholds {
     pub min_peers: u64,
     /// Certificates expiring within this many days warn.
     pub cert_warn_days: u64,
+    /// A disk whose trend says it fills within this many days warns.
+    pub disk_full_warn_days: f64,
+    /// A newest backup at least this many percent smaller than the previous one is critical.
+    pub backup_shrink_percent: f64,
+    /// This many error lines within a log's window warn.
+    pub log_errors_warn: u64,
+}
+
+impl Default for Thresholds {
+    /// The documented defaults of `[thresholds]`.
+    fn default() -> Self {
+        Thresholds {
+            disk_warn_percent: 80.0,
+            disk_crit_percent: 90.0,
+            height_lag_warn: 5,
+            height_stall: Duration::from_secs(120),
+            min_peers: 2,
+            cert_warn_days: 30,
+            disk_full_warn_days: 7.0,
+            backup_shrink_percent: 90.0,
+            log_errors_warn: 10,
+        }
+    }
 }
 
 /// Access role from the manuals' access model.
@@ -107,10 +130,11 @@ pub enum Role {
 }
 
 /// How fleetdeck reaches a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     /// One persistent SSH connection.
+    #[default]
     Ssh,
     /// This machine, without SSH.
     Local,
@@ -130,7 +154,10 @@ pub enum NodeRole {
 }
 
 /// One host of the fleet, with its profile merged in.
-#[derive(Debug, Clone, Serialize)]
+///
+/// `Default` exists so tests and tools can write `Host { name, ..Host::default() }` and keep
+/// compiling when keys are added.
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Host {
     /// Unique name shown everywhere.
     pub name: String,
@@ -163,7 +190,67 @@ pub struct Host {
     pub disks: Vec<Disk>,
     /// Backup sets to watch.
     pub backups: Vec<BackupSet>,
+    /// TLS certificates to watch.
+    pub certs: Vec<CertPath>,
+    /// Logs to tail.
+    pub logs: Vec<LogSource>,
+    /// Health thresholds of this host: `[thresholds]`, then its profile's, then its own.
+    pub thresholds: Thresholds,
 }
+
+/// A watched TLS certificate (node, agency, chain or SDK certificate of a consortium chain).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CertPath {
+    /// Name shown to the operator.
+    pub name: String,
+    /// PEM file on the host; a leading `~/` is the login user's home, a relative path is
+    /// relative to it.
+    pub path: String,
+}
+
+/// Where a log's lines come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogOrigin {
+    /// `journalctl -u UNIT`.
+    Unit(String),
+    /// `tail` of a file on the host (`~/` as for certificates).
+    File(String),
+}
+
+/// How a log's lines are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Free text: lines matching `patterns` count as errors.
+    #[default]
+    Plain,
+    /// FISCO BCOS `level|time|[module] content`: error and warning lines counted per module
+    /// (and `patterns`, when given, counted as well).
+    Fisco,
+}
+
+/// A tailed log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogSource {
+    /// Name shown to the operator.
+    pub name: String,
+    /// Journal unit or file.
+    pub origin: LogOrigin,
+    /// Plain or FISCO.
+    pub format: LogFormat,
+    /// Regular expressions (Rust `regex` syntax) whose matches count as errors; already
+    /// checked to compile.
+    pub patterns: Vec<String>,
+    /// Lines read from the end of the log per probe.
+    pub lines: u32,
+    /// Counts cover this much time back from the host's clock (for lines with a time).
+    #[serde(with = "humantime_serde_compat")]
+    pub window: Duration,
+}
+
+/// Patterns of a `plain` log that gives none.
+pub const DEFAULT_LOG_PATTERNS: &[&str] = &[r"(?i)\b(error|fatal|panic)\b"];
 
 /// A watched service.
 #[derive(Debug, Clone, Serialize)]
@@ -262,8 +349,10 @@ pub struct Chain {
     pub rpc: Option<String>,
     /// For `kind = "command"`: prints the height.
     pub command: Option<String>,
-    /// FISCO BCOS group id, default 1.
+    /// FISCO BCOS 2.x group id, default 1.
     pub group_id: u32,
+    /// FISCO BCOS 3.x group name (`"group0"`); when set it is used instead of `group_id`.
+    pub group: Option<String>,
 }
 
 /// A watched mount point.

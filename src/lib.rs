@@ -5,6 +5,7 @@
 //! commands in [`report`]. Only `ui` may use ratatui/crossterm; only `transport` and `probe`
 //! may touch the network.
 
+pub mod alerts;
 pub mod audit;
 pub mod health;
 pub mod inventory;

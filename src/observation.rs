@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::inventory::ChainKind;
+use crate::inventory::{ChainKind, NodeRole};
 
 /// One poll of one host.
 #[derive(Debug, Clone)]
@@ -73,6 +73,22 @@ pub struct Probed {
     pub chain: Option<ChainObs>,
     /// Problems with the probe itself (a section missing, output truncated, unparsable output).
     pub probe_errors: Vec<String>,
+    /// Host facts (kernel, CPU, memory, filesystems, MACs, logins, DMI); `Some` only on the
+    /// polls whose plan included them (they are probed on a slower cadence, see
+    /// `probe::Schedule`). The state store moves them into `HostState::facts` (as it does
+    /// certificates and logs), so they are read from there, with the time they were taken.
+    pub facts: Option<HostFacts>,
+    /// One entry per configured certificate, in inventory order; `Some` only when read in
+    /// this poll.
+    pub certs: Option<Vec<CertObs>>,
+    /// One entry per configured log, in inventory order; `Some` only when tailed in this poll.
+    pub logs: Option<Vec<LogObs>>,
+    /// Output explaining why a service is failed, for the services that are failed in this poll
+    /// (a `command` service's own output, a failed systemd unit's last journal lines).
+    pub service_failures: Vec<ServiceFailure>,
+    /// What the chain node says beyond height, sync and peers (consensus lists, PBFT view,
+    /// Conflux status), when a chain is configured.
+    pub chain_detail: Option<ChainDetail>,
 }
 
 /// Load averages from `/proc/loadavg`.
@@ -198,4 +214,321 @@ pub struct ChainObs {
     pub peers: Metric<u64>,
     /// Client version string, if offered.
     pub client: Option<String>,
+}
+
+/// Why a service is failed, in the words of the service itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceFailure {
+    /// Index of the service in the host's `services`.
+    pub index: usize,
+    /// Service name.
+    pub name: String,
+    /// Where the lines come from.
+    pub source: FailureSource,
+    /// The last lines (oldest first), at most a handful, each shortened.
+    pub lines: Vec<String>,
+}
+
+/// Where a failure's lines come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureSource {
+    /// The check command's stdout and stderr.
+    Output,
+    /// `journalctl -u UNIT -n 5` of a failed unit.
+    Journal,
+}
+
+/// Facts about a host, in the spirit of the server-inventory script in the manuals. Every part
+/// is a [`Metric`]: a tool the host lacks is unavailable, never an empty value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostFacts {
+    /// `uname -snrm`.
+    pub kernel: Metric<KernelInfo>,
+    /// `PRETTY_NAME` of `/etc/os-release`.
+    pub os: Metric<String>,
+    /// `/proc/cpuinfo`.
+    pub cpu: Metric<CpuInfo>,
+    /// `/proc/meminfo`.
+    pub memory: Metric<MemoryInfo>,
+    /// `df -P -k -T`, pseudo filesystems left out.
+    pub filesystems: Metric<Vec<Filesystem>>,
+    /// `/sys/class/net/*/address`, loopback and all-zero addresses left out.
+    pub interfaces: Metric<Vec<NetInterface>>,
+    /// `last -n 5 -w` (newest first).
+    pub logins: Metric<Vec<Login>>,
+    /// `/sys/class/dmi/id/*` (the readable ones: serials are root-only).
+    pub dmi: Metric<DmiInfo>,
+}
+
+/// `uname -snrm`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelInfo {
+    /// `Linux`.
+    pub os: String,
+    /// Node name.
+    pub hostname: String,
+    /// Kernel release, `6.1.0-13-amd64`.
+    pub release: String,
+    /// `x86_64`.
+    pub machine: String,
+}
+
+/// CPUs from `/proc/cpuinfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CpuInfo {
+    /// Logical CPUs (`processor` entries).
+    pub count: u32,
+    /// Distinct `physical id`s, when the kernel lists them.
+    pub sockets: Option<u32>,
+    /// Each model name with how many logical CPUs carry it (the manual's `model (*N)`).
+    pub models: Vec<CpuModel>,
+}
+
+/// One CPU model and its count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CpuModel {
+    /// `model name` (whitespace squeezed).
+    pub name: String,
+    /// Logical CPUs with it.
+    pub count: u32,
+}
+
+/// Memory and swap from `/proc/meminfo`, in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemoryInfo {
+    /// `MemTotal`.
+    pub total_bytes: u64,
+    /// `MemAvailable` (kernels since 3.14), else free + buffers + cached.
+    pub available_bytes: u64,
+    /// `SwapTotal`.
+    pub swap_total_bytes: u64,
+    /// `SwapFree`.
+    pub swap_free_bytes: u64,
+}
+
+/// One mounted filesystem.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Filesystem {
+    /// `ext4`, `xfs`, `nfs4`… when `df -T` said.
+    pub fs_type: Option<String>,
+    /// Its `df` line.
+    pub usage: DiskUsage,
+}
+
+/// A network interface with a hardware address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetInterface {
+    /// `eth0`.
+    pub name: String,
+    /// `52:54:00:12:34:56`.
+    pub mac: String,
+    /// `up`, `down`, `unknown` (from `operstate`).
+    pub state: Option<String>,
+}
+
+/// One line of `last`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Login {
+    /// User, or `reboot`.
+    pub user: String,
+    /// Terminal (`pts/0`, `system boot`).
+    pub tty: String,
+    /// Remote host or kernel release (for reboots).
+    pub from: String,
+    /// When, epoch seconds, when `last` printed a full time (`--time-format iso`).
+    pub at: Option<i64>,
+    /// When, as printed (host's local time).
+    pub when: String,
+    /// `still logged in`, `gone - no logout`, `(00:32)`, …
+    pub session: String,
+    /// Between 00:00 and 06:59 host local time: what the manual's script looks for.
+    pub night: bool,
+}
+
+/// DMI (BIOS) identification, each field only when readable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DmiInfo {
+    /// `sys_vendor`.
+    pub vendor: Option<String>,
+    /// `product_name`.
+    pub product: Option<String>,
+    /// `product_version`.
+    pub version: Option<String>,
+    /// `product_serial` (root only).
+    pub serial: Option<String>,
+    /// `product_uuid` (root only).
+    pub uuid: Option<String>,
+    /// `bios_vendor`.
+    pub bios_vendor: Option<String>,
+    /// `bios_version`.
+    pub bios_version: Option<String>,
+    /// `bios_date`.
+    pub bios_date: Option<String>,
+    /// `board_name`.
+    pub board: Option<String>,
+}
+
+/// One configured certificate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CertObs {
+    /// Name as configured.
+    pub name: String,
+    /// Path as configured.
+    pub path: String,
+    /// What `openssl x509` read, unavailable without openssl on the host.
+    pub info: Metric<CertInfo>,
+}
+
+/// The parts of a certificate fleetdeck shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertInfo {
+    /// `notAfter`, epoch seconds.
+    pub not_after: i64,
+    /// `notBefore`, epoch seconds.
+    pub not_before: Option<i64>,
+    /// Subject as openssl prints it.
+    pub subject: String,
+    /// Issuer as openssl prints it.
+    pub issuer: Option<String>,
+}
+
+/// One configured log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogObs {
+    /// Name as configured.
+    pub name: String,
+    /// What its tail says, or why it could not be read.
+    pub summary: Result<LogSummary, String>,
+}
+
+/// Severity of a FISCO BCOS log line, from small to large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    /// `trace`.
+    Trace,
+    /// `debug`.
+    Debug,
+    /// `info`.
+    Info,
+    /// `warning` (also `warn`).
+    Warning,
+    /// `error`.
+    Error,
+    /// `fatal`.
+    Fatal,
+}
+
+/// Counts over a log's tail.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LogSummary {
+    /// Lines read (at most the configured `lines`).
+    pub lines_read: u32,
+    /// The window the counts cover, seconds back from the host's clock. Lines without a time
+    /// (plain files) are all counted.
+    pub window_seconds: u64,
+    /// Whether the tail reaches back past the window start; when false there were more lines
+    /// in the window than were read, and the counts are a lower bound.
+    pub window_complete: bool,
+    /// Error lines in the window: FISCO `error`/`fatal`, or any line matching a pattern.
+    pub errors: u64,
+    /// FISCO `warning` lines in the window (that matched no pattern).
+    pub warnings: u64,
+    /// Lines in the window matching a configured pattern.
+    pub pattern_matches: u64,
+    /// FISCO errors and warnings per module, most errors first.
+    pub by_module: Vec<ModuleCount>,
+    /// The last few error, warning and matching lines in the window (oldest first).
+    pub recent: Vec<LogLine>,
+    /// The last lines of the tail, whatever they say (oldest first), for the Logs pane.
+    pub tail: Vec<LogLine>,
+    /// Time of the newest line with a time, epoch seconds.
+    pub newest_at: Option<i64>,
+}
+
+/// Errors and warnings of one FISCO module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleCount {
+    /// `CONSENSUS`, `SYNC`, `SCHEDULER`, …
+    pub module: String,
+    /// Error and fatal lines.
+    pub errors: u64,
+    /// Warning lines.
+    pub warnings: u64,
+}
+
+/// One log line kept for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// Epoch seconds, when the line carries a time.
+    pub at: Option<i64>,
+    /// FISCO level.
+    pub level: Option<LogLevel>,
+    /// FISCO module.
+    pub module: Option<String>,
+    /// The line (shortened), without the journal's prefix.
+    pub text: String,
+}
+
+/// What a chain node says beyond height, sync and peers. Fields its dialect has no call for are
+/// unavailable ("not asked for this chain kind").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChainDetail {
+    /// The node's own id (FISCO `getSyncStatus` `nodeId`/`nodeID`).
+    pub node_id: Option<String>,
+    /// Consensus (sealer) node ids on chain (FISCO `getSealerList`).
+    pub sealers: Metric<Vec<String>>,
+    /// Observer node ids on chain (FISCO `getObserverList`).
+    pub observers: Metric<Vec<String>>,
+    /// PBFT view (FISCO `getPbftView`).
+    pub pbft_view: Metric<u64>,
+    /// Highest block the node knows of on the network (FISCO `knownHighestNumber`).
+    pub known_highest: Option<u64>,
+    /// Conflux `cfx_getStatus`.
+    pub cfx_status: Metric<CfxStatus>,
+}
+
+impl ChainDetail {
+    /// The role the chain itself gives this node: consensus when its id is in the sealer list,
+    /// observer when in the observer list, free when in neither; `None` when the lists or the
+    /// id are unknown.
+    pub fn observed_role(&self) -> Option<NodeRole> {
+        let id = self.node_id.as_deref()?;
+        let (Metric::Value(sealers), Metric::Value(observers)) = (&self.sealers, &self.observers)
+        else {
+            return None;
+        };
+        let same = |x: &String| x.eq_ignore_ascii_case(id);
+        Some(if sealers.iter().any(same) {
+            NodeRole::Consensus
+        } else if observers.iter().any(same) {
+            NodeRole::Observer
+        } else {
+            NodeRole::Free
+        })
+    }
+}
+
+/// Conflux `cfx_getStatus`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CfxStatus {
+    /// `chainId`.
+    pub chain_id: u64,
+    /// `networkId`.
+    pub network_id: Option<u64>,
+    /// `epochNumber`.
+    pub epoch_number: u64,
+    /// `blockNumber`.
+    pub block_number: Option<u64>,
+    /// `pendingTxNumber`.
+    pub pending_tx: Option<u64>,
+    /// `latestConfirmed`.
+    pub latest_confirmed: Option<u64>,
+    /// `latestFinalized` (PoS finality, newer nodes).
+    pub latest_finalized: Option<u64>,
+    /// `latestCheckpoint`.
+    pub latest_checkpoint: Option<u64>,
+    /// `latestState`.
+    pub latest_state: Option<u64>,
 }

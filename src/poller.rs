@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::inventory::{Fleet, TransportKind};
 use crate::observation::{Observation, Unreachable, UnreachableKind};
-use crate::probe::{self, ProbeLimits};
+use crate::probe::{self, PollPlan, ProbeLimits, Schedule};
 use crate::transport::local::LocalHost;
 use crate::transport::ssh::{self, SshHost, SshShared};
 use crate::transport::{Transport, TransportError};
@@ -62,19 +62,34 @@ pub fn limits(fleet: &Fleet) -> ProbeLimits {
     }
 }
 
-/// Polls one host once, never longer than connect + command timeouts.
+/// Polls one host once, everything included, never longer than connect + command timeouts.
 pub async fn poll(
     fleet: &Fleet,
     index: usize,
     transport: &Transport,
     limits: &ProbeLimits,
 ) -> Observation {
+    poll_planned(fleet, index, transport, limits, PollPlan::ALL).await
+}
+
+/// [`poll`] with only the slow parts (facts, certificates, logs) that `plan` includes.
+pub async fn poll_planned(
+    fleet: &Fleet,
+    index: usize,
+    transport: &Transport,
+    limits: &ProbeLimits,
+    plan: PollPlan,
+) -> Observation {
     let host = &fleet.hosts[index];
     let started = SystemTime::now();
     let clock = Instant::now();
     // The probe bounds each part itself; this outer bound is the last line of defence.
     let bound = fleet.ssh.connect_timeout + limits.command_timeout + Duration::from_secs(2);
-    let outcome = match tokio::time::timeout(bound, probe::poll_host(host, transport, limits)).await
+    let outcome = match tokio::time::timeout(
+        bound,
+        probe::poll_host_planned(host, transport, limits, plan),
+    )
+    .await
     {
         Ok(Ok(probed)) => Ok(probed),
         Ok(Err(TransportError::Unreachable(u))) => Err(u),
@@ -153,6 +168,8 @@ impl Poller {
                 tokio::spawn(async move {
                     let interval_len = fleet.hosts[index].interval;
                     let mut interval = tokio::time::interval(interval_len);
+                    // Facts, certificates and logs ride along in the same exec when due.
+                    let mut schedule = Schedule::for_host(&fleet.hosts[index]);
                     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                     loop {
                         tokio::select! {
@@ -160,7 +177,9 @@ impl Poller {
                             _ = refresh.notified() => {}
                         }
                         let began = Instant::now();
-                        let obs = poll(&fleet, index, &transport, &limits).await;
+                        let plan = schedule.plan(began);
+                        let obs = poll_planned(&fleet, index, &transport, &limits, plan).await;
+                        schedule.ran(plan, began, obs.outcome.is_ok());
                         stats.polls.fetch_add(1, Ordering::Relaxed);
                         let overran = began.elapsed().as_nanos() / interval_len.as_nanos().max(1);
                         if overran > 0 {

@@ -1,7 +1,9 @@
 //! Probes: one poll of one host, turned into a [`Probed`].
 //!
 //! A poll is one exec of the batched shell script ([`script`]: time, load, uptime, disks, the
-//! shell-checked services, backups, a command chain's height) plus, concurrently, the probes
+//! shell-checked services, backups, a command chain's height, and — when the [`PollPlan`] says
+//! they are due ([`Schedule`]) — host facts ([`facts`]), certificates ([`certs`]) and log
+//! tails ([`logs`])) plus, concurrently, the probes
 //! that need a TCP stream opened *from* the host through [`Transport::dial`]: `port` services
 //! (connect: success = running, refused = stopped), plain `http://` services (an HTTP/1.1 GET,
 //! [`http`]) and the chain node's JSON-RPC calls ([`chain`]). Pure parsers of every output live
@@ -15,10 +17,16 @@
 //!
 //! Callers: the poller (one task per host) and `fleetdeck status`.
 
+pub mod certs;
 pub mod chain;
+pub mod facts;
 pub mod http;
+pub mod logs;
 pub mod parse;
+pub mod schedule;
 pub mod script;
+
+pub use schedule::{Cadence, PollPlan, Schedule};
 
 use std::time::Duration;
 
@@ -45,14 +53,27 @@ pub struct ProbeLimits {
 /// per connection; the batch exec and the chain connection need one each, and runbooks more.
 const NETWORK_CONCURRENCY: usize = 3;
 
-/// Polls everything configured on `host` once over `transport`. Never panics; per-part errors
-/// go into the parts, probe-level problems into [`Probed::probe_errors`]. Returns `Err` only
-/// when the host itself is unreachable ([`TransportError::Unreachable`]) — a command timeout or
-/// truncated output is not unreachable, it becomes `probe_errors`.
+/// Polls everything configured on `host` once over `transport`, slow parts included
+/// ([`PollPlan::ALL`]). Never panics; per-part errors go into the parts, probe-level problems
+/// into [`Probed::probe_errors`]. Returns `Err` only when the host itself is unreachable
+/// ([`TransportError::Unreachable`]) — a command timeout or truncated output is not
+/// unreachable, it becomes `probe_errors`.
 pub async fn poll_host(
     host: &Host,
     transport: &Transport,
     limits: &ProbeLimits,
+) -> Result<Probed, TransportError> {
+    poll_host_planned(host, transport, limits, PollPlan::ALL).await
+}
+
+/// [`poll_host`] with the slow parts (facts, certificates, logs) that `plan` includes; the
+/// others are `None` in the result. They travel in the same exec: a plan never costs another
+/// channel.
+pub async fn poll_host_planned(
+    host: &Host,
+    transport: &Transport,
+    limits: &ProbeLimits,
+    plan: PollPlan,
 ) -> Result<Probed, TransportError> {
     match transport.ensure_connected().await {
         Ok(()) => {}
@@ -71,7 +92,7 @@ pub async fn poll_host(
         }
     }
 
-    let script = script::build(host);
+    let script = script::build_planned(host, plan);
     let request = ExecRequest {
         // The script travels on stdin: its text never appears in a process list, so
         // `pgrep -f` cannot match the probe itself.
@@ -101,7 +122,7 @@ pub async fn poll_host(
     let node = async {
         match &host.chain {
             Some(c) if c.kind != ChainKind::Command => {
-                Some(chain::poll_chain(c, transport, limits.rpc_timeout).await)
+                Some(chain::poll_chain_detail(c, transport, limits.rpc_timeout).await)
             }
             _ => None,
         }
@@ -140,6 +161,10 @@ pub async fn poll_host(
     let load = keep(&mut probe_errors, "load average", result.load);
     let uptime = keep(&mut probe_errors, "uptime", result.uptime);
 
+    let (node, chain_detail) = match node {
+        Some((obs, detail)) => (Some(obs), Some(detail)),
+        None => (None, host.chain.as_ref().map(|_| chain::no_detail())),
+    };
     let chain: Option<ChainObs> = node.or_else(|| {
         host.chain.as_ref().map(|_| {
             chain::command_obs(
@@ -159,6 +184,11 @@ pub async fn poll_host(
         backups: result.backups,
         chain,
         probe_errors,
+        facts: result.facts,
+        certs: result.certs,
+        logs: result.logs,
+        service_failures: result.service_failures,
+        chain_detail,
     })
 }
 
@@ -288,6 +318,9 @@ mod tests {
             chain: None,
             disks: vec![Disk { mount: "/".into() }],
             backups: vec![],
+            certs: vec![],
+            logs: vec![],
+            thresholds: Default::default(),
         }
     }
 
@@ -320,6 +353,7 @@ mod tests {
             rpc: None,
             command: None,
             group_id: 1,
+            group: None,
         };
         let t = Transport::Local(LocalHost::new());
         spawnable(async move {
@@ -378,6 +412,7 @@ mod tests {
             rpc: Some(format!("http://127.0.0.1:{closed}")),
             command: None,
             group_id: 1,
+            group: None,
         });
         let t = Transport::Local(LocalHost::new());
         let p = poll_host(&h, &t, &limits()).await.unwrap();

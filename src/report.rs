@@ -9,9 +9,14 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::health::{HostHealth, Severity, Status};
-use crate::inventory::{ChainKind, Fleet};
-use crate::observation::{Metric, ServiceState, UnreachableKind};
+use std::collections::BTreeMap;
+
+use crate::health::{self, HostHealth, Severity, Status};
+use crate::inventory::{ChainKind, Fleet, NodeRole};
+use crate::observation::{
+    CpuInfo, DmiInfo, Filesystem, KernelInfo, Login, MemoryInfo, Metric, ModuleCount, NetInterface,
+    ServiceState, UnreachableKind,
+};
 use crate::state::FleetState;
 
 /// The whole `status --json` document.
@@ -79,6 +84,128 @@ pub struct HostReport {
     pub poll_ms: Option<u64>,
     /// Failed health rules, worst first.
     pub alerts: Vec<AlertReport>,
+    /// Host facts (kernel, CPU, memory, filesystems, MACs, logins, DMI), when read.
+    pub facts: Option<FactsReport>,
+    /// Certificates, inventory order (empty when none are configured).
+    pub certs: Vec<CertReport>,
+    /// Logs, inventory order (empty when none are configured).
+    pub logs: Vec<LogReport>,
+    /// The host's consensus group, when it has one.
+    pub consensus: Option<ConsensusReport>,
+}
+
+/// Host facts in `status --json`: each part `null` when it could not be read, with the reason
+/// in `unavailable`.
+#[derive(Debug, Serialize)]
+pub struct FactsReport {
+    /// Seconds since the facts were read.
+    pub age_seconds: u64,
+    /// `uname -snrm`.
+    pub kernel: Option<KernelInfo>,
+    /// Distribution.
+    pub os: Option<String>,
+    /// CPUs.
+    pub cpu: Option<CpuInfo>,
+    /// Memory and swap.
+    pub memory: Option<MemoryInfo>,
+    /// Real filesystems.
+    pub filesystems: Option<Vec<FilesystemReport>>,
+    /// Interfaces with a MAC address.
+    pub interfaces: Option<Vec<NetInterface>>,
+    /// Latest logins, newest first.
+    pub logins: Option<Vec<Login>>,
+    /// BIOS / DMI identification.
+    pub dmi: Option<DmiInfo>,
+    /// Parts that could not be read, with the reason.
+    pub unavailable: BTreeMap<&'static str, String>,
+}
+
+/// One filesystem of the facts.
+#[derive(Debug, Serialize)]
+pub struct FilesystemReport {
+    /// Device.
+    pub filesystem: String,
+    /// Type, when `df -T` said.
+    pub fs_type: Option<String>,
+    /// Mount point.
+    pub mount: String,
+    /// Size.
+    pub total_bytes: u64,
+    /// Used.
+    pub used_bytes: u64,
+    /// Available to non-root.
+    pub avail_bytes: u64,
+    /// Used percent.
+    pub used_percent: f64,
+}
+
+/// One certificate.
+#[derive(Debug, Serialize)]
+pub struct CertReport {
+    /// Name.
+    pub name: String,
+    /// Path on the host.
+    pub path: String,
+    /// `notAfter`, UTC RFC 3339.
+    pub not_after: Option<String>,
+    /// Days until it expires against the host's clock (negative once expired).
+    pub days_left: Option<f64>,
+    /// Subject as openssl prints it.
+    pub subject: Option<String>,
+    /// Whether it has expired.
+    pub expired: bool,
+    /// Why it could not be read.
+    pub error: Option<String>,
+}
+
+/// One log.
+#[derive(Debug, Serialize)]
+pub struct LogReport {
+    /// Name.
+    pub name: String,
+    /// Lines read from its end.
+    pub lines_read: Option<u32>,
+    /// The window the counts cover, seconds.
+    pub window_seconds: Option<u64>,
+    /// Whether the lines read reach back past the window start.
+    pub window_complete: Option<bool>,
+    /// Error lines (FISCO error/fatal, or matching a pattern) in the window.
+    pub errors: Option<u64>,
+    /// FISCO warning lines in the window.
+    pub warnings: Option<u64>,
+    /// Lines matching a pattern in the window.
+    pub pattern_matches: Option<u64>,
+    /// FISCO errors and warnings per module.
+    pub by_module: Vec<ModuleCount>,
+    /// The last few error, warning and matching lines.
+    pub recent: Vec<String>,
+    /// Why it could not be read.
+    pub error: Option<String>,
+}
+
+/// The host's consensus group.
+#[derive(Debug, Serialize)]
+pub struct ConsensusReport {
+    /// Group name.
+    pub group: String,
+    /// Role in the inventory.
+    pub role: NodeRole,
+    /// Role the chain gives it, when known.
+    pub observed_role: Option<NodeRole>,
+    /// Whether this member counts as healthy.
+    pub healthy: bool,
+    /// Why not.
+    pub problem: Option<String>,
+    /// Consensus members (N).
+    pub n: usize,
+    /// Faults tolerated, ⌊(N−1)/3⌋.
+    pub f: usize,
+    /// Healthy consensus members.
+    pub healthy_members: usize,
+    /// One more failure stalls the group.
+    pub one_failure_from_stalling: bool,
+    /// More than F members are down.
+    pub stalled: bool,
 }
 
 /// One service.
@@ -90,6 +217,14 @@ pub struct ServiceReport {
     pub state: ServiceState,
     /// One line of detail.
     pub detail: String,
+    /// When it entered its state by its own tool (UTC, RFC 3339).
+    pub since: Option<String>,
+    /// Restarts the tool reports (systemd `NRestarts`, docker `RestartCount`).
+    pub restarts: Option<u64>,
+    /// Restarts seen by this process across polls (always 0 for a one-shot `status`).
+    pub restarts_seen: u64,
+    /// Last lines of output or journal of the latest failure.
+    pub failure_output: Vec<String>,
 }
 
 /// The chain node.
@@ -109,6 +244,20 @@ pub struct ChainReport {
     pub client: Option<String>,
     /// Metrics the node could not give, with the reason (`{"peers": "not supported by this node"}`).
     pub unavailable: std::collections::BTreeMap<&'static str, String>,
+    /// Blocks per minute over recent polls (`null` for a one-shot `status`).
+    pub blocks_per_minute: Option<f64>,
+    /// Consensus role in the inventory.
+    pub role: NodeRole,
+    /// Role the chain gives the node (FISCO sealer/observer lists), when known.
+    pub observed_role: Option<NodeRole>,
+    /// The node's own id, when the node says (FISCO).
+    pub node_id: Option<String>,
+    /// Sealers the chain lists (FISCO), when asked.
+    pub sealers: Option<usize>,
+    /// Observers the chain lists (FISCO), when asked.
+    pub observers: Option<usize>,
+    /// PBFT view (FISCO), when asked.
+    pub pbft_view: Option<u64>,
 }
 
 /// One disk.
@@ -124,6 +273,10 @@ pub struct DiskReport {
     pub total_bytes: Option<u64>,
     /// Why it could not be read.
     pub error: Option<String>,
+    /// Growth of used bytes per day from the usage history (`null` until enough history).
+    pub trend_bytes_per_day: Option<f64>,
+    /// Days until full at that rate (`null` when not growing or not enough history).
+    pub days_until_full: Option<f64>,
 }
 
 /// One backup set.
@@ -141,6 +294,12 @@ pub struct BackupReport {
     pub stale: bool,
     /// Why the set could not be read.
     pub error: Option<String>,
+    /// Size of the backup before the newest.
+    pub previous_size_bytes: Option<u64>,
+    /// Size change of the newest against it, percent (−95 = 95% smaller).
+    pub size_change_percent: Option<f64>,
+    /// At least `backup_shrink_percent` smaller than the one before.
+    pub shrunk: bool,
 }
 
 /// One alert.
@@ -152,6 +311,10 @@ pub struct AlertReport {
     pub rule: &'static str,
     /// Message.
     pub message: String,
+    /// What on the host it is about (service, mount, backup, cert, log, `chain`, group).
+    pub subject: String,
+    /// The measured value.
+    pub value: Option<String>,
 }
 
 /// Builds the report for the hosts in `selected`.
@@ -163,9 +326,10 @@ pub fn status_report(
     now: SystemTime,
 ) -> StatusReport {
     let mut summary = Summary::default();
+    let groups = health::consensus_groups(fleet, state, now);
     let hosts: Vec<HostReport> = selected
         .iter()
-        .map(|&i| host_report(fleet, state, &health[i], i, now))
+        .map(|&i| host_report(fleet, state, &health[i], &groups, i, now))
         .collect();
     for h in &hosts {
         summary.hosts += 1;
@@ -189,6 +353,7 @@ fn host_report(
     fleet: &Fleet,
     state: &FleetState,
     health: &HostHealth,
+    groups: &[health::GroupHealth],
     i: usize,
     now: SystemTime,
 ) -> HostReport {
@@ -202,10 +367,21 @@ fn host_report(
         Some(p) => p
             .services
             .iter()
-            .map(|s| ServiceReport {
-                name: s.name.clone(),
-                state: s.state,
-                detail: s.detail.clone(),
+            .map(|s| {
+                let track = hs.service(&s.name);
+                ServiceReport {
+                    name: s.name.clone(),
+                    state: s.state,
+                    detail: s.detail.clone(),
+                    since: s.since.map(epoch_rfc3339),
+                    restarts: s.restarts,
+                    restarts_seen: track.map_or(0, |t| t.restarts_seen),
+                    failure_output: track
+                        .and_then(|t| t.last_failure.as_ref())
+                        .filter(|_| s.state != ServiceState::Running)
+                        .map(|f| f.lines.clone())
+                        .unwrap_or_default(),
+                }
             })
             .collect(),
         None => host
@@ -215,6 +391,10 @@ fn host_report(
                 name: s.name.clone(),
                 state: ServiceState::Unknown,
                 detail: "host not reached".into(),
+                since: None,
+                restarts: None,
+                restarts_seen: hs.service(&s.name).map_or(0, |t| t.restarts_seen),
+                failure_output: Vec::new(),
             })
             .collect(),
     };
@@ -229,6 +409,7 @@ fn host_report(
                 unavailable.insert(name, why);
             }
         }
+        let detail = p.and_then(|p| p.chain_detail.as_ref());
         ChainReport {
             kind: c.kind,
             height: c.height.value().copied(),
@@ -237,20 +418,34 @@ fn host_report(
             lag: health.lag,
             client: c.client.clone(),
             unavailable,
+            blocks_per_minute: hs.blocks_per_minute(),
+            role: host.role,
+            observed_role: detail.and_then(|d| d.observed_role()),
+            node_id: detail.and_then(|d| d.node_id.clone()),
+            sealers: detail.and_then(|d| d.sealers.value().map(Vec::len)),
+            observers: detail.and_then(|d| d.observers.value().map(Vec::len)),
+            pbft_view: detail.and_then(|d| d.pbft_view.value().copied()),
         }
     });
     let disks = host
         .disks
         .iter()
         .enumerate()
-        .map(
-            |(k, d)| match p.and_then(|p| p.disks.get(k)).map(|o| &o.usage) {
+        .map(|(k, d)| {
+            let trend = hs
+                .disks
+                .iter()
+                .find(|h| h.mount == d.mount)
+                .and_then(|h| h.trend());
+            match p.and_then(|p| p.disks.get(k)).map(|o| &o.usage) {
                 Some(Ok(u)) => DiskReport {
                     mount: d.mount.clone(),
                     used_percent: Some(u.used_percent),
                     avail_bytes: Some(u.avail_bytes),
                     total_bytes: Some(u.total_bytes),
                     error: None,
+                    trend_bytes_per_day: trend.map(|t| t.bytes_per_day),
+                    days_until_full: trend.and_then(|t| t.days_until_full),
                 },
                 other => DiskReport {
                     mount: d.mount.clone(),
@@ -261,9 +456,11 @@ fn host_report(
                         Some(Err(e)) => e.clone(),
                         _ => "not observed".into(),
                     }),
+                    trend_bytes_per_day: None,
+                    days_until_full: None,
                 },
-            },
-        )
+            }
+        })
         .collect();
     let backups = host
         .backups
@@ -275,6 +472,7 @@ fn host_report(
             match obs.map(|b| &b.latest) {
                 Some(Ok(Some(f))) => {
                     let age = host_now.saturating_sub(f.mtime).max(0) as u64;
+                    let change = obs.and_then(health::backup_change);
                     BackupReport {
                         name: set.name.clone(),
                         latest: Some(f.path.clone()),
@@ -282,6 +480,10 @@ fn host_report(
                         size_bytes: Some(f.size_bytes),
                         stale: age as f64 > stale_after,
                         error: None,
+                        previous_size_bytes: change.map(|c| c.previous_bytes),
+                        size_change_percent: change.map(|c| c.percent),
+                        shrunk: change
+                            .is_some_and(|c| c.shrunk(host.thresholds.backup_shrink_percent)),
                     }
                 }
                 Some(Ok(None)) => BackupReport {
@@ -291,6 +493,9 @@ fn host_report(
                     size_bytes: None,
                     stale: true,
                     error: Some("no matching file".into()),
+                    previous_size_bytes: None,
+                    size_change_percent: None,
+                    shrunk: false,
                 },
                 other => BackupReport {
                     name: set.name.clone(),
@@ -302,6 +507,9 @@ fn host_report(
                         Some(Err(e)) => e.clone(),
                         _ => "not observed".into(),
                     }),
+                    previous_size_bytes: None,
+                    size_change_percent: None,
+                    shrunk: false,
                 },
             }
         })
@@ -333,9 +541,171 @@ fn host_report(
                 severity: a.severity,
                 rule: a.rule,
                 message: a.message.clone(),
+                subject: a.subject.clone(),
+                value: a.value.clone(),
             })
             .collect(),
+        facts: facts_report(hs, now),
+        certs: cert_reports(host, hs, host_now),
+        logs: log_reports(host, hs),
+        consensus: consensus_report(fleet, groups, i),
     }
+}
+
+/// `Some(value)`, or `None` with the reason recorded under `name`.
+fn part<T: Clone>(
+    m: &Metric<T>,
+    name: &'static str,
+    unavailable: &mut BTreeMap<&'static str, String>,
+) -> Option<T> {
+    match m {
+        Metric::Value(v) => Some(v.clone()),
+        Metric::Unavailable(why) => {
+            unavailable.insert(name, why.clone());
+            None
+        }
+        Metric::Error(e) => {
+            unavailable.insert(name, format!("error: {e}"));
+            None
+        }
+    }
+}
+
+fn facts_report(hs: &crate::state::HostState, now: SystemTime) -> Option<FactsReport> {
+    let t = hs.facts.as_ref()?;
+    let f = &t.value;
+    let mut unavailable = BTreeMap::new();
+    let filesystems: Option<Vec<Filesystem>> =
+        part(&f.filesystems, "filesystems", &mut unavailable);
+    Some(FactsReport {
+        age_seconds: now.duration_since(t.at).map_or(0, |d| d.as_secs()),
+        kernel: part(&f.kernel, "kernel", &mut unavailable),
+        os: part(&f.os, "os", &mut unavailable),
+        cpu: part(&f.cpu, "cpu", &mut unavailable),
+        memory: part(&f.memory, "memory", &mut unavailable),
+        filesystems: filesystems.map(|list| {
+            list.into_iter()
+                .map(|x| FilesystemReport {
+                    filesystem: x.usage.filesystem,
+                    fs_type: x.fs_type,
+                    mount: x.usage.mounted_on,
+                    total_bytes: x.usage.total_bytes,
+                    used_bytes: x.usage.used_bytes,
+                    avail_bytes: x.usage.avail_bytes,
+                    used_percent: x.usage.used_percent,
+                })
+                .collect()
+        }),
+        interfaces: part(&f.interfaces, "interfaces", &mut unavailable),
+        logins: part(&f.logins, "logins", &mut unavailable),
+        dmi: part(&f.dmi, "dmi", &mut unavailable),
+        unavailable,
+    })
+}
+
+fn cert_reports(
+    host: &crate::inventory::Host,
+    hs: &crate::state::HostState,
+    host_now: i64,
+) -> Vec<CertReport> {
+    host.certs
+        .iter()
+        .map(|c| {
+            let obs = hs
+                .certs
+                .as_ref()
+                .and_then(|t| t.value.iter().find(|o| o.name == c.name));
+            let (info, error) = match obs.map(|o| &o.info) {
+                Some(Metric::Value(i)) => (Some(i), None),
+                Some(Metric::Unavailable(e) | Metric::Error(e)) => (None, Some(e.clone())),
+                None => (None, Some("not read yet".to_string())),
+            };
+            let days = info.map(|i| health::cert_days_left(i, host_now));
+            CertReport {
+                name: c.name.clone(),
+                path: c.path.clone(),
+                not_after: info.map(|i| epoch_rfc3339(i.not_after)),
+                days_left: days.map(|d| (d * 10.0).round() / 10.0),
+                subject: info.map(|i| i.subject.clone()),
+                expired: days.is_some_and(|d| d <= 0.0),
+                error,
+            }
+        })
+        .collect()
+}
+
+fn log_reports(host: &crate::inventory::Host, hs: &crate::state::HostState) -> Vec<LogReport> {
+    host.logs
+        .iter()
+        .map(|l| {
+            let obs = hs
+                .logs
+                .as_ref()
+                .and_then(|t| t.value.iter().find(|o| o.name == l.name));
+            match obs.map(|o| &o.summary) {
+                Some(Ok(s)) => LogReport {
+                    name: l.name.clone(),
+                    lines_read: Some(s.lines_read),
+                    window_seconds: Some(s.window_seconds),
+                    window_complete: Some(s.window_complete),
+                    errors: Some(s.errors),
+                    warnings: Some(s.warnings),
+                    pattern_matches: Some(s.pattern_matches),
+                    by_module: s.by_module.clone(),
+                    recent: s.recent.iter().map(|r| r.text.clone()).collect(),
+                    error: None,
+                },
+                other => LogReport {
+                    name: l.name.clone(),
+                    lines_read: None,
+                    window_seconds: None,
+                    window_complete: None,
+                    errors: None,
+                    warnings: None,
+                    pattern_matches: None,
+                    by_module: Vec::new(),
+                    recent: Vec::new(),
+                    error: Some(match other {
+                        Some(Err(e)) => e.clone(),
+                        _ => "not read yet".into(),
+                    }),
+                },
+            }
+        })
+        .collect()
+}
+
+fn consensus_report(
+    fleet: &Fleet,
+    groups: &[health::GroupHealth],
+    i: usize,
+) -> Option<ConsensusReport> {
+    let name = fleet.hosts[i].consensus_group.as_ref()?;
+    let g = groups.iter().find(|g| &g.name == name)?;
+    let m = g.members.iter().find(|m| m.host == i)?;
+    Some(ConsensusReport {
+        group: g.name.clone(),
+        role: m.role,
+        observed_role: m.observed_role,
+        healthy: m.healthy,
+        problem: m.problem.clone(),
+        n: g.n,
+        f: g.f,
+        healthy_members: g.healthy,
+        one_failure_from_stalling: g.one_failure_from_stalling,
+        stalled: g.stalled,
+    })
+}
+
+/// Epoch seconds as UTC RFC 3339.
+fn epoch_rfc3339(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 fn metric_reason<T>(m: &Metric<T>) -> Option<String> {
@@ -661,7 +1031,8 @@ services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
         assert_eq!(h["status"], "ok");
         assert_eq!(
             h["services"][0],
-            serde_json::json!({"name": "geth", "state": "running", "detail": ""})
+            serde_json::json!({"name": "geth", "state": "running", "detail": "",
+                "since": null, "restarts": null, "restarts_seen": 0, "failure_output": []})
         );
         assert_eq!(h["chain"]["kind"], "ethereum");
         assert_eq!(h["chain"]["height"], 123);
@@ -688,6 +1059,151 @@ services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
         assert_eq!(down["services"][0]["state"], "unknown");
         assert_eq!(down["alerts"][0]["rule"], "host_unreachable");
         assert_eq!(exit_code(&report), 2);
+    }
+
+    #[test]
+    fn json_carries_facts_certs_logs_consensus_and_alert_subjects() {
+        let fleet = load_fleet_from_str(
+            r#"
+[[hosts]]
+name = "n1"
+consensus_group = "g"
+role = "consensus"
+services = [{ name = "node", kind = "command", command = "true" }]
+backups = [{ name = "pg", dir = "/b", pattern = "*.gz", every = "24h" }]
+certs = [{ name = "node", path = "/c/node.crt" }, { name = "sdk", path = "/c/sdk.crt" }]
+logs = [{ name = "node", file = "/l/log", format = "fisco" }]
+"#,
+            ConfigSource::Embedded,
+        )
+        .unwrap();
+        let now = 1_800_000_000i64;
+        let mut state = FleetState::new(1);
+        state.apply(Observation {
+            host: 0,
+            started: at(now as u64),
+            elapsed: Duration::from_millis(40),
+            outcome: Ok(Probed {
+                host_time: Some(now),
+                services: vec![ServiceObs {
+                    name: "node".into(),
+                    state: ServiceState::Failed,
+                    detail: "exit 2: cannot bind".into(),
+                    since: None,
+                    restarts: None,
+                }],
+                service_failures: vec![ServiceFailure {
+                    index: 0,
+                    name: "node".into(),
+                    source: FailureSource::Output,
+                    lines: vec!["cannot bind :20200".into()],
+                }],
+                backups: vec![BackupObs {
+                    name: "pg".into(),
+                    latest: Ok(Some(BackupFile {
+                        path: "/b/2.gz".into(),
+                        mtime: now - 60,
+                        size_bytes: 5,
+                    })),
+                    previous: Some(BackupFile {
+                        path: "/b/1.gz".into(),
+                        mtime: now - 86_400,
+                        size_bytes: 100,
+                    }),
+                }],
+                facts: Some(HostFacts {
+                    kernel: Metric::Value(KernelInfo {
+                        os: "Linux".into(),
+                        hostname: "n1".into(),
+                        release: "6.1.0".into(),
+                        machine: "x86_64".into(),
+                    }),
+                    os: Metric::Value("Debian GNU/Linux 12 (bookworm)".into()),
+                    cpu: Metric::Error("boom".into()),
+                    memory: Metric::Unavailable("grep not found on host".into()),
+                    filesystems: Metric::Value(vec![]),
+                    interfaces: Metric::Value(vec![]),
+                    logins: Metric::Unavailable("no login records (wtmp) on this host".into()),
+                    dmi: Metric::Unavailable("no DMI".into()),
+                }),
+                certs: Some(vec![
+                    CertObs {
+                        name: "node".into(),
+                        path: "/c/node.crt".into(),
+                        info: Metric::Value(CertInfo {
+                            not_after: now + 12 * 86_400,
+                            not_before: None,
+                            subject: "CN = node0".into(),
+                            issuer: None,
+                        }),
+                    },
+                    CertObs {
+                        name: "sdk".into(),
+                        path: "/c/sdk.crt".into(),
+                        info: Metric::Error("no such file".into()),
+                    },
+                ]),
+                logs: Some(vec![LogObs {
+                    name: "node".into(),
+                    summary: Ok(LogSummary {
+                        lines_read: 7,
+                        window_seconds: 600,
+                        window_complete: true,
+                        errors: 2,
+                        by_module: vec![ModuleCount {
+                            module: "PBFT".into(),
+                            errors: 2,
+                            warnings: 0,
+                        }],
+                        recent: vec![LogLine {
+                            at: None,
+                            level: Some(LogLevel::Error),
+                            module: Some("PBFT".into()),
+                            text: "error|…|[PBFT] view change".into(),
+                        }],
+                        ..LogSummary::default()
+                    }),
+                }]),
+                ..Probed::default()
+            }),
+        });
+        let health = evaluate(&fleet, &state, at(now as u64));
+        let report = status_report(&fleet, &state, &health, &[0], at(now as u64));
+        let v = serde_json::to_value(&report).unwrap();
+        let h = &v["hosts"][0];
+        assert_eq!(h["services"][0]["failure_output"][0], "cannot bind :20200");
+        assert_eq!(h["backups"][0]["previous_size_bytes"], 100);
+        assert_eq!(h["backups"][0]["size_change_percent"], -95.0);
+        assert_eq!(h["backups"][0]["shrunk"], true);
+        assert_eq!(h["facts"]["kernel"]["release"], "6.1.0");
+        assert_eq!(h["facts"]["cpu"], serde_json::Value::Null);
+        assert_eq!(h["facts"]["unavailable"]["cpu"], "error: boom");
+        assert_eq!(h["facts"]["age_seconds"], 0);
+        assert_eq!(h["certs"][0]["days_left"], 12.0);
+        assert_eq!(h["certs"][0]["not_after"], "2027-01-27T08:00:00Z");
+        assert_eq!(h["certs"][0]["expired"], false);
+        assert_eq!(h["certs"][1]["error"], "no such file");
+        assert_eq!(h["logs"][0]["errors"], 2);
+        assert_eq!(h["logs"][0]["by_module"][0]["module"], "PBFT");
+        assert_eq!(h["consensus"]["n"], 1);
+        assert_eq!(h["consensus"]["f"], 0);
+        assert_eq!(h["consensus"]["role"], "consensus");
+        let rules: Vec<(&str, &str)> = h["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["rule"].as_str().unwrap(), a["subject"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("service_down", "node"),
+                ("backup_shrunk", "pg"),
+                ("cert_expiring", "node"),
+                ("cert_unreadable", "sdk"),
+            ]
+        );
+        assert_eq!(h["alerts"][2]["value"], "12 days");
     }
 
     #[test]

@@ -1,16 +1,158 @@
 //! The state store: the single source of truth the console and `status` render from.
 //!
-//! Observations are reduced into per-host state with a short history (chain heights for lag,
-//! stall and sparklines). The store never reads the clock and never renders: time arrives with
-//! each observation, and judgement is `health`'s job.
+//! Observations are reduced into per-host state with a short history: chain heights (lag,
+//! stall, blocks per minute, sparklines), disk usage sampled once a minute (trend and
+//! days-until-full), per-service tracks (since when, restarts seen, the last failure's output)
+//! and the latest facts, certificates and logs with the time they were read (those are probed
+//! on a slower cadence, so a poll without them keeps the previous ones). The store never reads
+//! the clock and never renders: time arrives with each observation, and judgement is
+//! `health`'s job.
+//!
+//! Callers: the console (`App::on_observation`) and `fleetdeck status` fold observations in;
+//! `health`, `report` and the panes read.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
-use crate::observation::{Observation, Probed, Unreachable};
+use crate::observation::{
+    CertObs, FailureSource, HostFacts, LogObs, Observation, Probed, ServiceObs, ServiceState,
+    Unreachable,
+};
 
 /// Heights kept per host: 10 minutes at a 5 s interval.
 const HEIGHT_HISTORY: usize = 120;
+
+/// Disk samples are kept at most this often…
+pub const DISK_SAMPLE_EVERY: Duration = Duration::from_secs(60);
+/// …and this many of them: 12 hours at one a minute.
+pub const DISK_HISTORY: usize = 720;
+/// A disk trend needs samples spanning at least this long to be shown.
+pub const DISK_TREND_MIN_SPAN: Duration = Duration::from_secs(600);
+/// Blocks per minute are measured over at most this much recent history.
+pub const RATE_WINDOW: Duration = Duration::from_secs(300);
+
+/// A value with the time (console clock, from the observation) it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timed<T> {
+    /// When the poll that read it started.
+    pub at: SystemTime,
+    /// The value.
+    pub value: T,
+}
+
+/// What the store knows about one service across polls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceTrack {
+    /// Service name.
+    pub name: String,
+    /// Latest state.
+    pub state: ServiceState,
+    /// When fleetdeck first saw the service in its current state (console clock).
+    pub state_seen_since: SystemTime,
+    /// When the service entered its current state by its own tool (host clock, epoch seconds;
+    /// systemd `ActiveEnterTimestamp`, docker `StartedAt`).
+    pub since: Option<i64>,
+    /// Restarts the tool reports (systemd `NRestarts`, docker `RestartCount`).
+    pub restarts_reported: Option<u64>,
+    /// Restarts the store saw: `since` moving on, the reported count growing, or the service
+    /// coming back after being down.
+    pub restarts_seen: u64,
+    /// When the latest restart was seen.
+    pub last_restart_seen: Option<SystemTime>,
+    /// The latest failure, kept after the service recovers.
+    pub last_failure: Option<FailureRecord>,
+}
+
+/// A service failure as it was last seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureRecord {
+    /// When this failure was first seen (console clock).
+    pub at: SystemTime,
+    /// When it was last seen failing.
+    pub last_seen: SystemTime,
+    /// Stopped or failed.
+    pub state: ServiceState,
+    /// The one-line detail at the time.
+    pub detail: String,
+    /// Where `lines` came from.
+    pub source: Option<FailureSource>,
+    /// The service's own output or journal lines (oldest first); may be empty.
+    pub lines: Vec<String>,
+}
+
+/// One disk usage sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiskSample {
+    /// When (console clock).
+    pub at: SystemTime,
+    /// Used bytes.
+    pub used_bytes: u64,
+    /// Bytes still available to non-root users.
+    pub avail_bytes: u64,
+    /// Used percent.
+    pub used_percent: f64,
+}
+
+/// Usage history of one configured disk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiskHistory {
+    /// Mount point.
+    pub mount: String,
+    /// Samples, oldest first, at most one per [`DISK_SAMPLE_EVERY`].
+    pub samples: VecDeque<DiskSample>,
+}
+
+/// Where a disk is heading, from a least-squares line through its samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiskTrend {
+    /// Growth of used bytes per day (negative: shrinking).
+    pub bytes_per_day: f64,
+    /// Days until the available bytes run out at that rate; `None` when not growing.
+    pub days_until_full: Option<f64>,
+    /// Time between the first and last sample used.
+    pub span: Duration,
+    /// Samples used.
+    pub samples: usize,
+}
+
+impl DiskHistory {
+    /// The trend, once the samples span at least [`DISK_TREND_MIN_SPAN`].
+    pub fn trend(&self) -> Option<DiskTrend> {
+        let first = self.samples.front()?;
+        let last = self.samples.back()?;
+        let span = last.at.duration_since(first.at).ok()?;
+        if self.samples.len() < 3 || span < DISK_TREND_MIN_SPAN {
+            return None;
+        }
+        let xs: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|s| {
+                s.at.duration_since(first.at)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            })
+            .collect();
+        let ys: Vec<f64> = self.samples.iter().map(|s| s.used_bytes as f64).collect();
+        let n = xs.len() as f64;
+        let mx = xs.iter().sum::<f64>() / n;
+        let my = ys.iter().sum::<f64>() / n;
+        let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+        if sxx <= 0.0 {
+            return None;
+        }
+        let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+        let per_sec = sxy / sxx;
+        let bytes_per_day = per_sec * 86_400.0;
+        let days_until_full = (per_sec > 0.0).then(|| last.avail_bytes as f64 / per_sec / 86_400.0);
+        Some(DiskTrend {
+            bytes_per_day,
+            days_until_full,
+            span,
+            samples: self.samples.len(),
+        })
+    }
+}
 
 /// Everything known about the fleet.
 #[derive(Debug, Clone, Default)]
@@ -40,12 +182,182 @@ pub struct HostState {
     pub height_changed_at: Option<SystemTime>,
     /// Unreachable polls in a row.
     pub failures_in_a_row: u32,
+    /// The latest host facts (probed on a slower cadence).
+    pub facts: Option<Timed<HostFacts>>,
+    /// The latest certificate readings, inventory order.
+    pub certs: Option<Timed<Vec<CertObs>>>,
+    /// The latest log summaries, inventory order.
+    pub logs: Option<Timed<Vec<LogObs>>>,
+    /// Per-service tracks, in the order of the observed services (inventory order).
+    pub services: Vec<ServiceTrack>,
+    /// Per-disk usage history, inventory order.
+    pub disks: Vec<DiskHistory>,
 }
 
 impl HostState {
     /// `None` before the first poll, then whether the latest poll reached the host.
     pub fn reachable(&self) -> Option<bool> {
         self.polled_at.map(|_| self.error.is_none())
+    }
+
+    /// Blocks (or epochs) per minute over the recent height history (at most
+    /// [`RATE_WINDOW`], since the last time the height went down — a chain reset), or `None`
+    /// with fewer than two samples over at least ten seconds.
+    pub fn blocks_per_minute(&self) -> Option<f64> {
+        let (last_at, last_h) = *self.heights.back()?;
+        let mut first = (last_at, last_h);
+        for &(at, h) in self.heights.iter().rev().skip(1) {
+            if h > first.1 || last_at.duration_since(at).ok()? > RATE_WINDOW {
+                break;
+            }
+            first = (at, h);
+        }
+        let span = last_at.duration_since(first.0).ok()?.as_secs_f64();
+        (span >= 10.0).then(|| (last_h - first.1) as f64 * 60.0 / span)
+    }
+
+    /// The current chain height, when the latest poll reached the host and the node gave one.
+    pub fn height(&self) -> Option<u64> {
+        if self.error.is_some() {
+            return None;
+        }
+        self.probed
+            .as_ref()?
+            .chain
+            .as_ref()?
+            .height
+            .value()
+            .copied()
+    }
+
+    /// The track of the service called `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceTrack> {
+        self.services.iter().find(|t| t.name == name)
+    }
+
+    fn track_services(&mut self, probed: &Probed, at: SystemTime) {
+        let mut tracks = Vec::with_capacity(probed.services.len());
+        for (i, obs) in probed.services.iter().enumerate() {
+            let previous = self
+                .services
+                .iter()
+                .position(|t| t.name == obs.name)
+                .map(|k| self.services.swap_remove(k));
+            let failure = probed.service_failures.iter().find(|f| f.index == i);
+            tracks.push(next_track(previous, obs, failure, at));
+        }
+        self.services = tracks;
+    }
+
+    fn sample_disks(&mut self, probed: &Probed, at: SystemTime) {
+        let mut histories = Vec::with_capacity(probed.disks.len());
+        for d in &probed.disks {
+            let mut h = self
+                .disks
+                .iter()
+                .position(|x| x.mount == d.mount)
+                .map(|k| self.disks.swap_remove(k))
+                .unwrap_or_else(|| DiskHistory {
+                    mount: d.mount.clone(),
+                    samples: VecDeque::new(),
+                });
+            if let Ok(u) = &d.usage {
+                let due = h.samples.back().is_none_or(|last| {
+                    at.duration_since(last.at)
+                        .is_ok_and(|since| since >= DISK_SAMPLE_EVERY)
+                });
+                if due {
+                    if h.samples.len() == DISK_HISTORY {
+                        h.samples.pop_front();
+                    }
+                    h.samples.push_back(DiskSample {
+                        at,
+                        used_bytes: u.used_bytes,
+                        avail_bytes: u.avail_bytes,
+                        used_percent: u.used_percent,
+                    });
+                }
+            }
+            histories.push(h);
+        }
+        self.disks = histories;
+    }
+}
+
+/// A service's track after one more observation.
+fn next_track(
+    previous: Option<ServiceTrack>,
+    obs: &ServiceObs,
+    failure: Option<&crate::observation::ServiceFailure>,
+    at: SystemTime,
+) -> ServiceTrack {
+    let down = matches!(obs.state, ServiceState::Stopped | ServiceState::Failed);
+    let Some(mut t) = previous else {
+        return ServiceTrack {
+            name: obs.name.clone(),
+            state: obs.state,
+            state_seen_since: at,
+            since: obs.since,
+            restarts_reported: obs.restarts,
+            restarts_seen: 0,
+            last_restart_seen: None,
+            last_failure: down.then(|| failure_record(obs, failure, at, None)),
+        };
+    };
+    // An unknown state (probe trouble) says nothing about restarts: keep what was known.
+    if obs.state != ServiceState::Unknown {
+        let since_moved = obs.state == ServiceState::Running
+            && matches!((t.since, obs.since), (Some(a), Some(b)) if a != b);
+        let came_back = obs.state == ServiceState::Running
+            && matches!(t.state, ServiceState::Stopped | ServiceState::Failed);
+        let reported = match (t.restarts_reported, obs.restarts) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0,
+        };
+        let seen = reported.max(u64::from(since_moved || came_back));
+        if seen > 0 {
+            t.restarts_seen += seen;
+            t.last_restart_seen = Some(at);
+        }
+        t.since = obs.since.or(t.since);
+        t.restarts_reported = obs.restarts.or(t.restarts_reported);
+    }
+    if obs.state != t.state {
+        t.state = obs.state;
+        t.state_seen_since = at;
+    }
+    if down {
+        let ongoing = t
+            .last_failure
+            .as_ref()
+            .filter(|f| f.last_seen >= t.state_seen_since);
+        let first_at = ongoing.map(|f| f.at);
+        let mut record = failure_record(obs, failure, at, first_at);
+        // A poll without lines (journal not read this time) keeps the ones already seen.
+        if record.lines.is_empty()
+            && let Some(prev) = ongoing
+        {
+            record.lines = prev.lines.clone();
+            record.source = prev.source;
+        }
+        t.last_failure = Some(record);
+    }
+    t
+}
+
+fn failure_record(
+    obs: &ServiceObs,
+    failure: Option<&crate::observation::ServiceFailure>,
+    at: SystemTime,
+    first_at: Option<SystemTime>,
+) -> FailureRecord {
+    FailureRecord {
+        at: first_at.unwrap_or(at),
+        last_seen: at,
+        state: obs.state,
+        detail: obs.detail.clone(),
+        source: failure.map(|f| f.source),
+        lines: failure.map(|f| f.lines.clone()).unwrap_or_default(),
     }
 }
 
@@ -75,14 +387,37 @@ impl FleetState {
                     .as_ref()
                     .and_then(|c| c.height.value().copied())
                 {
-                    let grew = host.heights.back().is_none_or(|(_, last)| height > *last);
-                    if grew {
+                    // A lower height is a change too: a reset or reorganised chain that then
+                    // grows from below its old height is not stalled.
+                    let changed = host.heights.back().is_none_or(|(_, last)| height != *last);
+                    if changed {
                         host.height_changed_at = Some(obs.started);
                     }
                     if host.heights.len() == HEIGHT_HISTORY {
                         host.heights.pop_front();
                     }
                     host.heights.push_back((obs.started, height));
+                }
+                host.track_services(&probed, obs.started);
+                host.sample_disks(&probed, obs.started);
+                let mut probed = probed;
+                if let Some(facts) = probed.facts.take() {
+                    host.facts = Some(Timed {
+                        at: obs.started,
+                        value: facts,
+                    });
+                }
+                if let Some(certs) = probed.certs.take() {
+                    host.certs = Some(Timed {
+                        at: obs.started,
+                        value: certs,
+                    });
+                }
+                if let Some(logs) = probed.logs.take() {
+                    host.logs = Some(Timed {
+                        at: obs.started,
+                        value: logs,
+                    });
                 }
                 host.probed = Some(probed);
                 host.probed_at = Some(obs.started);
@@ -165,6 +500,187 @@ mod tests {
             s.apply(with_height(0, i, i));
         }
         assert_eq!(s.hosts[0].heights.len(), HEIGHT_HISTORY);
+    }
+
+    fn service(state: ServiceState, since: Option<i64>, restarts: Option<u64>) -> ServiceObs {
+        ServiceObs {
+            name: "geth".into(),
+            state,
+            detail: format!("{state:?}"),
+            since,
+            restarts,
+        }
+    }
+
+    fn with_service(secs: u64, s: ServiceObs, failure: Option<Vec<&str>>) -> Observation {
+        Observation {
+            host: 0,
+            started: at(secs),
+            elapsed: Duration::ZERO,
+            outcome: Ok(Probed {
+                services: vec![s],
+                service_failures: failure
+                    .map(|lines| {
+                        vec![crate::observation::ServiceFailure {
+                            index: 0,
+                            name: "geth".into(),
+                            source: FailureSource::Journal,
+                            lines: lines.iter().map(|l| l.to_string()).collect(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+                ..Probed::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn restarts_are_seen_when_since_moves_the_count_grows_or_a_service_comes_back() {
+        use ServiceState::*;
+        let mut s = FleetState::new(1);
+        s.apply(with_service(0, service(Running, Some(100), Some(0)), None));
+        s.apply(with_service(5, service(Running, Some(100), Some(0)), None));
+        assert_eq!(s.hosts[0].services[0].restarts_seen, 0);
+        // systemd restarted it between polls: since moved and NRestarts grew by one.
+        s.apply(with_service(10, service(Running, Some(107), Some(1)), None));
+        assert_eq!(s.hosts[0].services[0].restarts_seen, 1);
+        assert_eq!(s.hosts[0].services[0].last_restart_seen, Some(at(10)));
+        // A crash loop restarted it three times between two polls.
+        s.apply(with_service(15, service(Running, Some(114), Some(4)), None));
+        assert_eq!(s.hosts[0].services[0].restarts_seen, 4);
+        // A command service has no since: down then up again counts once.
+        s.apply(with_service(
+            20,
+            service(Failed, None, None),
+            Some(vec!["Fatal: db locked"]),
+        ));
+        let t = &s.hosts[0].services[0];
+        assert_eq!((t.state, t.state_seen_since), (Failed, at(20)));
+        let f = t.last_failure.as_ref().unwrap();
+        assert_eq!(
+            (f.at, f.lines.as_slice()),
+            (at(20), &["Fatal: db locked".to_string()][..])
+        );
+        // Still failing, this time without lines: the episode and its lines are kept.
+        s.apply(with_service(25, service(Failed, None, None), None));
+        let f = s.hosts[0].services[0].last_failure.as_ref().unwrap();
+        assert_eq!((f.at, f.last_seen, f.lines.len()), (at(20), at(25), 1));
+        s.apply(with_service(30, service(Running, None, None), None));
+        let t = &s.hosts[0].services[0];
+        assert_eq!(t.restarts_seen, 5);
+        assert_eq!(
+            t.since,
+            Some(114),
+            "a reading without since keeps the last one"
+        );
+        assert!(t.last_failure.is_some(), "kept after recovery");
+        // Unknown (probe trouble) changes no counts.
+        s.apply(with_service(35, service(Unknown, None, None), None));
+        s.apply(with_service(40, service(Running, None, None), None));
+        assert_eq!(s.hosts[0].services[0].restarts_seen, 5);
+    }
+
+    fn with_disk(secs: u64, used: u64) -> Observation {
+        Observation {
+            host: 0,
+            started: at(secs),
+            elapsed: Duration::ZERO,
+            outcome: Ok(Probed {
+                disks: vec![crate::observation::DiskObs {
+                    mount: "/data".into(),
+                    usage: Ok(crate::observation::DiskUsage {
+                        filesystem: "/dev/vdb".into(),
+                        total_bytes: 1_000_000,
+                        used_bytes: used,
+                        avail_bytes: 1_000_000 - used,
+                        used_percent: used as f64 / 10_000.0,
+                        mounted_on: "/data".into(),
+                    }),
+                }],
+                ..Probed::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn disk_trend_and_days_until_full() {
+        let mut s = FleetState::new(1);
+        // 100 bytes a minute for 20 minutes, polled every 5 s: one sample a minute is kept.
+        for k in 0..=240u64 {
+            s.apply(with_disk(k * 5, 500_000 + (k * 5 / 60) * 100));
+        }
+        let d = &s.hosts[0].disks[0];
+        assert_eq!(d.samples.len(), 21);
+        let t = d.trend().unwrap();
+        assert!((t.bytes_per_day - 144_000.0).abs() < 1.0, "{t:?}");
+        let days = t.days_until_full.unwrap();
+        assert!((days - 498_000.0 / 144_000.0).abs() < 0.01, "{days}");
+        // Too short a history says nothing.
+        let mut s = FleetState::new(1);
+        for k in 0..5u64 {
+            s.apply(with_disk(k * 60, 500_000 + k));
+        }
+        assert_eq!(s.hosts[0].disks[0].trend(), None);
+        // Shrinking: no days-until-full.
+        let mut s = FleetState::new(1);
+        for k in 0..20u64 {
+            s.apply(with_disk(k * 60, 500_000 - k * 100));
+        }
+        let t = s.hosts[0].disks[0].trend().unwrap();
+        assert!(t.bytes_per_day < 0.0 && t.days_until_full.is_none());
+    }
+
+    #[test]
+    fn blocks_per_minute_over_recent_history() {
+        let mut s = FleetState::new(1);
+        assert_eq!(s.hosts[0].blocks_per_minute(), None);
+        for k in 0..=12u64 {
+            s.apply(with_height(0, 1000 + k * 5, 10 + k)); // one block per 5 s
+        }
+        assert_eq!(s.hosts[0].blocks_per_minute(), Some(12.0));
+        assert_eq!(s.hosts[0].height(), Some(22));
+        // A reset chain (anvil restarted) counts from where it restarted, and is not stalled.
+        s.apply(with_height(0, 1065, 0));
+        assert_eq!(s.hosts[0].height_changed_at, Some(at(1065)));
+        s.apply(with_height(0, 1085, 2));
+        assert_eq!(s.hosts[0].blocks_per_minute(), Some(6.0));
+    }
+
+    #[test]
+    fn slow_parts_are_kept_until_probed_again() {
+        let mut s = FleetState::new(1);
+        fn unavailable<T>() -> crate::observation::Metric<T> {
+            crate::observation::Metric::Unavailable("x".into())
+        }
+        let p = Probed {
+            certs: Some(vec![]),
+            facts: Some(crate::observation::HostFacts {
+                kernel: unavailable(),
+                os: unavailable(),
+                cpu: unavailable(),
+                memory: unavailable(),
+                filesystems: unavailable(),
+                interfaces: unavailable(),
+                logins: unavailable(),
+                dmi: unavailable(),
+            }),
+            ..Probed::default()
+        };
+        s.apply(Observation {
+            host: 0,
+            started: at(10),
+            elapsed: Duration::ZERO,
+            outcome: Ok(p),
+        });
+        s.apply(with_height(0, 15, 1));
+        let h = &s.hosts[0];
+        assert_eq!(h.facts.as_ref().map(|f| f.at), Some(at(10)));
+        assert_eq!(h.certs.as_ref().map(|c| c.at), Some(at(10)));
+        assert!(h.logs.is_none());
+        assert!(
+            h.probed.as_ref().unwrap().facts.is_none(),
+            "moved into the host state"
+        );
     }
 
     #[test]

@@ -91,6 +91,7 @@ fn ethereum(port: u16) -> Chain {
         rpc: Some(format!("http://127.0.0.1:{port}")),
         command: None,
         group_id: 1,
+        group: None,
     }
 }
 
@@ -190,6 +191,9 @@ async fn poll_host_reads_anvil_and_its_port_through_the_local_transport() {
         chain: Some(ethereum(anvil.port)),
         disks: vec![Disk { mount: "/".into() }],
         backups: vec![],
+        certs: vec![],
+        logs: vec![],
+        thresholds: Default::default(),
     };
     let limits = ProbeLimits {
         command_timeout: Duration::from_secs(20),

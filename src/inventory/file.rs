@@ -90,6 +90,12 @@ pub struct ThresholdsFile {
     pub min_peers: Option<u64>,
     /// Certificates expiring within this many days warn.
     pub cert_warn_days: Option<u64>,
+    /// A disk projected to fill within this many days warns.
+    pub disk_full_warn_days: Option<Spanned<f64>>,
+    /// A newest backup at least this many percent smaller than the one before is critical.
+    pub backup_shrink_percent: Option<Spanned<f64>>,
+    /// This many error lines in a log's window warn.
+    pub log_errors_warn: Option<u64>,
 }
 
 /// An operator's role in `[operators]`.
@@ -131,6 +137,14 @@ pub struct ProfileFile {
     /// Backup sets to watch.
     #[serde(default)]
     pub backups: Vec<Spanned<BackupFile>>,
+    /// TLS certificates to watch.
+    #[serde(default)]
+    pub certs: Vec<Spanned<CertFile>>,
+    /// Logs to tail.
+    #[serde(default)]
+    pub logs: Vec<Spanned<LogFile>>,
+    /// Thresholds overriding `[thresholds]` for the profile's hosts.
+    pub thresholds: Option<Spanned<ThresholdsFile>>,
 }
 
 /// One `[[hosts]]` table.
@@ -172,6 +186,14 @@ pub struct HostFile {
     /// Backup sets, added after the profile's.
     #[serde(default)]
     pub backups: Vec<Spanned<BackupFile>>,
+    /// Certificates, added after the profile's.
+    #[serde(default)]
+    pub certs: Vec<Spanned<CertFile>>,
+    /// Logs, added after the profile's.
+    #[serde(default)]
+    pub logs: Vec<Spanned<LogFile>>,
+    /// Thresholds overriding the profile's and `[thresholds]`, key by key.
+    pub thresholds: Option<Spanned<ThresholdsFile>>,
 }
 
 /// `[[hosts]] transport`.
@@ -275,7 +297,7 @@ impl ServiceKindFile {
     }
 }
 
-/// A chain node, `{ kind, rpc | command, group_id }`.
+/// A chain node, `{ kind, rpc | command, group_id | group }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainFile {
@@ -285,8 +307,10 @@ pub struct ChainFile {
     pub rpc: Option<Spanned<String>>,
     /// Command printing the height (`kind = "command"`).
     pub command: Option<Spanned<String>>,
-    /// FISCO BCOS group id (default 1).
+    /// FISCO BCOS 2.x group id (default 1).
     pub group_id: Option<Spanned<u32>>,
+    /// FISCO BCOS 3.x group name (`"group0"`).
+    pub group: Option<Spanned<String>>,
 }
 
 /// A chain's `kind`.
@@ -335,6 +359,46 @@ pub struct BackupFile {
     pub pattern: Spanned<String>,
     /// Expected cadence (`"24h"`).
     pub every: Spanned<DurationFile>,
+}
+
+/// A watched TLS certificate, `{ name, path }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertFile {
+    /// Name shown to the operator, unique within a host.
+    pub name: Spanned<String>,
+    /// PEM file on the host (`~/` is the login user's home).
+    pub path: Spanned<String>,
+}
+
+/// A tailed log, `{ name, unit | file, format, patterns, lines, window }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    /// Name shown to the operator, unique within a host.
+    pub name: Spanned<String>,
+    /// systemd unit whose journal is tailed.
+    pub unit: Option<Spanned<String>>,
+    /// File on the host that is tailed.
+    pub file: Option<Spanned<String>>,
+    /// `plain` (default) or `fisco`.
+    pub format: Option<Spanned<LogFormatFile>>,
+    /// Regular expressions counted as errors.
+    pub patterns: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Lines read from the end of the log per probe.
+    pub lines: Option<Spanned<u64>>,
+    /// Counts cover this much time back from the host's clock.
+    pub window: Option<Spanned<DurationFile>>,
+}
+
+/// A log's `format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormatFile {
+    /// Any text.
+    Plain,
+    /// FISCO BCOS `level|time|[module] content`.
+    Fisco,
 }
 
 /// A duration as written (`"5s"`, `"2m"`); [`super::load`] parses it with `humantime` so the

@@ -24,13 +24,14 @@ use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::file::{
-    BackupFile, ChainFile, ChainKindFile, DiskFile, DurationFile, HostFile, HostKeyPolicyFile,
-    InventoryFile, NodeRoleFile, ProfileFile, RoleFile, ServiceFile, ServiceKindFile,
-    TransportFile,
+    BackupFile, CertFile, ChainFile, ChainKindFile, DiskFile, DurationFile, HostFile,
+    HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, ProfileFile, RoleFile,
+    ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile,
 };
 use super::{
-    BackupSet, Chain, ChainKind, Disk, Fleet, Host, HostKeyPolicy, NodeRole, Role, Service,
-    ServiceCommands, ServiceKind, SshDefaults, Thresholds, TransportKind,
+    BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk, Fleet, Host, HostKeyPolicy,
+    LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands, ServiceKind,
+    SshDefaults, Thresholds, TransportKind,
 };
 
 /// Default probe interval.
@@ -51,6 +52,12 @@ const CWD_CONFIG: &str = "fleetdeck.toml";
 const CONFIG_ENV: &str = "FLEETDECK_CONFIG";
 /// How many local mounts the embedded default watches, `/` included.
 const EMBEDDED_MAX_DISKS: usize = 6;
+/// Lines read from the end of a log when `lines` is not given.
+const DEFAULT_LOG_LINES: u32 = 200;
+/// Most lines a log may ask for: the tail travels over SSH on every log probe.
+const MAX_LOG_LINES: u64 = 5000;
+/// Window of a log's counts when `window` is not given.
+const DEFAULT_LOG_WINDOW: Duration = Duration::from_secs(600);
 
 const DURATION_HINT: &str = "expected a duration like \"5s\", \"2m\", \"1h\"";
 const TOP_LEVEL: &str = "the top level";
@@ -278,7 +285,7 @@ pub fn embedded_default() -> Fleet {
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             config_file: Some(expand_home(Path::new(DEFAULT_SSH_CONFIG), home.as_deref())),
         },
-        thresholds: default_thresholds(),
+        thresholds: Thresholds::default(),
         operators: BTreeMap::new(),
         readonly: false,
         hosts: vec![Host {
@@ -297,6 +304,9 @@ pub fn embedded_default() -> Fleet {
             chain: None,
             disks,
             backups: Vec::new(),
+            certs: Vec::new(),
+            logs: Vec::new(),
+            thresholds: Thresholds::default(),
         }],
     }
 }
@@ -382,17 +392,6 @@ fn is_real_mount(fs: &str, mount: &str) -> bool {
         && !PSEUDO_PREFIXES.iter().any(|p| under(p))
 }
 
-fn default_thresholds() -> Thresholds {
-    Thresholds {
-        disk_warn_percent: 80.0,
-        disk_crit_percent: 90.0,
-        height_lag_warn: 5,
-        height_stall: Duration::from_secs(120),
-        min_peers: 2,
-        cert_warn_days: 30,
-    }
-}
-
 /// A human-readable summary of everything the inventory says, for `fleetdeck config check`.
 pub fn describe(fleet: &Fleet) -> String {
     let mut out = String::new();
@@ -468,11 +467,7 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
         humantime::format_duration(t.height_stall),
         t.min_peers
     )?;
-    writeln!(
-        out,
-        "  certificates: warn {} days before expiry",
-        t.cert_warn_days
-    )?;
+    write_threshold_details(out, t, "  ")?;
     if fleet.operators.is_empty() {
         writeln!(out, "operators: none")?;
     } else {
@@ -483,12 +478,40 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
     }
     writeln!(out, "hosts: {}", fleet.hosts.len())?;
     for host in &fleet.hosts {
-        write_host(out, host)?;
+        write_host(out, host, t)?;
     }
     Ok(())
 }
 
-fn write_host(out: &mut String, host: &Host) -> fmt::Result {
+/// The threshold lines after the disk and chain ones (shared by the fleet and host overrides).
+fn write_threshold_details(out: &mut String, t: &Thresholds, indent: &str) -> fmt::Result {
+    writeln!(
+        out,
+        "{indent}certificates: warn {} days before expiry",
+        t.cert_warn_days
+    )?;
+    writeln!(
+        out,
+        "{indent}disk trend: warn when full within {} days; backups: critical when {}% smaller \
+         than the previous one; logs: warn at {} errors in the window",
+        t.disk_full_warn_days, t.backup_shrink_percent, t.log_errors_warn
+    )
+}
+
+/// Whether two threshold sets say the same (for printing only the overridden ones).
+fn same_thresholds(a: &Thresholds, b: &Thresholds) -> bool {
+    a.disk_warn_percent == b.disk_warn_percent
+        && a.disk_crit_percent == b.disk_crit_percent
+        && a.height_lag_warn == b.height_lag_warn
+        && a.height_stall == b.height_stall
+        && a.min_peers == b.min_peers
+        && a.cert_warn_days == b.cert_warn_days
+        && a.disk_full_warn_days == b.disk_full_warn_days
+        && a.backup_shrink_percent == b.backup_shrink_percent
+        && a.log_errors_warn == b.log_errors_warn
+}
+
+fn write_host(out: &mut String, host: &Host, fleet_thresholds: &Thresholds) -> fmt::Result {
     let transport = match host.transport {
         TransportKind::Ssh => "ssh",
         TransportKind::Local => "local",
@@ -570,7 +593,10 @@ fn write_host(out: &mut String, host: &Host) -> fmt::Result {
                     out,
                     "    chain: {kind} at {}, group {}",
                     rpc.as_deref().unwrap_or("?"),
-                    chain.group_id
+                    chain
+                        .group
+                        .clone()
+                        .unwrap_or_else(|| chain.group_id.to_string())
                 )?,
                 (_, rpc, _) => writeln!(
                     out,
@@ -600,6 +626,50 @@ fn write_host(out: &mut String, host: &Host) -> fmt::Result {
                 humantime::format_duration(b.every)
             )?;
         }
+    }
+    if !host.certs.is_empty() {
+        writeln!(out, "    certs:")?;
+        for c in &host.certs {
+            writeln!(out, "      {}: {}", c.name, c.path)?;
+        }
+    }
+    if !host.logs.is_empty() {
+        writeln!(out, "    logs:")?;
+        for l in &host.logs {
+            let origin = match &l.origin {
+                LogOrigin::Unit(u) => format!("journal of {u}"),
+                LogOrigin::File(f) => format!("file {f}"),
+            };
+            let format = match l.format {
+                LogFormat::Plain => "plain",
+                LogFormat::Fisco => "fisco",
+            };
+            writeln!(
+                out,
+                "      {}: {origin}, {format}, last {} lines, window {}, patterns [{}]",
+                l.name,
+                l.lines,
+                humantime::format_duration(l.window),
+                l.patterns.join(", ")
+            )?;
+        }
+    }
+    let t = &host.thresholds;
+    if !same_thresholds(t, fleet_thresholds) {
+        writeln!(out, "    thresholds:")?;
+        writeln!(
+            out,
+            "      disk: warn at {}%, critical at {}%",
+            t.disk_warn_percent, t.disk_crit_percent
+        )?;
+        writeln!(
+            out,
+            "      chain: warn {} blocks behind, critical after {} without a block, warn below {} peers",
+            t.height_lag_warn,
+            humantime::format_duration(t.height_stall),
+            t.min_peers
+        )?;
+        write_threshold_details(out, t, "      ")?;
     }
     Ok(())
 }
@@ -834,11 +904,26 @@ fn place_of(doc: &DeTable<'_>, path: &[Seg]) -> String {
                     *i,
                     &owner_label,
                 ),
+                "certs" => item_label(
+                    "cert",
+                    string_at(doc, path, "name").as_deref(),
+                    *i,
+                    &owner_label,
+                ),
+                "logs" => item_label(
+                    "log",
+                    string_at(doc, path, "name").as_deref(),
+                    *i,
+                    &owner_label,
+                ),
                 _ => format!("`{}`", dotted(path)),
             }
         }
         [owner @ .., Seg::Key(k)] if k == "chain" && is_owner(owner) => {
             chain_label(&place_of(doc, owner))
+        }
+        [owner @ .., Seg::Key(k)] if k == "thresholds" && is_owner(owner) => {
+            thresholds_label(&place_of(doc, owner))
         }
         [Seg::Key(table)] => format!("[{}]", toml_key(table)),
         _ => format!("`{}`", dotted(path)),
@@ -896,6 +981,22 @@ fn item_label(what: &str, name: Option<&str>, index: usize, owner: &str) -> Stri
 
 fn chain_label(owner: &str) -> String {
     format!("the chain of {owner}")
+}
+
+fn thresholds_label(owner: &str) -> String {
+    format!("the thresholds of {owner}")
+}
+
+/// The one line of a `regex` error that says what is wrong (its syntax errors come with a
+/// multi-line drawing of the pattern).
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l).to_owned())
+        .unwrap_or(text)
 }
 
 /// `in [fleet]`, or `at the top level`.
@@ -1008,6 +1109,10 @@ struct ResolvedProfile {
     chain: Option<Chain>,
     disks: Vec<Disk>,
     backups: Vec<BackupSet>,
+    certs: Vec<CertPath>,
+    logs: Vec<LogSource>,
+    /// `[thresholds]` with the profile's overrides applied.
+    thresholds: Thresholds,
 }
 
 struct Resolver<'a> {
@@ -1093,7 +1198,8 @@ impl Resolver<'_> {
             config_file,
         };
 
-        let thresholds = self.thresholds(&file)?;
+        let thresholds =
+            self.thresholds_over(&Thresholds::default(), &file.thresholds, "[thresholds]")?;
 
         let mut operators = BTreeMap::new();
         for (name, role) in &file.operators {
@@ -1114,7 +1220,7 @@ impl Resolver<'_> {
 
         let mut profiles = HashMap::new();
         for (name, profile) in &file.profiles {
-            profiles.insert(name.as_str(), self.profile(name, profile)?);
+            profiles.insert(name.as_str(), self.profile(name, profile, &thresholds)?);
         }
 
         if file.hosts.is_empty() {
@@ -1125,7 +1231,14 @@ impl Resolver<'_> {
         let mut hosts = Vec::with_capacity(file.hosts.len());
         let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
         for (index, host) in file.hosts.iter().enumerate() {
-            let resolved = self.host(index, host.get_ref(), &file.profiles, &profiles, interval)?;
+            let resolved = self.host(
+                index,
+                host.get_ref(),
+                &file.profiles,
+                &profiles,
+                interval,
+                &thresholds,
+            )?;
             let name = host.get_ref().name.get_ref().as_str();
             if let Some(first) = seen.get(name) {
                 let (line, _) = line_column(self.ctx.text, first.start);
@@ -1155,21 +1268,29 @@ impl Resolver<'_> {
         })
     }
 
-    fn thresholds(&self, file: &InventoryFile) -> Result<Thresholds, ConfigError> {
-        let t = &file.thresholds;
-        let defaults = default_thresholds();
-        let percent = |v: &Option<Spanned<f64>>, key: &str, default: f64| match v {
+    /// `base` with every key `t` gives replaced, checked in `place` (`[thresholds]`, `the
+    /// thresholds of host "a"`, …).
+    fn thresholds_over(
+        &self,
+        base: &Thresholds,
+        t: &ThresholdsFile,
+        place: &str,
+    ) -> Result<Thresholds, ConfigError> {
+        let within_place = within(place);
+        let percent = |v: &Option<Spanned<f64>>, key: &str, default: f64, zero_ok: bool| match v {
             None => Ok(default),
             Some(v) => {
                 let p = *v.get_ref();
-                if (0.0..=100.0).contains(&p) {
+                let low_ok = if zero_ok { p >= 0.0 } else { p > 0.0 };
+                if low_ok && p <= 100.0 {
                     Ok(p)
                 } else {
+                    let from = if zero_ok { "0" } else { "above 0" };
                     Err(self.ctx.at(
                         v.span(),
                         format!(
-                            "invalid `{key}` {p} in [thresholds]: expected a percentage \
-                             from 0 to 100"
+                            "invalid `{key}` {p} {within_place}: expected a percentage \
+                             from {from} to 100"
                         ),
                     ))
                 }
@@ -1178,12 +1299,14 @@ impl Resolver<'_> {
         let warn = percent(
             &t.disk_warn_percent,
             "disk_warn_percent",
-            defaults.disk_warn_percent,
+            base.disk_warn_percent,
+            true,
         )?;
         let crit = percent(
             &t.disk_crit_percent,
             "disk_crit_percent",
-            defaults.disk_crit_percent,
+            base.disk_crit_percent,
+            true,
         )?;
         if warn >= crit {
             // Point at whichever of the two the operator actually wrote.
@@ -1194,29 +1317,57 @@ impl Resolver<'_> {
                 .map(|v| v.span());
             let message = format!(
                 "`disk_warn_percent` ({warn}) must be lower than `disk_crit_percent` ({crit}) \
-                 in [thresholds]"
+                 {within_place}"
             );
             return Err(match span {
                 Some(span) => self.ctx.at(span, message),
                 None => self.ctx.whole(message),
             });
         }
+        let backup_shrink_percent = percent(
+            &t.backup_shrink_percent,
+            "backup_shrink_percent",
+            base.backup_shrink_percent,
+            false,
+        )?;
+        let disk_full_warn_days = match &t.disk_full_warn_days {
+            None => base.disk_full_warn_days,
+            Some(v) if v.get_ref().is_finite() && *v.get_ref() >= 0.0 => *v.get_ref(),
+            Some(v) => {
+                return Err(self.ctx.at(
+                    v.span(),
+                    format!(
+                        "invalid `disk_full_warn_days` {} {within_place}: expected a number of \
+                         days, 0 or more (0 turns the trend warning off)",
+                        v.get_ref()
+                    ),
+                ));
+            }
+        };
         Ok(Thresholds {
             disk_warn_percent: warn,
             disk_crit_percent: crit,
-            height_lag_warn: t.height_lag_warn.unwrap_or(defaults.height_lag_warn),
+            height_lag_warn: t.height_lag_warn.unwrap_or(base.height_lag_warn),
             height_stall: self.duration_or(
                 &t.height_stall,
                 "height_stall",
-                "[thresholds]",
-                defaults.height_stall,
+                place,
+                base.height_stall,
             )?,
-            min_peers: t.min_peers.unwrap_or(defaults.min_peers),
-            cert_warn_days: t.cert_warn_days.unwrap_or(defaults.cert_warn_days),
+            min_peers: t.min_peers.unwrap_or(base.min_peers),
+            cert_warn_days: t.cert_warn_days.unwrap_or(base.cert_warn_days),
+            disk_full_warn_days,
+            backup_shrink_percent,
+            log_errors_warn: t.log_errors_warn.unwrap_or(base.log_errors_warn),
         })
     }
 
-    fn profile(&self, name: &str, p: &ProfileFile) -> Result<ResolvedProfile, ConfigError> {
+    fn profile(
+        &self,
+        name: &str,
+        p: &ProfileFile,
+        fleet_thresholds: &Thresholds,
+    ) -> Result<ResolvedProfile, ConfigError> {
         let owner = profile_label(name);
         let mut services = Vec::new();
         self.add_services(&mut services, &p.services, &owner, None)?;
@@ -1229,11 +1380,24 @@ impl Resolver<'_> {
             .as_ref()
             .map(|c| self.chain(c, &owner))
             .transpose()?;
+        let mut certs = Vec::new();
+        self.add_certs(&mut certs, &p.certs, &owner, None)?;
+        let mut logs = Vec::new();
+        self.add_logs(&mut logs, &p.logs, &owner, None)?;
+        let thresholds = match &p.thresholds {
+            Some(t) => {
+                self.thresholds_over(fleet_thresholds, t.get_ref(), &thresholds_label(&owner))?
+            }
+            None => fleet_thresholds.clone(),
+        };
         Ok(ResolvedProfile {
             services,
             chain,
             disks,
             backups,
+            certs,
+            logs,
+            thresholds,
         })
     }
 
@@ -1244,6 +1408,7 @@ impl Resolver<'_> {
         profile_files: &BTreeMap<String, ProfileFile>,
         profiles: &HashMap<&str, ResolvedProfile>,
         fleet_interval: Duration,
+        fleet_thresholds: &Thresholds,
     ) -> Result<Host, ConfigError> {
         let raw_name = h.name.get_ref();
         if raw_name.trim().is_empty() {
@@ -1353,6 +1518,15 @@ impl Resolver<'_> {
             Some(c) => Some(self.chain(c, &owner)?),
             None => profile.and_then(|(_, p)| p.chain.clone()),
         };
+        let mut certs = profile.map_or_else(Vec::new, |(_, p)| p.certs.clone());
+        self.add_certs(&mut certs, &h.certs, &owner, from_profile)?;
+        let mut logs = profile.map_or_else(Vec::new, |(_, p)| p.logs.clone());
+        self.add_logs(&mut logs, &h.logs, &owner, from_profile)?;
+        let inherited = profile.map_or(fleet_thresholds, |(_, p)| &p.thresholds);
+        let thresholds = match &h.thresholds {
+            Some(t) => self.thresholds_over(inherited, t.get_ref(), &thresholds_label(&owner))?,
+            None => inherited.clone(),
+        };
 
         Ok(Host {
             name: raw_name.clone(),
@@ -1370,6 +1544,138 @@ impl Resolver<'_> {
             chain,
             disks,
             backups,
+            certs,
+            logs,
+            thresholds,
+        })
+    }
+
+    fn add_certs(
+        &self,
+        list: &mut Vec<CertPath>,
+        files: &[Spanned<CertFile>],
+        owner: &str,
+        profile: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let inherited = list.len();
+        for (i, file) in files.iter().enumerate() {
+            let c = file.get_ref();
+            let name = self.non_empty(&c.name, "name", &item_label("cert", None, i, owner))?;
+            let label = item_label("cert", Some(name), i, owner);
+            let path = self.non_empty(&c.path, "path", &label)?;
+            if let Some(pos) = list.iter().position(|x| x.name == name) {
+                return Err(self.ctx.at(
+                    c.name.span(),
+                    duplicate_message("cert", name, owner, pos < inherited, profile),
+                ));
+            }
+            list.push(CertPath {
+                name: name.to_owned(),
+                path: path.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn add_logs(
+        &self,
+        list: &mut Vec<LogSource>,
+        files: &[Spanned<LogFile>],
+        owner: &str,
+        profile: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let inherited = list.len();
+        for (i, file) in files.iter().enumerate() {
+            let log = self.log(i, file, owner)?;
+            if let Some(pos) = list.iter().position(|x| x.name == log.name) {
+                return Err(self.ctx.at(
+                    file.get_ref().name.span(),
+                    duplicate_message("log", &log.name, owner, pos < inherited, profile),
+                ));
+            }
+            list.push(log);
+        }
+        Ok(())
+    }
+
+    fn log(
+        &self,
+        index: usize,
+        file: &Spanned<LogFile>,
+        owner: &str,
+    ) -> Result<LogSource, ConfigError> {
+        let l = file.get_ref();
+        let name = self.non_empty(&l.name, "name", &item_label("log", None, index, owner))?;
+        let label = item_label("log", Some(name), index, owner);
+        let takes = "`unit` (a systemd unit whose journal is read) or `file` (a path on the host)";
+        let origin = match (&l.unit, &l.file) {
+            (Some(unit), None) => LogOrigin::Unit(self.non_empty(unit, "unit", &label)?.to_owned()),
+            (None, Some(path)) => LogOrigin::File(self.non_empty(path, "file", &label)?.to_owned()),
+            (None, None) => {
+                return Err(self.ctx.at(
+                    file.span(),
+                    format!("missing key `unit` or `file` in {label}: give {takes}"),
+                ));
+            }
+            (Some(_), Some(path)) => {
+                return Err(self.ctx.at(
+                    path.span(),
+                    format!("{label} has both `unit` and `file`: give one of them"),
+                ));
+            }
+        };
+        let format = match l.format.as_ref().map(|f| *f.get_ref()) {
+            None | Some(LogFormatFile::Plain) => LogFormat::Plain,
+            Some(LogFormatFile::Fisco) => LogFormat::Fisco,
+        };
+        let patterns = match &l.patterns {
+            None if format == LogFormat::Plain => DEFAULT_LOG_PATTERNS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+            None => Vec::new(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for p in list.get_ref() {
+                    let text = self.non_empty(p, "patterns", &label)?;
+                    if let Err(e) = regex::Regex::new(text) {
+                        return Err(self.ctx.at(
+                            p.span(),
+                            format!(
+                                "invalid regular expression {text:?} in `patterns` {}: {}",
+                                within(&label),
+                                regex_problem(&e)
+                            ),
+                        ));
+                    }
+                    out.push(text.to_owned());
+                }
+                out
+            }
+        };
+        let lines = match &l.lines {
+            None => DEFAULT_LOG_LINES,
+            Some(v) if (1..=MAX_LOG_LINES).contains(v.get_ref()) => *v.get_ref() as u32,
+            Some(v) => {
+                return Err(self.ctx.at(
+                    v.span(),
+                    format!(
+                        "invalid `lines` {} {}: expected 1 to {MAX_LOG_LINES} (the tail travels \
+                         over SSH on every log probe)",
+                        v.get_ref(),
+                        within(&label)
+                    ),
+                ));
+            }
+        };
+        let window = self.duration_or(&l.window, "window", &label, DEFAULT_LOG_WINDOW)?;
+        Ok(LogSource {
+            name: name.to_owned(),
+            origin,
+            format,
+            patterns,
+            lines,
+            window,
         })
     }
 
@@ -1685,6 +1991,26 @@ impl Resolver<'_> {
                 ),
             ));
         }
+        if let Some(group) = &c.group {
+            if kind != ChainKindFile::FiscoBcos {
+                return Err(self.ctx.at(
+                    group.span(),
+                    format!(
+                        "key `group` does not apply to {label}: only kind `fisco-bcos` takes it"
+                    ),
+                ));
+            }
+            if c.group_id.is_some() {
+                return Err(self.ctx.at(
+                    group.span(),
+                    format!(
+                        "{label} has both `group_id` and `group`: give `group_id` (a number) \
+                         for FISCO BCOS 2.x or `group` (a name like \"group0\") for 3.x"
+                    ),
+                ));
+            }
+            self.non_empty(group, "group", &label)?;
+        }
         let given = if wants_rpc { &c.rpc } else { &c.command };
         let Some(value) = given else {
             return Err(self.ctx.at(
@@ -1705,6 +2031,7 @@ impl Resolver<'_> {
             rpc: c.rpc.as_ref().map(|v| v.get_ref().clone()),
             command: c.command.as_ref().map(|v| v.get_ref().clone()),
             group_id: c.group_id.as_ref().map_or(1, |g| *g.get_ref()),
+            group: c.group.as_ref().map(|g| g.get_ref().clone()),
         })
     }
 
@@ -2111,6 +2438,149 @@ identity_files = ["id_a"]
         assert_eq!(
             fleet.hosts[0].chain.as_ref().unwrap().command.as_deref(),
             Some("cat /h")
+        );
+    }
+
+    #[test]
+    fn certs_logs_thresholds_and_fisco_groups() {
+        let fleet = load(
+            r#"
+[thresholds]
+disk_warn_percent = 75
+cert_warn_days = 45
+[profiles.fisco]
+chain = { kind = "fisco-bcos", rpc = "http://127.0.0.1:20200", group = "group0" }
+certs = [{ name = "ca", path = "~/fisco/nodes/127.0.0.1/sdk/ca.crt" }]
+logs = [{ name = "node", file = "~/fisco/nodes/127.0.0.1/node0/log/log", format = "fisco", patterns = ["checkSign failed"], window = "5m" }]
+thresholds = { cert_warn_days = 60, log_errors_warn = 3 }
+[[hosts]]
+name = "a"
+profile = "fisco"
+certs = [{ name = "node", path = "/data/node0/conf/ssl.crt" }]
+logs = [{ name = "journal", unit = "fisco.service", lines = 500 }]
+thresholds = { disk_crit_percent = 95, backup_shrink_percent = 50, disk_full_warn_days = 2.5 }
+[[hosts]]
+name = "b"
+chain = { kind = "fisco-bcos", rpc = "http://127.0.0.1:8545", group_id = 2 }
+"#,
+        )
+        .unwrap();
+        let a = &fleet.hosts[0];
+        let chain = a.chain.as_ref().unwrap();
+        assert_eq!(chain.group.as_deref(), Some("group0"));
+        let certs: Vec<_> = a.certs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(certs, ["ca", "node"]);
+        assert_eq!(a.logs.len(), 2);
+        let node = &a.logs[0];
+        assert_eq!(node.format, LogFormat::Fisco);
+        assert_eq!(node.patterns, ["checkSign failed"]);
+        assert_eq!(node.window, Duration::from_secs(300));
+        assert_eq!(node.lines, 200);
+        let journal = &a.logs[1];
+        assert_eq!(journal.origin, LogOrigin::Unit("fisco.service".into()));
+        assert_eq!(journal.format, LogFormat::Plain);
+        assert_eq!(journal.patterns, DEFAULT_LOG_PATTERNS);
+        assert_eq!(journal.lines, 500);
+        assert_eq!(journal.window, Duration::from_secs(600));
+        // fleet → profile → host, key by key.
+        let t = &a.thresholds;
+        assert_eq!(
+            (t.disk_warn_percent, t.disk_crit_percent, t.cert_warn_days),
+            (75.0, 95.0, 60)
+        );
+        assert_eq!((t.log_errors_warn, t.backup_shrink_percent), (3, 50.0));
+        assert_eq!(t.disk_full_warn_days, 2.5);
+        let b = &fleet.hosts[1];
+        assert_eq!(b.thresholds.cert_warn_days, 45);
+        assert_eq!(b.thresholds.disk_crit_percent, 90.0);
+        assert_eq!(b.chain.as_ref().unwrap().group, None);
+        let text = describe(&fleet);
+        for needle in [
+            "chain: fisco-bcos at http://127.0.0.1:20200, group group0",
+            "chain: fisco-bcos at http://127.0.0.1:8545, group 2",
+            "ca: ~/fisco/nodes/127.0.0.1/sdk/ca.crt",
+            "journal: journal of fisco.service, plain, last 500 lines, window 10m",
+            "disk: warn at 75%, critical at 95%",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn certs_logs_and_thresholds_errors() {
+        let host = "[[hosts]]\nname = \"a\"\n";
+        assert_eq!(
+            err(&format!(
+                "{host}logs = [{{ name = \"x\", file = \"/l\", patterns = [\"ok\", \"(unclosed\"] }}]\n"
+            )),
+            "/etc/fleet/test.toml:3:54: invalid regular expression \"(unclosed\" in `patterns` \
+             in log \"x\" of host \"a\": unclosed group"
+        );
+        assert!(
+            err(&format!("{host}logs = [{{ name = \"x\" }}]\n"))
+                .contains("missing key `unit` or `file` in log \"x\" of host \"a\"")
+        );
+        assert!(
+            err(&format!(
+                "{host}logs = [{{ name = \"x\", unit = \"u\", file = \"/f\" }}]\n"
+            ))
+            .contains("has both `unit` and `file`")
+        );
+        assert!(
+            err(&format!(
+                "{host}logs = [{{ name = \"x\", unit = \"u\", lines = 0 }}]\n"
+            ))
+            .contains("invalid `lines` 0 in log \"x\" of host \"a\": expected 1 to 5000")
+        );
+        assert!(
+            err(&format!(
+                "{host}logs = [{{ name = \"x\", unit = \"u\", format = \"json\" }}]\n"
+            ))
+            .contains("invalid value \"json\" for `format` in log \"x\" of host \"a\"")
+        );
+        assert!(
+            err(&format!(
+                "{host}certs = [{{ name = \"c\", path = \"/a\" }}, {{ name = \"c\", path = \"/b\" }}]\n"
+            ))
+            .contains("duplicate cert \"c\" in host \"a\"")
+        );
+        assert!(
+            err(&format!(
+                "{host}certs = [{{ name = \"c\", file = \"/a\" }}]\n"
+            ))
+            .contains("unknown key `file` in cert \"c\" of host \"a\"")
+        );
+        assert!(
+            err(&format!(
+                "{host}chain = {{ kind = \"fisco-bcos\", rpc = \"http://x\", group = \"g\", group_id = 1 }}\n"
+            ))
+            .contains("has both `group_id` and `group`")
+        );
+        assert!(
+            err(&format!(
+                "{host}chain = {{ kind = \"ethereum\", rpc = \"http://x\", group = \"g\" }}\n"
+            ))
+            .contains("key `group` does not apply")
+        );
+        assert_eq!(
+            err(&format!(
+                "{host}thresholds = {{ disk_warn_percent = 95 }}\n"
+            )),
+            "/etc/fleet/test.toml:3:36: `disk_warn_percent` (95) must be lower than \
+             `disk_crit_percent` (90) in the thresholds of host \"a\""
+        );
+        assert!(
+            err(&format!(
+                "[profiles.p]\nthresholds = {{ backup_shrink_percent = 0 }}\n{host}"
+            ))
+            .contains(
+                "invalid `backup_shrink_percent` 0 in the thresholds of [profiles.p]: \
+                     expected a percentage from above 0 to 100"
+            )
+        );
+        assert!(
+            err(&format!("{host}thresholds = {{ min_peer = 1 }}\n"))
+                .contains("unknown key `min_peer` in the thresholds of host \"a\"")
         );
     }
 

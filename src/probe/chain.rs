@@ -1,7 +1,8 @@
 //! Chain node probes: which JSON-RPC calls each [`ChainKind`] needs, the pure parsers of their
 //! replies, and [`poll_chain`], which makes the calls through the host's transport.
 //!
-//! This module owns the dialects (Ethereum, Conflux, FISCO BCOS 2.x/3.x) and the rule that a
+//! This module owns the dialects (Ethereum; Conflux with `cfx_getStatus`; FISCO BCOS 2.x/3.x
+//! with the consensus calls `getSealerList`, `getObserverList`, `getPbftView`) and the rule that a
 //! method the node does not implement (JSON-RPC -32601) is *unavailable*, never 0 and never a
 //! host error. The table of calls lives in one function, [`plan`]: adding a kind is one match
 //! arm there. It must not judge health (lag, stalls: that is `health`), nor open sockets of its
@@ -18,7 +19,7 @@ use tokio::time::{Instant, timeout_at};
 use super::http::{self, HttpConnection};
 use super::parse::{ParseError, parse_height, parse_quantity_str, shorten};
 use crate::inventory::{Chain, ChainKind};
-use crate::observation::{ChainObs, Metric};
+use crate::observation::{CfxStatus, ChainDetail, ChainObs, Metric};
 use crate::transport::{ExecRequest, Transport};
 
 /// JSON-RPC "method not found".
@@ -92,6 +93,22 @@ pub enum Reading {
     Peers(u64),
     /// Client name and version.
     Client(String),
+    /// FISCO `getSyncStatus`: the sync flag plus the node's own id and the highest block it
+    /// knows of.
+    FiscoSync {
+        /// `isSyncing`.
+        syncing: bool,
+        /// `nodeId` (2.x) / `nodeID` (3.x).
+        node_id: Option<String>,
+        /// `knownHighestNumber`.
+        known_highest: Option<u64>,
+    },
+    /// A list of node ids (sealers or observers, by the call's field).
+    NodeList(Vec<String>),
+    /// PBFT view.
+    View(u64),
+    /// Conflux `cfx_getStatus`.
+    Cfx(CfxStatus),
 }
 
 /// Which [`ChainObs`] field a call fills.
@@ -105,6 +122,14 @@ pub enum Field {
     Peers,
     /// `client`.
     Client,
+    /// [`ChainDetail::sealers`].
+    Sealers,
+    /// [`ChainDetail::observers`].
+    Observers,
+    /// [`ChainDetail::pbft_view`].
+    PbftView,
+    /// [`ChainDetail::cfx_status`].
+    CfxStatus,
 }
 
 /// One JSON-RPC call of a dialect and how to read its `result`.
@@ -153,10 +178,13 @@ pub enum FiscoGroup {
 }
 
 impl FiscoGroup {
-    /// The group of a configured chain. The inventory only carries a numeric `group_id` today,
-    /// i.e. the 2.x dialect.
+    /// The group of a configured chain: `group = "group0"` (3.x) when given, else `group_id`
+    /// (2.x, default 1).
     pub fn of(chain: &Chain) -> Self {
-        FiscoGroup::Numeric(chain.group_id)
+        match &chain.group {
+            Some(name) => FiscoGroup::Named(name.clone()),
+            None => FiscoGroup::Numeric(chain.group_id),
+        }
     }
 
     /// Params for a per-group call (3.x also takes a node name; "" = the node we talk to).
@@ -196,14 +224,18 @@ pub fn plan(chain: &Chain) -> Vec<RpcCall> {
             ),
             RpcCall::new("net_sessions", json!([]), Peers, read_peer_list),
             RpcCall::new("cfx_clientVersion", json!([]), Client, read_client),
+            RpcCall::new("cfx_getStatus", json!([]), CfxStatus, read_cfx_status),
         ],
         ChainKind::FiscoBcos => {
             let group = FiscoGroup::of(chain).params();
             vec![
                 RpcCall::new("getBlockNumber", group.clone(), Height, read_height),
                 RpcCall::new("getSyncStatus", group.clone(), Syncing, read_fisco_sync),
-                RpcCall::new("getPeers", group, Peers, read_peer_list),
+                RpcCall::new("getPeers", group.clone(), Peers, read_peer_list),
                 RpcCall::new("getClientVersion", json!([]), Client, read_fisco_client),
+                RpcCall::new("getSealerList", group.clone(), Sealers, read_node_list),
+                RpcCall::new("getObserverList", group.clone(), Observers, read_node_list),
+                RpcCall::new("getPbftView", group, PbftView, read_view),
             ]
         }
         ChainKind::Command => Vec::new(),
@@ -263,7 +295,7 @@ fn read_peer_list(v: &Value) -> Result<Reading, ParseError> {
 }
 
 /// FISCO `getSyncStatus`: an object (2.x) or a JSON *string* holding the object (3.x), with
-/// `isSyncing`.
+/// `isSyncing`, the node's id (`nodeId` in 2.x, `nodeID` in 3.x) and `knownHighestNumber`.
 fn read_fisco_sync(v: &Value) -> Result<Reading, ParseError> {
     let inner;
     let obj = match v {
@@ -274,10 +306,67 @@ fn read_fisco_sync(v: &Value) -> Result<Reading, ParseError> {
         }
         other => other,
     };
-    obj.get("isSyncing")
+    let syncing = obj
+        .get("isSyncing")
         .and_then(Value::as_bool)
-        .map(Reading::Syncing)
-        .ok_or_else(|| ParseError::new("an object with isSyncing", &v.to_string()))
+        .ok_or_else(|| ParseError::new("an object with isSyncing", &v.to_string()))?;
+    let node_id = ["nodeId", "nodeID"]
+        .iter()
+        .find_map(|k| obj.get(*k).and_then(Value::as_str))
+        .map(str::to_string);
+    let known_highest = obj.get("knownHighestNumber").and_then(|n| quantity(n).ok());
+    Ok(Reading::FiscoSync {
+        syncing,
+        node_id,
+        known_highest,
+    })
+}
+
+/// FISCO `getSealerList` / `getObserverList`: node ids as strings (2.x, and 3.x observers) or
+/// objects with `nodeID` and `weight` (3.x sealers).
+fn read_node_list(v: &Value) -> Result<Reading, ParseError> {
+    let err = || ParseError::new("a list of node ids", &v.to_string());
+    let list = v.as_array().ok_or_else(err)?;
+    list.iter()
+        .map(|item| match item {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => o
+                .get("nodeID")
+                .or_else(|| o.get("nodeId"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Reading::NodeList)
+        .ok_or_else(err)
+}
+
+/// FISCO `getPbftView`: `"0x1a0"` (2.x) or a number (3.x).
+fn read_view(v: &Value) -> Result<Reading, ParseError> {
+    quantity(v).map(Reading::View)
+}
+
+/// Conflux `cfx_getStatus`: an object of hex quantities.
+fn read_cfx_status(v: &Value) -> Result<Reading, ParseError> {
+    let field = |k: &str| v.get(k).and_then(|n| quantity(n).ok());
+    let (Some(chain_id), Some(epoch_number)) = (field("chainId"), field("epochNumber")) else {
+        return Err(ParseError::new(
+            "a status object with chainId and epochNumber",
+            &v.to_string(),
+        ));
+    };
+    Ok(Reading::Cfx(CfxStatus {
+        chain_id,
+        network_id: field("networkId"),
+        epoch_number,
+        block_number: field("blockNumber"),
+        pending_tx: field("pendingTxNumber"),
+        latest_confirmed: field("latestConfirmed"),
+        latest_finalized: field("latestFinalized"),
+        latest_checkpoint: field("latestCheckpoint"),
+        latest_state: field("latestState"),
+    }))
 }
 
 fn read_client(v: &Value) -> Result<Reading, ParseError> {
@@ -313,6 +402,26 @@ pub fn reading_of(call: &RpcCall, body: &[u8]) -> Result<Reading, Metric<()>> {
 
 /// Folds per-call results into a [`ChainObs`]. A field no call filled is unavailable.
 pub fn assemble(kind: ChainKind, results: Vec<(Field, Result<Reading, Metric<()>>)>) -> ChainObs {
+    assemble_all(kind, results).0
+}
+
+/// A [`ChainDetail`] with nothing asked.
+pub fn no_detail() -> ChainDetail {
+    ChainDetail {
+        node_id: None,
+        sealers: unasked(),
+        observers: unasked(),
+        pbft_view: unasked(),
+        known_highest: None,
+        cfx_status: unasked(),
+    }
+}
+
+/// Folds per-call results into a [`ChainObs`] and a [`ChainDetail`].
+pub fn assemble_all(
+    kind: ChainKind,
+    results: Vec<(Field, Result<Reading, Metric<()>>)>,
+) -> (ChainObs, ChainDetail) {
     let mut obs = ChainObs {
         kind,
         height: unasked(),
@@ -320,19 +429,40 @@ pub fn assemble(kind: ChainKind, results: Vec<(Field, Result<Reading, Metric<()>
         peers: unasked(),
         client: None,
     };
+    let mut detail = no_detail();
     for (field, res) in results {
         match (field, res) {
             (_, Ok(Reading::Height(h))) => obs.height = Metric::Value(h),
             (_, Ok(Reading::Syncing(s))) => obs.syncing = Metric::Value(s),
             (_, Ok(Reading::Peers(p))) => obs.peers = Metric::Value(p),
             (_, Ok(Reading::Client(c))) => obs.client = Some(c),
+            (
+                _,
+                Ok(Reading::FiscoSync {
+                    syncing,
+                    node_id,
+                    known_highest,
+                }),
+            ) => {
+                obs.syncing = Metric::Value(syncing);
+                detail.node_id = node_id;
+                detail.known_highest = known_highest;
+            }
+            (Field::Observers, Ok(Reading::NodeList(l))) => detail.observers = Metric::Value(l),
+            (_, Ok(Reading::NodeList(l))) => detail.sealers = Metric::Value(l),
+            (_, Ok(Reading::View(v))) => detail.pbft_view = Metric::Value(v),
+            (_, Ok(Reading::Cfx(c))) => detail.cfx_status = Metric::Value(c),
             (Field::Height, Err(m)) => obs.height = retype(m),
             (Field::Syncing, Err(m)) => obs.syncing = retype(m),
             (Field::Peers, Err(m)) => obs.peers = retype(m),
             (Field::Client, Err(_)) => {}
+            (Field::Sealers, Err(m)) => detail.sealers = retype(m),
+            (Field::Observers, Err(m)) => detail.observers = retype(m),
+            (Field::PbftView, Err(m)) => detail.pbft_view = retype(m),
+            (Field::CfxStatus, Err(m)) => detail.cfx_status = retype(m),
         }
     }
-    obs
+    (obs, detail)
 }
 
 fn unasked<T>() -> Metric<T> {
@@ -369,12 +499,25 @@ pub fn command_obs(height: Metric<u64>) -> ChainObs {
 /// re-dialled once per call. `kind = "command"` runs the command in its own exec (the host
 /// poller reads it in the batch script instead).
 pub async fn poll_chain(chain: &Chain, transport: &Transport, timeout: Duration) -> ChainObs {
+    poll_chain_detail(chain, transport, timeout).await.0
+}
+
+/// [`poll_chain`] with the dialect's [`ChainDetail`] as well (consensus lists, PBFT view,
+/// Conflux status); a `kind = "command"` chain has no detail to give.
+pub async fn poll_chain_detail(
+    chain: &Chain,
+    transport: &Transport,
+    timeout: Duration,
+) -> (ChainObs, ChainDetail) {
     if chain.kind == ChainKind::Command {
-        return poll_command_chain(chain, transport, timeout).await;
+        return (
+            poll_command_chain(chain, transport, timeout).await,
+            no_detail(),
+        );
     }
     let calls = plan(chain);
     let fail_all = |msg: String| {
-        assemble(
+        assemble_all(
             chain.kind,
             calls
                 .iter()
@@ -407,7 +550,7 @@ pub async fn poll_chain(chain: &Chain, transport: &Transport, timeout: Duration)
         };
         results.push((call.field, res));
     }
-    assemble(chain.kind, results)
+    assemble_all(chain.kind, results)
 }
 
 /// One call on the shared connection, dialling (again) when there is none or the node closed it.
@@ -546,24 +689,170 @@ mod tests {
             rpc: Some("http://127.0.0.1:8545".into()),
             command: None,
             group_id: 1,
+            group: None,
         }
     }
 
     /// Runs each call of `kind`'s plan against the reply body given for its method.
     fn obs_from(kind: ChainKind, replies: &[(&str, &str)]) -> ChainObs {
-        let calls = plan(&chain(kind));
+        detail_from(&chain(kind), replies, false).0
+    }
+
+    /// The same for a whole chain; with `strict`, every call must have a recorded reply,
+    /// otherwise a call without one is answered -32601 like a node lacking the method.
+    fn detail_from(c: &Chain, replies: &[(&str, &str)], strict: bool) -> (ChainObs, ChainDetail) {
+        let calls = plan(c);
         let results = calls
             .iter()
-            .map(|c| {
+            .map(|call| {
                 let body = replies
                     .iter()
-                    .find(|(m, _)| *m == c.method)
+                    .find(|(m, _)| *m == call.method)
                     .map(|(_, b)| *b)
-                    .unwrap_or_else(|| panic!("no reply recorded for {}", c.method));
-                (c.field, reading_of(c, body.as_bytes()))
+                    .unwrap_or_else(|| {
+                        assert!(!strict, "no reply recorded for {}", call.method);
+                        ANVIL_PEER_COUNT
+                    });
+                (call.field, reading_of(call, body.as_bytes()))
             })
             .collect();
-        assemble(kind, results)
+        assemble_all(c.kind, results)
+    }
+
+    // ---- FISCO BCOS consensus calls, as in the FISCO-BCOS-DOC JSON-RPC pages (2.x: ids are
+    // strings; 3.x: sealers are {nodeID, weight} objects), ids shortened. ----
+    const FISCO2_SEALERS: &str =
+        r#"{"id":1,"jsonrpc":"2.0","result":["037c255c","0c0bbd25","41285429"]}"#;
+    const FISCO2_OBSERVERS: &str = r#"{"id":1,"jsonrpc":"2.0","result":["10b3a2d4"]}"#;
+    const FISCO2_VIEW: &str = r#"{"id":1,"jsonrpc":"2.0","result":"0x1a0"}"#;
+    const FISCO3_SEALERS: &str = r#"{"id":1,"jsonrpc":"2.0","result":[{"nodeID":"0055dcaf","weight":1},{"nodeID":"53543990","weight":1},{"nodeID":"dd99ab88","weight":1},{"nodeID":"2a7aecf4","weight":1}]}"#;
+    const FISCO3_OBSERVERS: &str = r#"{"id":1,"jsonrpc":"2.0","result":[]}"#;
+    const FISCO3_VIEW: &str = r#"{"id":1,"jsonrpc":"2.0","result":1730}"#;
+    // ---- Conflux cfx_getStatus as documented for conflux-rust 2.x. ----
+    const CFX_STATUS: &str = r#"{"jsonrpc":"2.0","result":{"bestHash":"0x6b6c7e1a","blockNumber":"0x2d1c3f9","chainId":"0x405","ethereumSpaceChainId":"0x406","epochNumber":"0xaf28ab","latestCheckpoint":"0xadf0c0","latestConfirmed":"0xaf2878","latestFinalized":"0xaf2600","latestState":"0xaf28a7","networkId":"0x405","pendingTxNumber":"0x3"},"id":5}"#;
+
+    #[test]
+    fn fisco_2_consensus_detail() {
+        let (obs, d) = detail_from(
+            &chain(ChainKind::FiscoBcos),
+            &[
+                ("getBlockNumber", FISCO2_BLOCK_NUMBER),
+                ("getSyncStatus", FISCO2_SYNC),
+                ("getPeers", FISCO2_PEERS),
+                ("getClientVersion", FISCO2_CLIENT),
+                ("getSealerList", FISCO2_SEALERS),
+                ("getObserverList", FISCO2_OBSERVERS),
+                ("getPbftView", FISCO2_VIEW),
+            ],
+            true,
+        );
+        assert_eq!(obs.syncing, Metric::Value(false));
+        assert_eq!(d.node_id.as_deref(), Some("41285429"));
+        assert_eq!(d.known_highest, Some(0));
+        assert_eq!(
+            d.sealers,
+            Metric::Value(vec![
+                "037c255c".into(),
+                "0c0bbd25".into(),
+                "41285429".into()
+            ])
+        );
+        assert_eq!(d.observers, Metric::Value(vec!["10b3a2d4".into()]));
+        assert_eq!(d.pbft_view, Metric::Value(0x1a0));
+        assert_eq!(
+            d.observed_role(),
+            Some(crate::inventory::NodeRole::Consensus)
+        );
+        assert!(matches!(d.cfx_status, Metric::Unavailable(_)));
+    }
+
+    #[test]
+    fn fisco_3_uses_the_group_name_and_reads_weighted_sealers() {
+        let c = Chain {
+            group: Some("group0".into()),
+            ..chain(ChainKind::FiscoBcos)
+        };
+        assert_eq!(FiscoGroup::of(&c), FiscoGroup::Named("group0".into()));
+        for call in plan(&c)
+            .iter()
+            .filter(|call| call.method != "getClientVersion")
+        {
+            assert_eq!(call.params, json!(["group0", ""]), "{}", call.method);
+        }
+        let (obs, d) = detail_from(
+            &c,
+            &[
+                ("getBlockNumber", FISCO3_BLOCK_NUMBER),
+                ("getSyncStatus", FISCO3_SYNC),
+                ("getPeers", FISCO3_PEERS),
+                ("getClientVersion", ANVIL_PEER_COUNT),
+                ("getSealerList", FISCO3_SEALERS),
+                ("getObserverList", FISCO3_OBSERVERS),
+                ("getPbftView", FISCO3_VIEW),
+            ],
+            true,
+        );
+        assert_eq!(obs.height, Metric::Value(7));
+        assert_eq!(d.node_id.as_deref(), Some("0055dcaf"));
+        assert_eq!(d.known_highest, Some(7));
+        assert_eq!(d.sealers.value().map(Vec::len), Some(4));
+        assert_eq!(d.observers, Metric::Value(vec![]));
+        assert_eq!(d.pbft_view, Metric::Value(1730));
+        assert_eq!(
+            d.observed_role(),
+            Some(crate::inventory::NodeRole::Consensus)
+        );
+        // A node the chain lists nowhere is free; an observer is an observer.
+        let mut free = d.clone();
+        free.node_id = Some("ffff".into());
+        assert_eq!(free.observed_role(), Some(crate::inventory::NodeRole::Free));
+        free.observers = Metric::Value(vec!["FFFF".into()]);
+        assert_eq!(
+            free.observed_role(),
+            Some(crate::inventory::NodeRole::Observer)
+        );
+        // Bad group: every consensus call is an error, never an empty list.
+        let (_, d) = detail_from(
+            &c,
+            &[
+                ("getBlockNumber", FISCO2_BAD_GROUP),
+                ("getSyncStatus", FISCO2_BAD_GROUP),
+                ("getPeers", FISCO2_BAD_GROUP),
+                ("getSealerList", FISCO2_BAD_GROUP),
+                ("getObserverList", FISCO2_BAD_GROUP),
+                ("getPbftView", r#"{"id":1,"jsonrpc":"2.0","result":"view"}"#),
+            ],
+            false,
+        );
+        assert!(matches!(d.sealers, Metric::Error(ref e) if e.contains("-40001")));
+        assert!(matches!(d.pbft_view, Metric::Error(ref e) if e.contains("unreadable")));
+        assert_eq!(d.observed_role(), None);
+    }
+
+    #[test]
+    fn conflux_status() {
+        let (obs, d) = detail_from(
+            &chain(ChainKind::Conflux),
+            &[
+                ("cfx_epochNumber", CFX_EPOCH),
+                ("current_sync_phase", CFX_SYNC_PHASE),
+                ("net_sessions", CFX_SESSIONS_PUBLIC),
+                ("cfx_clientVersion", CFX_CLIENT),
+                ("cfx_getStatus", CFX_STATUS),
+            ],
+            true,
+        );
+        assert_eq!(obs.height, Metric::Value(0xaf28ab));
+        let st = d.cfx_status.value().unwrap();
+        assert_eq!((st.chain_id, st.network_id), (1029, Some(1029)));
+        assert_eq!(st.epoch_number, 0xaf28ab);
+        assert_eq!(st.pending_tx, Some(3));
+        assert_eq!(st.latest_confirmed, Some(0xaf2878));
+        assert_eq!(st.latest_finalized, Some(0xaf2600));
+        assert!(matches!(d.sealers, Metric::Unavailable(_)));
+        let bad = r#"{"jsonrpc":"2.0","result":{"bestHash":"0x1"},"id":5}"#;
+        let (_, d) = detail_from(&chain(ChainKind::Conflux), &[("cfx_getStatus", bad)], false);
+        assert!(matches!(d.cfx_status, Metric::Error(_)));
     }
 
     #[test]
@@ -884,6 +1173,7 @@ mod tests {
             rpc: None,
             command: Some("printf '0x10\n'".into()),
             group_id: 1,
+            group: None,
         };
         let obs = poll_chain(&c, &t, Duration::from_secs(5)).await;
         assert_eq!(obs.height, Metric::Value(16));

@@ -138,6 +138,12 @@ pub fn parse_uptime(text: &str) -> Result<Duration, ParseError> {
 /// filesystems whose capacity column is `-`. `used_percent` is computed exactly from used and
 /// available (df rounds it up); when both are 0 the percent column is used.
 pub fn parse_df(text: &str) -> Result<Vec<DiskUsage>, ParseError> {
+    Ok(parse_df_typed(text)?.into_iter().map(|(_, u)| u).collect())
+}
+
+/// `df -P -k` output with or without a `Type` column (`df -P -k -T`): each line's filesystem
+/// type (when the header has that column) and its [`DiskUsage`].
+pub fn parse_df_typed(text: &str) -> Result<Vec<(Option<String>, DiskUsage)>, ParseError> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
     let header = lines
         .next()
@@ -148,9 +154,10 @@ pub fn parse_df(text: &str) -> Result<Vec<DiskUsage>, ParseError> {
             header,
         ));
     }
+    let typed = header.split_whitespace().nth(1) == Some("Type");
     let block = header
         .split_whitespace()
-        .nth(1)
+        .nth(if typed { 2 } else { 1 })
         .and_then(|t| t.strip_suffix("-blocks"))
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(1024);
@@ -164,7 +171,7 @@ pub fn parse_df(text: &str) -> Result<Vec<DiskUsage>, ParseError> {
             joined.push(' ');
             joined.push_str(next);
         }
-        out.push(parse_df_line(&joined, block)?);
+        out.push(parse_df_line(&joined, block, typed)?);
     }
     if out.is_empty() {
         return Err(ParseError::new("at least one df data line", header));
@@ -172,7 +179,11 @@ pub fn parse_df(text: &str) -> Result<Vec<DiskUsage>, ParseError> {
     Ok(out)
 }
 
-fn parse_df_line(line: &str, block: u64) -> Result<DiskUsage, ParseError> {
+fn parse_df_line(
+    line: &str,
+    block: u64,
+    typed: bool,
+) -> Result<(Option<String>, DiskUsage), ParseError> {
     let toks = tokens(line);
     let err = || {
         ParseError::new(
@@ -182,7 +193,8 @@ fn parse_df_line(line: &str, block: u64) -> Result<DiskUsage, ParseError> {
     };
     // The capacity column ("14%" or "-") preceded by three numbers; everything before is the
     // device, everything after it the mount point (either may contain spaces).
-    let cap_idx = (4..toks.len())
+    let first_cap = if typed { 5 } else { 4 };
+    let cap_idx = (first_cap..toks.len())
         .find(|&i| {
             is_capacity(toks[i].1) && toks[i - 3..i].iter().all(|(_, t)| t.parse::<u64>().is_ok())
         })
@@ -201,7 +213,12 @@ fn parse_df_line(line: &str, block: u64) -> Result<DiskUsage, ParseError> {
     let total_bytes = num(cap_idx - 3)?;
     let used_bytes = num(cap_idx - 2)?;
     let avail_bytes = num(cap_idx - 1)?;
-    let fs_end = toks[cap_idx - 4].0 + toks[cap_idx - 4].1.len();
+    let (fs_last, fs_type) = if typed {
+        (cap_idx - 5, Some(toks[cap_idx - 4].1.to_string()))
+    } else {
+        (cap_idx - 4, None)
+    };
+    let fs_end = toks[fs_last].0 + toks[fs_last].1.len();
     let filesystem = line[..fs_end].trim().to_string();
     let mounted_on = line[toks[cap_idx + 1].0..].trim_end().to_string();
     let denom = used_bytes as f64 + avail_bytes as f64;
@@ -214,14 +231,17 @@ fn parse_df_line(line: &str, block: u64) -> Result<DiskUsage, ParseError> {
             .and_then(|p| p.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    Ok(DiskUsage {
-        filesystem,
-        total_bytes,
-        used_bytes,
-        avail_bytes,
-        used_percent,
-        mounted_on,
-    })
+    Ok((
+        fs_type,
+        DiskUsage {
+            filesystem,
+            total_bytes,
+            used_bytes,
+            avail_bytes,
+            used_percent,
+            mounted_on,
+        },
+    ))
 }
 
 fn is_capacity(t: &str) -> bool {

@@ -25,15 +25,21 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::PollPlan;
 use super::parse::{self, ServiceReading, first_line, shorten};
-use crate::inventory::{Host, ServiceKind};
+use super::{certs, facts, logs};
+use crate::inventory::{Host, LogOrigin, LogSource, ServiceKind};
 use crate::observation::{
-    BackupObs, DiskObs, DiskUsage, LoadAvg, Metric, ServiceObs, ServiceState,
+    BackupObs, CertObs, DiskObs, DiskUsage, FailureSource, HostFacts, LoadAvg, LogObs, Metric,
+    ServiceFailure, ServiceObs, ServiceState,
 };
 use crate::transport::ExecOutput;
 
 /// Seconds every external probe command may run (via `timeout`, when the host has it).
 pub const COMMAND_SECONDS: u64 = 10;
+
+/// Lines of a failed service's own output or journal kept as its failure output.
+pub const FAILURE_LINES: usize = 5;
 
 /// Properties read from `systemctl show`.
 pub const SYSTEMD_PROPERTIES: &str = "ActiveState,SubState,Result,ExecMainStatus,\
@@ -175,6 +181,26 @@ enum Target {
     Service(usize, ServiceCheck),
     Backup(usize),
     ChainHeight,
+    /// The journal of failed systemd service `i` (present only when it failed).
+    ServiceJournal(usize),
+    Fact(Fact),
+    /// The host's local UTC offset, for FISCO log times.
+    LocalOffset,
+    Cert(usize),
+    Log(usize),
+}
+
+/// One facts section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fact {
+    Kernel,
+    Os,
+    Cpu,
+    Memory,
+    Filesystems,
+    Interfaces,
+    Logins,
+    Dmi,
 }
 
 /// One section: its id in the output, what it feeds, and an error when it could not even be
@@ -184,6 +210,9 @@ struct Part {
     id: String,
     target: Target,
     unbuildable: Option<String>,
+    /// Written only when there is something to say (a failed unit's journal): its absence is
+    /// no error.
+    optional: bool,
 }
 
 /// A host's probe batch for one poll.
@@ -195,6 +224,9 @@ pub struct ProbeScript {
     service_names: Vec<String>,
     mounts: Vec<String>,
     backup_names: Vec<String>,
+    plan: PollPlan,
+    certs: Vec<(String, String)>,
+    logs: Vec<LogSource>,
 }
 
 /// The batch's output, split back into observation parts.
@@ -215,16 +247,45 @@ pub struct ScriptResult {
     pub backups: Vec<BackupObs>,
     /// Height of a `kind = "command"` chain, when the host has one.
     pub chain_height: Option<Metric<u64>>,
+    /// Host facts, when the plan included them.
+    pub facts: Option<HostFacts>,
+    /// The host's local UTC offset in seconds, when logs were read.
+    pub utc_offset: Option<Result<i32, String>>,
+    /// One per configured certificate, when the plan included them.
+    pub certs: Option<Vec<CertObs>>,
+    /// One per configured log, when the plan included them.
+    pub logs: Option<Vec<LogObs>>,
+    /// Output of the services found failed.
+    pub service_failures: Vec<ServiceFailure>,
     /// Problems with the batch itself (truncation, a non-zero exit, stray shell errors).
     pub problems: Vec<String>,
 }
 
-/// Builds the probe script for `host`, with a fresh random marker.
+/// Builds the full probe script for `host` (facts, certificates and logs included), with a
+/// fresh random marker.
 pub fn build(host: &Host) -> ProbeScript {
+    build_planned(host, PollPlan::ALL)
+}
+
+/// Builds the probe script for `host` with the slow-cadence parts `plan` asks for.
+pub fn build_planned(host: &Host, plan: PollPlan) -> ProbeScript {
     build_with_marker(
         host,
         &format!("@@fleetdeck-{:016x}@@", rand::random::<u64>()),
+        plan,
     )
+}
+
+/// A path on the host: `~/x` becomes `"$HOME"/'x'` (the shell would not expand a quoted
+/// tilde), anything else is quoted as it is.
+fn remote_path(path: &str) -> Result<String, String> {
+    if path == "~" {
+        return Ok("\"$HOME\"".to_string());
+    }
+    match path.strip_prefix("~/") {
+        Some(rest) => Ok(format!("\"$HOME\"/{}", q(rest)?)),
+        None => q(path),
+    }
 }
 
 /// `s` quoted for `sh`; `Err` only for a NUL byte, which no shell argument can carry.
@@ -243,22 +304,37 @@ fn not_an_option(path: &str) -> String {
     }
 }
 
-fn build_with_marker(host: &Host, marker: &str) -> ProbeScript {
+fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
     let mut parts = Vec::new();
     let mut body = String::new();
+    let mut journals: Vec<(usize, String)> = Vec::new();
     let mut section = |id: String, target: Target, cmd: Result<String, String>| match cmd {
         Ok(cmd) => {
             let _ = writeln!(body, "_fd_b {id}\n{cmd}\n_fd_e {id} $?");
+            // A failed unit's journal follows its section, written only when it failed.
+            if let Target::Service(i, ServiceCheck::Systemd { unit }) = &target
+                && let Ok(unit) = q(unit)
+            {
+                let _ = writeln!(
+                    body,
+                    "case $_fd_s in *ActiveState=failed*|*SubState=auto-restart*) \
+                     _fd_b svcj.{i}; _fd_t journalctl -u {unit} -n {FAILURE_LINES} --no-pager \
+                     -o short-iso; _fd_e svcj.{i} $?;; esac"
+                );
+                journals.push((*i, format!("svcj.{i}")));
+            }
             parts.push(Part {
                 id,
                 target,
                 unbuildable: None,
+                optional: false,
             });
         }
         Err(e) => parts.push(Part {
             id,
             target,
             unbuildable: Some(format!("not probed: {e}")),
+            optional: false,
         }),
     };
 
@@ -285,7 +361,13 @@ fn build_with_marker(host: &Host, marker: &str) -> ProbeScript {
         if !check.in_script() {
             continue;
         }
-        let cmd = service_command(&check);
+        let cmd = match &check {
+            // Kept in `_fd_s` so the unit's journal can be read when (and only when) it failed.
+            ServiceCheck::Systemd { .. } => service_command(&check).map(|show| {
+                format!("_fd_s=$({show}); _fd_r=$?; printf '%s\\n' \"$_fd_s\"; _fd_rc $_fd_r")
+            }),
+            _ => service_command(&check),
+        };
         section(format!("svc.{i}"), Target::Service(i, check), cmd);
     }
     for (i, b) in host.backups.iter().enumerate() {
@@ -313,13 +395,69 @@ fn build_with_marker(host: &Host, marker: &str) -> ProbeScript {
         };
         section("chain".into(), Target::ChainHeight, cmd);
     }
+    if plan.facts {
+        for (id, fact, cmd) in [
+            (
+                "fact.kernel",
+                Fact::Kernel,
+                format!("_fd_t {}", facts::UNAME_COMMAND),
+            ),
+            ("fact.os", Fact::Os, facts::OS_COMMAND.to_string()),
+            ("fact.cpu", Fact::Cpu, facts::CPU_COMMAND.to_string()),
+            ("fact.memory", Fact::Memory, facts::MEM_COMMAND.to_string()),
+            (
+                "fact.fs",
+                Fact::Filesystems,
+                format!("_fd_t {}", facts::DF_COMMAND),
+            ),
+            ("fact.net", Fact::Interfaces, facts::NET_COMMAND.to_string()),
+            ("fact.logins", Fact::Logins, facts::LAST_COMMAND.to_string()),
+            ("fact.dmi", Fact::Dmi, facts::DMI_COMMAND.to_string()),
+        ] {
+            section(id.into(), Target::Fact(fact), Ok(cmd));
+        }
+    }
+    if plan.certs {
+        for (i, c) in host.certs.iter().enumerate() {
+            let cmd = remote_path(&c.path)
+                .map(|p| format!("_fd_t openssl {} -in {p}", certs::OPENSSL_ARGS));
+            section(format!("cert.{i}"), Target::Cert(i), cmd);
+        }
+    }
+    if plan.logs && !host.logs.is_empty() {
+        section(
+            "tz".into(),
+            Target::LocalOffset,
+            Ok("_fd_local date +%z".into()),
+        );
+        for (i, l) in host.logs.iter().enumerate() {
+            let quoted = match &l.origin {
+                LogOrigin::Unit(u) => q(u),
+                LogOrigin::File(f) => remote_path(f),
+            };
+            let cmd = quoted.map(|q| format!("_fd_t {}", logs::tail_command(l, &q)));
+            section(format!("log.{i}"), Target::Log(i), cmd);
+        }
+    }
+    for (i, id) in journals {
+        parts.push(Part {
+            id,
+            target: Target::ServiceJournal(i),
+            unbuildable: None,
+            optional: true,
+        });
+    }
 
     let mut text = String::new();
     let _ = write!(
         text,
         "# fleetdeck probe batch: read by `sh -s` from stdin, never seen in a process list.\n\
          _fd_m='{marker}'\n\
+         _fd_tz0=${{TZ-}}; _fd_tzset=${{TZ+x}}\n\
          LC_ALL=C; TZ=UTC; export LC_ALL TZ\n\
+         _fd_rc() {{ return \"$1\"; }}\n\
+         _fd_local() {{ ( if [ -n \"$_fd_tzset\" ]; then TZ=$_fd_tz0; export TZ; else unset TZ; fi; \"$@\" ) }}\n\
+         _fd_s=\n\
          if command -v timeout >/dev/null 2>&1; then _fd_t() {{ timeout {COMMAND_SECONDS} \"$@\"; }}; \
          else _fd_t() {{ \"$@\"; }}; fi\n\
          _fd_b() {{ printf '%s begin %s\\n' \"$_fd_m\" \"$1\"; printf '%s begin %s\\n' \"$_fd_m\" \"$1\" >&2; }}\n\
@@ -335,6 +473,13 @@ fn build_with_marker(host: &Host, marker: &str) -> ProbeScript {
         service_names: host.services.iter().map(|s| s.name.clone()).collect(),
         mounts: host.disks.iter().map(|d| d.mount.clone()).collect(),
         backup_names: host.backups.iter().map(|b| b.name.clone()).collect(),
+        plan,
+        certs: host
+            .certs
+            .iter()
+            .map(|c| (c.name.clone(), c.path.clone()))
+            .collect(),
+        logs: host.logs.clone(),
     }
 }
 
@@ -524,6 +669,9 @@ impl ProbeScript {
 
         let mut result = self.empty_result();
         for part in &self.parts {
+            if part.optional && !outs.contains_key(&part.id) {
+                continue;
+            }
             let got: Result<Got<'_>, String> = match (&part.unbuildable, outs.get(&part.id)) {
                 (Some(e), _) => Err(e.clone()),
                 (None, None) => Err(missing_reason.clone()),
@@ -545,7 +693,7 @@ impl ProbeScript {
     /// A result with every part errored by `reason` (the exec itself failed).
     pub fn failed(&self, reason: &str) -> ScriptResult {
         let mut result = self.empty_result();
-        for part in &self.parts {
+        for part in self.parts.iter().filter(|p| !p.optional) {
             let why = part
                 .unbuildable
                 .clone()
@@ -580,6 +728,42 @@ impl ProbeScript {
                 })
                 .collect(),
             chain_height: None,
+            facts: self.plan.facts.then(|| {
+                fn np<T>() -> Metric<T> {
+                    Metric::Error("not probed".to_string())
+                }
+                HostFacts {
+                    kernel: np(),
+                    os: np(),
+                    cpu: np(),
+                    memory: np(),
+                    filesystems: np(),
+                    interfaces: np(),
+                    logins: np(),
+                    dmi: np(),
+                }
+            }),
+            utc_offset: None,
+            certs: self.plan.certs.then(|| {
+                self.certs
+                    .iter()
+                    .map(|(name, path)| CertObs {
+                        name: name.clone(),
+                        path: path.clone(),
+                        info: Metric::Error("not probed".into()),
+                    })
+                    .collect()
+            }),
+            logs: self.plan.logs.then(|| {
+                self.logs
+                    .iter()
+                    .map(|l| LogObs {
+                        name: l.name.clone(),
+                        summary: Err("not probed".into()),
+                    })
+                    .collect()
+            }),
+            service_failures: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -599,11 +783,62 @@ impl ProbeScript {
                 r.backups[*i].previous = previous;
             }
             Target::Service(i, check) => {
-                let reading = match got {
-                    Ok(g) => service(check, &g),
-                    Err(e) => ServiceReading::new(ServiceState::Unknown, e),
+                let reading = match &got {
+                    Ok(g) => service(check, g),
+                    Err(e) => ServiceReading::new(ServiceState::Unknown, e.clone()),
                 };
+                if let (ServiceCheck::Command { .. }, Ok(g)) = (check, &got)
+                    && reading.state == ServiceState::Failed
+                {
+                    r.service_failures.push(ServiceFailure {
+                        index: *i,
+                        name: self.service_names[*i].clone(),
+                        source: FailureSource::Output,
+                        lines: last_lines(&[g.out, g.err], FAILURE_LINES),
+                    });
+                }
                 r.services[*i] = Some(reading.into_obs(&self.service_names[*i]));
+            }
+            Target::ServiceJournal(i) => {
+                let lines = match got {
+                    Ok(g) if g.rc == 0 => last_lines(&[g.out], FAILURE_LINES)
+                        .into_iter()
+                        .filter(|l| !l.starts_with("-- "))
+                        .collect(),
+                    Ok(g) => vec![format!("journalctl: {}", g.why())],
+                    Err(e) => vec![e],
+                };
+                r.service_failures.push(ServiceFailure {
+                    index: *i,
+                    name: self.service_names[*i].clone(),
+                    source: FailureSource::Journal,
+                    lines,
+                });
+            }
+            Target::Fact(fact) => {
+                if let Some(f) = r.facts.as_mut() {
+                    apply_fact(f, *fact, got);
+                }
+            }
+            Target::LocalOffset => {
+                r.utc_offset = Some(simple(got, logs::parse_utc_offset));
+            }
+            Target::Cert(i) => {
+                if let Some(c) = r.certs.as_mut().and_then(|c| c.get_mut(*i)) {
+                    c.info = cert(got);
+                }
+            }
+            Target::Log(i) => {
+                let clock = logs::LogClock {
+                    host_now: r.host_time.as_ref().ok().copied(),
+                    utc_offset: r.utc_offset.as_ref().and_then(|o| o.as_ref().ok().copied()),
+                };
+                if let (Some(obs), Some(spec)) = (
+                    r.logs.as_mut().and_then(|l| l.get_mut(*i)),
+                    self.logs.get(*i),
+                ) {
+                    obs.summary = log(got, spec, clock);
+                }
             }
             Target::ChainHeight => {
                 r.chain_height = Some(match got {
@@ -617,6 +852,112 @@ impl ProbeScript {
             }
         }
     }
+}
+
+/// The last `n` non-empty lines of `texts` taken in order (stdout, then stderr), shortened.
+fn last_lines(texts: &[&str], n: usize) -> Vec<String> {
+    let all: Vec<&str> = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    all[all.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| shorten(l, 300))
+        .collect()
+}
+
+/// A facts section into its metric: a missing tool is unavailable, a failure an error.
+fn fact_metric<T>(
+    got: Result<Got<'_>, String>,
+    tool: &str,
+    parser: fn(&str) -> Result<T, parse::ParseError>,
+) -> Metric<T> {
+    let g = match got {
+        Ok(g) => g,
+        Err(e) => return Metric::Error(e),
+    };
+    if g.rc == 127 {
+        return Metric::Unavailable(format!("{tool} not found on host"));
+    }
+    if g.rc != 0 {
+        return Metric::Error(g.why());
+    }
+    match parser(g.out) {
+        Ok(v) => Metric::Value(v),
+        Err(e) => Metric::Error(e.to_string()),
+    }
+}
+
+fn apply_fact(f: &mut HostFacts, fact: Fact, got: Result<Got<'_>, String>) {
+    match fact {
+        Fact::Kernel => f.kernel = fact_metric(got, "uname", facts::parse_uname),
+        Fact::Os => {
+            f.os = match got {
+                // The shell could not open /etc/os-release (busybox images, old distributions).
+                Ok(g) if g.rc != 0 && g.out.trim().is_empty() => {
+                    Metric::Unavailable("no /etc/os-release on this host".into())
+                }
+                other => fact_metric(other, "os-release", facts::parse_os_release),
+            }
+        }
+        Fact::Cpu => f.cpu = fact_metric(got, "grep", facts::parse_cpuinfo),
+        Fact::Memory => f.memory = fact_metric(got, "grep", facts::parse_meminfo),
+        Fact::Filesystems => f.filesystems = fact_metric(got, "df", facts::parse_filesystems),
+        Fact::Interfaces => f.interfaces = fact_metric(got, "sh", facts::parse_interfaces),
+        Fact::Logins => {
+            f.logins = match got {
+                Ok(g) if g.rc != 0 && g.err.contains("No such file") => {
+                    Metric::Unavailable("no login records (wtmp) on this host".into())
+                }
+                other => fact_metric(other, "last", facts::parse_last),
+            }
+        }
+        Fact::Dmi => {
+            f.dmi = match fact_metric(got, "sh", facts::parse_dmi) {
+                Metric::Value(Some(d)) => Metric::Value(d),
+                Metric::Value(None) => Metric::Unavailable(
+                    "no DMI on this host (a container or non-PC hardware)".into(),
+                ),
+                Metric::Unavailable(u) => Metric::Unavailable(u),
+                Metric::Error(e) => Metric::Error(e),
+            }
+        }
+    }
+}
+
+fn cert(got: Result<Got<'_>, String>) -> Metric<crate::observation::CertInfo> {
+    let g = match got {
+        Ok(g) => g,
+        Err(e) => return Metric::Error(e),
+    };
+    match g.rc {
+        0 => match certs::parse_x509_dates(g.out) {
+            Ok(c) => Metric::Value(c),
+            Err(e) => Metric::Error(e.to_string()),
+        },
+        127 => Metric::Unavailable("openssl not found on host".into()),
+        124 => Metric::Error(g.why()),
+        _ => Metric::Error(certs::openssl_failure(g.err)),
+    }
+}
+
+fn log(
+    got: Result<Got<'_>, String>,
+    spec: &LogSource,
+    clock: logs::LogClock,
+) -> Result<crate::observation::LogSummary, String> {
+    let g = got?;
+    if g.rc != 0 {
+        return Err(g.why());
+    }
+    // journalctl exits 0 with "-- No entries --" on a host that keeps no journal at all.
+    if g.err.contains("No journal files were found") {
+        return Err("no journal on this host".into());
+    }
+    let patterns = logs::compile_patterns(spec)?;
+    Ok(logs::summarize(g.out, spec, &patterns, clock))
 }
 
 /// A section whose command must exit 0 and whose stdout one parser reads.
@@ -690,7 +1031,14 @@ fn service(check: &ServiceCheck, g: &Got<'_>) -> ServiceReading {
             } else if g.rc == 124 {
                 ServiceReading::new(ServiceState::Failed, g.why())
             } else {
-                ServiceReading::new(ServiceState::Failed, format!("exit {}: {}", g.rc, g.why()))
+                // `why` already says "exit N" when the command printed nothing.
+                let why = g.why();
+                let detail = if why == format!("exit {}", g.rc) {
+                    why
+                } else {
+                    format!("exit {}: {why}", g.rc)
+                };
+                ServiceReading::new(ServiceState::Failed, detail)
             }
         }
         ServiceCheck::Https { expect_status, .. } => https(g, *expect_status),
@@ -748,6 +1096,9 @@ mod tests {
             chain: None,
             disks: vec![],
             backups: vec![],
+            certs: vec![],
+            logs: vec![],
+            thresholds: Default::default(),
         }
     }
 
@@ -911,6 +1262,7 @@ mod tests {
             rpc: None,
             command: Some("echo 0x2a".into()),
             group_id: 1,
+            group: None,
         });
         let script = build(&h);
         let out = run(&script);
@@ -1045,6 +1397,28 @@ mod tests {
                 pattern: e.clone(),
                 every: Duration::from_secs(60),
             });
+            for path in [e.clone(), format!("~/{e}")] {
+                h.certs.push(crate::inventory::CertPath {
+                    name: "c".into(),
+                    path: path.clone(),
+                });
+                h.logs.push(LogSource {
+                    name: "l".into(),
+                    origin: LogOrigin::File(path),
+                    format: crate::inventory::LogFormat::Fisco,
+                    patterns: vec![],
+                    lines: 5,
+                    window: Duration::from_secs(60),
+                });
+            }
+            h.logs.push(LogSource {
+                name: "u".into(),
+                origin: LogOrigin::Unit(e.clone()),
+                format: crate::inventory::LogFormat::Plain,
+                patterns: vec![],
+                lines: 5,
+                window: Duration::from_secs(60),
+            });
         }
         let script = build(&h);
         let out = run(&script);
@@ -1054,6 +1428,7 @@ mod tests {
         assert!(r.host_time.is_ok(), "the frame survived");
         assert_eq!(r.disks.len(), evil.len());
         assert!(r.disks.iter().all(|d| d.usage.is_err()));
+        assert!(r.certs.unwrap().iter().all(|c| c.info.value().is_none()));
         assert!(r.services.iter().all(Option::is_some));
     }
 
@@ -1075,16 +1450,201 @@ mod tests {
                     command: "exit 0; echo never".into(),
                 },
             ),
+            svc(
+                "silent-failure",
+                ServiceKind::Command {
+                    command: "exit 3".into(),
+                },
+            ),
+            svc(
+                "loud-failure",
+                ServiceKind::Command {
+                    command: "echo no pid >&2; exit 1".into(),
+                },
+            ),
         ];
         h.disks = vec![Disk { mount: "/".into() }];
         let script = build(&h);
         let r = script.parse(&run(&script));
         assert_eq!(r.services[0].as_ref().unwrap().detail, "it's; fine 2");
         assert_eq!(r.services[1].as_ref().unwrap().detail, "exit 0");
+        assert_eq!(r.services[2].as_ref().unwrap().detail, "exit 3");
+        assert_eq!(r.services[3].as_ref().unwrap().detail, "exit 1: no pid");
         assert!(
             r.disks[0].usage.is_ok(),
             "an exit in a command does not end the batch"
         );
+    }
+
+    /// The slow parts on this machine: facts from the real /proc and tools, a certificate made
+    /// with the real openssl, a plain and a FISCO log, a failing command's output.
+    #[test]
+    fn facts_certs_logs_and_failure_output_on_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let crt = dir.path().join("node.crt");
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args([
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "30",
+                "-subj",
+            ])
+            .arg("/CN=node0/O=fisco")
+            .arg("-keyout")
+            .arg(dir.path().join("node.key"))
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .expect("openssl must be installed (it is on every test host)");
+        assert!(made.status.success(), "{made:?}");
+        let app = dir.path().join("app.log");
+        std::fs::write(&app, "ok\nERROR: boom\nok\n").unwrap();
+        let node = dir.path().join("node.log");
+        std::fs::write(
+            &node,
+            "error|2020-01-01 00:00:00.000000|[PBFT] old\nwarning|2099-01-01 00:00:00.000000|[SYNC] future\n",
+        )
+        .unwrap();
+        let mut h = host();
+        h.certs = vec![
+            crate::inventory::CertPath {
+                name: "node".into(),
+                path: crt.display().to_string(),
+            },
+            crate::inventory::CertPath {
+                name: "gone".into(),
+                path: dir.path().join("none.crt").display().to_string(),
+            },
+        ];
+        let log = |name: &str, path: &std::path::Path, format, patterns: &[&str]| LogSource {
+            name: name.into(),
+            origin: LogOrigin::File(path.display().to_string()),
+            format,
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            lines: 50,
+            window: Duration::from_secs(600),
+        };
+        h.logs = vec![
+            log("app", &app, crate::inventory::LogFormat::Plain, &["ERROR"]),
+            log("node", &node, crate::inventory::LogFormat::Fisco, &[]),
+            log(
+                "missing",
+                &dir.path().join("x.log"),
+                crate::inventory::LogFormat::Plain,
+                &[],
+            ),
+        ];
+        h.services = vec![svc(
+            "bad",
+            ServiceKind::Command {
+                command: "echo starting; echo 'cannot bind :8545' >&2; exit 2".into(),
+            },
+        )];
+        let script = build(&h);
+        let r = script.parse(&run(&script));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+
+        let f = r.facts.expect("facts planned");
+        let k = f.kernel.value().expect("uname");
+        assert_eq!(k.os, "Linux");
+        assert!(f.cpu.value().unwrap().count >= 1);
+        assert!(f.memory.value().unwrap().total_bytes > 0);
+        assert!(
+            f.filesystems
+                .value()
+                .unwrap()
+                .iter()
+                .any(|x| x.usage.mounted_on == "/"),
+            "{:?}",
+            f.filesystems
+        );
+        assert!(
+            matches!(f.logins, Metric::Value(_) | Metric::Unavailable(_)),
+            "{:?}",
+            f.logins
+        );
+        assert!(
+            matches!(f.dmi, Metric::Value(_) | Metric::Unavailable(_)),
+            "{:?}",
+            f.dmi
+        );
+        assert!(f.interfaces.value().is_some(), "{:?}", f.interfaces);
+        assert!(f.os.value().is_some(), "{:?}", f.os);
+
+        let certs = r.certs.expect("certs planned");
+        let c = certs[0].info.value().expect("cert read");
+        let days = (c.not_after - r.host_time.clone().unwrap()) / 86_400;
+        assert!((29..=30).contains(&days), "{days}");
+        assert!(c.subject.contains("node0"), "{}", c.subject);
+        assert_eq!(certs[1].info, Metric::Error("no such file".into()));
+
+        let logs = r.logs.expect("logs planned");
+        let app = logs[0].summary.as_ref().unwrap();
+        assert_eq!((app.lines_read, app.errors), (3, 1));
+        let node = logs[1].summary.as_ref().unwrap();
+        assert_eq!(
+            (node.errors, node.warnings),
+            (0, 1),
+            "the 2020 error is outside the window"
+        );
+        assert!(
+            logs[2]
+                .summary
+                .as_ref()
+                .unwrap_err()
+                .contains("No such file")
+        );
+        assert!(r.utc_offset.unwrap().is_ok());
+
+        assert_eq!(r.service_failures.len(), 1);
+        let fail = &r.service_failures[0];
+        assert_eq!((fail.index, fail.source), (0, FailureSource::Output));
+        assert_eq!(fail.lines, ["starting", "cannot bind :8545"]);
+
+        // A basic plan leaves the slow parts out, and out of the script.
+        let basic = build_planned(&h, PollPlan::BASIC);
+        assert!(!basic.text().contains("openssl") && !basic.text().contains("uname"));
+        let r = basic.parse(&run(&basic));
+        assert!(r.facts.is_none() && r.certs.is_none() && r.logs.is_none());
+    }
+
+    #[test]
+    fn a_failed_unit_gets_its_journal_read() {
+        // This machine has no systemd: feed the parser what a failed unit's batch prints.
+        let mut h = host();
+        h.services = vec![svc(
+            "geth",
+            ServiceKind::Systemd {
+                unit: "geth.service".into(),
+            },
+        )];
+        let script = build_planned(&h, PollPlan::BASIC);
+        assert!(script.text().contains("journalctl -u geth.service -n 5"));
+        let m = script.marker();
+        let out = format!(
+            "{m} begin time\n1795322800\n\n{m} end time rc=0\n\
+             {m} begin loadavg\n0.1 0.1 0.1 1/1 1\n\n{m} end loadavg rc=0\n\
+             {m} begin uptime\n100.0 100.0\n\n{m} end uptime rc=0\n\
+             {m} begin svc.0\nActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainStatus=1\nNRestarts=3\nLoadState=loaded\n\n{m} end svc.0 rc=0\n\
+             {m} begin svcj.0\n2026-11-22T04:45:00+0000 node-1 geth[99]: Fatal: Failed to open database\n2026-11-22T04:45:00+0000 node-1 systemd[1]: geth.service: Failed with result 'exit-code'.\n\n{m} end svcj.0 rc=0\n"
+        );
+        let r = script.parse(&ExecOutput {
+            status: Some(0),
+            stdout: out.into_bytes(),
+            stderr: vec![],
+            dropped_bytes: 0,
+        });
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.services[0].as_ref().unwrap().state, ServiceState::Failed);
+        assert_eq!(r.service_failures.len(), 1);
+        assert_eq!(r.service_failures[0].source, FailureSource::Journal);
+        assert!(r.service_failures[0].lines[0].ends_with("Fatal: Failed to open database"));
+        // A running unit's batch has no journal section, and that is no problem.
+        let r = script.parse(&run(&script));
+        assert!(r.service_failures.is_empty());
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
     }
 
     #[test]

@@ -262,7 +262,10 @@ impl SshHost {
                 return Err(TransportError::Unreachable(err));
             }
         }
-        match tokio::time::timeout(self.target.connect_timeout, self.connect()).await {
+        // Keys are unlocked before the clock starts: a person typing a passphrase must not
+        // make the host look unreachable.
+        let identities = self.identities().await;
+        match tokio::time::timeout(self.target.connect_timeout, self.connect(&identities)).await {
             Ok(Ok(handle)) => {
                 let handle = Arc::new(handle);
                 slot.handle = Some(handle.clone());
@@ -307,7 +310,21 @@ impl SshHost {
         }
     }
 
-    async fn connect(&self) -> Result<Handle<Client>, Unreachable> {
+    /// The identity files that could be loaded (and unlocked), in order.
+    async fn identities(&self) -> Vec<(PathBuf, Arc<PrivateKey>)> {
+        let mut keys = Vec::new();
+        for path in &self.target.identity_files {
+            if let Some(key) = self.shared.key(path).await {
+                keys.push((path.clone(), key));
+            }
+        }
+        keys
+    }
+
+    async fn connect(
+        &self,
+        identities: &[(PathBuf, Arc<PrivateKey>)],
+    ) -> Result<Handle<Client>, Unreachable> {
         let t = &self.target;
         let verdict = Arc::new(StdMutex::new(None));
         let client = Client {
@@ -333,11 +350,15 @@ impl SshHost {
                 });
             }
         };
-        self.authenticate(&mut handle).await?;
+        self.authenticate(&mut handle, identities).await?;
         Ok(handle)
     }
 
-    async fn authenticate(&self, handle: &mut Handle<Client>) -> Result<(), Unreachable> {
+    async fn authenticate(
+        &self,
+        handle: &mut Handle<Client>,
+        identities: &[(PathBuf, Arc<PrivateKey>)],
+    ) -> Result<(), Unreachable> {
         let t = &self.target;
         let mut tried = Vec::new();
         if std::env::var_os("SSH_AUTH_SOCK").is_some() {
@@ -375,10 +396,8 @@ impl SshHost {
                 Err(e) => tracing::debug!(error = %e, "cannot reach ssh-agent"),
             }
         }
-        for path in &t.identity_files {
-            let Some(key) = self.shared.key(path).await else {
-                continue;
-            };
+        for (path, key) in identities {
+            let key = key.clone();
             let hash = if key.algorithm().is_rsa() {
                 handle
                     .best_supported_rsa_hash()
@@ -428,10 +447,26 @@ impl SshHost {
     pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, TransportError> {
         let handle = self.handle().await?;
         let _permit = self.permit().await?;
-        let mut channel = match handle.channel_open_session().await {
-            Ok(c) => c,
-            Err(e) => return Err(self.channel_error(&handle, e).await),
-        };
+        // An established connection whose peer went silent (frozen, blackholed) never answers
+        // the open: drop it, so the next call reconnects under the connect timeout and backoff
+        // instead of every poll waiting here for the keepalives to give up.
+        let mut channel =
+            match tokio::time::timeout(req.timeout, open_session_with_retry(&handle)).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Err(self.channel_error(&handle, e).await),
+                Err(_) => {
+                    self.forget(&handle).await;
+                    return Err(TransportError::unreachable(
+                        UnreachableKind::Timeout,
+                        format!(
+                            "{}:{} did not answer within {}; connection dropped",
+                            self.target.address,
+                            self.target.port,
+                            humantime::format_duration(req.timeout)
+                        ),
+                    ));
+                }
+            };
         let run = async {
             channel.exec(true, req.command.as_bytes()).await?;
             if let Some(input) = &req.stdin {
@@ -439,6 +474,7 @@ impl SshHost {
             }
             channel.eof().await?;
             let mut out = ExecOutput::default();
+            let mut closed = false;
             while let Some(msg) = channel.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => keep(
@@ -454,13 +490,27 @@ impl SshHost {
                         &mut out.dropped_bytes,
                     ),
                     ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                    ChannelMsg::Close => closed = true,
                     _ => {}
                 }
             }
-            Ok::<_, russh::Error>(out)
+            Ok::<_, russh::Error>((out, closed))
         };
         match tokio::time::timeout(req.timeout, run).await {
-            Ok(Ok(out)) => Ok(out),
+            // The channel ended without sshd closing it and without an exit status: the
+            // connection died under the command (sshd killed, host gone). That is an unreachable
+            // host, not a reachable one whose command printed nothing.
+            Ok(Ok((out, false))) if out.status.is_none() => {
+                self.forget(&handle).await;
+                Err(TransportError::unreachable(
+                    UnreachableKind::Disconnected,
+                    format!(
+                        "connection to {}:{} lost while a command ran",
+                        self.target.address, self.target.port
+                    ),
+                ))
+            }
+            Ok(Ok((out, _))) => Ok(out),
             Ok(Err(e)) => Err(self.channel_error(&handle, e).await),
             Err(_) => {
                 // Ask sshd to kill the command, then close our end; the connection stays.
@@ -521,6 +571,25 @@ impl SshHost {
                 .await;
         }
     }
+}
+
+/// Opens a session channel, retrying briefly when sshd refuses it: a session we just closed
+/// can still count against `MaxSessions` for a moment, and an operator's own multiplexed
+/// sessions share the same limit. A refusal is never a dead host.
+async fn open_session_with_retry(
+    handle: &Handle<Client>,
+) -> Result<russh::Channel<client::Msg>, russh::Error> {
+    let mut delay = Duration::from_millis(25);
+    for _ in 0..6 {
+        match handle.channel_open_session().await {
+            Err(russh::Error::ChannelOpenFailure(_)) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    handle.channel_open_session().await
 }
 
 fn keep(buf: &mut Vec<u8>, data: &[u8], max: usize, dropped: &mut u64) {

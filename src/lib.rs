@@ -7,12 +7,14 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod executor;
 pub mod health;
 pub mod inventory;
 pub mod observation;
 pub mod poller;
 pub mod probe;
 pub mod report;
+pub mod runbook;
 pub mod state;
 pub mod transport;
 pub mod ui;

@@ -18,6 +18,8 @@ use fleetdeck::transport::ssh::SshShared;
 use fleetdeck::ui::theme::Theme;
 use fleetdeck::{health, poller, report, state, ui};
 
+mod run_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "fleetdeck",
@@ -32,8 +34,8 @@ struct Cli {
     /// Theme: a built-in name or a TOML file (partial themes override the default).
     #[arg(long, value_name = "THEME")]
     theme: Option<String>,
-    /// Read-only console: nothing that changes a host can run.
-    #[arg(long)]
+    /// Read-only: nothing that changes a host can run (console and `run`).
+    #[arg(long, global = true)]
     readonly: bool,
     #[command(subcommand)]
     command: Option<Command>,
@@ -57,6 +59,13 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Run a runbook without the console; dangerous steps need a typed confirmation on a terminal.
+    Run(run_cmd::RunArgs),
+    /// Shipped and own runbooks: list, show, lint.
+    Runbook {
+        #[command(subcommand)]
+        command: run_cmd::RunbookCommand,
     },
     /// The audit log: verify the hash chain, show the records, repair a torn tail.
     Audit {
@@ -116,6 +125,14 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Some(Command::Runbook { command }) => ExitCode::from(run_cmd::runbook_command(command)),
+        Some(Command::Run(args)) => match inventory::load_fleet(cli.config.as_deref()) {
+            Ok(fleet) => ExitCode::from(run_cmd::run_command(fleet, cli.readonly, args).await),
+            Err(e) => {
+                eprintln!("fleetdeck: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some(Command::Audit { command }) => ExitCode::from(fleetdeck::audit::cli::run(command)),
         Some(Command::Config {
             command: ConfigCommand::Check,

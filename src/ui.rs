@@ -9,6 +9,7 @@
 pub mod fleet_table;
 pub mod prompt;
 pub mod theme;
+pub mod tty;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -66,16 +66,22 @@ impl PassphrasePrompt for TtyPrompt {
 }
 
 fn read_hidden(key: &Path, attempt: u32) -> Option<String> {
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() {
-        return None;
-    }
     let retry = if attempt > 1 {
         "wrong passphrase; "
     } else {
         ""
     };
-    eprint!("{retry}passphrase for {}: ", key.display());
+    read_hidden_line(&format!("{retry}passphrase for {}: ", key.display()))
+}
+
+/// Reads one line from the terminal with echo off, after printing `prompt` on stderr; `None`
+/// without a terminal, on Esc or on Ctrl-C.
+pub fn read_hidden_line(prompt: &str) -> Option<String> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    eprint!("{prompt}");
     std::io::stderr().flush().ok();
     crossterm::terminal::enable_raw_mode().ok()?;
     let mut text = String::new();

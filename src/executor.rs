@@ -1,0 +1,626 @@
+//! The runbook executor: carries out what the pure engine ([`crate::runbook::Run`]) asks, in the
+//! real world, and feeds the results back.
+//!
+//! Order is the safety property. Effects are performed in the order the engine emits them, and
+//! every [`Effect::Audit`] is appended and fsync'd by the audit log before any later effect is
+//! acted on, so the record of a confirmation or of a command always precedes the command. If the
+//! audit log cannot be written, nothing further runs: the run is interrupted and left resumable.
+//!
+//! Commands of one batch (the hosts of one step) run concurrently over each host's persistent
+//! connection. A connection lost *while* a command ran makes its outcome unknown: the run is
+//! interrupted (never continued automatically), the engine marks the step unknown, and the run
+//! state is saved so `fleetdeck run --resume ID` (or the console) can decide. Prompts go to a
+//! [`Frontend`]: a terminal for `fleetdeck run`, the console's runbook pane.
+//!
+//! Callers: `fleetdeck run` (src/main.rs) and the console.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::BoxFuture;
+
+use crate::audit::{Actor, AuditEntry as LogEntry, AuditLog};
+use crate::health::{self, Status};
+use crate::inventory::{Fleet, Role};
+use crate::observation::{ServiceState as ObservedState, UnreachableKind};
+use crate::poller;
+use crate::runbook::{
+    self, AccessRole, Effect, Event, ExecResult, HealthFact, Outcome, Run, RunContext,
+    ServiceState, Session,
+};
+use crate::state::FleetState;
+use crate::transport::{ExecRequest, Transport, TransportError};
+
+/// Output kept per command and stream; the engine keeps less.
+const MAX_OUTPUT: usize = 1 << 20;
+/// A webhook that does not answer within this is a failed notify, not a hung run.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a run could not be driven.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The audit log refused a record: nothing after it may run.
+    #[error("audit log: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+    /// The run state could not be saved or loaded.
+    #[error("run state {path}: {message}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// How a drive ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// The run is over.
+    Finished(Outcome),
+    /// The run stopped and was saved; resume it with this id.
+    Suspended {
+        /// Run id (file name under the runs directory).
+        run_id: String,
+        /// Where it stopped.
+        step: Option<String>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The person at the keyboard, as the executor sees them.
+pub trait Frontend: Send + Sync {
+    /// Answers an `Ask*` effect with the matching event (or [`Event::Abort`] /
+    /// [`Event::Interrupted`]).
+    fn answer(&self, ask: &Effect) -> BoxFuture<'static, Event>;
+    /// Shows progress: steps started and finished, timers, refusals, command results.
+    fn show(&self, effect: &Effect);
+}
+
+/// The operator's name and role from the inventory: `$USER` (or `override_name`), looked up in
+/// `[operators]`. With no `[operators]` table the fleet is a one-person setup and its user is
+/// admin; an operator missing from a non-empty table is an auditor (read-only), so a stranger at
+/// the keyboard cannot change hosts.
+pub fn operator_session(
+    fleet: &Fleet,
+    override_name: Option<&str>,
+    readonly: bool,
+    interactive: bool,
+) -> Session {
+    let operator = override_name
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string());
+    let role = if fleet.operators.is_empty() {
+        AccessRole::Admin
+    } else {
+        match fleet.operators.get(&operator) {
+            Some(Role::Admin) => AccessRole::Admin,
+            Some(Role::Operator) => AccessRole::Operator,
+            Some(Role::Developer) => AccessRole::Developer,
+            Some(Role::Auditor) | None => AccessRole::Auditor,
+        }
+    };
+    Session {
+        operator,
+        role,
+        readonly: readonly || fleet.readonly,
+        interactive,
+    }
+}
+
+/// Where suspended runs are kept: `$XDG_STATE_HOME/fleetdeck/runs`.
+pub fn runs_dir() -> PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("fleetdeck")
+        .join("runs")
+}
+
+/// A fresh run id: time plus randomness, sortable and unique enough for one machine.
+pub fn new_run_id(now: SystemTime) -> String {
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{secs}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// Performs a run's effects until it finishes or suspends.
+pub struct Executor {
+    fleet: Arc<Fleet>,
+    transports: Vec<Transport>,
+    audit: Arc<AuditLog>,
+    actor: Actor,
+    run_id: String,
+    runs_dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Executor {
+    /// An executor for one run.
+    pub fn new(
+        fleet: Arc<Fleet>,
+        transports: Vec<Transport>,
+        audit: Arc<AuditLog>,
+        session: &Session,
+        run_id: String,
+        runs_dir: PathBuf,
+    ) -> Executor {
+        let actor = Actor::new(
+            &session.operator,
+            session.role.as_str(),
+            crate::audit::detect_source(),
+        );
+        let http = reqwest::Client::builder()
+            .timeout(NOTIFY_TIMEOUT)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Executor {
+            fleet,
+            transports,
+            audit,
+            actor,
+            run_id,
+            runs_dir,
+            http,
+        }
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// A [`RunContext`] for `targets`, with a fresh health snapshot of every host that shares a
+    /// consensus group with a target (the quorum guard counts members already down).
+    pub async fn context(
+        &self,
+        targets: Vec<String>,
+        inputs: BTreeMap<String, String>,
+        session: Session,
+    ) -> RunContext {
+        let groups: Vec<&str> = self
+            .fleet
+            .hosts
+            .iter()
+            .filter(|h| targets.contains(&h.name))
+            .filter_map(|h| h.consensus_group.as_deref())
+            .collect();
+        let watched: Vec<String> = self
+            .fleet
+            .hosts
+            .iter()
+            .filter(|h| {
+                targets.contains(&h.name)
+                    || h.consensus_group
+                        .as_deref()
+                        .is_some_and(|g| groups.contains(&g))
+            })
+            .map(|h| h.name.clone())
+            .collect();
+        let health = self.probe_health(&watched).await;
+        RunContext {
+            fleet: runbook::HostInfo::from_fleet(&self.fleet),
+            targets,
+            inputs,
+            health,
+            session,
+            now: SystemTime::now(),
+            height_lag: self.fleet.thresholds.height_lag_warn,
+        }
+    }
+
+    /// Drives `run` from `effects` until it finishes or suspends. `interrupt` resolves when the
+    /// operator presses Ctrl-C (or the console closes): the run is then interrupted and saved.
+    pub async fn drive(
+        &self,
+        run: &mut Run,
+        mut effects: Vec<Effect>,
+        frontend: &dyn Frontend,
+        interrupt: &mut (dyn futures::Future<Output = ()> + Send + Unpin),
+    ) -> Result<Ending, ExecutorError> {
+        loop {
+            let mut events = Vec::new();
+            let mut index = 0;
+            while index < effects.len() {
+                // Consecutive execs are one batch: they run together once every earlier audit
+                // record is on disk.
+                let batch_end = effects[index..]
+                    .iter()
+                    .position(|e| !matches!(e, Effect::Exec { .. }))
+                    .map_or(effects.len(), |n| index + n);
+                if batch_end > index {
+                    let (finished, lost) = tokio::select! {
+                        r = self.exec_batch(&effects[index..batch_end], frontend) => r,
+                        () = &mut *interrupt => (Vec::new(), Some("interrupted by the operator (Ctrl-C) while commands ran".to_string())),
+                    };
+                    events.extend(finished);
+                    if let Some(reason) = lost {
+                        events.push(Event::Interrupted { reason });
+                        break;
+                    }
+                    index = batch_end;
+                    continue;
+                }
+                let effect = &effects[index];
+                index += 1;
+                match effect {
+                    Effect::Audit(entry) => {
+                        if let Err(e) = self.write_audit(entry, run) {
+                            // Nothing may act on an unrecorded decision: stop here, resumably.
+                            frontend.show(&Effect::Refused {
+                                reason: format!("audit log unwritable: {e}"),
+                            });
+                            events.push(Event::Interrupted {
+                                reason: format!("audit log unwritable: {e}"),
+                            });
+                            break;
+                        }
+                    }
+                    Effect::Exec { .. } => unreachable!("execs are batched above"),
+                    Effect::AskInput { .. }
+                    | Effect::AskConfirm { .. }
+                    | Effect::AskChoice { .. }
+                    | Effect::AskManual { .. }
+                    | Effect::AskNote { .. }
+                    | Effect::AskUnknown { .. } => {
+                        let answer = frontend.answer(effect);
+                        let event = tokio::select! {
+                            e = answer => e,
+                            () = &mut *interrupt => Event::Interrupted { reason: "interrupted by the operator (Ctrl-C)".into() },
+                        };
+                        events.push(event);
+                    }
+                    Effect::Wait { until, .. } => {
+                        frontend.show(effect);
+                        let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => events.push(Event::Ticked { now: SystemTime::now() }),
+                            () = &mut *interrupt => events.push(Event::Interrupted { reason: "interrupted by the operator (Ctrl-C) while waiting".into() }),
+                        }
+                    }
+                    Effect::ProbeHealth { hosts, .. } => {
+                        let facts = self.probe_health(hosts).await;
+                        events.push(Event::HostHealth { facts });
+                    }
+                    Effect::Notify {
+                        step,
+                        url,
+                        headers,
+                        body,
+                        ..
+                    } => {
+                        frontend.show(effect);
+                        let result = self.notify(url, headers, body).await;
+                        events.push(Event::NotifyFinished {
+                            step: step.clone(),
+                            result,
+                        });
+                    }
+                    Effect::Suspended { step, reason } => {
+                        frontend.show(effect);
+                        self.save(run)?;
+                        return Ok(Ending::Suspended {
+                            run_id: self.run_id.clone(),
+                            step: step.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                    Effect::Finished { outcome } => {
+                        frontend.show(effect);
+                        self.forget_saved();
+                        return Ok(Ending::Finished(outcome.clone()));
+                    }
+                    Effect::StepStarted { .. }
+                    | Effect::StepFinished { .. }
+                    | Effect::StartTimer { .. }
+                    | Effect::StopTimer { .. }
+                    | Effect::TimerExpired { .. }
+                    | Effect::Refused { .. }
+                    | Effect::Ignored { .. } => frontend.show(effect),
+                }
+            }
+            if !run.timers().is_empty() {
+                events.push(Event::Ticked {
+                    now: SystemTime::now(),
+                });
+            }
+            if events.is_empty() {
+                // The engine asked for nothing and is not finished: it waits for time to pass.
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => events.push(Event::Ticked { now: SystemTime::now() }),
+                    () = &mut *interrupt => events.push(Event::Interrupted { reason: "interrupted by the operator (Ctrl-C)".into() }),
+                }
+            }
+            effects = events.into_iter().flat_map(|e| run.handle(e)).collect();
+        }
+    }
+
+    fn write_audit(
+        &self,
+        entry: &runbook::AuditEntry,
+        run: &Run,
+    ) -> Result<(), crate::audit::AuditError> {
+        let mut e = LogEntry::new(&self.actor, entry.action.as_str())
+            .run(&self.run_id)
+            .runbook(&entry.runbook);
+        let _ = run;
+        e.step = entry.step.clone();
+        e.target = entry.target.clone();
+        e.command = entry.command.clone();
+        e.result = entry.result.clone();
+        e.reason = entry.reason.clone();
+        e.duration_ms = entry.duration_ms;
+        // Append blocks on the file lock and fsync; keep the other tasks of this runtime going.
+        tokio::task::block_in_place(|| self.audit.append(e)).map(|_| ())
+    }
+
+    /// Runs one batch of execs concurrently. Returns the results, and a reason when a
+    /// connection was lost while a command ran (its outcome is then unknown).
+    async fn exec_batch(
+        &self,
+        batch: &[Effect],
+        frontend: &dyn Frontend,
+    ) -> (Vec<Event>, Option<String>) {
+        let runs = batch.iter().map(|effect| async move {
+            let Effect::Exec {
+                id,
+                host,
+                command,
+                timeout,
+                ..
+            } = effect
+            else {
+                unreachable!("only execs are batched")
+            };
+            frontend.show(effect);
+            let started = Instant::now();
+            let Some(index) = self.fleet.hosts.iter().position(|h| &h.name == host) else {
+                return (
+                    *id,
+                    host.clone(),
+                    Err(TransportError::Other(format!("unknown host {host}"))),
+                    started.elapsed(),
+                );
+            };
+            let req = ExecRequest {
+                command: command.clone(),
+                stdin: None,
+                timeout: timeout.unwrap_or(self.fleet.ssh.command_timeout),
+                max_output: MAX_OUTPUT,
+            };
+            let result = self.transports[index].exec(&req).await;
+            (*id, host.clone(), result, started.elapsed())
+        });
+        let mut events = Vec::new();
+        let mut lost = None;
+        for (id, host, result, elapsed) in futures::future::join_all(runs).await {
+            let duration_ms = Some(elapsed.as_millis() as u64);
+            let result = match result {
+                Ok(out) => ExecResult {
+                    exit: out.status.map(|s| s as i32),
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                    error: out
+                        .truncated()
+                        .then(|| format!("output truncated: {} bytes dropped", out.dropped_bytes)),
+                    duration_ms,
+                },
+                Err(TransportError::Unreachable(u)) if u.kind == UnreachableKind::Disconnected => {
+                    lost = Some(format!(
+                        "connection to {host} lost while the command ran: {}",
+                        u.message
+                    ));
+                    continue;
+                }
+                Err(e) => ExecResult {
+                    exit: None,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    error: Some(e.to_string()),
+                    duration_ms,
+                },
+            };
+            events.push(Event::ExecFinished { id, result });
+        }
+        (events, lost)
+    }
+
+    /// Polls `hosts` now and judges them with the health rules.
+    async fn probe_health(&self, hosts: &[String]) -> BTreeMap<String, HealthFact> {
+        let selected: Vec<usize> = self
+            .fleet
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| hosts.contains(&h.name))
+            .map(|(i, _)| i)
+            .collect();
+        let observations = poller::poll_once(&self.fleet, &self.transports, &selected).await;
+        let mut state = FleetState::new(self.fleet.hosts.len());
+        for obs in observations {
+            state.apply(obs);
+        }
+        let verdicts = health::evaluate(&self.fleet, &state, SystemTime::now());
+        selected
+            .into_iter()
+            .map(|i| {
+                let hs = &state.hosts[i];
+                let reachable = hs.reachable() == Some(true);
+                let probed = hs.probed.as_ref().filter(|_| reachable);
+                let services = probed
+                    .map(|p| {
+                        p.services
+                            .iter()
+                            .map(|s| {
+                                let state = match s.state {
+                                    ObservedState::Running => ServiceState::Running,
+                                    ObservedState::Stopped => ServiceState::Stopped,
+                                    ObservedState::Failed => ServiceState::Failed,
+                                    ObservedState::Unknown => ServiceState::Unknown,
+                                };
+                                (s.name.clone(), state)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let height = probed
+                    .and_then(|p| p.chain.as_ref())
+                    .and_then(|c| c.height.value().copied());
+                let fact = HealthFact {
+                    reachable,
+                    healthy: reachable && verdicts[i].status != Status::Critical,
+                    services,
+                    height,
+                };
+                (self.fleet.hosts[i].name.clone(), fact)
+            })
+            .collect()
+    }
+
+    async fn notify(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &serde_json::Value,
+    ) -> Result<u16, String> {
+        let mut request = self.http.post(url).json(body);
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        match request.send().await {
+            Ok(reply) => Ok(reply.status().as_u16()),
+            // reqwest's error text can carry the URL, which may hold a token: keep only the kind.
+            Err(e) if e.is_timeout() => Err("timed out".into()),
+            Err(e) if e.is_connect() => Err("could not connect".into()),
+            Err(_) => Err("request failed".into()),
+        }
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.runs_dir.join(format!("{}.json", self.run_id))
+    }
+
+    fn save(&self, run: &Run) -> Result<(), ExecutorError> {
+        let path = self.state_path();
+        let err = |message: String| ExecutorError::State {
+            path: path.clone(),
+            message,
+        };
+        let text = serde_json::to_vec_pretty(run).map_err(|e| err(e.to_string()))?;
+        write_private(&path, &text).map_err(|e| err(e.to_string()))
+    }
+
+    fn forget_saved(&self) {
+        let _ = std::fs::remove_file(self.state_path());
+    }
+}
+
+/// Loads a saved run.
+pub fn load_saved(runs_dir: &Path, run_id: &str) -> Result<Run, ExecutorError> {
+    let path = runs_dir.join(format!("{run_id}.json"));
+    let err = |message: String| ExecutorError::State {
+        path: path.clone(),
+        message,
+    };
+    if run_id.contains('/') || run_id.contains("..") {
+        return Err(err("not a run id".into()));
+    }
+    let text = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_slice(&text).map_err(|e| err(format!("not a saved run: {e}")))
+}
+
+/// Writes `bytes` to `path` atomically (temp file + rename) with mode 0600, directory 0700.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{ConfigSource, load_fleet_from_str};
+
+    #[test]
+    fn roles_come_from_the_operators_table_and_strangers_are_read_only() {
+        let fleet = load_fleet_from_str(
+            "[fleet]\nname = \"t\"\n[operators]\nalice = \"admin\"\nbob = \"operator\"\ncarol = \"auditor\"\n[[hosts]]\nname = \"a\"\naddress = \"10.0.0.1\"\n",
+            ConfigSource::Embedded,
+        )
+        .unwrap();
+        assert_eq!(
+            operator_session(&fleet, Some("alice"), false, true).role,
+            AccessRole::Admin
+        );
+        assert_eq!(
+            operator_session(&fleet, Some("bob"), false, true).role,
+            AccessRole::Operator
+        );
+        assert_eq!(
+            operator_session(&fleet, Some("carol"), false, true).role,
+            AccessRole::Auditor
+        );
+        assert_eq!(
+            operator_session(&fleet, Some("mallory"), false, true).role,
+            AccessRole::Auditor
+        );
+        assert!(operator_session(&fleet, Some("alice"), true, true).readonly);
+        let solo = load_fleet_from_str(
+            "[fleet]\nname = \"t\"\n[[hosts]]\nname = \"a\"\naddress = \"10.0.0.1\"\n",
+            ConfigSource::Embedded,
+        )
+        .unwrap();
+        assert_eq!(
+            operator_session(&solo, Some("anyone"), false, false).role,
+            AccessRole::Admin
+        );
+    }
+
+    #[test]
+    fn saved_runs_are_private_and_ids_cannot_escape_the_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs/x.json");
+        write_private(&path, b"{}").unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        assert!(load_saved(dir.path(), "../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn run_ids_are_unique_and_start_with_the_time() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let a = new_run_id(t);
+        assert!(a.starts_with("1800000000-"), "{a}");
+        assert_ne!(a, new_run_id(t));
+    }
+}

@@ -1,0 +1,324 @@
+//! `fleetdeck run` and `fleetdeck runbook list | show | lint`: the headless front end of the
+//! runbook engine. Exit codes: 0 success, 1 failure (a step failed, the run was aborted, or a
+//! lint found problems), 2 bad usage or bad input, including a refusal before anything ran (no
+//! terminal for a dangerous step, a role that may not, bad inputs).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use clap::{Args, Subcommand};
+use fleetdeck::audit::AuditLog;
+use fleetdeck::executor::{self, Ending, Executor};
+use fleetdeck::inventory::Fleet;
+use fleetdeck::runbook::{self, Event, LintError, Run, Runbook};
+use fleetdeck::transport::ssh::SshShared;
+use fleetdeck::{poller, ui};
+
+/// `fleetdeck run` options.
+#[derive(Args)]
+pub struct RunArgs {
+    /// A shipped runbook or one in $XDG_CONFIG_HOME/fleetdeck/runbooks (by name), or a file.
+    #[arg(required_unless_present = "resume")]
+    runbook: Option<String>,
+    /// Only hosts whose name matches this glob.
+    #[arg(long, value_name = "GLOB")]
+    hosts: Option<String>,
+    /// Only hosts in this group (or consensus group).
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
+    /// An input value, `name=value`; repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Print every command per host without running anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Continue a suspended run by its id.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["runbook", "dry_run"])]
+    resume: Option<String>,
+    /// Audit log file (default $XDG_STATE_HOME/fleetdeck/audit.jsonl).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+}
+
+/// `fleetdeck runbook …`.
+#[derive(Subcommand)]
+pub enum RunbookCommand {
+    /// List shipped runbooks and the operator's own.
+    List,
+    /// Show one runbook: inputs, targets and steps.
+    Show {
+        /// Runbook name or file.
+        name: String,
+    },
+    /// Check runbook files (all shipped and own ones when none is given).
+    Lint {
+        /// Files to check.
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Finds a runbook: a file path, the operator's own by name, or a shipped one by name.
+fn find(name: &str) -> Result<Runbook, Vec<LintError>> {
+    runbook::find(name, runbook::user_dir().as_deref())
+}
+
+fn print_lint(errors: &[LintError]) {
+    for e in errors {
+        eprintln!("{e}");
+    }
+}
+
+/// `fleetdeck runbook …`.
+pub fn runbook_command(command: RunbookCommand) -> u8 {
+    match command {
+        RunbookCommand::List => {
+            println!("{:<18} {:<9} TITLE", "NAME", "FROM");
+            for entry in runbook::catalog(runbook::user_dir().as_deref()) {
+                let from = match entry.origin {
+                    runbook::Origin::Shipped => "shipped",
+                    runbook::Origin::User(_) => "own",
+                };
+                let title = entry
+                    .runbook
+                    .map(|r| r.title)
+                    .unwrap_or_else(|_| "(invalid: run `fleetdeck runbook lint`)".into());
+                println!("{:<18} {from:<9} {title}", entry.name);
+            }
+            0
+        }
+        RunbookCommand::Show { name } => match find(&name) {
+            Ok(rb) => {
+                println!("{} — {}", rb.name, rb.title);
+                if let Some(source) = &rb.source {
+                    println!("source: {source}");
+                }
+                if !rb.description.is_empty() {
+                    println!("\n{}", rb.description.trim());
+                }
+                if !rb.inputs.is_empty() {
+                    println!("\ninputs:");
+                    for i in &rb.inputs {
+                        let secret = if i.secret { " (secret)" } else { "" };
+                        println!("  {}{secret}", i.name);
+                    }
+                }
+                println!("\nsteps:");
+                for (n, s) in rb.steps.iter().enumerate() {
+                    let danger = if s.is_dangerous() {
+                        "  ⚠ dangerous: typed confirmation"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "  {:>2}. {:<20} {:<8} {}{danger}",
+                        n + 1,
+                        s.id,
+                        s.kind_name(),
+                        s.title
+                    );
+                }
+                0
+            }
+            Err(errors) => {
+                print_lint(&errors);
+                2
+            }
+        },
+        RunbookCommand::Lint { files } => {
+            let results: Vec<Vec<LintError>> = if files.is_empty() {
+                runbook::catalog(runbook::user_dir().as_deref())
+                    .into_iter()
+                    .map(|e| e.runbook.err().unwrap_or_default())
+                    .collect()
+            } else {
+                files.iter().map(|f| runbook::lint_file(f)).collect()
+            };
+            let problems: usize = results.iter().map(Vec::len).sum();
+            for errors in &results {
+                print_lint(errors);
+            }
+            if problems == 0 {
+                println!("{} runbook(s) OK", results.len());
+                0
+            } else {
+                eprintln!("{problems} problem(s) in {} runbook(s)", results.len());
+                1
+            }
+        }
+    }
+}
+
+fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>, String> {
+    vars.iter()
+        .map(|v| {
+            v.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| format!("--var {v:?}: expected NAME=VALUE"))
+        })
+        .collect()
+}
+
+/// `fleetdeck run`.
+pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let session = executor::operator_session(&fleet, None, readonly, interactive);
+    let inputs = match parse_vars(&args.vars) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            return 2;
+        }
+    };
+    let fleet = Arc::new(fleet);
+    let shared = SshShared::new(Arc::new(ui::prompt::TtyPrompt));
+    let transports = match poller::transports(&fleet, &shared) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            return 2;
+        }
+    };
+    let audit_path = match args
+        .audit_log
+        .clone()
+        .map(Ok)
+        .unwrap_or_else(fleetdeck::audit::default_path)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            return 1;
+        }
+    };
+    let runs_dir = executor::runs_dir();
+
+    // Resume: the saved run carries its runbook, targets and non-secret inputs.
+    if let Some(run_id) = &args.resume {
+        let mut run = match executor::load_saved(&runs_dir, run_id) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("fleetdeck: {e}");
+                return 2;
+            }
+        };
+        let audit = match AuditLog::open(&audit_path) {
+            Ok(a) => Arc::new(a),
+            Err(e) => {
+                eprintln!("fleetdeck: {e}");
+                return 1;
+            }
+        };
+        let exec = Executor::new(fleet, transports, audit, &session, run_id.clone(), runs_dir);
+        let effects = run.handle(Event::Resume {
+            session,
+            now: SystemTime::now(),
+        });
+        return finish(drive(&exec, &mut run, effects).await);
+    }
+
+    let name = args.runbook.as_deref().unwrap_or_default();
+    let rb = match find(name) {
+        Ok(rb) => rb,
+        Err(errors) => {
+            print_lint(&errors);
+            return 2;
+        }
+    };
+    let targets =
+        match runbook::select_targets(&rb, &fleet, args.hosts.as_deref(), args.group.as_deref()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("fleetdeck: {e}");
+                return 2;
+            }
+        };
+
+    if args.dry_run {
+        // No connection, no audit: a dry run changes nothing and reaches no host.
+        let ctx = runbook::RunContext {
+            fleet: runbook::HostInfo::from_fleet(&fleet),
+            targets,
+            inputs,
+            health: BTreeMap::new(),
+            session,
+            now: SystemTime::now(),
+            height_lag: fleet.thresholds.height_lag_warn,
+        };
+        return match runbook::plan_dry_run(&rb, &ctx) {
+            Ok(plan) => {
+                println!(
+                    "dry run of `{}` on {} host(s); nothing is executed",
+                    rb.name,
+                    ctx.targets.len()
+                );
+                for line in plan {
+                    let host = line.host.as_deref().unwrap_or("(webhook)");
+                    match line.command {
+                        Ok(c) => println!("{host:<16} {:<28} {c}", line.step),
+                        Err(e) => println!("{host:<16} {:<28} (cannot render: {e})", line.step),
+                    }
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("fleetdeck: {e}");
+                2
+            }
+        };
+    }
+
+    let audit = match AuditLog::open(&audit_path) {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            return 1;
+        }
+    };
+    let run_id = executor::new_run_id(SystemTime::now());
+    let exec = Executor::new(fleet, transports, audit, &session, run_id, runs_dir);
+    let ctx = exec.context(targets, inputs, session).await;
+    let (mut run, effects) = Run::start(rb, ctx);
+    finish(drive(&exec, &mut run, effects).await)
+}
+
+async fn drive(
+    exec: &Executor,
+    run: &mut Run,
+    effects: Vec<runbook::Effect>,
+) -> Result<Ending, executor::ExecutorError> {
+    let mut interrupt = Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    exec.drive(run, effects, &ui::tty::TtyFrontend, &mut interrupt)
+        .await
+}
+
+fn finish(ending: Result<Ending, executor::ExecutorError>) -> u8 {
+    match ending {
+        Ok(Ending::Finished(outcome)) => {
+            if outcome.exit_code() == 2 {
+                eprintln!("fleetdeck: refused: {}", outcome.message);
+            }
+            outcome.exit_code()
+        }
+        Ok(Ending::Suspended {
+            run_id,
+            step,
+            reason,
+        }) => {
+            eprintln!(
+                "fleetdeck: run suspended at {}: {reason}\n  resume with: fleetdeck run --resume {run_id}",
+                step.as_deref().unwrap_or("start")
+            );
+            1
+        }
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Runbook lint: every shipped runbook in `runbooks/` is clean, traced to a manual, and renders
+//! every command for a sample fleet; every `tests/fixtures/runbooks/valid/*.toml` is clean;
+//! every `tests/fixtures/runbooks/invalid/*.toml` fails with exactly the lines of its sibling
+//! `*.expected` file (one `LintError` per line, in position order).
+//!
+//! Files are linted under their bare file name, so the expected text reads
+//! `bad-regex.toml:7:9: …` wherever the repository is checked out. After changing a message on
+//! purpose, run with `FLEETDECK_BLESS=1` to rewrite the `.expected` files, then review the diff.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use fleetdeck::runbook::{
+    AccessRole, HostInfo, Input, InputType, LintError, RunContext, ServiceOps, Session, lint,
+    plan_dry_run, shipped,
+};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn lint_as_bare_name(path: &Path) -> Vec<LintError> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("fixture has a file name");
+    lint(&text, name)
+}
+
+fn joined(errors: &[LintError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_shipped_runbook_lints_clean() {
+    let files = toml_files(&root().join("runbooks"));
+    assert!(
+        files.len() >= 8,
+        "expected the 8 shipped runbooks, found {}",
+        files.len()
+    );
+    let failures: Vec<String> = files
+        .iter()
+        .map(|p| joined(&lint_as_bare_name(p)))
+        .filter(|e| !e.is_empty())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "shipped runbooks:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_file_in_runbooks_is_embedded_in_the_binary() {
+    let on_disk: Vec<String> = toml_files(&root().join("runbooks"))
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    let embedded: Vec<String> = shipped().iter().map(|(n, _)| (*n).to_owned()).collect();
+    assert_eq!(on_disk, embedded);
+    for (name, text) in shipped() {
+        let disk = std::fs::read_to_string(root().join("runbooks").join(format!("{name}.toml")))
+            .expect("shipped runbook on disk");
+        assert_eq!(&disk, text, "{name}: embedded text differs from the file");
+    }
+}
+
+#[test]
+fn every_shipped_runbook_names_its_manual_and_section() {
+    let manual = regex::Regex::new(r"\b00[0-4]_[0-9a-f]{16}\.txt\b").expect("regex");
+    for (name, text) in shipped() {
+        let rb = fleetdeck::runbook::parse(text, &format!("{name}.toml"))
+            .unwrap_or_else(|e| panic!("{}", joined(&e)));
+        let source = rb.source.unwrap_or_default();
+        assert!(
+            manual.is_match(&source),
+            "{name}: `source` names no manual file: {source:?}"
+        );
+        assert!(
+            source.contains('§'),
+            "{name}: `source` names no section: {source:?}"
+        );
+        for step in &rb.steps {
+            assert_ne!(
+                step.title, step.id,
+                "{name}: step `{}` has no title",
+                step.id
+            );
+        }
+    }
+}
+
+/// A fleet where every service has every command template, as an inventory would give it.
+fn sample_fleet() -> Vec<HostInfo> {
+    let ops = |svc: &str| ServiceOps {
+        start: Some(format!("systemctl start {svc}")),
+        stop: Some(format!("systemctl stop {svc}")),
+        restart: Some(format!("systemctl restart {svc}")),
+        version: Some(format!("{svc} --version")),
+        upgrade: Some(format!("/opt/{svc}/switch {{{{version}}}}")),
+        rollback: Some(format!("/opt/{svc}/switch --previous")),
+    };
+    (1..=4)
+        .map(|i| HostInfo {
+            name: format!("node-{i}"),
+            address: format!("10.0.0.{i}"),
+            consensus_group: Some("group0".into()),
+            consensus: true,
+            chain: true,
+            services: ["dvn", "geth", "fisco", "postgres"]
+                .iter()
+                .map(|s| ((*s).to_owned(), ops(s)))
+                .collect(),
+        })
+        .collect()
+}
+
+fn sample_value(input: &Input) -> String {
+    let (name, kind, choices) = (input.name.as_str(), input.kind, &input.choices);
+    if input.pattern.as_deref().is_some_and(|p| p.starts_with('/')) {
+        return "/srv/sample".into();
+    }
+    match (name, kind) {
+        ("node_id", _) => "ab".repeat(64),
+        ("version", _) => "1.2.3".into(),
+        ("service", _) => "dvn".into(),
+        (_, InputType::Host) => "node-4".into(),
+        (_, InputType::Int) => "7".into(),
+        (_, InputType::Bool) => "true".into(),
+        (_, InputType::Duration) => "30s".into(),
+        (_, InputType::Choice) => choices.first().cloned().unwrap_or_default(),
+        _ if name.contains("url") => "https://hooks.example/x".into(),
+        _ if name.contains("dir") || name.contains("file") => "/srv/sample".into(),
+        _ => "sample".into(),
+    }
+}
+
+#[test]
+fn every_command_of_every_shipped_runbook_renders() {
+    for (name, text) in shipped() {
+        let rb = fleetdeck::runbook::parse(text, &format!("{name}.toml"))
+            .unwrap_or_else(|e| panic!("{}", joined(&e)));
+        let inputs: BTreeMap<String, String> = rb
+            .inputs
+            .iter()
+            .filter(|i| i.default.is_none())
+            .map(|i| (i.name.clone(), sample_value(i)))
+            .collect();
+        let ctx = RunContext {
+            fleet: sample_fleet(),
+            targets: vec!["node-1".into(), "node-2".into(), "node-3".into()],
+            inputs,
+            health: BTreeMap::new(),
+            session: Session {
+                operator: "test".into(),
+                role: AccessRole::Admin,
+                readonly: false,
+                interactive: true,
+            },
+            now: UNIX_EPOCH + Duration::from_secs(1_790_000_000),
+            height_lag: 5,
+        };
+        let plan = plan_dry_run(&rb, &ctx).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let broken: Vec<String> = plan
+            .iter()
+            .filter_map(|p| {
+                p.command
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("{} {}: {e}", name, p.step))
+            })
+            .collect();
+        assert!(broken.is_empty(), "{}", broken.join("\n"));
+        assert!(
+            !plan.is_empty() || *name == "p0-response",
+            "{name}: no commands at all"
+        );
+    }
+}
+
+#[test]
+fn valid_fixtures_lint_clean() {
+    let files = toml_files(&root().join("tests/fixtures/runbooks/valid"));
+    assert!(!files.is_empty(), "no valid fixtures found");
+    let failures: Vec<String> = files
+        .iter()
+        .map(|p| joined(&lint_as_bare_name(p)))
+        .filter(|e| !e.is_empty())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "valid fixtures:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn invalid_fixtures_fail_with_the_expected_messages() {
+    let files = toml_files(&root().join("tests/fixtures/runbooks/invalid"));
+    assert!(
+        files.len() >= 20,
+        "expected at least 20 invalid fixtures, found {}",
+        files.len()
+    );
+    let bless = std::env::var_os("FLEETDECK_BLESS").is_some();
+    let mut failures = Vec::new();
+    for path in &files {
+        let expected_path = path.with_extension("expected");
+        let errors = lint_as_bare_name(path);
+        if errors.is_empty() {
+            failures.push(format!("{}: lints clean, but must fail", path.display()));
+            continue;
+        }
+        let actual = joined(&errors);
+        if bless {
+            std::fs::write(&expected_path, format!("{actual}\n"))
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", expected_path.display()));
+            continue;
+        }
+        match std::fs::read_to_string(&expected_path) {
+            Err(e) => failures.push(format!(
+                "{}: cannot read ({e}); the actual errors are:\n{actual}",
+                expected_path.display()
+            )),
+            Ok(expected) if expected.trim_end() != actual => failures.push(format!(
+                "{}:\n  expected:\n{}\n  actual:\n{actual}",
+                path.display(),
+                expected.trim_end()
+            )),
+            Ok(_) => {}
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "invalid fixtures:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_expected_file_has_its_fixture() {
+    let dir = root().join("tests/fixtures/runbooks/invalid");
+    for entry in std::fs::read_dir(&dir).expect("invalid fixture dir") {
+        let path = entry.expect("directory entry").path();
+        if path.extension().is_some_and(|e| e == "expected") {
+            assert!(
+                path.with_extension("toml").is_file(),
+                "{} has no .toml beside it",
+                path.display()
+            );
+        }
+    }
+}

@@ -22,19 +22,22 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::future::BoxFuture;
 
 use crate::audit::{Actor, AuditEntry as LogEntry, AuditLog};
-use crate::health::{self, Status};
+use crate::health::{self, Severity};
 use crate::inventory::{Fleet, Role};
 use crate::observation::{ServiceState as ObservedState, UnreachableKind};
 use crate::poller;
 use crate::runbook::{
-    self, AccessRole, Effect, Event, ExecResult, HealthFact, Outcome, Run, RunContext,
-    ServiceState, Session,
+    self, AccessRole, AuditAction, Effect, Event, ExecResult, HealthFact, Outcome, OutcomeKind,
+    Run, RunContext, ServiceState, Session,
 };
 use crate::state::FleetState;
 use crate::transport::{ExecRequest, Transport, TransportError};
 
 /// Output kept per command and stream; the engine keeps less.
 const MAX_OUTPUT: usize = 1 << 20;
+/// Health rules about a whole consensus group, raised on every member: they describe the
+/// other members, so they never make this member count as down.
+const GROUP_RULES: [&str; 2] = ["consensus_at_risk", "consensus_lost"];
 /// A webhook that does not answer within this is a failed notify, not a hung run.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -223,19 +226,46 @@ impl Executor {
         frontend: &dyn Frontend,
         interrupt: &mut (dyn futures::Future<Output = ()> + Send + Unpin),
     ) -> Result<Ending, ExecutorError> {
+        // Whether this drive ran a command or posted a webhook: a refusal before that leaves a
+        // saved run as it was (e.g. `--resume` without a terminal), so it can still be resumed.
+        let mut acted = false;
         loop {
             let mut events = Vec::new();
             let mut index = 0;
             while index < effects.len() {
-                // Consecutive execs are one batch: they run together once every earlier audit
-                // record is on disk.
-                let batch_end = effects[index..]
-                    .iter()
-                    .position(|e| !matches!(e, Effect::Exec { .. }))
-                    .map_or(effects.len(), |n| index + n);
+                // The engine emits each command as its `exec` record followed by the command,
+                // host after host. Such a run of pairs is one batch: every record is written
+                // (in order, fsync'd) first, then the commands run together, so each record
+                // still precedes its command and the hosts of a step run concurrently.
+                let batch_end = exec_batch_end(&effects, index);
                 if batch_end > index {
+                    let mut unwritten = None;
+                    for effect in &effects[index..batch_end] {
+                        if let Effect::Audit(entry) = effect
+                            && let Err(e) = self.write_audit(entry, run)
+                        {
+                            unwritten = Some(e);
+                            break;
+                        }
+                    }
+                    if let Some(e) = unwritten {
+                        // Nothing may act on an unrecorded decision: stop here, resumably.
+                        frontend.show(&Effect::Refused {
+                            reason: format!("audit log unwritable: {e}"),
+                        });
+                        events.push(Event::Interrupted {
+                            reason: format!("audit log unwritable: {e}"),
+                        });
+                        break;
+                    }
+                    let execs: Vec<Effect> = effects[index..batch_end]
+                        .iter()
+                        .filter(|e| matches!(e, Effect::Exec { .. }))
+                        .cloned()
+                        .collect();
+                    acted = true;
                     let (finished, lost) = tokio::select! {
-                        r = self.exec_batch(&effects[index..batch_end], frontend) => r,
+                        r = self.exec_batch(&execs, frontend) => r,
                         () = &mut *interrupt => (Vec::new(), Some("interrupted by the operator (Ctrl-C) while commands ran".to_string())),
                     };
                     events.extend(finished);
@@ -295,6 +325,7 @@ impl Executor {
                         ..
                     } => {
                         frontend.show(effect);
+                        acted = true;
                         let result = self.notify(url, headers, body).await;
                         events.push(Event::NotifyFinished {
                             step: step.clone(),
@@ -312,7 +343,9 @@ impl Executor {
                     }
                     Effect::Finished { outcome } => {
                         frontend.show(effect);
-                        self.forget_saved();
+                        if acted || outcome.kind != OutcomeKind::Refused {
+                            self.forget_saved();
+                        }
                         return Ok(Ending::Finished(outcome.clone()));
                     }
                     Effect::StepStarted { .. }
@@ -445,7 +478,16 @@ impl Executor {
         for obs in observations {
             state.apply(obs);
         }
-        let verdicts = health::evaluate(&self.fleet, &state, SystemTime::now());
+        let now = SystemTime::now();
+        let verdicts = health::evaluate(&self.fleet, &state, now);
+        // What makes a consensus member count as down for the quorum guard is its group's
+        // judgment of that member (unreachable, no height, stalled, syncing, lagging), not the
+        // group alert (`consensus_at_risk`, `consensus_lost`) every member carries when *other*
+        // members are down: counting that would make one member down look like N down.
+        let member_ok: BTreeMap<usize, bool> = health::consensus_groups(&self.fleet, &state, now)
+            .iter()
+            .flat_map(|g| g.members.iter().map(|m| (m.host, m.healthy)))
+            .collect();
         selected
             .into_iter()
             .map(|i| {
@@ -473,7 +515,7 @@ impl Executor {
                     .and_then(|c| c.height.value().copied());
                 let fact = HealthFact {
                     reachable,
-                    healthy: reachable && verdicts[i].status != Status::Critical,
+                    healthy: counts_as_healthy(reachable, &verdicts[i], member_ok.get(&i).copied()),
                     services,
                     height,
                 };
@@ -518,6 +560,38 @@ impl Executor {
     fn forget_saved(&self) {
         let _ = std::fs::remove_file(self.state_path());
     }
+}
+
+/// End (exclusive) of the exec batch starting at `start`: consecutive commands, each optionally
+/// preceded by its own `exec` audit record. `start` when the effect there starts no batch.
+fn exec_batch_end(effects: &[Effect], start: usize) -> usize {
+    let mut end = start;
+    loop {
+        match (effects.get(end), effects.get(end + 1)) {
+            (Some(Effect::Exec { .. }), _) => end += 1,
+            (Some(Effect::Audit(a)), Some(Effect::Exec { .. }))
+                if a.action == AuditAction::Exec =>
+            {
+                end += 2
+            }
+            _ => return end,
+        }
+    }
+}
+
+/// Whether a polled host counts as up for the engine (and its quorum guard): reachable, no
+/// critical alert of its own, and — for a consensus member — healthy in its group's judgment.
+/// The group alerts every member carries are left out: they are about the other members.
+fn counts_as_healthy(
+    reachable: bool,
+    verdict: &health::HostHealth,
+    member_ok: Option<bool>,
+) -> bool {
+    let own_critical = verdict
+        .alerts
+        .iter()
+        .any(|a| a.severity == Severity::Critical && !GROUP_RULES.contains(&a.rule));
+    reachable && !own_critical && member_ok.unwrap_or(true)
 }
 
 /// Loads a saved run.
@@ -614,6 +688,85 @@ mod tests {
             0o700
         );
         assert!(load_saved(dir.path(), "../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn a_group_alert_about_other_members_does_not_make_a_member_down() {
+        let alert = |severity, rule| health::Alert {
+            severity,
+            rule,
+            subject: "group0".into(),
+            value: None,
+            message: String::new(),
+        };
+        let verdict = |alerts| health::HostHealth {
+            status: health::Status::Critical,
+            alerts,
+            lag: Some(0),
+        };
+        // One member of four down: the others carry `consensus_at_risk` and are still up.
+        let at_risk = verdict(vec![alert(Severity::Critical, "consensus_at_risk")]);
+        assert!(counts_as_healthy(true, &at_risk, Some(true)));
+        assert!(
+            !counts_as_healthy(true, &at_risk, Some(false)),
+            "the group's own judgment of it counts"
+        );
+        assert!(
+            !counts_as_healthy(false, &at_risk, Some(true)),
+            "unreachable is down"
+        );
+        let own = verdict(vec![alert(Severity::Critical, "service_down")]);
+        assert!(
+            !counts_as_healthy(true, &own, None),
+            "its own critical alert makes it down"
+        );
+        let warned = verdict(vec![alert(Severity::Warning, "height_lag")]);
+        assert!(counts_as_healthy(true, &warned, None));
+    }
+
+    #[test]
+    fn a_step_s_commands_on_several_hosts_form_one_batch_after_their_records() {
+        let record = |action| {
+            Effect::Audit(runbook::AuditEntry {
+                action,
+                runbook: "r".into(),
+                step: Some("s".into()),
+                target: None,
+                command: None,
+                result: None,
+                reason: None,
+                duration_ms: None,
+            })
+        };
+        let exec = |n| Effect::Exec {
+            id: runbook::ExecId(n),
+            step: "s".into(),
+            host: format!("h{n}"),
+            command: "true".into(),
+            display: "true".into(),
+            timeout: None,
+        };
+        let effects = vec![
+            record(AuditAction::StepRun),
+            record(AuditAction::Exec),
+            exec(1),
+            record(AuditAction::Exec),
+            exec(2),
+            record(AuditAction::Exec),
+            exec(3),
+            record(AuditAction::StepResult),
+        ];
+        assert_eq!(
+            exec_batch_end(&effects, 0),
+            0,
+            "a step record starts no batch"
+        );
+        assert_eq!(exec_batch_end(&effects, 1), 7, "three hosts, one batch");
+        assert_eq!(exec_batch_end(&effects, 7), 7);
+        // A record that is not the command's own never joins a batch.
+        let effects = vec![record(AuditAction::Confirm), exec(1)];
+        assert_eq!(exec_batch_end(&effects, 0), 0);
+        assert_eq!(exec_batch_end(&effects, 1), 2);
     }
 
     #[test]

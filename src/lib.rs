@@ -18,3 +18,4 @@ pub mod runbook;
 pub mod state;
 pub mod transport;
 pub mod ui;
+pub mod view;

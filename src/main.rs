@@ -6,7 +6,7 @@
 //! 1 on failure and 2 on bad usage or bad input.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -204,46 +204,47 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
     let (prompt, passphrases) = ui::prompt::TuiPrompt::new();
     let shared = SshShared::new(Arc::new(prompt));
     let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
-    let options = ui::ConsoleOptions {
-        selected,
-        theme,
-        readonly,
-    };
+    let session = fleetdeck::executor::operator_session(&fleet, None, readonly, true);
+    let mut options = ui::ConsoleOptions::new(selected, theme, readonly);
+    options.operator = Some(session.operator.clone());
+    // Acknowledging an alert is an operator action: it is on disk before it takes effect, and an
+    // unwritable log refuses the ack rather than losing the record.
+    let audit_path = fleetdeck::audit::default_path()?;
+    let actor = fleetdeck::audit::Actor::new(
+        &session.operator,
+        session.role.as_str(),
+        fleetdeck::audit::detect_source(),
+    );
+    options.ack_hook = Some(Box::new(move |ack: &ui::AckRequest| {
+        let log = fleetdeck::audit::AuditLog::open(&audit_path).map_err(|e| e.to_string())?;
+        let subject = if ack.key.subject.is_empty() {
+            ack.key.rule.clone()
+        } else {
+            format!("{}:{}", ack.key.rule, ack.key.subject)
+        };
+        log.append(
+            fleetdeck::audit::AuditEntry::new(&actor, fleetdeck::audit::action::ALERT_ACK)
+                .target(&ack.key.host)
+                .command(subject)
+                .result(ack.severity.as_str())
+                .note(&ack.message),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }));
     ui::run(Arc::new(fleet), transports, passphrases, options)
         .await
         .context("terminal error")
 }
 
 fn load_theme(name: Option<&str>) -> anyhow::Result<Theme> {
-    let base = Theme::default_theme();
-    let Some(name) = name else {
-        return Ok(base);
-    };
-    if name == "default" {
-        return Ok(base);
+    match name {
+        None => Ok(Theme::default_theme()),
+        Some(spec) => Ok(Theme::load(
+            spec,
+            fleetdeck::ui::theme::user_theme_dir().as_deref(),
+        )?),
     }
-    let path = if Path::new(name).exists() {
-        PathBuf::from(name)
-    } else {
-        let dir = dirs::config_dir()
-            .unwrap_or_default()
-            .join("fleetdeck")
-            .join("themes");
-        let candidate = dir.join(format!("{name}.toml"));
-        anyhow::ensure!(
-            candidate.exists(),
-            "unknown theme {name:?}: expected `default`, a theme file, or {}",
-            candidate.display()
-        );
-        candidate
-    };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read theme {}", path.display()))?;
-    Ok(Theme::parse(
-        &text,
-        &path.display().to_string(),
-        Some(&base),
-    )?)
 }
 
 /// Logs go to `$XDG_STATE_HOME/fleetdeck/fleetdeck.log` (never to the screen the console owns);
@@ -258,11 +259,14 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
         .mode(0o700)
         .create(&dir)
         .ok()?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("fleetdeck.log"))
-        .ok()?;
+    // Created 0600 (not chmod'ed after the fact): under a lax umask the file would otherwise be
+    // readable, and openable for good, for a moment.
+    let file = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().create(true).append(true),
+        0o600,
+    )
+    .open(dir.join("fleetdeck.log"))
+    .ok()?;
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));

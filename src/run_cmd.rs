@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use fleetdeck::audit::AuditLog;
 use fleetdeck::executor::{self, Ending, Executor};
 use fleetdeck::inventory::Fleet;
-use fleetdeck::runbook::{self, Event, LintError, Run, Runbook};
+use fleetdeck::runbook::{self, Event, LintError, OutcomeKind, Run, Runbook};
 use fleetdeck::transport::ssh::SshShared;
 use fleetdeck::{poller, ui};
 
@@ -212,12 +212,19 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
                 return 1;
             }
         };
+        let saved = runs_dir.join(format!("{run_id}.json"));
         let exec = Executor::new(fleet, transports, audit, &session, run_id.clone(), runs_dir);
         let effects = run.handle(Event::Resume {
             session,
             now: SystemTime::now(),
         });
-        return finish(drive(&exec, &mut run, effects).await);
+        let ending = drive(&exec, &mut run, effects).await;
+        let refused = matches!(&ending, Ok(Ending::Finished(o)) if o.kind == OutcomeKind::Refused);
+        let code = finish(ending);
+        if refused && saved.exists() {
+            eprintln!("  the run is still saved: fleetdeck run --resume {run_id}");
+        }
+        return code;
     }
 
     let name = args.runbook.as_deref().unwrap_or_default();
@@ -300,7 +307,9 @@ async fn drive(
 fn finish(ending: Result<Ending, executor::ExecutorError>) -> u8 {
     match ending {
         Ok(Ending::Finished(outcome)) => {
-            if outcome.exit_code() == 2 {
+            // A refusal is an error message whatever its exit status (the progress on stdout
+            // shows it too, but scripts read stderr).
+            if outcome.kind == OutcomeKind::Refused {
                 eprintln!("fleetdeck: refused: {}", outcome.message);
             }
             outcome.exit_code()

@@ -1,120 +1,281 @@
-//! The full-screen console: renders the state store and turns keys into actions.
+//! The full-screen console: renders the state store pane by pane and turns keys, mouse and
+//! palette commands into actions.
 //!
-//! The only module that uses ratatui and crossterm. [`App`] holds what the screen needs
-//! (the state store, the selection, an open dialog) and is driven by [`App::on_key`] and
-//! [`App::on_observation`]; [`App::render`] is a function of that state and of the `now` it is
-//! given, so render tests are deterministic. [`run`] is the event loop: it redraws when
-//! something changed or once a second (ages move), and sleeps otherwise.
+//! The only module (with its children) that uses ratatui and crossterm. [`App`] holds what the
+//! screen needs — the state store, the pane and host being looked at, selections, the filter,
+//! an open palette, help or dialog — and is driven by [`App::on_key`], [`App::on_mouse`],
+//! [`App::on_observation`] and [`App::on_tick`]; [`App::render`] is a function of that state and
+//! of the `now` it is given, so render tests are deterministic. Rows come from the pure
+//! [`crate::view`] module and are cached per state version, query and second; tables build
+//! widgets only for the lines on screen. [`run`] is the event loop: it redraws when something
+//! changed or once a second (ages move), and sleeps otherwise.
+//!
+//! Keys are data ([`keymap`]): dispatch, hints, `?` help and `docs/console.md` come from the
+//! same table, and a read-only console strips the dangerous bindings and palette commands where
+//! they are registered. Acknowledging an alert is an operator action: it goes through the
+//! [`AckHook`] (the audit log) before it takes effect.
 
+pub mod alerts_pane;
+pub mod certs_pane;
+pub mod chain_pane;
+pub mod disks_pane;
 pub mod fleet_table;
+pub mod help;
+pub mod host_pane;
+pub mod keymap;
+pub mod logs_pane;
+pub mod palette;
 pub mod prompt;
+pub mod services_pane;
+pub mod table;
+#[cfg(test)]
+mod tests;
 pub mod theme;
 pub mod tty;
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{
+    Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent,
+    MouseEventKind,
+};
 use futures::StreamExt;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, TableState, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
 use ratatui_textarea::TextArea;
 use tokio::sync::mpsc;
 
-use crate::health::{self, Status};
+use crate::alerts::{AlertBook, AlertState};
+use crate::health::{self, HostHealth, Status};
 use crate::inventory::Fleet;
 use crate::observation::Observation;
 use crate::poller::Poller;
 use crate::report;
 use crate::state::FleetState;
 use crate::transport::Transport;
-use fleet_table::{FleetTable, status_slot};
+use crate::view::{
+    self, AlertPhase, AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, Ctx, DiskRow, Fact,
+    Filter, FleetLine, FleetQuery, FleetRow, LogRow, ServiceRow, Summary,
+};
+use alerts_pane::AlertsPane;
+use certs_pane::CertsPane;
+use chain_pane::ChainPane;
+use disks_pane::{BackupsPane, DisksPane};
+use fleet_table::FleetTable;
+use help::HelpOverlay;
+use host_pane::HostPane;
+pub use keymap::Action;
+use keymap::{Context, Keymap, Lookup};
+use logs_pane::LogsPane;
+use palette::{Candidates, Command, Palette, PaletteOutcome};
 use prompt::PassphraseRequest;
+use services_pane::ServicesPane;
+use table::{Selection, status_slot};
 use theme::Theme;
 
-/// What the operator asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Leave the console.
-    Quit,
-    /// Move the selection down.
-    SelectNext,
-    /// Move the selection up.
-    SelectPrevious,
-    /// Jump to the first host.
-    SelectFirst,
-    /// Jump to the last host.
-    SelectLast,
-    /// Poll every host now.
-    RefreshNow,
+/// Below this size the console shows a notice instead of panes.
+pub const MIN_WIDTH: u16 = 60;
+/// Below this size the console shows a notice instead of panes.
+pub const MIN_HEIGHT: u16 = 15;
+
+/// The console's panes, in palette order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    /// Every host, one row each.
+    Fleet,
+    /// One host: facts and everything below for it.
+    Host,
+    /// Services.
+    Services,
+    /// Chain nodes and consensus groups.
+    Chain,
+    /// Disks and backups.
+    Disks,
+    /// Certificates.
+    Certs,
+    /// Logs.
+    Logs,
+    /// Alerts.
+    Alerts,
+    /// A running runbook (slot for the runbook engine's pane).
+    Runbook,
 }
 
-/// One key binding; the status bar hints are generated from the same table that dispatches.
-pub struct Binding {
-    /// Keys, as shown to the operator.
-    pub keys: &'static str,
-    /// What they do.
-    pub action: Action,
-    /// Short hint.
-    pub hint: &'static str,
-    matches: fn(&KeyEvent) -> bool,
+impl Pane {
+    /// Every pane.
+    pub const ALL: [Pane; 9] = [
+        Pane::Fleet,
+        Pane::Host,
+        Pane::Services,
+        Pane::Chain,
+        Pane::Disks,
+        Pane::Certs,
+        Pane::Logs,
+        Pane::Alerts,
+        Pane::Runbook,
+    ];
+
+    /// Name used by `:pane`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pane::Fleet => "fleet",
+            Pane::Host => "host",
+            Pane::Services => "services",
+            Pane::Chain => "chain",
+            Pane::Disks => "disks",
+            Pane::Certs => "certs",
+            Pane::Logs => "logs",
+            Pane::Alerts => "alerts",
+            Pane::Runbook => "runbook",
+        }
+    }
+
+    /// Tab label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Pane::Fleet => "Fleet",
+            Pane::Host => "Host",
+            Pane::Services => "Services",
+            Pane::Chain => "Chain",
+            Pane::Disks => "Disks",
+            Pane::Certs => "Certs",
+            Pane::Logs => "Logs",
+            Pane::Alerts => "Alerts",
+            Pane::Runbook => "Runbook",
+        }
+    }
+
+    /// The pane called `name`.
+    pub fn from_name(name: &str) -> Option<Pane> {
+        Pane::ALL.into_iter().find(|p| p.name() == name)
+    }
 }
 
-/// The console's key map.
-pub const KEYMAP: &[Binding] = &[
-    Binding {
-        keys: "↑/k",
-        action: Action::SelectPrevious,
-        hint: "up",
-        matches: |k| matches!(k.code, KeyCode::Up | KeyCode::Char('k')),
-    },
-    Binding {
-        keys: "↓/j",
-        action: Action::SelectNext,
-        hint: "down",
-        matches: |k| matches!(k.code, KeyCode::Down | KeyCode::Char('j')),
-    },
-    Binding {
-        keys: "g/G",
-        action: Action::SelectFirst,
-        hint: "first/last",
-        matches: |k| matches!(k.code, KeyCode::Home | KeyCode::Char('g')),
-    },
-    Binding {
-        keys: "",
-        action: Action::SelectLast,
-        hint: "",
-        matches: |k| matches!(k.code, KeyCode::End | KeyCode::Char('G')),
-    },
-    Binding {
-        keys: "r",
-        action: Action::RefreshNow,
-        hint: "refresh",
-        matches: |k| k.code == KeyCode::Char('r'),
-    },
-    Binding {
-        keys: "q/Esc",
-        action: Action::Quit,
-        hint: "quit",
-        matches: |k| {
-            matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)
-                || (k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL))
-        },
-    },
-];
-
-/// The action bound to `key`, if any.
-pub fn action_for(key: &KeyEvent) -> Option<Action> {
-    KEYMAP.iter().find(|b| (b.matches)(key)).map(|b| b.action)
+/// An operator's acknowledgement of an alert, handed to the [`AckHook`] before it takes effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckRequest {
+    /// The alert.
+    pub key: crate::alerts::AlertKey,
+    /// Its severity.
+    pub severity: crate::health::Severity,
+    /// Its message.
+    pub message: String,
+    /// Since when it has been failing.
+    pub since: SystemTime,
+    /// Who acknowledges.
+    pub operator: String,
+    /// When.
+    pub at: SystemTime,
 }
+
+/// Records an ack (the audit log) before it takes effect; an error refuses the ack.
+pub type AckHook = Box<dyn FnMut(&AckRequest) -> Result<(), String> + Send>;
 
 /// The passphrase dialog, open while a key waits to be unlocked.
 struct PassphraseDialog {
     request: PassphraseRequest,
     input: TextArea<'static>,
+}
+
+/// What the bottom line is being used for.
+enum Input {
+    /// Nothing typed.
+    None,
+    /// `/` filter being typed; Esc restores `previous`.
+    Filter {
+        text: String,
+        previous: Option<Filter>,
+        error: Option<String>,
+    },
+    /// `:` palette open.
+    Palette(Palette),
+    /// `?` help open.
+    Help { scroll: u16 },
+}
+
+/// A message in the status line until `until`.
+struct Notice {
+    text: String,
+    error: bool,
+    until: SystemTime,
+}
+
+/// The rows of the pane on screen.
+enum PaneRows {
+    Fleet,
+    Host(Box<HostRows>),
+    Services(Vec<ServiceRow>),
+    Chain(Vec<ChainSummary>, Vec<ChainRow>),
+    Disks(Vec<DiskRow>, Vec<BackupRow>),
+    Certs(Vec<CertRow>),
+    Logs(Vec<LogRow>),
+    Alerts(Vec<AlertRow>),
+    Runbook,
+}
+
+struct HostRows {
+    host: usize,
+    facts: Vec<Fact>,
+    alerts: Vec<AlertRow>,
+    services: Vec<ServiceRow>,
+    chain: Vec<ChainRow>,
+    chain_summary: Vec<ChainSummary>,
+    disks: Vec<DiskRow>,
+    backups: Vec<BackupRow>,
+    certs: Vec<CertRow>,
+    logs: Vec<LogRow>,
+}
+
+impl PaneRows {
+    fn len(&self, model: &Model) -> usize {
+        match self {
+            PaneRows::Fleet => model.lines.len(),
+            PaneRows::Host(_) | PaneRows::Runbook => 0,
+            PaneRows::Services(r) => r.len(),
+            PaneRows::Chain(_, r) => r.len(),
+            PaneRows::Disks(d, b) => d.len() + b.len(),
+            PaneRows::Certs(r) => r.len(),
+            PaneRows::Logs(r) => r.len(),
+            PaneRows::Alerts(r) => r.len(),
+        }
+    }
+
+    fn host_at(&self, model: &Model, i: usize) -> Option<usize> {
+        match self {
+            PaneRows::Fleet => match model.lines.get(i)? {
+                FleetLine::Host(k) => Some(model.rows[*k].host),
+                FleetLine::Group { .. } => None,
+            },
+            PaneRows::Host(h) => Some(h.host),
+            PaneRows::Runbook => None,
+            PaneRows::Services(r) => r.get(i).map(|r| r.host),
+            PaneRows::Chain(_, r) => r.get(i).map(|r| r.host),
+            PaneRows::Disks(d, b) => d
+                .get(i)
+                .map(|r| r.host)
+                .or_else(|| b.get(i - d.len().min(i)).map(|r| r.host)),
+            PaneRows::Certs(r) => r.get(i).map(|r| r.host),
+            PaneRows::Logs(r) => r.get(i).map(|r| r.host),
+            PaneRows::Alerts(r) => r.get(i).map(|r| r.host),
+        }
+    }
+}
+
+/// Everything computed from the state for one (state version, second, query): cached so keys
+/// that only move the selection cost a redraw, not a recomputation.
+struct Model {
+    key: (u64, u64, u64),
+    health: Vec<HostHealth>,
+    rows: Vec<FleetRow>,
+    lines: Vec<FleetLine>,
+    summary: Summary,
+    alerts: usize,
+    pane: Option<((Pane, Option<usize>), PaneRows)>,
 }
 
 /// What the console shows.
@@ -123,34 +284,121 @@ pub struct App {
     /// The state store.
     pub state: FleetState,
     selected: Vec<usize>,
-    table: TableState,
     theme: Theme,
     readonly: bool,
+    keymap: Keymap,
+    pane: Pane,
+    host: Option<usize>,
+    back: Vec<(Pane, Option<usize>)>,
+    sels: HashMap<Pane, Selection>,
+    disk_sels: [Selection; 2],
+    query: FleetQuery,
+    rev: u64,
+    input: Input,
     dialog: Option<PassphraseDialog>,
+    notice: Option<Notice>,
+    now: SystemTime,
+    operator: String,
+    ack_hook: Option<AckHook>,
+    alerts: AlertBook,
+    runbook_pane: bool,
+    tabs: Vec<(Rect, Pane)>,
+    model: Option<Model>,
+}
+
+fn epoch_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl App {
     /// A console over `selected` hosts of `fleet`.
     pub fn new(fleet: Arc<Fleet>, selected: Vec<usize>, theme: Theme, readonly: bool) -> App {
         let state = FleetState::new(fleet.hosts.len());
-        let mut table = TableState::default();
-        if !selected.is_empty() {
-            table.select(Some(0));
-        }
         App {
             fleet,
             state,
             selected,
-            table,
             theme,
             readonly,
+            keymap: Keymap::new(readonly),
+            pane: Pane::Fleet,
+            host: None,
+            back: Vec::new(),
+            sels: HashMap::new(),
+            disk_sels: [Selection::default(); 2],
+            query: FleetQuery::default(),
+            rev: 0,
+            input: Input::None,
             dialog: None,
+            notice: None,
+            now: SystemTime::UNIX_EPOCH,
+            operator: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+            ack_hook: None,
+            alerts: AlertBook::default(),
+            runbook_pane: false,
+            tabs: Vec::new(),
+            model: None,
         }
+    }
+
+    /// Sets who acknowledges alerts in this console (default `$USER`).
+    pub fn set_operator(&mut self, operator: impl Into<String>) {
+        self.operator = operator.into();
+    }
+
+    /// Sets the hook every ack goes through first (the audit log).
+    pub fn set_ack_hook(&mut self, hook: AckHook) {
+        self.ack_hook = Some(hook);
+    }
+
+    /// Adds the runbook pane to the Tab cycle.
+    pub fn enable_runbook_pane(&mut self) {
+        self.runbook_pane = true;
+    }
+
+    /// Whether this console is read-only.
+    pub fn readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// The pane on screen.
+    pub fn pane(&self) -> Pane {
+        self.pane
+    }
+
+    /// The host being looked at (host pane and panes scoped to it).
+    pub fn host(&self) -> Option<usize> {
+        self.host
+    }
+
+    /// The key map in use (read-only consoles have the dangerous bindings stripped).
+    pub fn keymap(&self) -> &Keymap {
+        &self.keymap
+    }
+
+    /// The current theme.
+    pub fn theme(&self) -> &Theme {
+        &self.theme
+    }
+
+    /// The selected row of the pane on screen.
+    pub fn selected_row(&self) -> usize {
+        self.sels.get(&self.pane).map_or(0, |s| s.selected)
     }
 
     /// Folds an observation into the state store.
     pub fn on_observation(&mut self, obs: Observation) {
         self.state.apply(obs);
+    }
+
+    /// Tells the console what time it is (notices expire, acks are timestamped).
+    pub fn on_tick(&mut self, now: SystemTime) {
+        self.now = now;
+        if self.notice.as_ref().is_some_and(|n| n.until <= now) {
+            self.notice = None;
+        }
     }
 
     /// Opens the passphrase dialog for `request`.
@@ -160,85 +408,1145 @@ impl App {
         self.dialog = Some(PassphraseDialog { request, input });
     }
 
-    /// Handles a key; returns the action it triggered, if any.
+    fn notify(&mut self, text: impl Into<String>, error: bool) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error,
+            until: self.now + Duration::from_secs(if error { 8 } else { 4 }),
+        });
+    }
+
+    fn contexts(&self) -> Vec<Context> {
+        let mut c = vec![Context::Global, Context::List];
+        match self.pane {
+            Pane::Fleet => c.push(Context::Fleet),
+            Pane::Alerts => c.push(Context::Alerts),
+            _ => {}
+        }
+        c
+    }
+
+    /// The panes Tab cycles through: fleet-wide, or for one host.
+    pub fn pane_cycle(&self) -> Vec<Pane> {
+        let first = if self.host.is_some() {
+            Pane::Host
+        } else {
+            Pane::Fleet
+        };
+        let mut v = vec![
+            first,
+            Pane::Services,
+            Pane::Chain,
+            Pane::Disks,
+            Pane::Certs,
+            Pane::Logs,
+            Pane::Alerts,
+        ];
+        if self.runbook_pane {
+            v.push(Pane::Runbook);
+        }
+        v
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The model
+
+    fn ensure_model(&mut self) {
+        let key = (self.state.version, epoch_secs(self.now), self.rev);
+        if self.model.as_ref().is_none_or(|m| m.key != key) {
+            let health = health::evaluate(&self.fleet, &self.state, self.now);
+            // The lifecycle follows every evaluation the console makes (at most one per state
+            // change and second).
+            self.alerts.update(&self.fleet, &health, self.now);
+            let ctx = Ctx {
+                fleet: &self.fleet,
+                state: &self.state,
+                health: &health,
+                now: self.now,
+            };
+            let rows = view::fleet_rows(&ctx, &self.selected);
+            let lines = view::arrange(&rows, &self.query);
+            let summary = view::summary(&rows);
+            let alerts = self.alerts.counts();
+            let alerts = alerts.new + alerts.acked;
+            self.model = Some(Model {
+                key,
+                health,
+                rows,
+                lines,
+                summary,
+                alerts,
+                pane: None,
+            });
+        }
+        let scope = (self.pane, self.host);
+        let model = self.model.as_ref().expect("just built");
+        if model.pane.as_ref().is_none_or(|(s, _)| *s != scope) {
+            let rows = self.build_pane_rows(model);
+            self.model.as_mut().expect("just built").pane = Some((scope, rows));
+        }
+        if self.pane == Pane::Fleet {
+            self.settle_fleet_selection(1);
+        }
+    }
+
+    /// Hosts the non-fleet panes show: the host looked at, or every host the `:group` keeps.
+    fn pane_hosts(&self, model: &Model) -> Vec<usize> {
+        if let Some(h) = self.host {
+            return vec![h];
+        }
+        model
+            .rows
+            .iter()
+            .filter(|r| {
+                self.query.group.as_deref().is_none_or(|g| {
+                    r.groups.iter().any(|x| x == g) || r.consensus_group.as_deref() == Some(g)
+                })
+            })
+            .map(|r| r.host)
+            .collect()
+    }
+
+    fn build_pane_rows(&self, model: &Model) -> PaneRows {
+        let ctx = Ctx {
+            fleet: &self.fleet,
+            state: &self.state,
+            health: &model.health,
+            now: self.now,
+        };
+        let hosts = self.pane_hosts(model);
+        let f = self.query.filter.as_ref();
+        fn keep<T>(rows: Vec<T>, f: Option<&Filter>, fields: impl Fn(&T) -> Vec<&str>) -> Vec<T> {
+            match f {
+                None => rows,
+                Some(f) => rows.into_iter().filter(|r| f.keeps(fields(r))).collect(),
+            }
+        }
+        match self.pane {
+            Pane::Fleet => PaneRows::Fleet,
+            Pane::Runbook => PaneRows::Runbook,
+            Pane::Host => match self.host {
+                None => PaneRows::Runbook,
+                Some(h) => {
+                    let one = [h];
+                    let chain = view::chain_rows(&ctx, &one);
+                    let chain_summary = match self.fleet.hosts[h].consensus_group {
+                        Some(_) => {
+                            // The quorum counts every member of the group, not just this host.
+                            let label = chain.first().map(|c| c.chain.clone());
+                            view::chain_summaries(&ctx, &self.selected)
+                                .into_iter()
+                                .filter(|s| Some(&s.chain) == label.as_ref())
+                                .collect()
+                        }
+                        None => Vec::new(),
+                    };
+                    PaneRows::Host(Box::new(HostRows {
+                        host: h,
+                        facts: view::host_facts(&ctx, h),
+                        alerts: view::alert_rows(&ctx, &one, &self.alerts),
+                        services: view::service_rows(&ctx, &one),
+                        chain,
+                        chain_summary,
+                        disks: view::disk_rows(&ctx, &one),
+                        backups: view::backup_rows(&ctx, &one),
+                        certs: view::cert_rows(&ctx, &one),
+                        logs: view::log_rows(&ctx, &one),
+                    }))
+                }
+            },
+            Pane::Services => PaneRows::Services(keep(view::service_rows(&ctx, &hosts), f, |r| {
+                r.filter_fields().collect()
+            })),
+            Pane::Chain => {
+                let rows = keep(view::chain_rows(&ctx, &hosts), f, |r| {
+                    r.filter_fields().collect()
+                });
+                // Quorum is about the whole group: summaries count every selected member.
+                let mut labels: BTreeSet<String> = rows.iter().map(|r| r.chain.clone()).collect();
+                if self.host.is_none() && f.is_none() {
+                    labels.clear();
+                }
+                let sums = view::chain_summaries(&ctx, &self.selected)
+                    .into_iter()
+                    .filter(|s| {
+                        labels.is_empty() && self.host.is_none() || labels.contains(&s.chain)
+                    })
+                    .collect();
+                PaneRows::Chain(sums, rows)
+            }
+            Pane::Disks => PaneRows::Disks(
+                keep(view::disk_rows(&ctx, &hosts), f, |r| {
+                    r.filter_fields().collect()
+                }),
+                keep(view::backup_rows(&ctx, &hosts), f, |r| {
+                    r.filter_fields().collect()
+                }),
+            ),
+            Pane::Certs => PaneRows::Certs(keep(view::cert_rows(&ctx, &hosts), f, |r| {
+                r.filter_fields().collect()
+            })),
+            Pane::Logs => PaneRows::Logs(keep(view::log_rows(&ctx, &hosts), f, |r| {
+                r.filter_fields().collect()
+            })),
+            Pane::Alerts => {
+                PaneRows::Alerts(keep(view::alert_rows(&ctx, &hosts, &self.alerts), f, |r| {
+                    r.filter_fields().collect()
+                }))
+            }
+        }
+    }
+
+    /// Moves the fleet selection off group headings, in direction `dir` first.
+    fn settle_fleet_selection(&mut self, dir: isize) {
+        let Some(model) = &self.model else { return };
+        let lines = &model.lines;
+        let sel = self.sels.entry(Pane::Fleet).or_default();
+        if lines.is_empty() {
+            sel.selected = 0;
+            return;
+        }
+        sel.selected = sel.selected.min(lines.len() - 1);
+        let is_host = |i: usize| matches!(lines[i], FleetLine::Host(_));
+        if is_host(sel.selected) {
+            return;
+        }
+        let forward = (sel.selected..lines.len()).find(|&i| is_host(i));
+        let backward = (0..sel.selected).rev().find(|&i| is_host(i));
+        let pick = if dir >= 0 {
+            forward.or(backward)
+        } else {
+            backward.or(forward)
+        };
+        if let Some(p) = pick {
+            sel.selected = p;
+        }
+    }
+
+    fn invalidate(&mut self) {
+        self.rev += 1;
+    }
+
+    fn current_len(&mut self) -> usize {
+        self.ensure_model();
+        let m = self.model.as_ref().expect("ensured");
+        m.pane.as_ref().map_or(0, |(_, p)| p.len(m))
+    }
+
+    fn selected_host(&mut self) -> Option<usize> {
+        self.ensure_model();
+        let i = self.selected_row();
+        let m = self.model.as_ref().expect("ensured");
+        m.pane.as_ref().and_then(|(_, p)| p.host_at(m, i))
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let len = self.current_len();
+        let sel = self.sels.entry(self.pane).or_default();
+        if self.pane == Pane::Host {
+            // The host pane scrolls; render clamps it to the text.
+            sel.selected = sel.selected.saturating_add_signed(delta);
+            return;
+        }
+        if len == 0 {
+            return;
+        }
+        let before = sel.selected;
+        sel.selected = sel.selected.saturating_add_signed(delta).min(len - 1);
+        if self.pane == Pane::Fleet {
+            self.settle_fleet_selection(delta.signum());
+            let sel = self.sels.entry(Pane::Fleet).or_default();
+            // Only a heading beyond the last host: stay put.
+            if let Some(m) = &self.model
+                && matches!(m.lines.get(sel.selected), Some(FleetLine::Group { .. }))
+            {
+                sel.selected = before;
+            }
+        }
+    }
+
+    fn select_absolute(&mut self, index: usize) {
+        let len = self.current_len();
+        let sel = self.sels.entry(self.pane).or_default();
+        sel.selected = index.min(len.saturating_sub(1));
+        if self.pane == Pane::Fleet {
+            self.settle_fleet_selection(if index == 0 { 1 } else { -1 });
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Navigation
+
+    fn switch_pane(&mut self, pane: Pane) {
+        if pane == Pane::Host && self.host.is_none() {
+            match self.selected_host() {
+                Some(h) => return self.open_host(h),
+                None => {
+                    self.notify("select a host first", true);
+                    return;
+                }
+            }
+        }
+        if pane == Pane::Fleet && self.host.is_some() {
+            self.host = None;
+            self.back.clear();
+        }
+        self.pane = pane;
+    }
+
+    fn open_host(&mut self, host: usize) {
+        if self.host == Some(host) && self.pane == Pane::Host {
+            return;
+        }
+        self.back.push((self.pane, self.host));
+        self.host = Some(host);
+        self.pane = Pane::Host;
+        // Scoped panes start at the top for the new host.
+        for p in Pane::ALL {
+            if p != Pane::Fleet {
+                self.sels.remove(&p);
+            }
+        }
+    }
+
+    fn cycle_pane(&mut self, forward: bool) {
+        let cycle = self.pane_cycle();
+        let i = cycle.iter().position(|p| *p == self.pane).unwrap_or(0);
+        let n = cycle.len();
+        self.pane = cycle[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
+    }
+
+    fn go_back(&mut self) -> Option<Action> {
+        // Innermost first: the host looked at, then the filter, then the pane.
+        if self.host.is_some() {
+            let (pane, host) = self.back.pop().unwrap_or((Pane::Fleet, None));
+            self.host = host;
+            self.pane = if host.is_none() && pane == Pane::Host {
+                Pane::Fleet
+            } else {
+                pane
+            };
+            return Some(Action::Back);
+        }
+        if self.query.filter.is_some() {
+            self.query.filter = None;
+            self.invalidate();
+            return Some(Action::Back);
+        }
+        if self.pane != Pane::Fleet {
+            self.pane = Pane::Fleet;
+            return Some(Action::Back);
+        }
+        Some(Action::Quit)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Keys
+
+    /// Handles a key; returns the action it triggered, if any (`Quit` and `RefreshNow` are for
+    /// the event loop to carry out).
     pub fn on_key(&mut self, key: KeyEvent) -> Option<Action> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
-        if let Some(dialog) = &mut self.dialog {
-            match key.code {
-                KeyCode::Enter => {
-                    let d = self.dialog.take().expect("dialog is open");
-                    let text = d.input.lines().join("");
-                    let _ = d.request.reply.send(Some(text));
-                }
-                KeyCode::Esc => {
-                    let d = self.dialog.take().expect("dialog is open");
-                    let _ = d.request.reply.send(None);
-                }
-                _ => {
-                    dialog.input.input(key);
-                }
-            }
+        if self.dialog.is_some() {
+            self.dialog_key(key);
             return None;
         }
-        let action = action_for(&key)?;
-        let n = self.selected.len();
+        match std::mem::replace(&mut self.input, Input::None) {
+            Input::None => {}
+            Input::Palette(mut p) => {
+                let c = self.candidates();
+                match p.on_key(key, &c, self.readonly) {
+                    PaletteOutcome::Editing => self.input = Input::Palette(p),
+                    PaletteOutcome::Cancelled => {}
+                    PaletteOutcome::Submit(line) => {
+                        match palette::parse(&line, &c, self.readonly) {
+                            Ok(cmd) => return self.run_command(cmd),
+                            Err(e) => {
+                                p.error = Some(e);
+                                self.input = Input::Palette(p);
+                            }
+                        }
+                    }
+                }
+                return None;
+            }
+            Input::Filter {
+                mut text,
+                previous,
+                mut error,
+            } => {
+                match key.code {
+                    KeyCode::Esc => {
+                        self.query.filter = previous;
+                        self.invalidate();
+                        return None;
+                    }
+                    KeyCode::Enter => {
+                        if let Some(e) = error {
+                            self.notify(e, true);
+                        }
+                        return None;
+                    }
+                    KeyCode::Backspace => {
+                        text.pop();
+                    }
+                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        self.query.filter = previous;
+                        self.invalidate();
+                        return None;
+                    }
+                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        text.clear();
+                    }
+                    KeyCode::Char(c) => text.push(c),
+                    _ => {}
+                }
+                // Filter as you type; a half-typed regex keeps the last good filter.
+                match Filter::parse(&text) {
+                    Ok(f) => {
+                        self.query.filter = f;
+                        error = None;
+                        self.invalidate();
+                    }
+                    Err(e) => error = Some(e),
+                }
+                self.input = Input::Filter {
+                    text,
+                    previous,
+                    error,
+                };
+                return None;
+            }
+            Input::Help { scroll } => {
+                let scroll = match key.code {
+                    KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
+                    KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                    KeyCode::PageDown => scroll.saturating_add(10),
+                    KeyCode::PageUp => scroll.saturating_sub(10),
+                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        return Some(Action::Quit);
+                    }
+                    _ => return None,
+                };
+                self.input = Input::Help { scroll };
+                return None;
+            }
+        }
+        match self.keymap.lookup(&key, &self.contexts()) {
+            Lookup::Unbound => None,
+            Lookup::Refused(b) => {
+                self.notify(
+                    format!(
+                        "read-only console: `{}` ({}) is disabled",
+                        b.keys_label(),
+                        b.help
+                    ),
+                    true,
+                );
+                None
+            }
+            Lookup::Action(a) => self.apply(a),
+        }
+    }
+
+    fn dialog_key(&mut self, key: KeyEvent) {
+        let Some(dialog) = &mut self.dialog else {
+            return;
+        };
+        match key.code {
+            KeyCode::Enter => {
+                let d = self.dialog.take().expect("dialog is open");
+                let text = d.input.lines().join("");
+                let _ = d.request.reply.send(Some(text));
+            }
+            KeyCode::Esc => {
+                let d = self.dialog.take().expect("dialog is open");
+                let _ = d.request.reply.send(None);
+            }
+            _ => {
+                dialog.input.input(key);
+            }
+        }
+    }
+
+    /// Carries out `action` (as a key would).
+    pub fn apply(&mut self, action: Action) -> Option<Action> {
         match action {
-            Action::SelectNext if n > 0 => self
-                .table
-                .select(Some((self.table.selected().unwrap_or(0) + 1).min(n - 1))),
-            Action::SelectPrevious if n > 0 => self
-                .table
-                .select(Some(self.table.selected().unwrap_or(0).saturating_sub(1))),
-            Action::SelectFirst if n > 0 => self.table.select(Some(0)),
-            Action::SelectLast if n > 0 => self.table.select(Some(n - 1)),
-            _ => {}
+            Action::Quit | Action::RefreshNow => {}
+            Action::Back => return self.go_back(),
+            Action::SelectNext => self.move_selection(1),
+            Action::SelectPrevious => self.move_selection(-1),
+            Action::PageDown => {
+                let page = self.sels.get(&self.pane).map_or(10, |s| s.page()) as isize;
+                self.move_selection(page);
+            }
+            Action::PageUp => {
+                let page = self.sels.get(&self.pane).map_or(10, |s| s.page()) as isize;
+                self.move_selection(-page);
+            }
+            Action::SelectFirst => self.select_absolute(0),
+            Action::SelectLast => self.select_absolute(usize::MAX),
+            Action::NextPane => self.cycle_pane(true),
+            Action::PreviousPane => self.cycle_pane(false),
+            Action::Open => match self.selected_host() {
+                Some(h) if self.host != Some(h) => self.open_host(h),
+                _ => return None,
+            },
+            Action::Filter => {
+                self.input = Input::Filter {
+                    text: self
+                        .query
+                        .filter
+                        .as_ref()
+                        .map(|f| f.text().to_string())
+                        .unwrap_or_default(),
+                    previous: self.query.filter.clone(),
+                    error: None,
+                };
+            }
+            Action::Palette => {
+                self.input = Input::Palette(Palette::open(&self.candidates(), self.readonly));
+            }
+            Action::Help => self.input = Input::Help { scroll: 0 },
+            Action::CycleSort => {
+                self.query.sort = self.query.sort.next();
+                self.invalidate();
+            }
+            Action::ReverseSort => {
+                self.query.reverse = !self.query.reverse;
+                self.invalidate();
+            }
+            Action::WorstFirst => {
+                self.query.worst_first = !self.query.worst_first;
+                self.invalidate();
+            }
+            Action::CycleGroupBy => {
+                self.query.group_by = self.query.group_by.next();
+                self.invalidate();
+            }
+            Action::Ack => return self.ack_selected(),
         }
         Some(action)
     }
 
+    fn candidates(&self) -> Candidates {
+        let mut groups = BTreeSet::new();
+        for &i in &self.selected {
+            let h = &self.fleet.hosts[i];
+            groups.extend(h.groups.iter().cloned());
+            groups.extend(h.consensus_group.iter().cloned());
+        }
+        let mut themes: Vec<String> = theme::builtin_names().map(String::from).collect();
+        if let Some(dir) = theme::user_theme_dir()
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            let mut own: Vec<String> = entries
+                .flatten()
+                .filter_map(|e| {
+                    let p = e.path();
+                    (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(String::from))?
+                })
+                .filter(|n| !themes.contains(n))
+                .collect();
+            own.sort();
+            themes.extend(own);
+        }
+        Candidates {
+            hosts: self
+                .selected
+                .iter()
+                .map(|&i| self.fleet.hosts[i].name.clone())
+                .collect(),
+            groups: groups.into_iter().collect(),
+            themes,
+        }
+    }
+
+    /// Runs a palette command.
+    pub fn run_command(&mut self, cmd: Command) -> Option<Action> {
+        match cmd {
+            Command::Quit => return Some(Action::Quit),
+            Command::Refresh => return Some(Action::RefreshNow),
+            Command::Help => self.input = Input::Help { scroll: 0 },
+            Command::Ack => {
+                if self.pane != Pane::Alerts {
+                    self.notify("select an alert in the Alerts pane first", true);
+                    return None;
+                }
+                return self.ack_selected();
+            }
+            Command::Host(name) => {
+                if let Some(i) = self
+                    .selected
+                    .iter()
+                    .copied()
+                    .find(|&i| self.fleet.hosts[i].name == name)
+                {
+                    self.open_host(i);
+                }
+            }
+            Command::Group(g) => {
+                self.query.group = g;
+                self.invalidate();
+                if self.host.is_some() {
+                    self.host = None;
+                    self.back.clear();
+                    self.pane = Pane::Fleet;
+                }
+            }
+            Command::Pane(p) => self.switch_pane(p),
+            Command::Theme(name) => match Theme::load(&name, theme::user_theme_dir().as_deref()) {
+                Ok(t) => {
+                    self.notify(format!("theme {}", t.name()), false);
+                    self.theme = t;
+                }
+                Err(e) => self.notify(e.to_string(), true),
+            },
+            Command::Sort(c) => {
+                self.query.sort = c;
+                self.invalidate();
+            }
+            Command::GroupBy(g) => {
+                self.query.group_by = g;
+                self.invalidate();
+            }
+            Command::Filter(text) => match Filter::parse(text.as_deref().unwrap_or("")) {
+                Ok(f) => {
+                    self.query.filter = f;
+                    self.invalidate();
+                }
+                Err(e) => self.notify(e, true),
+            },
+        }
+        None
+    }
+
+    fn ack_selected(&mut self) -> Option<Action> {
+        if self.readonly || !self.keymap.has(Action::Ack) {
+            self.notify("read-only console: acknowledging alerts is disabled", true);
+            return None;
+        }
+        self.ensure_model();
+        let i = self.selected_row();
+        let row = match self.model.as_ref().and_then(|m| m.pane.as_ref()) {
+            Some((_, PaneRows::Alerts(rows))) => rows.get(i).cloned(),
+            _ => None,
+        };
+        let Some(row) = row else {
+            self.notify("no alert selected", true);
+            return None;
+        };
+        match &row.phase {
+            AlertPhase::Acked { by } => {
+                self.notify(format!("already acknowledged by {by}"), false);
+                return None;
+            }
+            AlertPhase::Resolved => {
+                self.notify("resolved: nothing to acknowledge", false);
+                return None;
+            }
+            AlertPhase::New => {}
+        }
+        let Some(tracked) = self
+            .alerts
+            .get(&row.key)
+            .filter(|t| t.state == AlertState::New)
+        else {
+            self.notify(format!("no new alert {}", row.key), true);
+            return None;
+        };
+        let request = AckRequest {
+            key: row.key.clone(),
+            severity: tracked.severity,
+            message: tracked.message.clone(),
+            since: tracked.since,
+            operator: self.operator.clone(),
+            at: self.now,
+        };
+        // Recorded first: an ack the audit log did not take does not happen.
+        if let Some(hook) = &mut self.ack_hook
+            && let Err(e) = hook(&request)
+        {
+            self.notify(format!("ack not recorded, so not taken: {e}"), true);
+            return None;
+        }
+        match self.alerts.ack(&row.key, &self.operator, self.now) {
+            Ok(ev) => {
+                self.invalidate();
+                self.notify(format!("acknowledged {} as {}", ev.key, ev.operator), false);
+                Some(Action::Ack)
+            }
+            Err(e) => {
+                self.notify(e.to_string(), true);
+                None
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Mouse
+
+    /// Handles a mouse event: wheel scrolls, a click selects a tab or a row, a click on the
+    /// selected row opens its host. Returns whether anything changed.
+    pub fn on_mouse(&mut self, ev: MouseEvent) -> bool {
+        if self.dialog.is_some() {
+            return false;
+        }
+        match ev.kind {
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let d = if ev.kind == MouseEventKind::ScrollDown {
+                    1
+                } else {
+                    -1
+                };
+                if let Input::Help { scroll } = &mut self.input {
+                    *scroll = scroll.saturating_add_signed(d as i16);
+                } else {
+                    self.move_selection(d * 3);
+                }
+                true
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                if !matches!(self.input, Input::None) {
+                    return false;
+                }
+                let (x, y) = (ev.column, ev.row);
+                if let Some((_, pane)) = self
+                    .tabs
+                    .iter()
+                    .find(|(r, _)| r.contains(ratatui::layout::Position { x, y }))
+                {
+                    let pane = *pane;
+                    self.switch_pane(pane);
+                    return true;
+                }
+                let Some(row) = self.row_at(x, y) else {
+                    return false;
+                };
+                if row == self.selected_row() {
+                    self.apply(Action::Open);
+                } else {
+                    let len = self.current_len();
+                    if row < len {
+                        self.sels.entry(self.pane).or_default().selected = row;
+                        if self.pane == Pane::Fleet {
+                            self.settle_fleet_selection(1);
+                        }
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn row_at(&self, x: u16, y: u16) -> Option<usize> {
+        if self.pane == Pane::Disks {
+            if let Some(r) = self.disk_sels[0].row_at(x, y) {
+                return Some(r);
+            }
+            let disks = match self.model.as_ref().and_then(|m| m.pane.as_ref()) {
+                Some((_, PaneRows::Disks(d, _))) => d.len(),
+                _ => 0,
+            };
+            return self.disk_sels[1].row_at(x, y).map(|r| r + disks);
+        }
+        self.sels.get(&self.pane)?.row_at(x, y)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Drawing
+
     /// Draws the console as of `now`.
     pub fn render(&mut self, frame: &mut Frame, now: SystemTime) {
+        self.on_tick(now);
         let area = frame.area();
-        let [main, status] =
-            Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
-        let health = health::evaluate(&self.fleet, &self.state, now);
-        let report = report::status_report(&self.fleet, &self.state, &health, &self.selected, now);
-        let rows = report::fleet_rows(&report);
-        let s = &report.summary;
-        let title = format!(" {} — {} hosts ", self.fleet.name, s.hosts);
-        let hints: Vec<String> = KEYMAP
-            .iter()
-            .filter(|b| !b.keys.is_empty())
-            .map(|b| format!("{} {}", b.keys, b.hint))
-            .collect();
-        frame.render_stateful_widget(
-            FleetTable {
-                rows: &rows,
-                theme: &self.theme,
-                title,
-                hints: format!(" {} ", hints.join("  ")),
-            },
-            main,
-            &mut self.table,
-        );
-        self.render_status_line(frame, status, &report, now);
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            self.tabs.clear();
+            render_too_small(frame, area, &self.theme);
+            return;
+        }
+        self.ensure_model();
+        let [tabs, main, status] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        self.render_tabs(frame, tabs);
+        self.render_pane(frame, main);
+        self.render_status_line(frame, status);
+        if let Input::Palette(p) = &self.input {
+            render_palette_popup(frame, main, p, &self.theme);
+        }
+        if let Input::Help { scroll } = &mut self.input {
+            let max = help::help_entries(&self.keymap, self.readonly).len() as u16;
+            *scroll = (*scroll).min(max.saturating_sub(main.height.saturating_sub(4)));
+            frame.render_widget(
+                HelpOverlay {
+                    keymap: &self.keymap,
+                    readonly: self.readonly,
+                    theme: &self.theme,
+                    scroll: *scroll,
+                },
+                main,
+            );
+        }
         if let Some(dialog) = &mut self.dialog {
             render_dialog(frame, area, dialog, &self.theme);
         }
     }
 
-    fn render_status_line(
-        &self,
-        frame: &mut Frame,
-        area: Rect,
-        report: &report::StatusReport,
-        now: SystemTime,
-    ) {
+    fn render_tabs(&mut self, frame: &mut Frame, area: Rect) {
         let t = &self.theme;
-        let s = &report.summary;
+        let alerts = self.model.as_ref().map_or(0, |m| m.alerts);
+        let mut parts: Vec<(String, Style, Option<Pane>)> = Vec::new();
+        if let Some(h) = self.host {
+            parts.push((
+                format!(" {} ›", self.fleet.hosts[h].name),
+                Style::new()
+                    .fg(t.colour("title"))
+                    .add_modifier(Modifier::BOLD),
+                None,
+            ));
+        }
+        for p in self.pane_cycle() {
+            let label = if p == Pane::Alerts && alerts > 0 {
+                format!(" {} {alerts} ", p.label())
+            } else {
+                format!(" {} ", p.label())
+            };
+            let style = if p == self.pane {
+                Style::new()
+                    .fg(t.colour("tab.active"))
+                    .add_modifier(Modifier::BOLD | Modifier::REVERSED)
+            } else if p == Pane::Alerts && alerts > 0 {
+                Style::new().fg(t.colour("status.warning"))
+            } else {
+                Style::new().fg(t.colour("text.dim"))
+            };
+            parts.push((" ".into(), Style::new(), None));
+            parts.push((label, style, Some(p)));
+        }
+        self.tabs.clear();
+        let mut x = area.x;
+        let mut spans = Vec::new();
+        for (text, style, pane) in parts {
+            let w = text.chars().count() as u16;
+            if let Some(p) = pane {
+                self.tabs.push((Rect::new(x, area.y, w, 1), p));
+            }
+            x = x.saturating_add(w);
+            spans.push(Span::styled(text, style));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    }
+
+    fn fleet_title(&self, model: &Model) -> String {
+        let shown = model
+            .lines
+            .iter()
+            .filter(|l| matches!(l, FleetLine::Host(_)))
+            .count();
+        let n = model.rows.len();
+        let mut title = if shown == n || self.query.group_by != view::GroupBy::None {
+            format!(" {} — {n} hosts", self.fleet.name)
+        } else {
+            format!(" {} — {shown} of {n} hosts", self.fleet.name)
+        };
+        if let Some(g) = &self.query.group {
+            title.push_str(&format!(" · group {g}"));
+        }
+        if let Some(f) = &self.query.filter {
+            title.push_str(&format!(" · /{}", f.text()));
+        }
+        if self.query.worst_first {
+            title.push_str(" · worst first");
+        }
+        if self.query.sort != view::SortColumn::Inventory || self.query.reverse {
+            title.push_str(&format!(
+                " · sort {}{}",
+                self.query.sort.name(),
+                if self.query.reverse { " ↑" } else { "" }
+            ));
+        }
+        if self.query.group_by != view::GroupBy::None {
+            title.push_str(&format!(" · by {}", self.query.group_by.name()));
+        }
+        title.push(' ');
+        title
+    }
+
+    fn pane_title(&self, name: &str, count: usize) -> String {
+        let scope = match self.host {
+            Some(h) => format!(" of {}", self.fleet.hosts[h].name),
+            None => match &self.query.group {
+                Some(g) => format!(" of group {g}"),
+                None => String::new(),
+            },
+        };
+        let filter = self
+            .query
+            .filter
+            .as_ref()
+            .map(|f| format!(" · /{}", f.text()))
+            .unwrap_or_default();
+        format!(" {name}{scope} — {count}{filter} ")
+    }
+
+    fn hints(&self, width: u16) -> String {
+        let items = self.keymap.hint_items(&self.contexts());
+        let mut out = String::new();
+        for item in items {
+            let candidate = if out.is_empty() {
+                item
+            } else {
+                format!("{out}  {item}")
+            };
+            if candidate.chars().count() + 6 > width as usize / 2 + width as usize / 4 {
+                break;
+            }
+            out = candidate;
+        }
+        out
+    }
+
+    fn render_pane(&mut self, frame: &mut Frame, area: Rect) {
+        let hints = self.hints(area.width);
+        let model = self.model.take().expect("ensured before drawing");
+        use ratatui::widgets::StatefulWidget as _;
+        match model.pane.as_ref().map(|(_, p)| p) {
+            Some(PaneRows::Fleet) | None => {
+                let title = self.fleet_title(&model);
+                let sel = self.sels.entry(Pane::Fleet).or_default();
+                FleetTable {
+                    rows: &model.rows,
+                    lines: &model.lines,
+                    theme: &self.theme,
+                    title,
+                    hints,
+                }
+                .render(area, frame.buffer_mut(), sel);
+            }
+            Some(PaneRows::Host(h)) => {
+                let title = format!(" {} ", self.fleet.hosts[h.host].name);
+                let sel = self.sels.entry(Pane::Host).or_default();
+                HostPane {
+                    facts: &h.facts,
+                    alerts: &h.alerts,
+                    services: &h.services,
+                    chain: h.chain.first(),
+                    chain_summary: h.chain_summary.first(),
+                    disks: &h.disks,
+                    backups: &h.backups,
+                    certs: &h.certs,
+                    logs: &h.logs,
+                    theme: &self.theme,
+                    title,
+                    hints,
+                }
+                .render(area, frame.buffer_mut(), sel);
+            }
+            Some(PaneRows::Services(rows)) => {
+                let title = self.pane_title("services", rows.len());
+                let sel = self.sels.entry(Pane::Services).or_default();
+                ServicesPane {
+                    rows,
+                    theme: &self.theme,
+                    title,
+                    hints,
+                }
+                .render(area, frame.buffer_mut(), sel);
+            }
+            Some(PaneRows::Chain(chains, rows)) => {
+                let title = self.pane_title("chain nodes", rows.len());
+                let sel = self.sels.entry(Pane::Chain).or_default();
+                ChainPane {
+                    chains,
+                    rows,
+                    theme: &self.theme,
+                    title,
+                    hints,
+                }
+                .render(area, frame.buffer_mut(), sel);
+            }
+            Some(PaneRows::Disks(disks, backups)) => {
+                let disks_title = self.pane_title("disks", disks.len());
+                let backups_title = self.pane_title("backups", backups.len());
+                let sel = *self.sels.entry(Pane::Disks).or_default();
+                let total = disks.len() + backups.len();
+                let selected = sel.selected.min(total.saturating_sub(1));
+                let want = (disks.len() as u16 + 3).max(5);
+                let [top, bottom] = Layout::vertical([
+                    Constraint::Max(want.min(area.height / 2).max(4)),
+                    Constraint::Min(4),
+                ])
+                .areas(area);
+                let in_disks = selected < disks.len();
+                if in_disks {
+                    self.disk_sels[0].selected = selected;
+                } else {
+                    self.disk_sels[1].selected = selected - disks.len();
+                }
+                DisksPane {
+                    rows: disks,
+                    theme: &self.theme,
+                    title: disks_title,
+                    hints: String::new(),
+                    focused: in_disks,
+                }
+                .render(top, frame.buffer_mut(), &mut self.disk_sels[0]);
+                BackupsPane {
+                    rows: backups,
+                    theme: &self.theme,
+                    title: backups_title,
+                    hints,
+                    focused: !in_disks,
+                }
+                .render(bottom, frame.buffer_mut(), &mut self.disk_sels[1]);
+                let sel = self.sels.entry(Pane::Disks).or_default();
+                sel.selected = selected;
+                sel.body = Rect::default();
+            }
+            Some(PaneRows::Certs(rows)) => {
+                let title = self.pane_title("certificates", rows.len());
+                let sel = self.sels.entry(Pane::Certs).or_default();
+                CertsPane {
+                    rows,
+                    theme: &self.theme,
+                    title,
+                    hints,
+                }
+                .render(area, frame.buffer_mut(), sel);
+            }
+            Some(PaneRows::Logs(rows)) => {
+                let title = self.pane_title("logs", rows.len());
+                let sel = self.sels.entry(Pane::Logs).or_default();
+                LogsPane {
+                    rows,
+                    theme: &self.theme,
+                    title,
+                    hints,
+                }
+                .render(area, frame.buffer_mut(), sel);
+            }
+            Some(PaneRows::Alerts(rows)) => {
+                let title = self.pane_title("alerts", rows.len());
+                let sel = self.sels.entry(Pane::Alerts).or_default();
+                AlertsPane {
+                    rows,
+                    theme: &self.theme,
+                    title,
+                    hints,
+                }
+                .render(area, frame.buffer_mut(), sel);
+            }
+            Some(PaneRows::Runbook) => {
+                // HOOK(runbook): the runbook engine's pane renders here.
+                let t = &self.theme;
+                let block = table::pane_block(t, " runbook ", hints, true);
+                frame.render_widget(
+                    Paragraph::new(Line::from(Span::styled(
+                        "  no runbook is running",
+                        Style::new().fg(t.colour("text.dim")),
+                    )))
+                    .block(block),
+                    area,
+                );
+            }
+        }
+        self.model = Some(model);
+    }
+
+    fn render_status_line(&self, frame: &mut Frame, area: Rect) {
+        let t = &self.theme;
+        let clock = report::rfc3339(self.now);
+        let [left_area, right_area] =
+            Layout::horizontal([Constraint::Min(0), Constraint::Length(21)]).areas(area);
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(
+                clock,
+                Style::new().fg(t.colour("text.dim")),
+            ))),
+            right_area,
+        );
+        let line = match &self.input {
+            Input::Filter { text, error, .. } => {
+                let mut spans = vec![
+                    Span::styled(
+                        "/",
+                        Style::new()
+                            .fg(t.colour("key"))
+                            .add_modifier(Modifier::BOLD),
+                    ),
+                    Span::styled(text.clone(), Style::new().fg(t.colour("text"))),
+                    Span::styled("▏", Style::new().fg(t.colour("key"))),
+                ];
+                match error {
+                    Some(e) => spans.push(Span::styled(
+                        format!("  {e}"),
+                        Style::new().fg(t.colour("status.critical")),
+                    )),
+                    None => spans.push(Span::styled(
+                        "  Enter keep  Esc cancel  !pattern inverts",
+                        Style::new().fg(t.colour("text.dim")),
+                    )),
+                }
+                Line::from(spans)
+            }
+            Input::Palette(p) => {
+                let mut spans = vec![
+                    Span::styled(
+                        ":",
+                        Style::new()
+                            .fg(t.colour("key"))
+                            .add_modifier(Modifier::BOLD),
+                    ),
+                    Span::styled(p.line.clone(), Style::new().fg(t.colour("text"))),
+                    Span::styled("▏", Style::new().fg(t.colour("key"))),
+                ];
+                if let Some(e) = &p.error {
+                    spans.push(Span::styled(
+                        format!("  {e}"),
+                        Style::new().fg(t.colour("status.critical")),
+                    ));
+                }
+                Line::from(spans)
+            }
+            _ => self.summary_line(),
+        };
+        frame.render_widget(Paragraph::new(line), left_area);
+    }
+
+    fn summary_line(&self) -> Line<'static> {
+        let t = &self.theme;
+        let s = self.model.as_ref().map(|m| m.summary).unwrap_or_default();
         let mut spans = vec![];
+        // A notice answers what the operator just did: it goes first, where it is read.
+        if let Some(n) = &self.notice {
+            spans.push(Span::styled(
+                n.text.clone(),
+                Style::new()
+                    .fg(t.colour(if n.error { "status.critical" } else { "title" }))
+                    .add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::raw("  "));
+        }
+        if self.readonly {
+            spans.push(Span::styled(
+                "READ-ONLY",
+                Style::new()
+                    .fg(t.colour("status.warning"))
+                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            ));
+            spans.push(Span::raw("  "));
+        }
         for (n, label, status) in [
             (s.ok, "ok", Status::Ok),
             (s.warning, "warn", Status::Warning),
@@ -256,22 +1564,93 @@ impl App {
             spans.push(Span::raw("  "));
         }
         spans.push(Span::styled(
-            format!("{}/{} reachable  ", s.reachable, s.hosts),
+            format!("{}/{} reachable", s.reachable, s.hosts),
             Style::new().fg(t.colour("text")),
         ));
-        if self.readonly {
+        if s.stale > 0 {
+            spans.push(Span::raw("  "));
             spans.push(Span::styled(
-                "READ-ONLY  ",
-                Style::new().fg(t.colour("status.warning")),
+                format!("{} stale", s.stale),
+                Style::new()
+                    .fg(t.colour("stale"))
+                    .add_modifier(Modifier::ITALIC | Modifier::BOLD),
             ));
         }
-        let clock = report::rfc3339(now);
-        let right = Span::styled(clock, Style::new().fg(t.colour("text.dim")));
-        let [left_area, right_area] =
-            Layout::horizontal([Constraint::Min(0), Constraint::Length(21)]).areas(area);
-        frame.render_widget(Paragraph::new(Line::from(spans)), left_area);
-        frame.render_widget(Paragraph::new(Line::from(right)), right_area);
+        Line::from(spans)
     }
+}
+
+fn render_too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let text = vec![
+        Line::from(Span::styled(
+            "Terminal too small",
+            Style::new()
+                .fg(theme.colour("status.warning"))
+                .add_modifier(Modifier::BOLD),
+        )),
+        Line::from(format!("{}×{}", area.width, area.height)),
+        Line::from(format!("need at least {MIN_WIDTH}×{MIN_HEIGHT}")),
+        Line::from(Span::styled(
+            "q quits",
+            Style::new().fg(theme.colour("text.dim")),
+        )),
+    ];
+    let y = area.y + area.height.saturating_sub(4) / 2;
+    let rect = Rect::new(area.x, y, area.width, 4.min(area.height));
+    frame.render_widget(
+        Paragraph::new(text)
+            .alignment(ratatui::layout::Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        rect,
+    );
+}
+
+fn render_palette_popup(frame: &mut Frame, main: Rect, p: &Palette, theme: &Theme) {
+    if p.candidates.is_empty() {
+        return;
+    }
+    let height = (p.candidates.len() as u16 + 2)
+        .min(10)
+        .min(main.height.saturating_sub(2));
+    let width = p
+        .candidates
+        .iter()
+        .map(|c| c.chars().count() as u16 + 6)
+        .max()
+        .unwrap_or(20)
+        .clamp(24, main.width);
+    // Just above the pane's bottom border, next to the `:` line it completes.
+    let rect = Rect::new(
+        main.x + 1,
+        main.y + main.height.saturating_sub(height + 1),
+        width.min(main.width.saturating_sub(1)),
+        height,
+    );
+    frame.render_widget(Clear, rect);
+    let items: Vec<ListItem> = p
+        .candidates
+        .iter()
+        .map(|c| ListItem::new(format!(":{c}")))
+        .collect();
+    let list = List::new(items)
+        .block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(Style::new().fg(theme.colour("border.focused")))
+                .title(Span::styled(
+                    " Tab completes ",
+                    Style::new().fg(theme.colour("text.dim")),
+                )),
+        )
+        .style(Style::new().fg(theme.colour("text")))
+        .highlight_style(
+            Style::new()
+                .bg(theme.colour("selected.bg"))
+                .add_modifier(Modifier::BOLD),
+        );
+    let mut state = ListState::default();
+    state.select(Some(p.selected));
+    frame.render_stateful_widget(list, rect, &mut state);
 }
 
 fn render_dialog(frame: &mut Frame, area: Rect, dialog: &mut PassphraseDialog, theme: &Theme) {
@@ -324,17 +1703,44 @@ pub struct ConsoleOptions {
     pub theme: Theme,
     /// Read-only (`--readonly` or the inventory's `readonly`).
     pub readonly: bool,
+    /// Who acknowledges alerts (default `$USER`).
+    pub operator: Option<String>,
+    /// Records acks before they take effect (the audit log).
+    pub ack_hook: Option<AckHook>,
+    /// Show the runbook pane in the Tab cycle.
+    pub runbook_pane: bool,
+}
+
+impl ConsoleOptions {
+    /// Options with no operator override, no ack hook and no runbook pane.
+    pub fn new(selected: Vec<usize>, theme: Theme, readonly: bool) -> ConsoleOptions {
+        ConsoleOptions {
+            selected,
+            theme,
+            readonly,
+            operator: None,
+            ack_hook: None,
+            runbook_pane: false,
+        }
+    }
 }
 
 /// Runs the console until the operator quits or a SIGTERM/SIGHUP arrives. The terminal is
-/// restored on every way out, including a panic (ratatui's hook).
+/// restored on every way out, including a panic (ratatui's hook, plus mouse capture off).
 pub async fn run(
     fleet: Arc<Fleet>,
     transports: Vec<Transport>,
     passphrases: mpsc::UnboundedReceiver<PassphraseRequest>,
     options: ConsoleOptions,
 ) -> std::io::Result<()> {
+    use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
     let mut terminal = ratatui::init();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     let result = event_loop(
         &mut terminal,
         fleet,
@@ -343,6 +1749,7 @@ pub async fn run(
         options,
     )
     .await;
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     for t in &transports {
         if let Transport::Ssh(h) = t {
@@ -351,6 +1758,35 @@ pub async fn run(
         }
     }
     result
+}
+
+/// A deliberate panic for the fault tests (`tests/fault_terminal.rs`), compiled into debug builds
+/// only: with `FLEETDECK_TEST_PANIC_AFTER_FRAMES=N` the console panics once it has drawn N frames,
+/// so a test can check that ratatui's panic hook gives the terminal back. The message is fixed
+/// text: nothing of the console's state (paths, hosts, typed input) can leak through it.
+#[cfg(debug_assertions)]
+struct PanicAfterFrames {
+    after: Option<u64>,
+    drawn: u64,
+}
+
+#[cfg(debug_assertions)]
+impl PanicAfterFrames {
+    fn from_env() -> Self {
+        PanicAfterFrames {
+            after: std::env::var("FLEETDECK_TEST_PANIC_AFTER_FRAMES")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            drawn: 0,
+        }
+    }
+
+    fn frame_drawn(&mut self) {
+        self.drawn += 1;
+        if self.after.is_some_and(|n| self.drawn >= n) {
+            panic!("FLEETDECK_TEST_PANIC_AFTER_FRAMES reached: deliberate test panic");
+        }
+    }
 }
 
 async fn event_loop(
@@ -368,6 +1804,15 @@ async fn event_loop(
         options.theme,
         options.readonly,
     );
+    if let Some(op) = options.operator {
+        app.set_operator(op);
+    }
+    if let Some(hook) = options.ack_hook {
+        app.set_ack_hook(hook);
+    }
+    if options.runbook_pane {
+        app.enable_runbook_pane();
+    }
     let poller = Poller::spawn(fleet, transports, options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -375,10 +1820,14 @@ async fn event_loop(
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut dirty = true;
+    #[cfg(debug_assertions)]
+    let mut panic_test = PanicAfterFrames::from_env();
     loop {
         if dirty {
             terminal.draw(|f| app.render(f, SystemTime::now()))?;
             dirty = false;
+            #[cfg(debug_assertions)]
+            panic_test.frame_drawn();
         }
         tokio::select! {
             Some(obs) = observations.recv() => {
@@ -391,12 +1840,18 @@ async fn event_loop(
             }
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) => {
+                    app.on_tick(SystemTime::now());
                     match app.on_key(key) {
                         Some(Action::Quit) => return Ok(()),
                         Some(Action::RefreshNow) => poller.refresh_now(),
                         _ => {}
                     }
                     dirty = true;
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    app.on_tick(SystemTime::now());
+                    // Mouse motion arrives constantly: redraw only when something changed.
+                    dirty |= app.on_mouse(m);
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
@@ -411,178 +1866,5 @@ async fn event_loop(
             _ = sigterm.recv() => return Ok(()),
             _ = sighup.recv() => return Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-
-    use super::*;
-    use crate::inventory::{ConfigSource, load_fleet_from_str};
-    use crate::observation::*;
-
-    fn at(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    fn app() -> App {
-        let fleet = load_fleet_from_str(
-            r#"
-[fleet]
-name = "dvn-prod"
-[[hosts]]
-name = "dvn-aws-1"
-address = "10.0.1.10"
-services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
-disks = [{ mount = "/data" }]
-chain = { kind = "ethereum", rpc = "http://127.0.0.1:8545" }
-[[hosts]]
-name = "dvn-aws-2"
-address = "10.0.1.11"
-services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
-[[hosts]]
-name = "dvn-ali-1"
-address = "10.0.2.10"
-"#,
-            ConfigSource::Embedded,
-        )
-        .unwrap();
-        let mut app = App::new(
-            Arc::new(fleet),
-            vec![0, 1, 2],
-            Theme::default_theme(),
-            false,
-        );
-        app.on_observation(Observation {
-            host: 0,
-            started: at(1_800_000_000),
-            elapsed: Duration::from_millis(40),
-            outcome: Ok(Probed {
-                services: vec![ServiceObs {
-                    name: "geth".into(),
-                    state: ServiceState::Running,
-                    detail: String::new(),
-                    since: None,
-                    restarts: None,
-                }],
-                disks: vec![DiskObs {
-                    mount: "/data".into(),
-                    usage: Ok(DiskUsage {
-                        filesystem: "/dev/vdb".into(),
-                        total_bytes: 100,
-                        used_bytes: 41,
-                        avail_bytes: 59,
-                        used_percent: 41.0,
-                        mounted_on: "/data".into(),
-                    }),
-                }],
-                chain: Some(ChainObs {
-                    kind: crate::inventory::ChainKind::Ethereum,
-                    height: Metric::Value(18_000_123),
-                    syncing: Metric::Value(false),
-                    peers: Metric::Unavailable("not supported by this node".into()),
-                    client: None,
-                }),
-                ..Probed::default()
-            }),
-        });
-        app.on_observation(Observation {
-            host: 1,
-            started: at(1_800_000_000),
-            elapsed: Duration::from_secs(3),
-            outcome: Err(Unreachable {
-                kind: UnreachableKind::Connect,
-                message: "connection refused".into(),
-                retry_in: None,
-            }),
-        });
-        app
-    }
-
-    fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
-        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-        terminal.draw(|f| app.render(f, at(1_800_000_000))).unwrap();
-        terminal
-    }
-
-    #[test]
-    fn first_screen_120x40() {
-        let mut app = app();
-        insta::assert_snapshot!(draw(&mut app, 120, 40).backend());
-    }
-
-    #[test]
-    fn first_screen_80x24() {
-        let mut app = app();
-        insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
-    }
-
-    #[test]
-    fn status_cells_are_coloured_by_status() {
-        let mut app = app();
-        let terminal = draw(&mut app, 120, 40);
-        let buf = terminal.backend().buffer();
-        let theme = Theme::default_theme();
-        let find = |text: &str| {
-            (0..buf.area.height)
-                .find_map(|y| {
-                    let line: String = (0..buf.area.width)
-                        .map(|x| buf[(x, y)].symbol().to_string())
-                        .collect();
-                    line.find(text)
-                        .map(|col| (line[..col].chars().count() as u16, y))
-                })
-                .unwrap_or_else(|| panic!("{text} not on screen"))
-        };
-        let (x, y) = find("critical");
-        assert_eq!(buf[(x, y)].fg, theme.colour("status.critical"));
-        let (x, y) = find("ok ");
-        assert_eq!(buf[(x, y)].fg, theme.colour("status.ok"));
-    }
-
-    #[test]
-    fn keys_move_the_selection_and_quit() {
-        let mut app = app();
-        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
-        assert_eq!(
-            app.on_key(key(KeyCode::Char('j'))),
-            Some(Action::SelectNext)
-        );
-        assert_eq!(app.table.selected(), Some(1));
-        app.on_key(key(KeyCode::Char('G')));
-        assert_eq!(app.table.selected(), Some(2));
-        app.on_key(key(KeyCode::Down));
-        assert_eq!(app.table.selected(), Some(2), "stays on the last row");
-        app.on_key(key(KeyCode::Char('g')));
-        assert_eq!(app.table.selected(), Some(0));
-        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Some(Action::Quit));
-        assert_eq!(
-            app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-            Some(Action::Quit)
-        );
-    }
-
-    #[test]
-    fn the_passphrase_dialog_captures_keys_and_replies() {
-        let mut app = app();
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        app.ask_passphrase(PassphraseRequest {
-            key: "/k/id_ed25519".into(),
-            attempt: 1,
-            reply,
-        });
-        for c in "s3cret".chars() {
-            assert_eq!(
-                app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
-                None
-            );
-        }
-        let screen = format!("{:?}", draw(&mut app, 80, 24).backend());
-        assert!(screen.contains("Passphrase for /k/id_ed25519"), "{screen}");
-        assert!(!screen.contains("s3cret"), "the passphrase is masked");
-        app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
-        assert_eq!(answer.blocking_recv().unwrap(), Some("s3cret".to_string()));
     }
 }

@@ -76,9 +76,13 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> Verdi
     let mut changed = None;
     let mut other_algorithms = Vec::new();
     for file in files {
-        let Ok(text) = std::fs::read_to_string(file) else {
+        // Bytes, not a UTF-8 string: one stray non-UTF-8 byte (a Latin-1 comment) must not make
+        // every key in the file unknown, which `accept-new` would then answer by trusting a
+        // changed key. OpenSSH reads the file bytewise and skips only the lines it cannot parse.
+        let Ok(bytes) = std::fs::read(file) else {
             continue;
         };
+        let text = String::from_utf8_lossy(&bytes);
         for (index, line) in text.lines().enumerate() {
             let Some(entry) = parse_line(line) else {
                 continue;

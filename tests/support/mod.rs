@@ -3,6 +3,8 @@
 //! - [`fleet`]: [`TestFleet`] starts real OpenSSH `sshd` hosts and `anvil` chain nodes on 127.0.0.1, each
 //!   with its own port, host key, config and home, writes a fleetdeck inventory for them, and stops
 //!   exactly the processes it started (by PID) when dropped.
+//! - [`netns`]: [`NetnsHost`] runs an sshd in a network namespace the test creates, which
+//!   nftables can blackhole (a connect that hangs instead of being refused).
 //! - [`tmux`]: [`Tmux`] runs a command in a private tmux server so a test can type keys and read the screen.
 //!
 //! Use it from an integration test with `mod support;`. A missing peer (no sshd, no anvil) is a test
@@ -25,12 +27,14 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fleet;
+pub mod netns;
 pub mod postgres;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};
 
 pub use fleet::{AnvilInfo, ExtraHost, FleetSpec, HostInfo, InventoryOpts, TestFleet};
+pub use netns::NetnsHost;
 pub use postgres::Postgres;
 pub use tmux::Tmux;
 

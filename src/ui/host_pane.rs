@@ -1,0 +1,334 @@
+//! The host pane (Enter on a host): its facts in the spirit of the manuals' server-inventory
+//! script (address, reachability, uptime, load, kernel, CPU, memory and swap, filesystems, MAC
+//! addresses, recent logins) and everything the other panes know about it — alerts, services,
+//! chain, disks, backups, certificates, logs — on one scrollable page; two columns when the
+//! terminal is wide enough.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, StatefulWidget, Widget};
+
+use super::table::{Selection, data_style, hanging, pane_block, status_style};
+use super::theme::Theme;
+use crate::health::Status;
+use crate::view::{
+    AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, DiskRow, Fact, LogRow, ServiceRow,
+};
+
+/// Everything known about one host, as rows of the other panes.
+pub struct HostPane<'a> {
+    /// Facts, in display order.
+    pub facts: &'a [Fact],
+    /// Its alerts.
+    pub alerts: &'a [AlertRow],
+    /// Its services.
+    pub services: &'a [ServiceRow],
+    /// Its chain node.
+    pub chain: Option<&'a ChainRow>,
+    /// The chain it belongs to (with the quorum of its consensus group).
+    pub chain_summary: Option<&'a ChainSummary>,
+    /// Its disks.
+    pub disks: &'a [DiskRow],
+    /// Its backup sets.
+    pub backups: &'a [BackupRow],
+    /// Its certificates.
+    pub certs: &'a [CertRow],
+    /// Its logs.
+    pub logs: &'a [LogRow],
+    /// Colours.
+    pub theme: &'a Theme,
+    /// Block title.
+    pub title: String,
+    /// Key hints.
+    pub hints: String,
+}
+
+fn heading<'a>(t: &Theme, text: &str) -> Line<'a> {
+    Line::from(Span::styled(
+        text.to_string(),
+        Style::new()
+            .fg(t.colour("header"))
+            .add_modifier(Modifier::BOLD),
+    ))
+}
+
+fn dim<'a>(t: &Theme, text: impl Into<String>) -> Line<'a> {
+    Line::from(Span::styled(
+        format!("  {}", text.into()),
+        Style::new().fg(t.colour("text.dim")),
+    ))
+}
+
+/// `  critical message…`, the message wrapped under itself.
+fn status_line<'a>(
+    w: usize,
+    t: &Theme,
+    status: Status,
+    word: &str,
+    rest: String,
+    stale: bool,
+) -> Vec<Line<'a>> {
+    let word_style = if stale {
+        data_style(t, true)
+    } else {
+        status_style(t, status)
+    };
+    hanging(
+        vec![
+            Span::raw("  "),
+            Span::styled(format!("{word:<8} "), word_style),
+        ],
+        &rest,
+        data_style(t, stale),
+        w,
+    )
+}
+
+impl HostPane<'_> {
+    fn facts_lines(&self, w: usize) -> Vec<Line<'static>> {
+        let t = self.theme;
+        let mut out = vec![heading(t, "facts")];
+        let width = self.facts.iter().map(|f| f.label.len()).max().unwrap_or(0);
+        for f in self.facts {
+            let style = match (f.label, f.value.as_str()) {
+                ("status", v) => status_style(
+                    t,
+                    match v {
+                        "ok" => Status::Ok,
+                        "warning" => Status::Warning,
+                        "critical" => Status::Critical,
+                        _ => Status::Unknown,
+                    },
+                ),
+                ("data", v) if v.contains("stale") => data_style(t, true),
+                _ => Style::new().fg(t.colour("text")),
+            };
+            out.extend(hanging(
+                vec![Span::styled(
+                    format!("  {:<width$}  ", f.label),
+                    Style::new().fg(t.colour("text.dim")),
+                )],
+                &f.value,
+                style,
+                w,
+            ));
+        }
+        out.push(Line::raw(""));
+        out.push(heading(t, &format!("alerts ({})", self.alerts.len())));
+        if self.alerts.is_empty() {
+            out.push(dim(t, "none"));
+        }
+        for a in self.alerts {
+            out.extend(status_line(
+                w,
+                t,
+                a.status(),
+                match a.severity {
+                    crate::health::Severity::Critical => "critical",
+                    crate::health::Severity::Warning => "warning",
+                },
+                format!("{}: {} [{}]", a.rule, a.message, a.phase.text()),
+                false,
+            ));
+        }
+        out
+    }
+
+    fn detail_lines(&self, w: usize) -> Vec<Line<'static>> {
+        let t = self.theme;
+        let mut out = vec![heading(t, "services")];
+        if self.services.is_empty() {
+            out.push(dim(t, "none configured"));
+        }
+        for s in self.services {
+            let mut rest = format!("{} ({})", s.name, s.kind);
+            if s.since != "-" {
+                rest.push_str(&format!(", since {}", s.since));
+            }
+            if s.restarts != "-" {
+                rest.push_str(&format!(", {} restarts", s.restarts));
+            }
+            if !s.detail.is_empty() {
+                rest.push_str(&format!(" — {}", s.detail));
+            }
+            out.extend(status_line(w, t, s.status, s.state, rest, s.fresh.stale));
+            for l in s.last_failure.iter().rev().take(2).rev() {
+                out.push(dim(t, format!("  │ {l}")));
+            }
+        }
+        out.push(Line::raw(""));
+        out.push(heading(t, "chain"));
+        match self.chain {
+            None => out.push(dim(t, "no chain node")),
+            Some(c) => {
+                out.extend(status_line(
+                    w,
+                    t,
+                    c.status,
+                    &c.height,
+                    format!(
+                        "{} — lag {}, {} blk/min, peers {}, syncing {}, role {}",
+                        c.kind, c.lag, c.blocks_per_min, c.peers, c.syncing, c.role
+                    ),
+                    c.fresh.stale,
+                ));
+                if let Some(q) = self.chain_summary.and_then(|s| s.quorum.map(|q| (s, q))) {
+                    out.extend(status_line(
+                        w,
+                        t,
+                        q.1.status(),
+                        "quorum",
+                        format!("{} {}", q.0.chain, q.1.text()),
+                        false,
+                    ));
+                }
+            }
+        }
+        out.push(Line::raw(""));
+        out.push(heading(t, "disks"));
+        if self.disks.is_empty() {
+            out.push(dim(t, "none configured"));
+        }
+        for d in self.disks {
+            out.extend(status_line(
+                w,
+                t,
+                d.status,
+                &d.used,
+                format!(
+                    "{} of {} ({} free), trend {}, full in {}{}",
+                    d.mount,
+                    d.size,
+                    d.avail,
+                    d.trend,
+                    d.full_in,
+                    d.error
+                        .as_deref()
+                        .map(|e| format!(" — {e}"))
+                        .unwrap_or_default()
+                ),
+                d.fresh.stale,
+            ));
+        }
+        out.push(Line::raw(""));
+        out.push(heading(t, "backups"));
+        if self.backups.is_empty() {
+            out.push(dim(t, "none configured"));
+        }
+        for b in self.backups {
+            out.extend(status_line(
+                w,
+                t,
+                b.status,
+                &b.age,
+                format!(
+                    "{}: {} {} ({}), every {}{}",
+                    b.name,
+                    b.newest,
+                    b.size,
+                    b.change,
+                    b.every,
+                    b.error
+                        .as_deref()
+                        .map(|e| format!(" — {e}"))
+                        .unwrap_or_default()
+                ),
+                b.fresh.stale,
+            ));
+        }
+        out.push(Line::raw(""));
+        out.push(heading(t, "certificates"));
+        if self.certs.is_empty() {
+            out.push(dim(t, "none configured"));
+        }
+        for c in self.certs {
+            out.extend(status_line(
+                w,
+                t,
+                c.status,
+                &c.expires_in,
+                format!(
+                    "{} ({}) until {}{}",
+                    c.name,
+                    c.path,
+                    c.not_after,
+                    c.error
+                        .as_deref()
+                        .map(|e| format!(" — {e}"))
+                        .unwrap_or_default()
+                ),
+                c.fresh.stale,
+            ));
+        }
+        out.push(Line::raw(""));
+        out.push(heading(t, "logs"));
+        if self.logs.is_empty() {
+            out.push(dim(t, "none configured"));
+        }
+        for l in self.logs {
+            out.extend(status_line(
+                w,
+                t,
+                l.status,
+                &format!("{}E {}W", l.errors, l.warnings),
+                format!(
+                    "{} ({}) over {}{}",
+                    l.name,
+                    l.origin,
+                    l.window,
+                    l.error
+                        .as_deref()
+                        .map(|e| format!(" — {e}"))
+                        .unwrap_or_default()
+                ),
+                l.fresh.stale,
+            ));
+            if !l.modules.is_empty() {
+                out.push(dim(t, format!("  {}", l.modules.join("  "))));
+            }
+            if let Some(last) = l.recent.last() {
+                out.push(dim(t, format!("  │ {last}")));
+            }
+        }
+        out
+    }
+}
+
+impl StatefulWidget for HostPane<'_> {
+    type State = Selection;
+
+    fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
+        let block = pane_block(self.theme, self.title.clone(), self.hints.clone(), true);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        // The host pane scrolls instead of selecting: no rows for the mouse to hit.
+        sel.body = Rect::default();
+        let height = inner.height as usize;
+        let columns: Vec<(Rect, Vec<Line>)> = if inner.width >= 110 {
+            let [left, right] =
+                Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                    .spacing(2)
+                    .areas(inner);
+            vec![
+                (left, self.facts_lines(left.width as usize)),
+                (right, self.detail_lines(right.width as usize)),
+            ]
+        } else {
+            let w = inner.width as usize;
+            let mut all = self.facts_lines(w);
+            all.push(Line::raw(""));
+            all.extend(self.detail_lines(w));
+            vec![(inner, all)]
+        };
+        let longest = columns.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
+        sel.selected = sel.selected.min(longest.saturating_sub(height));
+        sel.offset = sel.selected;
+        for (rect, lines) in columns {
+            Paragraph::new(lines)
+                .scroll((sel.selected as u16, 0))
+                .render(rect, buf);
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! The console's key map, as data: one table ([`BINDINGS`]) that dispatches keys, writes the
+//! status-bar hints, the `?` help and the key table of `docs/console.md`, so none of them can
+//! disagree with what a key does.
+//!
+//! Actions that change anything carry `dangerous: true`. A read-only console builds its
+//! [`Keymap`] without them (k9s's `ClearDanger`): the binding is gone from dispatch, not merely
+//! hidden, so no key reaches it; pressing its key only explains why nothing happens.
+//!
+//! Callers: `ui::App` (dispatch and hints), `ui::help` (the help overlay), the docs test.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What the operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Leave the console.
+    Quit,
+    /// Go back: leave the host, clear the filter, return to the fleet; quit at the top.
+    Back,
+    /// Move the selection down.
+    SelectNext,
+    /// Move the selection up.
+    SelectPrevious,
+    /// Move the selection a page down.
+    PageDown,
+    /// Move the selection a page up.
+    PageUp,
+    /// Jump to the first row.
+    SelectFirst,
+    /// Jump to the last row.
+    SelectLast,
+    /// Next pane.
+    NextPane,
+    /// Previous pane.
+    PreviousPane,
+    /// Drill down: open the selected row's host.
+    Open,
+    /// Type a filter.
+    Filter,
+    /// Open the command palette.
+    Palette,
+    /// Show the help.
+    Help,
+    /// Poll every host now.
+    RefreshNow,
+    /// Sort the fleet table by the next column.
+    CycleSort,
+    /// Reverse the sort order.
+    ReverseSort,
+    /// Worst status first, on or off.
+    WorstFirst,
+    /// Group the fleet table by the next grouping.
+    CycleGroupBy,
+    /// Acknowledge the selected alert.
+    Ack,
+}
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Context {
+    /// Everywhere.
+    Global,
+    /// Every pane with rows (all of them).
+    List,
+    /// The fleet table.
+    Fleet,
+    /// The alerts pane.
+    Alerts,
+}
+
+impl Context {
+    /// Heading in the help and the docs.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "everywhere",
+            Context::List => "in every pane",
+            Context::Fleet => "fleet table",
+            Context::Alerts => "alerts pane",
+        }
+    }
+}
+
+/// One key, as the operator types and reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// A character (upper case implies Shift).
+    Char(char),
+    /// Ctrl and a character.
+    Ctrl(char),
+    /// Arrow up.
+    Up,
+    /// Arrow down.
+    Down,
+    /// Arrow left.
+    Left,
+    /// Arrow right.
+    Right,
+    /// Page up.
+    PageUp,
+    /// Page down.
+    PageDown,
+    /// Home.
+    Home,
+    /// End.
+    End,
+    /// Enter.
+    Enter,
+    /// Escape.
+    Esc,
+    /// Tab.
+    Tab,
+    /// Shift-Tab.
+    BackTab,
+}
+
+impl Key {
+    /// How the key is written in hints, help and docs.
+    pub fn label(self) -> String {
+        match self {
+            Key::Char(' ') => "Space".into(),
+            Key::Char(c) => c.to_string(),
+            Key::Ctrl(c) => format!("Ctrl-{}", c.to_ascii_uppercase()),
+            Key::Up => "↑".into(),
+            Key::Down => "↓".into(),
+            Key::Left => "←".into(),
+            Key::Right => "→".into(),
+            Key::PageUp => "PgUp".into(),
+            Key::PageDown => "PgDn".into(),
+            Key::Home => "Home".into(),
+            Key::End => "End".into(),
+            Key::Enter => "Enter".into(),
+            Key::Esc => "Esc".into(),
+            Key::Tab => "Tab".into(),
+            Key::BackTab => "Shift-Tab".into(),
+        }
+    }
+
+    /// Whether `ev` is this key.
+    pub fn matches(self, ev: &KeyEvent) -> bool {
+        let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = ev.modifiers.contains(KeyModifiers::ALT);
+        match self {
+            Key::Char(c) => ev.code == KeyCode::Char(c) && !ctrl && !alt,
+            Key::Ctrl(c) => ev.code == KeyCode::Char(c) && ctrl,
+            Key::Up => ev.code == KeyCode::Up,
+            Key::Down => ev.code == KeyCode::Down,
+            Key::Left => ev.code == KeyCode::Left,
+            Key::Right => ev.code == KeyCode::Right,
+            Key::PageUp => ev.code == KeyCode::PageUp,
+            Key::PageDown => ev.code == KeyCode::PageDown,
+            Key::Home => ev.code == KeyCode::Home,
+            Key::End => ev.code == KeyCode::End,
+            Key::Enter => ev.code == KeyCode::Enter,
+            Key::Esc => ev.code == KeyCode::Esc,
+            Key::Tab => ev.code == KeyCode::Tab && !ev.modifiers.contains(KeyModifiers::SHIFT),
+            Key::BackTab => {
+                ev.code == KeyCode::BackTab
+                    || (ev.code == KeyCode::Tab && ev.modifiers.contains(KeyModifiers::SHIFT))
+            }
+        }
+    }
+}
+
+/// One binding: keys, what they do, where, and whether it changes anything.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// The keys, first one shown first.
+    pub keys: &'static [Key],
+    /// What they do.
+    pub action: Action,
+    /// Where they apply.
+    pub context: Context,
+    /// One line for the help and the docs.
+    pub help: &'static str,
+    /// A word or two for the status-bar hints; `None` keeps it out of the hints.
+    pub hint: Option<&'static str>,
+    /// Changes something (on a host, in the alert lifecycle, …): stripped in read-only mode.
+    pub dangerous: bool,
+}
+
+impl Binding {
+    /// `↑/k`: the keys joined for display.
+    pub fn keys_label(&self) -> String {
+        self.keys
+            .iter()
+            .map(|k| k.label())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+const fn bind(
+    keys: &'static [Key],
+    action: Action,
+    context: Context,
+    help: &'static str,
+    hint: Option<&'static str>,
+) -> Binding {
+    Binding {
+        keys,
+        action,
+        context,
+        help,
+        hint,
+        dangerous: false,
+    }
+}
+
+/// Every binding of the console, in the order the help lists them.
+pub const BINDINGS: &[Binding] = &[
+    bind(
+        &[Key::Char('q'), Key::Ctrl('c')],
+        Action::Quit,
+        Context::Global,
+        "quit the console",
+        Some("quit"),
+    ),
+    bind(
+        &[Key::Esc],
+        Action::Back,
+        Context::Global,
+        "back: leave the host, clear the filter, return to the fleet (quits at the top)",
+        Some("back"),
+    ),
+    bind(
+        &[Key::Tab, Key::Right, Key::Char('l')],
+        Action::NextPane,
+        Context::Global,
+        "next pane",
+        Some("pane"),
+    ),
+    bind(
+        &[Key::BackTab, Key::Left, Key::Char('h')],
+        Action::PreviousPane,
+        Context::Global,
+        "previous pane",
+        None,
+    ),
+    bind(
+        &[Key::Char('/')],
+        Action::Filter,
+        Context::Global,
+        "filter rows: text, glob (h*) or regex (^h[12]$); !pattern inverts",
+        Some("filter"),
+    ),
+    bind(
+        &[Key::Char(':')],
+        Action::Palette,
+        Context::Global,
+        "command palette (Tab completes)",
+        Some("cmd"),
+    ),
+    bind(
+        &[Key::Char('?')],
+        Action::Help,
+        Context::Global,
+        "this help",
+        Some("help"),
+    ),
+    bind(
+        &[Key::Char('r')],
+        Action::RefreshNow,
+        Context::Global,
+        "poll every host now",
+        None,
+    ),
+    bind(
+        &[Key::Down, Key::Char('j')],
+        Action::SelectNext,
+        Context::List,
+        "next row",
+        None,
+    ),
+    bind(
+        &[Key::Up, Key::Char('k')],
+        Action::SelectPrevious,
+        Context::List,
+        "previous row",
+        None,
+    ),
+    bind(
+        &[Key::PageDown, Key::Ctrl('d')],
+        Action::PageDown,
+        Context::List,
+        "a page down",
+        None,
+    ),
+    bind(
+        &[Key::PageUp, Key::Ctrl('u')],
+        Action::PageUp,
+        Context::List,
+        "a page up",
+        None,
+    ),
+    bind(
+        &[Key::Char('g'), Key::Home],
+        Action::SelectFirst,
+        Context::List,
+        "first row",
+        None,
+    ),
+    bind(
+        &[Key::Char('G'), Key::End],
+        Action::SelectLast,
+        Context::List,
+        "last row",
+        None,
+    ),
+    bind(
+        &[Key::Enter],
+        Action::Open,
+        Context::List,
+        "open the selected row's host",
+        Some("open"),
+    ),
+    bind(
+        &[Key::Char('s')],
+        Action::CycleSort,
+        Context::Fleet,
+        "sort by the next column",
+        Some("sort"),
+    ),
+    bind(
+        &[Key::Char('S')],
+        Action::ReverseSort,
+        Context::Fleet,
+        "reverse the sort order",
+        None,
+    ),
+    bind(
+        &[Key::Char('w')],
+        Action::WorstFirst,
+        Context::Fleet,
+        "worst status first, on or off",
+        Some("worst"),
+    ),
+    bind(
+        &[Key::Char('b')],
+        Action::CycleGroupBy,
+        Context::Fleet,
+        "group by: none, group, region, consensus group",
+        Some("group"),
+    ),
+    Binding {
+        keys: &[Key::Char('a')],
+        action: Action::Ack,
+        context: Context::Alerts,
+        help: "acknowledge the selected alert (handed to the audit hook first)",
+        hint: Some("ack"),
+        dangerous: true,
+    },
+];
+
+/// What a key does in a context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// This action.
+    Action(Action),
+    /// A binding that read-only mode removed; the console says so.
+    Refused(&'static Binding),
+    /// Nothing.
+    Unbound,
+}
+
+/// The key map a console runs with: [`BINDINGS`], without the dangerous ones when read-only.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    active: Vec<&'static Binding>,
+    stripped: Vec<&'static Binding>,
+}
+
+impl Keymap {
+    /// The key map; `readonly` strips every dangerous binding.
+    pub fn new(readonly: bool) -> Keymap {
+        let (stripped, active) = BINDINGS.iter().partition(|b| readonly && b.dangerous);
+        Keymap { active, stripped }
+    }
+
+    /// The bindings that dispatch.
+    pub fn bindings(&self) -> &[&'static Binding] {
+        &self.active
+    }
+
+    /// What `ev` does where `contexts` apply (the first matching binding wins).
+    pub fn lookup(&self, ev: &KeyEvent, contexts: &[Context]) -> Lookup {
+        let find = |list: &[&'static Binding]| {
+            list.iter()
+                .copied()
+                .find(|b| contexts.contains(&b.context) && b.keys.iter().any(|k| k.matches(ev)))
+        };
+        if let Some(b) = find(&self.active) {
+            Lookup::Action(b.action)
+        } else if let Some(b) = find(&self.stripped) {
+            Lookup::Refused(b)
+        } else {
+            Lookup::Unbound
+        }
+    }
+
+    /// Whether `action` can be dispatched at all (false for stripped ones).
+    pub fn has(&self, action: Action) -> bool {
+        self.active.iter().any(|b| b.action == action)
+    }
+
+    /// Hint items (`? help`, `s sort`, …) for the given contexts: help first, then the most
+    /// specific context's, then the rest; the caller keeps as many as fit.
+    pub fn hint_items(&self, contexts: &[Context]) -> Vec<String> {
+        let mut out = Vec::new();
+        let item = |b: &Binding| b.hint.map(|h| format!("{} {h}", b.keys[0].label()));
+        out.extend(
+            self.active
+                .iter()
+                .filter(|b| b.action == Action::Help && contexts.contains(&b.context))
+                .filter_map(|b| item(b)),
+        );
+        for ctx in contexts.iter().rev() {
+            for b in self
+                .active
+                .iter()
+                .filter(|b| b.context == *ctx && b.action != Action::Help)
+            {
+                out.extend(item(b));
+            }
+        }
+        out
+    }
+
+    /// `q quit  Esc back  …` for the given contexts, most specific context first.
+    pub fn hints(&self, contexts: &[Context]) -> String {
+        let mut out = Vec::new();
+        for ctx in contexts.iter().rev() {
+            for b in self.active.iter().filter(|b| b.context == *ctx) {
+                if let Some(h) = b.hint {
+                    out.push(format!("{} {h}", b.keys[0].label()));
+                }
+            }
+        }
+        out.join("  ")
+    }
+
+    /// The key table in Markdown (`docs/console.md` holds this text between markers).
+    pub fn markdown(&self) -> String {
+        let mut t = String::from("| keys | where | does |\n|---|---|---|\n");
+        for b in &self.active {
+            let danger = if b.dangerous {
+                " *(changes something: removed in read-only mode)*"
+            } else {
+                ""
+            };
+            t.push_str(&format!(
+                "| `{}` | {} | {}{danger} |\n",
+                b.keys_label().replace('|', "\\|"),
+                b.context.title(),
+                b.help
+            ));
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    const ALL: &[Context] = &[
+        Context::Global,
+        Context::List,
+        Context::Fleet,
+        Context::Alerts,
+    ];
+
+    #[test]
+    fn keys_dispatch_in_their_context_only() {
+        let km = Keymap::new(false);
+        assert_eq!(
+            km.lookup(&key(KeyCode::Char('j')), ALL),
+            Lookup::Action(Action::SelectNext)
+        );
+        assert_eq!(
+            km.lookup(&key(KeyCode::Char('s')), &[Context::Global, Context::List]),
+            Lookup::Unbound,
+            "sorting is the fleet table's"
+        );
+        assert_eq!(
+            km.lookup(
+                &KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                ALL
+            ),
+            Lookup::Action(Action::Quit)
+        );
+        assert_eq!(
+            km.lookup(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT), ALL),
+            Lookup::Action(Action::SelectLast)
+        );
+        assert_eq!(
+            km.lookup(&KeyEvent::new(KeyCode::Tab, KeyModifiers::SHIFT), ALL),
+            Lookup::Action(Action::PreviousPane)
+        );
+        assert_eq!(
+            km.lookup(&key(KeyCode::BackTab), ALL),
+            Lookup::Action(Action::PreviousPane)
+        );
+    }
+
+    #[test]
+    fn readonly_strips_dangerous_bindings_where_they_are_registered() {
+        let km = Keymap::new(true);
+        assert!(!km.has(Action::Ack));
+        assert!(km.bindings().iter().all(|b| !b.dangerous));
+        match km.lookup(&key(KeyCode::Char('a')), ALL) {
+            Lookup::Refused(b) => assert_eq!(b.action, Action::Ack),
+            other => panic!("{other:?}"),
+        }
+        assert!(!km.hints(ALL).contains("a ack"));
+        assert!(!km.markdown().contains("acknowledge"));
+        let rw = Keymap::new(false);
+        assert!(rw.has(Action::Ack));
+        assert!(rw.hints(ALL).contains("a ack"));
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_overlapping_contexts() {
+        // Contexts that can be active together: Global+List+Fleet, Global+List+Alerts.
+        for pair in [Context::Fleet, Context::Alerts] {
+            let ctxs = [Context::Global, Context::List, pair];
+            let mut seen: Vec<(Key, Action)> = Vec::new();
+            for b in BINDINGS.iter().filter(|b| ctxs.contains(&b.context)) {
+                for k in b.keys {
+                    if let Some((_, other)) = seen.iter().find(|(s, _)| s == k) {
+                        panic!("{k:?} is bound to both {other:?} and {:?}", b.action);
+                    }
+                    seen.push((*k, b.action));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! The `:` command palette: the command table (data, like the key map), parsing a typed line
+//! into a [`Command`], completion against the fleet's names, and the one-line editor with its
+//! candidate list.
+//!
+//! Parsing and completion are pure and tested without a terminal; `ui::App` owns the open
+//! [`Palette`] and runs the command. Commands that change anything are `dangerous` and are
+//! left out of a read-only console's table, like dangerous key bindings.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::Pane;
+use crate::view::{GroupBy, SortColumn};
+
+/// What a command's argument is, for completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// No argument.
+    None,
+    /// A host name.
+    Host,
+    /// A group or consensus group (optional: none clears).
+    Group,
+    /// A pane name.
+    Pane,
+    /// A theme name or file.
+    Theme,
+    /// A sort column.
+    Sort,
+    /// A grouping.
+    GroupBy,
+    /// Free text (optional).
+    Text,
+}
+
+/// One palette command.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Name typed after `:`.
+    pub name: &'static str,
+    /// Other names.
+    pub aliases: &'static [&'static str],
+    /// Argument shown in help, e.g. `NAME`.
+    pub usage: &'static str,
+    /// Its argument.
+    pub arg: ArgKind,
+    /// One line of help.
+    pub help: &'static str,
+    /// Changes something: left out in read-only mode.
+    pub dangerous: bool,
+}
+
+/// Every palette command.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "host",
+        aliases: &[],
+        usage: "NAME",
+        arg: ArgKind::Host,
+        help: "open a host's detail",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "group",
+        aliases: &[],
+        usage: "[GROUP]",
+        arg: ArgKind::Group,
+        help: "show only a group or consensus group (no argument: all hosts)",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "pane",
+        aliases: &[],
+        usage: "PANE",
+        arg: ArgKind::Pane,
+        help: "switch pane: fleet, host, services, chain, disks, certs, logs, alerts",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "theme",
+        aliases: &[],
+        usage: "NAME|FILE",
+        arg: ArgKind::Theme,
+        help: "switch theme: a built-in, a file, or a theme in ~/.config/fleetdeck/themes",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "sort",
+        aliases: &[],
+        usage: "COLUMN",
+        arg: ArgKind::Sort,
+        help: "sort the fleet table by a column",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "groupby",
+        aliases: &[],
+        usage: "none|group|region|consensus",
+        arg: ArgKind::GroupBy,
+        help: "group the fleet table",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "filter",
+        aliases: &[],
+        usage: "[PATTERN]",
+        arg: ArgKind::Text,
+        help: "filter rows, as `/` does (no argument: clear)",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "ack",
+        aliases: &[],
+        usage: "",
+        arg: ArgKind::None,
+        help: "acknowledge the selected alert",
+        dangerous: true,
+    },
+    CommandSpec {
+        name: "refresh",
+        aliases: &[],
+        usage: "",
+        arg: ArgKind::None,
+        help: "poll every host now",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "help",
+        aliases: &[],
+        usage: "",
+        arg: ArgKind::None,
+        help: "show the help",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "quit",
+        aliases: &["q", "q!"],
+        usage: "",
+        arg: ArgKind::None,
+        help: "quit the console",
+        dangerous: false,
+    },
+];
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Open a host.
+    Host(String),
+    /// Show a group only, or all.
+    Group(Option<String>),
+    /// Switch pane.
+    Pane(Pane),
+    /// Switch theme.
+    Theme(String),
+    /// Sort the fleet table.
+    Sort(SortColumn),
+    /// Group the fleet table.
+    GroupBy(GroupBy),
+    /// Set or clear the filter.
+    Filter(Option<String>),
+    /// Acknowledge the selected alert.
+    Ack,
+    /// Poll now.
+    Refresh,
+    /// Show help.
+    Help,
+    /// Quit.
+    Quit,
+}
+
+/// Names the palette completes against.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    /// Host names.
+    pub hosts: Vec<String>,
+    /// Groups and consensus groups.
+    pub groups: Vec<String>,
+    /// Theme names.
+    pub themes: Vec<String>,
+}
+
+/// The commands a console offers: all, or the harmless ones when read-only.
+pub fn commands(readonly: bool) -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS.iter().filter(move |c| !(readonly && c.dangerous))
+}
+
+fn find(name: &str, readonly: bool) -> Option<&'static CommandSpec> {
+    commands(readonly).find(|c| c.name == name || c.aliases.contains(&name))
+}
+
+fn arg_values(kind: ArgKind, c: &Candidates) -> Vec<String> {
+    match kind {
+        ArgKind::None | ArgKind::Text => Vec::new(),
+        ArgKind::Host => c.hosts.clone(),
+        ArgKind::Group => c.groups.clone(),
+        ArgKind::Pane => Pane::ALL.iter().map(|p| p.name().to_string()).collect(),
+        ArgKind::Theme => c.themes.clone(),
+        ArgKind::Sort => SortColumn::ALL
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
+        ArgKind::GroupBy => GroupBy::ALL.iter().map(|g| g.name().to_string()).collect(),
+    }
+}
+
+/// Parses a palette line (without the `:`).
+pub fn parse(line: &str, c: &Candidates, readonly: bool) -> Result<Command, String> {
+    let line = line.trim();
+    let (name, arg) = match line.split_once(char::is_whitespace) {
+        Some((n, a)) => (n, a.trim()),
+        None => (line, ""),
+    };
+    if name.is_empty() {
+        return Err("type a command; Tab completes".into());
+    }
+    let Some(spec) = find(name, readonly) else {
+        if readonly && COMMANDS.iter().any(|c| c.name == name && c.dangerous) {
+            return Err(format!("read-only: `{name}` is disabled"));
+        }
+        return Err(format!(
+            "unknown command `{name}`; expected one of {}",
+            commands(readonly)
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    };
+    let need = |what: &str| -> Result<&str, String> {
+        if arg.is_empty() {
+            Err(format!("`{}` needs {what}", spec.name))
+        } else {
+            Ok(arg)
+        }
+    };
+    let none = |cmd: Command| -> Result<Command, String> {
+        if arg.is_empty() {
+            Ok(cmd)
+        } else {
+            Err(format!("`{}` takes no argument", spec.name))
+        }
+    };
+    match spec.name {
+        "host" => {
+            let h = need("a host name")?;
+            if c.hosts.iter().any(|x| x == h) {
+                Ok(Command::Host(h.to_string()))
+            } else {
+                Err(format!("no host called `{h}`"))
+            }
+        }
+        "group" => {
+            if arg.is_empty() {
+                Ok(Command::Group(None))
+            } else if c.groups.iter().any(|g| g == arg) {
+                Ok(Command::Group(Some(arg.to_string())))
+            } else {
+                Err(format!("no group called `{arg}`"))
+            }
+        }
+        "pane" => {
+            let p = need("a pane name")?;
+            Pane::from_name(p).map(Command::Pane).ok_or_else(|| {
+                format!(
+                    "no pane called `{p}`; expected one of {}",
+                    arg_values(ArgKind::Pane, c).join(", ")
+                )
+            })
+        }
+        "theme" => Ok(Command::Theme(need("a theme name or file")?.to_string())),
+        "sort" => {
+            let s = need("a column")?;
+            SortColumn::from_name(s).map(Command::Sort).ok_or_else(|| {
+                format!(
+                    "no column `{s}`; expected one of {}",
+                    arg_values(ArgKind::Sort, c).join(", ")
+                )
+            })
+        }
+        "groupby" => {
+            let g = need("a grouping")?;
+            GroupBy::from_name(g).map(Command::GroupBy).ok_or_else(|| {
+                format!(
+                    "no grouping `{g}`; expected one of {}",
+                    arg_values(ArgKind::GroupBy, c).join(", ")
+                )
+            })
+        }
+        "filter" => Ok(Command::Filter((!arg.is_empty()).then(|| arg.to_string()))),
+        "ack" => none(Command::Ack),
+        "refresh" => none(Command::Refresh),
+        "help" => none(Command::Help),
+        "quit" => none(Command::Quit),
+        other => unreachable!("command `{other}` has no parser"),
+    }
+}
+
+/// Completions of `line`: whole lines the operator may want, best first.
+pub fn complete(line: &str, c: &Candidates, readonly: bool) -> Vec<String> {
+    let trimmed = line.trim_start();
+    match trimmed.split_once(char::is_whitespace) {
+        None => commands(readonly)
+            .filter(|spec| spec.name.starts_with(trimmed))
+            .map(|spec| {
+                if spec.arg == ArgKind::None {
+                    spec.name.to_string()
+                } else {
+                    format!("{} ", spec.name)
+                }
+            })
+            .collect(),
+        Some((name, arg)) => {
+            let Some(spec) = find(name, readonly) else {
+                return Vec::new();
+            };
+            let arg = arg.trim_start();
+            let values = arg_values(spec.arg, c);
+            let mut out: Vec<String> = values
+                .iter()
+                .filter(|v| v.starts_with(arg))
+                .map(|v| format!("{} {v}", spec.name))
+                .collect();
+            // Then anything containing it, so `:host 12` finds `dvn-aws-12`.
+            out.extend(
+                values
+                    .iter()
+                    .filter(|v| !v.starts_with(arg) && v.contains(arg))
+                    .map(|v| format!("{} {v}", spec.name)),
+            );
+            out
+        }
+    }
+}
+
+/// The open palette: the line being typed and its completions.
+#[derive(Debug, Clone, Default)]
+pub struct Palette {
+    /// The line (without `:`).
+    pub line: String,
+    /// Completions of `line`.
+    pub candidates: Vec<String>,
+    /// The highlighted completion.
+    pub selected: usize,
+    /// Why the last Enter did not run.
+    pub error: Option<String>,
+}
+
+/// What a key did to the palette.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaletteOutcome {
+    /// Still open.
+    Editing,
+    /// Closed without running.
+    Cancelled,
+    /// Run this line.
+    Submit(String),
+}
+
+impl Palette {
+    /// An empty palette with the command list as its completions.
+    pub fn open(c: &Candidates, readonly: bool) -> Palette {
+        let mut p = Palette::default();
+        p.refresh(c, readonly);
+        p
+    }
+
+    fn refresh(&mut self, c: &Candidates, readonly: bool) {
+        self.candidates = complete(&self.line, c, readonly);
+        self.selected = 0;
+    }
+
+    /// Handles a key.
+    pub fn on_key(&mut self, key: KeyEvent, c: &Candidates, readonly: bool) -> PaletteOutcome {
+        match key.code {
+            KeyCode::Esc => return PaletteOutcome::Cancelled,
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                return PaletteOutcome::Cancelled;
+            }
+            KeyCode::Enter => return PaletteOutcome::Submit(self.line.clone()),
+            KeyCode::Tab => {
+                if let Some(pick) = self.candidates.get(self.selected) {
+                    self.line = pick.clone();
+                    self.refresh(c, readonly);
+                }
+            }
+            KeyCode::Down if !self.candidates.is_empty() => {
+                self.selected = (self.selected + 1) % self.candidates.len();
+            }
+            KeyCode::Up if !self.candidates.is_empty() => {
+                self.selected = (self.selected + self.candidates.len() - 1) % self.candidates.len();
+            }
+            KeyCode::Backspace => {
+                if self.line.pop().is_none() {
+                    return PaletteOutcome::Cancelled;
+                }
+                self.error = None;
+                self.refresh(c, readonly);
+            }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.line.clear();
+                self.refresh(c, readonly);
+            }
+            KeyCode::Char(ch) => {
+                self.line.push(ch);
+                self.error = None;
+                self.refresh(c, readonly);
+            }
+            _ => {}
+        }
+        PaletteOutcome::Editing
+    }
+}
+
+/// The palette commands as a Markdown table (for `docs/console.md`).
+pub fn markdown(readonly: bool) -> String {
+    let mut t = String::from("| command | does |\n|---|---|\n");
+    for c in commands(readonly) {
+        let mut name = format!(":{}", c.name);
+        if !c.usage.is_empty() {
+            name.push(' ');
+            name.push_str(c.usage);
+        }
+        for a in c.aliases {
+            name.push_str(&format!("`, `:{a}"));
+        }
+        let danger = if c.dangerous {
+            " *(changes something: removed in read-only mode)*"
+        } else {
+            ""
+        };
+        t.push_str(&format!(
+            "| `{}` | {}{danger} |\n",
+            name.replace('|', "\\|"),
+            c.help
+        ));
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cands() -> Candidates {
+        Candidates {
+            hosts: vec!["dvn-aws-1".into(), "dvn-aws-12".into(), "h2".into()],
+            groups: vec!["dvn".into(), "group0".into()],
+            themes: vec!["default".into(), "light".into()],
+        }
+    }
+
+    #[test]
+    fn parses_every_command() {
+        let c = cands();
+        let p = |l: &str| parse(l, &c, false);
+        assert_eq!(p("host h2"), Ok(Command::Host("h2".into())));
+        assert_eq!(p("  pane   chain "), Ok(Command::Pane(Pane::Chain)));
+        assert_eq!(p("group dvn"), Ok(Command::Group(Some("dvn".into()))));
+        assert_eq!(p("group"), Ok(Command::Group(None)));
+        assert_eq!(p("theme light"), Ok(Command::Theme("light".into())));
+        assert_eq!(p("sort disk"), Ok(Command::Sort(SortColumn::Disk)));
+        assert_eq!(
+            p("groupby consensus"),
+            Ok(Command::GroupBy(GroupBy::Consensus))
+        );
+        assert_eq!(p("filter !h*"), Ok(Command::Filter(Some("!h*".into()))));
+        assert_eq!(p("filter"), Ok(Command::Filter(None)));
+        assert_eq!(p("q"), Ok(Command::Quit));
+        assert_eq!(p("quit"), Ok(Command::Quit));
+        assert_eq!(p("ack"), Ok(Command::Ack));
+        assert_eq!(p("host nope"), Err("no host called `nope`".into()));
+        assert_eq!(p("host"), Err("`host` needs a host name".into()));
+        assert!(
+            p("pane nope")
+                .unwrap_err()
+                .contains("expected one of fleet, host")
+        );
+        assert!(
+            p("frobnicate")
+                .unwrap_err()
+                .starts_with("unknown command `frobnicate`")
+        );
+        assert_eq!(p("q now"), Err("`quit` takes no argument".into()));
+    }
+
+    #[test]
+    fn readonly_has_no_dangerous_commands() {
+        let c = cands();
+        assert_eq!(
+            parse("ack", &c, true),
+            Err("read-only: `ack` is disabled".into())
+        );
+        assert!(!complete("a", &c, true).contains(&"ack".to_string()));
+        assert!(complete("a", &c, false).contains(&"ack".to_string()));
+        assert!(!markdown(true).contains(":ack"));
+    }
+
+    #[test]
+    fn completes_commands_then_arguments() {
+        let c = cands();
+        assert_eq!(complete("pa", &c, false), vec!["pane "]);
+        assert_eq!(
+            complete("pane c", &c, false),
+            vec!["pane chain", "pane certs", "pane services"],
+            "prefix matches first, then anything containing it"
+        );
+        assert_eq!(
+            complete("host dvn-aws-1", &c, false),
+            vec!["host dvn-aws-1", "host dvn-aws-12"]
+        );
+        assert_eq!(complete("host 12", &c, false), vec!["host dvn-aws-12"]);
+        assert_eq!(complete("theme li", &c, false), vec!["theme light"]);
+        assert!(complete("", &c, false).len() >= 10);
+        assert!(complete("nope x", &c, false).is_empty());
+    }
+
+    #[test]
+    fn tab_takes_the_highlighted_completion() {
+        let c = cands();
+        let mut p = Palette::open(&c, false);
+        let k = |code| KeyEvent::new(code, KeyModifiers::NONE);
+        for ch in "pa".chars() {
+            p.on_key(k(KeyCode::Char(ch)), &c, false);
+        }
+        p.on_key(k(KeyCode::Tab), &c, false);
+        assert_eq!(p.line, "pane ");
+        p.on_key(k(KeyCode::Char('c')), &c, false);
+        p.on_key(k(KeyCode::Down), &c, false);
+        p.on_key(k(KeyCode::Tab), &c, false);
+        assert_eq!(p.line, "pane certs");
+        assert_eq!(
+            p.on_key(k(KeyCode::Enter), &c, false),
+            PaletteOutcome::Submit("pane certs".into())
+        );
+        assert_eq!(
+            p.on_key(k(KeyCode::Esc), &c, false),
+            PaletteOutcome::Cancelled
+        );
+    }
+}

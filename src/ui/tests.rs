@@ -1,0 +1,1105 @@
+//! Render tests of the console: every pane at 80×24 and 120×40 with an injected clock (insta
+//! snapshots of the text), colours of status and stale cells asserted cell by cell, and the
+//! key, mouse, palette and filter paths driven through `App` without a terminal.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use super::*;
+use crate::inventory::{ChainKind, ConfigSource, load_fleet_from_str};
+use crate::observation::*;
+
+const T0: u64 = 1_800_000_000;
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn now() -> SystemTime {
+    at(T0)
+}
+
+const INVENTORY: &str = r#"
+[fleet]
+name = "dvn-prod"
+interval = "5s"
+
+[thresholds]
+cert_warn_days = 30
+
+[profiles.fisco]
+services = [
+  { name = "fisco-node", kind = "systemd", unit = "fisco-node.service" },
+  { name = "agency", kind = "docker", container = "agency" },
+]
+chain = { kind = "fisco-bcos", rpc = "http://127.0.0.1:8545", group = "group0" }
+disks = [{ mount = "/data" }]
+certs = [{ name = "node", path = "~/nodes/conf/ssl.crt" }, { name = "sdk", path = "~/sdk/sdk.crt" }]
+logs = [{ name = "node", file = "~/nodes/log/log.log", format = "fisco" }]
+
+[[hosts]]
+name = "fisco-1"
+address = "10.0.1.10"
+profile = "fisco"
+groups = ["fisco", "aws"]
+consensus_group = "group0"
+role = "consensus"
+
+[[hosts]]
+name = "fisco-2"
+address = "10.0.1.11"
+profile = "fisco"
+groups = ["fisco", "aws"]
+consensus_group = "group0"
+role = "consensus"
+
+[[hosts]]
+name = "fisco-3"
+address = "10.0.2.10"
+profile = "fisco"
+groups = ["fisco", "ali"]
+consensus_group = "group0"
+role = "consensus"
+
+[[hosts]]
+name = "fisco-4"
+address = "10.0.2.11"
+profile = "fisco"
+groups = ["fisco", "ali"]
+consensus_group = "group0"
+role = "consensus"
+
+[[hosts]]
+name = "dvn-pg-1"
+address = "10.0.3.10"
+groups = ["dvn"]
+services = [
+  { name = "postgres", kind = "systemd", unit = "postgresql.service" },
+  { name = "dvn-api", kind = "http", url = "http://127.0.0.1:8080/health" },
+]
+disks = [{ mount = "/" }, { mount = "/var/lib/postgresql" }]
+backups = [{ name = "postgres", dir = "/var/backups/pg", pattern = "*-postgres-backup.sql.gz", every = "24h" }]
+logs = [{ name = "api", unit = "dvn-api.service" }]
+
+[profiles.geth]
+services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
+chain = { kind = "ethereum", rpc = "http://127.0.0.1:8545" }
+disks = [{ mount = "/" }]
+
+[[hosts]]
+name = "dvn-geth-1"
+address = "10.0.3.11"
+profile = "geth"
+groups = ["dvn"]
+
+[[hosts]]
+name = "dvn-geth-2"
+address = "10.0.3.12"
+profile = "geth"
+groups = ["dvn"]
+
+[[hosts]]
+name = "dvn-spare"
+address = "10.0.3.13"
+groups = ["dvn"]
+"#;
+
+fn usage(mount: &str, total_gib: u64, percent: f64) -> DiskObs {
+    let total = total_gib << 30;
+    let used = (total as f64 * percent / 100.0) as u64;
+    DiskObs {
+        mount: mount.into(),
+        usage: Ok(DiskUsage {
+            filesystem: "/dev/vdb".into(),
+            total_bytes: total,
+            used_bytes: used,
+            avail_bytes: total - used,
+            used_percent: percent,
+            mounted_on: mount.into(),
+        }),
+    }
+}
+
+fn svc(name: &str, state: ServiceState, detail: &str, since_ago: i64) -> ServiceObs {
+    ServiceObs {
+        name: name.into(),
+        state,
+        detail: detail.into(),
+        since: Some(T0 as i64 - since_ago),
+        restarts: Some(0),
+    }
+}
+
+fn facts() -> HostFacts {
+    HostFacts {
+        kernel: Metric::Value(KernelInfo {
+            os: "Linux".into(),
+            hostname: "fisco-1".into(),
+            release: "6.1.0-13-amd64".into(),
+            machine: "x86_64".into(),
+        }),
+        os: Metric::Value("Debian GNU/Linux 12 (bookworm)".into()),
+        cpu: Metric::Value(CpuInfo {
+            count: 8,
+            sockets: Some(1),
+            models: vec![CpuModel {
+                name: "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz".into(),
+                count: 8,
+            }],
+        }),
+        memory: Metric::Value(MemoryInfo {
+            total_bytes: 32 << 30,
+            available_bytes: 20 << 30,
+            swap_total_bytes: 0,
+            swap_free_bytes: 0,
+        }),
+        filesystems: Metric::Value(vec![
+            Filesystem {
+                fs_type: Some("ext4".into()),
+                usage: usage("/", 40, 23.0).usage.unwrap(),
+            },
+            Filesystem {
+                fs_type: Some("xfs".into()),
+                usage: usage("/data", 500, 55.0).usage.unwrap(),
+            },
+        ]),
+        interfaces: Metric::Value(vec![NetInterface {
+            name: "eth0".into(),
+            mac: "52:54:00:12:34:56".into(),
+            state: Some("up".into()),
+        }]),
+        logins: Metric::Value(vec![Login {
+            user: "alice".into(),
+            tty: "pts/0".into(),
+            from: "10.8.0.2".into(),
+            at: Some(T0 as i64 - 7200),
+            when: "2027-01-15 06:00".into(),
+            session: "still logged in".into(),
+            night: false,
+        }]),
+        dmi: Metric::Unavailable("no /sys/class/dmi".into()),
+    }
+}
+
+fn certs(node_days: i64, sdk_days: i64) -> Vec<CertObs> {
+    let cert = |name: &str, path: &str, days: i64| CertObs {
+        name: name.into(),
+        path: path.into(),
+        info: Metric::Value(CertInfo {
+            not_after: T0 as i64 + days * 86_400,
+            not_before: None,
+            subject: format!("CN={name},O=fisco"),
+            issuer: Some("CN=agency".into()),
+        }),
+    };
+    vec![
+        cert("node", "~/nodes/conf/ssl.crt", node_days),
+        cert("sdk", "~/sdk/sdk.crt", sdk_days),
+    ]
+}
+
+fn fisco_log(errors: u64) -> Vec<LogObs> {
+    vec![LogObs {
+        name: "node".into(),
+        summary: Ok(LogSummary {
+            lines_read: 500,
+            window_seconds: 600,
+            window_complete: true,
+            errors,
+            warnings: 2,
+            pattern_matches: 0,
+            by_module: vec![ModuleCount {
+                module: "CONSENSUS".into(),
+                errors,
+                warnings: 1,
+            }],
+            recent: vec![LogLine {
+                at: Some(T0 as i64 - 30),
+                level: Some(LogLevel::Error),
+                module: Some("CONSENSUS".into()),
+                text: "view change timeout, toView=42".into(),
+            }],
+            tail: vec![
+                LogLine {
+                    at: Some(T0 as i64 - 31),
+                    level: Some(LogLevel::Info),
+                    module: Some("SYNC".into()),
+                    text: "block sync, number=10029".into(),
+                },
+                LogLine {
+                    at: Some(T0 as i64 - 30),
+                    level: Some(LogLevel::Error),
+                    module: Some("CONSENSUS".into()),
+                    text: "view change timeout, toView=42".into(),
+                },
+                LogLine {
+                    at: Some(T0 as i64 - 29),
+                    level: Some(LogLevel::Info),
+                    module: Some("CONSENSUS".into()),
+                    text: "commit block, number=10030".into(),
+                },
+            ],
+            newest_at: Some(T0 as i64 - 30),
+        }),
+    }]
+}
+
+fn fisco(host: usize, secs: u64, height: u64, with_slow: bool) -> Observation {
+    Observation {
+        host,
+        started: at(secs),
+        elapsed: Duration::from_millis(40),
+        outcome: Ok(Probed {
+            host_time: Some(secs as i64),
+            load: Some(LoadAvg {
+                one: 0.42,
+                five: 0.35,
+                fifteen: 0.3,
+            }),
+            uptime: Some(Duration::from_secs(86_400 * 41 + 3600 * 5)),
+            services: vec![
+                svc(
+                    "fisco-node",
+                    ServiceState::Running,
+                    "active (running)",
+                    86_400 * 3,
+                ),
+                svc("agency", ServiceState::Running, "running", 86_400 * 3),
+            ],
+            disks: vec![usage("/data", 500, 55.0 + host as f64)],
+            chain: Some(ChainObs {
+                kind: ChainKind::FiscoBcos,
+                height: Metric::Value(height),
+                syncing: Metric::Value(false),
+                peers: Metric::Value(3),
+                client: Some("FISCO-BCOS 3.6.0".into()),
+            }),
+            facts: (with_slow && host == 0).then(facts),
+            certs: with_slow.then(|| certs(200, if host == 1 { 12 } else { 300 })),
+            logs: with_slow.then(|| fisco_log(if host == 2 { 14 } else { 0 })),
+            ..Probed::default()
+        }),
+    }
+}
+
+fn pg(secs: u64, with_slow: bool, data_percent: f64) -> Observation {
+    Observation {
+        host: 4,
+        started: at(secs),
+        elapsed: Duration::from_millis(55),
+        outcome: Ok(Probed {
+            host_time: Some(secs as i64),
+            uptime: Some(Duration::from_secs(86_400 * 12)),
+            services: vec![
+                svc(
+                    "postgres",
+                    ServiceState::Running,
+                    "active (running)",
+                    86_400 * 12,
+                ),
+                ServiceObs {
+                    name: "dvn-api".into(),
+                    state: ServiceState::Stopped,
+                    detail: "HTTP 503".into(),
+                    since: None,
+                    restarts: None,
+                },
+            ],
+            service_failures: vec![ServiceFailure {
+                index: 1,
+                name: "dvn-api".into(),
+                source: FailureSource::Output,
+                lines: vec!["upstream connect error: connection refused".into()],
+            }],
+            disks: vec![
+                usage("/", 40, 41.0),
+                usage("/var/lib/postgresql", 1000, data_percent),
+            ],
+            backups: vec![BackupObs {
+                name: "postgres".into(),
+                latest: Ok(Some(BackupFile {
+                    path: "/var/backups/pg/20270115-postgres-backup.sql.gz".into(),
+                    mtime: secs as i64 - 5 * 3600,
+                    size_bytes: 600 << 20,
+                })),
+                previous: Some(BackupFile {
+                    path: "/var/backups/pg/20270114-postgres-backup.sql.gz".into(),
+                    mtime: secs as i64 - 29 * 3600,
+                    size_bytes: 7 << 30,
+                }),
+            }],
+            logs: with_slow.then(|| {
+                vec![LogObs {
+                    name: "api".into(),
+                    summary: Ok(LogSummary {
+                        lines_read: 200,
+                        window_seconds: 600,
+                        window_complete: false,
+                        errors: 3,
+                        pattern_matches: 3,
+                        recent: vec![LogLine {
+                            at: None,
+                            level: None,
+                            module: None,
+                            text: "ERROR pool exhausted".into(),
+                        }],
+                        ..LogSummary::default()
+                    }),
+                }]
+            }),
+            ..Probed::default()
+        }),
+    }
+}
+
+fn geth(host: usize, secs: u64, height: u64, disk: f64) -> Observation {
+    Observation {
+        host,
+        started: at(secs),
+        elapsed: Duration::from_millis(30),
+        outcome: Ok(Probed {
+            host_time: Some(secs as i64),
+            uptime: Some(Duration::from_secs(86_400 * 3)),
+            services: vec![svc(
+                "geth",
+                ServiceState::Running,
+                "active (running)",
+                86_400,
+            )],
+            disks: vec![usage("/", 200, disk)],
+            chain: Some(ChainObs {
+                kind: ChainKind::Ethereum,
+                height: Metric::Value(height),
+                syncing: Metric::Value(false),
+                peers: Metric::Unavailable("not supported by this node".into()),
+                client: Some("Geth/v1.14.11".into()),
+            }),
+            ..Probed::default()
+        }),
+    }
+}
+
+/// The fixture fleet, as of [`T0`]: a FISCO group of four with one member unreachable (so the
+/// group is one failure from stalling), a PostgreSQL host with a stopped API, a nearly full
+/// disk and a shrunk backup, a healthy geth node, one with a filling disk, and a host not
+/// polled yet.
+fn app_with(readonly: bool) -> App {
+    let fleet = load_fleet_from_str(INVENTORY, ConfigSource::Embedded).unwrap();
+    let n = fleet.hosts.len();
+    let mut app = App::new(
+        Arc::new(fleet),
+        (0..n).collect(),
+        Theme::default_theme(),
+        readonly,
+    );
+    app.set_operator("alice");
+    // Twenty minutes of polls every 30 s, the console evaluating after each round (as it does
+    // on every redraw), so histories, trends and alert ages are those of a console left open.
+    for k in 0..=40u64 {
+        let secs = T0 - 2 - 30 * (40 - k);
+        let slow = k == 40;
+        let behind = 15 * (40 - k);
+        app.on_observation(fisco(0, secs, 10_030 - behind, slow));
+        app.on_observation(fisco(1, secs, 10_030 - behind, slow));
+        app.on_observation(fisco(2, secs, 10_027 - behind, slow));
+        if secs <= T0 - 120 {
+            // fisco-4 answers until two minutes ago.
+            app.on_observation(fisco(3, secs, 10_030 - behind, secs > T0 - 150));
+        }
+        app.on_observation(pg(secs, slow, 93.3 + 0.1 * k as f64 / 40.0));
+        app.on_observation(geth(5, secs, 19_000_004 - 2 * (40 - k), 41.0));
+        app.on_observation(geth(6, secs, 19_000_004 - 2 * (40 - k), 85.5));
+        app.on_tick(at(secs));
+        app.ensure_model();
+    }
+    app.on_observation(Observation {
+        host: 3,
+        started: at(T0 - 3),
+        elapsed: Duration::from_secs(3),
+        outcome: Err(Unreachable {
+            kind: UnreachableKind::Timeout,
+            message: "no SSH session with 10.0.2.11:22 within 3s".into(),
+            retry_in: Some(Duration::from_secs(8)),
+        }),
+    });
+    app.on_tick(at(T0 - 3));
+    app.ensure_model();
+    app
+}
+
+fn app() -> App {
+    app_with(false)
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| app.render(f, now())).unwrap();
+    terminal
+}
+
+fn key(app: &mut App, code: KeyCode) -> Option<Action> {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn typing(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn screen(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The position of the first cell of `text` on screen (on a line containing `on_line`).
+fn find(buf: &Buffer, text: &str, on_line: &str) -> (u16, u16) {
+    (0..buf.area.height)
+        .find_map(|y| {
+            let line: String = (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            if !line.contains(on_line) {
+                return None;
+            }
+            line.find(text)
+                .map(|col| (line[..col].chars().count() as u16, y))
+        })
+        .unwrap_or_else(|| panic!("{text:?} not on a line with {on_line:?}"))
+}
+
+fn goto(app: &mut App, pane: &str) {
+    key(app, KeyCode::Char(':'));
+    typing(app, &format!("pane {pane}"));
+    key(app, KeyCode::Enter);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots of every pane at two sizes
+
+macro_rules! pane_snapshots {
+    ($($name:ident: $setup:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            for (w, h) in [(80, 24), (120, 40)] {
+                let mut app = app();
+                let setup: fn(&mut App) = $setup;
+                setup(&mut app);
+                let t = draw(&mut app, w, h);
+                insta::assert_snapshot!(format!("{}_{w}x{h}", stringify!($name)), t.backend());
+            }
+        }
+    )*};
+}
+
+pane_snapshots! {
+    fleet_pane: |_| {};
+    fleet_pane_grouped_worst_first: |a| {
+        key(a, KeyCode::Char('b'));
+        key(a, KeyCode::Char('w'));
+    };
+    host_pane: |a| {
+        key(a, KeyCode::Enter);
+    };
+    services_pane: |a| goto(a, "services");
+    chain_pane: |a| goto(a, "chain");
+    disks_pane: |a| goto(a, "disks");
+    certs_pane: |a| goto(a, "certs");
+    logs_pane: |a| goto(a, "logs");
+    alerts_pane: |a| goto(a, "alerts");
+    runbook_pane: |a| goto(a, "runbook");
+    help_overlay: |a| { key(a, KeyCode::Char('?')); };
+    palette_open: |a| {
+        key(a, KeyCode::Char(':'));
+        typing(a, "pane c");
+    };
+    filter_typed: |a| {
+        key(a, KeyCode::Char('/'));
+        typing(a, "fisco-[12]");
+    };
+    host_scoped_services: |a| {
+        key(a, KeyCode::Enter);
+        key(a, KeyCode::Tab);
+    };
+}
+
+#[test]
+fn too_small_a_terminal_gets_a_notice() {
+    let mut app = app();
+    let t = draw(&mut app, 59, 14);
+    insta::assert_snapshot!("too_small_59x14", t.backend());
+    let text = screen(&t);
+    assert!(text.contains("need at least 60×15"), "{text}");
+    // Exactly the minimum draws the panes.
+    let t = draw(&mut app, 60, 15);
+    assert!(screen(&t).contains("fisco-1"));
+}
+
+#[test]
+fn every_size_from_tiny_to_huge_draws_without_panicking() {
+    for pane in Pane::ALL {
+        for (w, h) in [
+            (1, 1),
+            (20, 5),
+            (60, 15),
+            (61, 16),
+            (75, 20),
+            (100, 30),
+            (250, 80),
+        ] {
+            let mut app = app();
+            if pane != Pane::Fleet {
+                app.run_command(Command::Host("fisco-1".into()));
+                app.run_command(Command::Pane(pane));
+            }
+            draw(&mut app, w, h);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Colours
+
+#[test]
+fn status_cells_are_coloured_by_status() {
+    let mut app = app();
+    let t = draw(&mut app, 120, 40);
+    let buf = t.backend().buffer();
+    let theme = Theme::default_theme();
+    let (x, y) = find(buf, "critical", "dvn-pg-1");
+    assert_eq!(buf[(x, y)].fg, theme.colour("status.critical"));
+    assert!(buf[(x, y)].modifier.contains(Modifier::BOLD));
+    let (x, y) = find(buf, "ok ", "dvn-geth-1");
+    assert_eq!(buf[(x, y)].fg, theme.colour("status.ok"));
+    let (x, y) = find(buf, "warning", "dvn-geth-2");
+    assert_eq!(buf[(x, y)].fg, theme.colour("status.warning"));
+    let (x, y) = find(buf, "unknown", "dvn-spare");
+    assert_eq!(buf[(x, y)].fg, theme.colour("status.unknown"));
+}
+
+#[test]
+fn stale_cells_use_the_stale_slot_and_fresh_ones_do_not() {
+    let mut app = app();
+    let t = draw(&mut app, 120, 40);
+    let buf = t.backend().buffer();
+    let theme = Theme::default_theme();
+    // fisco-4's last data is 2 minutes old, its interval 5 s.
+    let (x, y) = find(buf, "9970", "fisco-4");
+    assert_eq!(buf[(x, y)].fg, theme.colour("stale"));
+    assert!(buf[(x, y)].modifier.contains(Modifier::ITALIC));
+    let (x, y) = find(buf, "2m", "fisco-4");
+    assert_eq!(buf[(x, y)].fg, theme.colour("stale"));
+    let (x, y) = find(buf, "10030", "fisco-1");
+    assert_eq!(buf[(x, y)].fg, theme.colour("text"));
+    assert!(screen(&t).contains("1 stale"));
+}
+
+#[test]
+fn the_theme_switches_colours_and_a_bad_theme_is_an_error_notice() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "theme high-contrast");
+    key(&mut app, KeyCode::Enter);
+    let t = draw(&mut app, 120, 40);
+    let buf = t.backend().buffer();
+    let (x, y) = find(buf, "critical", "dvn-pg-1");
+    let hc = Theme::builtin("high-contrast").unwrap();
+    assert_eq!(buf[(x, y)].fg, hc.colour("status.critical"));
+    assert_eq!(app.theme().name(), "high-contrast");
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "theme no-such-theme");
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("no-such-theme: no such theme"), "{text}");
+    assert_eq!(app.theme().name(), "high-contrast");
+}
+
+#[test]
+fn the_chain_pane_shows_the_quorum_in_colour() {
+    let mut app = app();
+    goto(&mut app, "chain");
+    let t = draw(&mut app, 120, 40);
+    let text = screen(&t);
+    assert!(
+        text.contains("N=4 F=1 healthy 3/4 — one failure from stalling"),
+        "{text}"
+    );
+    let buf = t.backend().buffer();
+    let (x, y) = find(buf, "N=4", "fisco-bcos/group0");
+    assert_eq!(
+        buf[(x, y)].fg,
+        Theme::default_theme().colour("status.critical")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys, navigation, palette, filter
+
+#[test]
+fn keys_move_the_selection_and_quit() {
+    let mut app = app();
+    draw(&mut app, 120, 40);
+    assert_eq!(key(&mut app, KeyCode::Char('j')), Some(Action::SelectNext));
+    assert_eq!(app.selected_row(), 1);
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.selected_row(), 7);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected_row(), 7, "stays on the last row");
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.selected_row(), 0);
+    assert_eq!(key(&mut app, KeyCode::Char('q')), Some(Action::Quit));
+    assert_eq!(
+        app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Some(Action::Quit)
+    );
+}
+
+#[test]
+fn enter_drills_down_tab_cycles_and_esc_goes_back_then_quits() {
+    let mut app = app();
+    draw(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!((app.pane(), app.host()), (Pane::Host, Some(1)));
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("fisco-2 ›"), "{text}");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.pane(), Pane::Services);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("services of fisco-2 — 2"), "{text}");
+    assert!(!text.contains("dvn-pg-1"), "scoped to the host: {text}");
+    app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    assert_eq!(app.pane(), Pane::Alerts, "Shift-Tab wraps around");
+    assert_eq!(key(&mut app, KeyCode::Esc), Some(Action::Back));
+    assert_eq!((app.pane(), app.host()), (Pane::Fleet, None));
+    key(&mut app, KeyCode::Char('l'));
+    assert_eq!(app.pane(), Pane::Services);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.pane(), Pane::Fleet);
+    assert_eq!(key(&mut app, KeyCode::Esc), Some(Action::Quit));
+}
+
+#[test]
+fn enter_in_a_fleet_wide_pane_opens_that_rows_host() {
+    let mut app = app();
+    goto(&mut app, "alerts");
+    draw(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane(), Pane::Host);
+    // Warnings come last, in key order: the last is fisco-3's count of log errors.
+    assert_eq!(app.host(), Some(2));
+}
+
+#[test]
+fn the_filter_is_live_inverts_and_esc_restores() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('/'));
+    typing(&mut app, "dvn-*");
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("dvn-prod — 4 of 8 hosts · /dvn-*"), "{text}");
+    assert!(!text.contains("fisco-1"), "{text}");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('/'));
+    key(&mut app, KeyCode::Home);
+    // Editing restarts from the current text; make it an inverted regex.
+    for _ in 0.."dvn-*".len() {
+        key(&mut app, KeyCode::Backspace);
+    }
+    typing(&mut app, "!^fisco-[123]$");
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("5 of 8 hosts"), "{text}");
+    assert!(
+        text.contains("fisco-4") && !text.contains("fisco-2 "),
+        "{text}"
+    );
+    // A half-typed regex keeps the last good filter and says why.
+    key(&mut app, KeyCode::Char('/'));
+    typing(&mut app, "(");
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("invalid regex"), "{text}");
+    assert!(text.contains("5 of 8 hosts"), "{text}");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(key(&mut app, KeyCode::Esc), Some(Action::Back), "clears");
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("dvn-prod — 8 hosts "), "{text}");
+}
+
+#[test]
+fn the_palette_completes_and_runs_commands() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "ho");
+    key(&mut app, KeyCode::Tab);
+    typing(&mut app, "pg");
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains(":host dvn-pg-1"), "completion listed: {text}");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane(), Pane::Host);
+    assert_eq!(app.host(), Some(4));
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "group aws");
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("· group aws"), "{text}");
+    assert!(
+        text.contains("fisco-1") && !text.contains("dvn-pg-1"),
+        "{text}"
+    );
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "bogus");
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("unknown command `bogus`"), "{text}");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "q");
+    assert_eq!(key(&mut app, KeyCode::Enter), Some(Action::Quit));
+}
+
+#[test]
+fn sort_group_and_worst_first_rearrange_the_table() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "sort disk");
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&draw(&mut app, 120, 40));
+    let first = text.lines().nth(3).unwrap();
+    assert!(first.contains("dvn-pg-1"), "fullest disk first: {text}");
+    key(&mut app, KeyCode::Char('S'));
+    key(&mut app, KeyCode::Char('b'));
+    key(&mut app, KeyCode::Char('b'));
+    key(&mut app, KeyCode::Char('b'));
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("▾ group0 (4)"), "{text}");
+    assert!(text.contains("▾ (no consensus group) (4)"), "{text}");
+    // The selection never rests on a heading.
+    key(&mut app, KeyCode::Char('g'));
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(
+        text.lines().any(|l| l.contains("▶") && l.contains("fisco")),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_help_lists_every_binding_of_the_keymap() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('?'));
+    let t = draw(&mut app, 120, 40);
+    let text = screen(&t);
+    for help in [
+        "quit the console",
+        "next pane",
+        "command palette (Tab completes)",
+    ] {
+        assert!(text.contains(help), "{help} missing from:\n{text}");
+    }
+    let entries = help::help_entries(app.keymap(), false);
+    for b in app.keymap().bindings() {
+        assert!(
+            entries
+                .iter()
+                .any(|(k, h)| *k == b.keys_label() && h == b.help)
+        );
+    }
+    key(&mut app, KeyCode::Esc);
+    assert!(!screen(&draw(&mut app, 120, 40)).contains("Help"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acks and read-only mode
+
+#[test]
+fn an_ack_goes_through_the_hook_first_and_then_shows() {
+    let mut app = app();
+    let seen: Arc<Mutex<Vec<AckRequest>>> = Arc::default();
+    let log = seen.clone();
+    app.set_ack_hook(Box::new(move |r| {
+        log.lock().unwrap().push(r.clone());
+        Ok(())
+    }));
+    goto(&mut app, "alerts");
+    draw(&mut app, 120, 40);
+    assert_eq!(key(&mut app, KeyCode::Char('a')), Some(Action::Ack));
+    let reqs = seen.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].operator, "alice");
+    assert_eq!(reqs[0].at, now());
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("acked by alice"), "{text}");
+    assert!(text.contains("acknowledged"), "{text}");
+    // The acked alert moves below the new ones; the selection now rests on the next new one.
+    key(&mut app, KeyCode::Char('a'));
+    let reqs = seen.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 2);
+    assert_ne!(reqs[0].key, reqs[1].key);
+    // An acked alert is not acked again: the hook is not even asked.
+    key(&mut app, KeyCode::Char('G'));
+    let rows = alert_rows_of(&mut app);
+    let acked = rows
+        .iter()
+        .position(|r| matches!(r.phase, view::AlertPhase::Acked { .. }))
+        .unwrap();
+    app.sels.get_mut(&Pane::Alerts).unwrap().selected = acked;
+    assert_eq!(key(&mut app, KeyCode::Char('a')), None);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert!(screen(&draw(&mut app, 120, 40)).contains("already acknowledged by alice"));
+}
+
+fn alert_rows_of(app: &mut App) -> Vec<AlertRow> {
+    app.ensure_model();
+    match app.model.as_ref().and_then(|m| m.pane.as_ref()) {
+        Some((_, PaneRows::Alerts(rows))) => rows.clone(),
+        _ => panic!("not on the alerts pane"),
+    }
+}
+
+#[test]
+fn an_ack_the_hook_refuses_is_not_taken() {
+    let mut app = app();
+    app.set_ack_hook(Box::new(|_| Err("audit log is locked".into())));
+    goto(&mut app, "alerts");
+    draw(&mut app, 120, 40);
+    assert_eq!(key(&mut app, KeyCode::Char('a')), None);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(
+        text.contains("ack not recorded, so not taken: audit log is locked"),
+        "{text}"
+    );
+    assert!(!text.contains("acked by"), "{text}");
+}
+
+#[test]
+fn readonly_strips_the_ack_everywhere_and_says_so() {
+    let mut app = app_with(true);
+    let called = Arc::new(Mutex::new(false));
+    let flag = called.clone();
+    app.set_ack_hook(Box::new(move |_| {
+        *flag.lock().unwrap() = true;
+        Ok(())
+    }));
+    goto(&mut app, "alerts");
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("READ-ONLY"), "{text}");
+    assert!(
+        !text.contains("a ack"),
+        "no hint for a stripped key: {text}"
+    );
+    assert_eq!(key(&mut app, KeyCode::Char('a')), None);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("read-only console: `a`"), "{text}");
+    // The palette has no ack either, and the action itself refuses.
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "ack");
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("read-only: `ack` is disabled"), "{text}");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.apply(Action::Ack), None);
+    assert!(!*called.lock().unwrap(), "the hook never ran");
+    assert!(!screen(&draw(&mut app, 120, 40)).contains("acked by"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mouse
+
+fn click(app: &mut App, x: u16, y: u16) -> bool {
+    app.on_mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[test]
+fn the_mouse_selects_rows_opens_hosts_switches_tabs_and_scrolls() {
+    let mut app = app();
+    let t = draw(&mut app, 120, 40);
+    let (x, y) = find(t.backend().buffer(), "dvn-pg-1", "dvn-pg-1");
+    assert!(click(&mut app, x, y));
+    assert_eq!(app.selected_row(), 4);
+    assert_eq!(app.pane(), Pane::Fleet);
+    assert!(
+        click(&mut app, x, y),
+        "a click on the selected row opens it"
+    );
+    assert_eq!((app.pane(), app.host()), (Pane::Host, Some(4)));
+    let t = draw(&mut app, 120, 40);
+    let (x, y) = find(t.backend().buffer(), " Chain ", "Host");
+    assert!(click(&mut app, x + 1, y));
+    assert_eq!(app.pane(), Pane::Chain);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('g'));
+    draw(&mut app, 120, 40);
+    assert!(app.on_mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 10,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(app.selected_row(), 3);
+    assert!(!app.on_mouse(MouseEvent {
+        kind: MouseEventKind::Moved,
+        column: 10,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scale
+
+#[test]
+fn a_thousand_host_fleet_builds_rows_only_for_the_screen() {
+    let mut t = String::from("[fleet]\nname = \"big\"\n");
+    for i in 0..1000 {
+        t.push_str(&format!(
+            "[[hosts]]\nname = \"node-{i:04}\"\naddress = \"10.0.{}.{}\"\ngroups = [\"g{}\"]\n",
+            i / 256,
+            i % 256,
+            i % 7
+        ));
+    }
+    let fleet = load_fleet_from_str(&t, ConfigSource::Embedded).unwrap();
+    let mut app = App::new(
+        Arc::new(fleet),
+        (0..1000).collect(),
+        Theme::default_theme(),
+        false,
+    );
+    for i in 0..1000 {
+        app.on_observation(Observation {
+            host: i,
+            started: at(T0 - 1),
+            elapsed: Duration::from_millis(5),
+            outcome: Ok(Probed::default()),
+        });
+    }
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("big — 1000 hosts"), "{text}");
+    key(&mut app, KeyCode::Char('G'));
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("▶ node-0999"), "{text}");
+    assert!(!text.contains("node-0000"), "{text}");
+    let sel = app.sels[&Pane::Fleet];
+    assert_eq!(sel.offset, 1000 - sel.body.height as usize);
+    // The model is cached per (state version, second, query): a key that only moves the
+    // selection does not rebuild it.
+    let version = app.model.as_ref().unwrap().key;
+    key(&mut app, KeyCode::Char('k'));
+    draw(&mut app, 120, 40);
+    assert_eq!(app.model.as_ref().unwrap().key, version);
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/console.md: its key table, command table and pane captures are generated from here
+
+fn capture(setup: fn(&mut App), w: u16, h: u16) -> String {
+    let mut app = app();
+    setup(&mut app);
+    let t = draw(&mut app, w, h);
+    let text: Vec<String> = screen(&t)
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    format!("```text\n{}\n```\n", text.join("\n"))
+}
+
+fn replace_section(doc: &str, name: &str, body: &str) -> String {
+    let begin = format!("<!-- BEGIN {name} -->\n");
+    let end = format!("<!-- END {name} -->");
+    let a = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("docs/console.md lacks the marker {begin:?}"))
+        + begin.len();
+    let b = a + doc[a..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("docs/console.md lacks the marker {end:?}"));
+    format!("{}{body}{}", &doc[..a], &doc[b..])
+}
+
+#[test]
+fn docs_console_md_matches_the_key_map_and_the_panes() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/console.md");
+    let mut want = replace_section(&doc, "keymap", &Keymap::new(false).markdown());
+    want = replace_section(&want, "commands", &palette::markdown(false));
+    type Setup = fn(&mut App);
+    let captures: [(&str, Setup); 11] = [
+        ("fleet", |_| {}),
+        ("fleet_grouped", |a| {
+            key(a, KeyCode::Char('b'));
+            key(a, KeyCode::Char('w'));
+        }),
+        ("host", |a| {
+            key(a, KeyCode::Enter);
+        }),
+        ("services", |a| {
+            goto(a, "services");
+            key(a, KeyCode::Char('/'));
+            typing(a, "dvn");
+            key(a, KeyCode::Enter);
+            key(a, KeyCode::Char('j'));
+        }),
+        ("chain", |a| goto(a, "chain")),
+        ("disks", |a| goto(a, "disks")),
+        ("certs", |a| goto(a, "certs")),
+        ("logs", |a| {
+            goto(a, "logs");
+            key(a, KeyCode::Char('j'));
+            key(a, KeyCode::Char('j'));
+        }),
+        ("alerts", |a| goto(a, "alerts")),
+        ("help", |a| {
+            key(a, KeyCode::Char('?'));
+        }),
+        ("palette", |a| {
+            key(a, KeyCode::Char(':'));
+            typing(a, "host dvn");
+        }),
+    ];
+    for (name, setup) in captures {
+        want = replace_section(&want, &format!("capture:{name}"), &capture(setup, 100, 30));
+    }
+    if std::env::var_os("FLEETDECK_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).expect("write docs/console.md");
+        return;
+    }
+    assert!(
+        doc == want,
+        "docs/console.md is out of date with the key map or the panes; \
+         FLEETDECK_UPDATE_DOCS=1 cargo test --lib docs_console_md rewrites it"
+    );
+}
+
+#[test]
+fn the_docs_key_table_lists_every_binding() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console.md"),
+    )
+    .unwrap();
+    for b in keymap::BINDINGS {
+        assert!(
+            doc.contains(&format!("| `{}` |", b.keys_label())),
+            "{} is not in docs/console.md",
+            b.keys_label()
+        );
+    }
+}

@@ -1,0 +1,2 @@
+"Debian GNU/Linux 12 (bookworm)"
+

@@ -1,0 +1,104 @@
+//! Console render cost on a 200×60 `TestBackend`, for 100 and 1000 hosts of a synthetic fleet
+//! (`benches/common/synthetic.rs`: 10 minutes of observations per host).
+//!
+//! - `fleet_table_200x60/after_observation_N_hosts`: one frame right after a new observation —
+//!   the console caches what it derives from the state per state version and second, so this is
+//!   the frame that pays for everything (health rules, rows, sorting, drawing): the target figure;
+//! - `fleet_table_200x60/redraw_N_hosts`: the same frame with nothing new (the 1 s tick, a key);
+//! - `busiest_pane_200x60/PANE/N_hosts`: the same after-observation frame for the pane that is
+//!   slowest at 1000 hosts, picked when the benchmark starts by drawing every pane a few times;
+//! - `rules_report_rows/N_hosts`: `health::evaluate` + `report::status_report` + `fleet_rows`
+//!   alone (what `fleetdeck status` computes), to tell rules from drawing.
+//!
+//! Run with `cargo bench --bench render`; `scripts/bench` runs it and collects the numbers.
+
+#[path = "common/synthetic.rs"]
+mod synthetic;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fleetdeck::{health, report};
+
+/// The pane (other than the fleet table) whose after-observation frame is slowest at `n` hosts.
+fn busiest_pane(n: usize) -> Option<String> {
+    let mut app = synthetic::app(n);
+    let mut terminal = synthetic::terminal();
+    let panes: Vec<String> = app
+        .pane_cycle()
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    let mut k = 0;
+    let mut worst: Option<(Duration, String)> = None;
+    for name in panes {
+        if name == "fleet" || !synthetic::show_pane(&mut app, &name) {
+            continue;
+        }
+        synthetic::frame_after_observation(&mut app, &mut terminal, n, &mut k);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            synthetic::frame_after_observation(&mut app, &mut terminal, n, &mut k);
+        }
+        let took = t0.elapsed();
+        if worst.as_ref().is_none_or(|(w, _)| took > *w) {
+            worst = Some((took, name));
+        }
+    }
+    worst.map(|(_, name)| name)
+}
+
+fn fleet_table(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fleet_table_200x60");
+    for n in [100usize, 1000] {
+        let mut app = synthetic::app(n);
+        let mut terminal = synthetic::terminal();
+        let mut k = 0;
+        group.bench_function(format!("after_observation_{n}_hosts"), |b| {
+            b.iter(|| synthetic::frame_after_observation(&mut app, &mut terminal, n, &mut k))
+        });
+        group.bench_function(format!("redraw_{n}_hosts"), |b| {
+            b.iter(|| synthetic::draw(&mut app, &mut terminal))
+        });
+    }
+    group.finish();
+}
+
+fn busiest(c: &mut Criterion) {
+    let Some(pane) = busiest_pane(1000) else {
+        return;
+    };
+    let mut group = c.benchmark_group("busiest_pane_200x60");
+    for n in [100usize, 1000] {
+        let mut app = synthetic::app(n);
+        let mut terminal = synthetic::terminal();
+        synthetic::show_pane(&mut app, &pane);
+        let mut k = 0;
+        group.bench_function(format!("{pane}/{n}_hosts"), |b| {
+            b.iter(|| synthetic::frame_after_observation(&mut app, &mut terminal, n, &mut k))
+        });
+    }
+    group.finish();
+}
+
+fn report_only(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rules_report_rows");
+    for n in [100usize, 1000] {
+        let fleet = synthetic::fleet(n);
+        let app = synthetic::app(n);
+        let selected: Vec<usize> = (0..n).collect();
+        let now = synthetic::now();
+        group.bench_function(format!("{n}_hosts"), |b| {
+            b.iter(|| {
+                let verdicts = health::evaluate(&fleet, &app.state, now);
+                let r = report::status_report(&fleet, &app.state, &verdicts, &selected, now);
+                black_box(report::fleet_rows(&r))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fleet_table, busiest, report_only);
+criterion_main!(benches);

@@ -80,6 +80,9 @@ pub trait Frontend: Send + Sync {
     fn answer(&self, ask: &Effect) -> BoxFuture<'static, Event>;
     /// Shows progress: steps started and finished, timers, refusals, command results.
     fn show(&self, effect: &Effect);
+    /// Sees the whole run after every round of events (the console's runbook pane redraws its
+    /// step list, per-host results, path and timers from it). Line front ends ignore it.
+    fn progress(&self, _run: &Run) {}
 }
 
 /// The operator's name and role from the inventory: `$USER` (or `override_name`), looked up in
@@ -230,6 +233,7 @@ impl Executor {
         // saved run as it was (e.g. `--resume` without a terminal), so it can still be resumed.
         let mut acted = false;
         loop {
+            frontend.progress(run);
             let mut events = Vec::new();
             let mut index = 0;
             while index < effects.len() {

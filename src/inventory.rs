@@ -177,6 +177,9 @@ pub struct Host {
     pub groups: Vec<String>,
     /// BFT consensus group this host belongs to.
     pub consensus_group: Option<String>,
+    /// Region (data centre, cloud region), its own or its profile's; only groups and filters
+    /// the console's fleet table.
+    pub region: Option<String>,
     /// Consensus role.
     pub role: NodeRole,
     /// Probe interval of this host.

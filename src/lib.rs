@@ -10,6 +10,7 @@ pub mod audit;
 pub mod executor;
 pub mod health;
 pub mod inventory;
+pub mod mounts;
 pub mod observation;
 pub mod poller;
 pub mod probe;

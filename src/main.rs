@@ -210,6 +210,17 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
     // Acknowledging an alert is an operator action: it is on disk before it takes effect, and an
     // unwritable log refuses the ack rather than losing the record.
     let audit_path = fleetdeck::audit::default_path()?;
+    let fleet = Arc::new(fleet);
+    // Runbooks started in the console run over its own connections and write the same audit
+    // log as `fleetdeck run`.
+    options.runbooks = Some(ui::runbook_pane::RunbookLauncher {
+        fleet: fleet.clone(),
+        transports: transports.clone(),
+        audit_path: audit_path.clone(),
+        runs_dir: fleetdeck::executor::runs_dir(),
+        user_dir: fleetdeck::runbook::user_dir(),
+        session: session.clone(),
+    });
     let actor = fleetdeck::audit::Actor::new(
         &session.operator,
         session.role.as_str(),
@@ -232,7 +243,7 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
         .map(|_| ())
         .map_err(|e| e.to_string())
     }));
-    ui::run(Arc::new(fleet), transports, passphrases, options)
+    ui::run(fleet, transports, passphrases, options)
         .await
         .context("terminal error")
 }

@@ -312,6 +312,7 @@ mod tests {
             profile: None,
             groups: vec![],
             consensus_group: None,
+            region: None,
             role: NodeRole::Free,
             interval: Duration::from_secs(5),
             services: vec![],

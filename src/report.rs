@@ -58,6 +58,8 @@ pub struct HostReport {
     pub address: String,
     /// Groups from the inventory.
     pub groups: Vec<String>,
+    /// Region from the inventory (the host's own or its profile's).
+    pub region: Option<String>,
     /// Whether the latest poll reached the host.
     pub reachable: bool,
     /// Why it was not reachable.
@@ -518,6 +520,7 @@ fn host_report(
         name: host.name.clone(),
         address: host.address.clone(),
         groups: host.groups.clone(),
+        region: host.region.clone(),
         reachable,
         error: hs.error.as_ref().map(|e| e.message.clone()),
         error_kind: hs.error.as_ref().map(|e| e.kind),
@@ -942,6 +945,7 @@ name = "dvn-prod"
 name = "dvn-aws-1"
 address = "10.0.1.10"
 groups = ["dvn"]
+region = "aws-eu-west-1"
 services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
 disks = [{ mount = "/data" }]
 backups = [{ name = "postgres", dir = "/b", pattern = "*.gz", every = "24h" }]
@@ -1026,6 +1030,8 @@ services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
         );
         let h = &v["hosts"][0];
         assert_eq!(h["name"], "dvn-aws-1");
+        assert_eq!(h["region"], "aws-eu-west-1");
+        assert_eq!(v["hosts"][1]["region"], serde_json::Value::Null);
         assert_eq!(h["reachable"], true);
         assert_eq!(h["error"], serde_json::Value::Null);
         assert_eq!(h["status"], "ok");

@@ -1,7 +1,10 @@
 //! `fleetdeck run` and `fleetdeck runbook list | show | lint`: the headless front end of the
 //! runbook engine. Exit codes: 0 success, 1 failure (a step failed, the run was aborted, or a
 //! lint found problems), 2 bad usage or bad input, including a refusal before anything ran (no
-//! terminal for a dangerous step, a role that may not, bad inputs).
+//! terminal for a dangerous step, a role that may not, bad inputs, the quorum guard) — and a
+//! `--resume` refused before it ran anything (a secret to type again or an unknown step to
+//! decide, with no terminal), which keeps the saved run. [`runbook::Outcome::exit_code`] is
+//! the one place that decides between 1 and 2.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;

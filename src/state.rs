@@ -4,7 +4,8 @@
 //! stall, blocks per minute, sparklines), disk usage sampled once a minute (trend and
 //! days-until-full), per-service tracks (since when, restarts seen, the last failure's output)
 //! and the latest facts, certificates and logs with the time they were read (those are probed
-//! on a slower cadence, so a poll without them keeps the previous ones). The store never reads
+//! on a slower cadence, so a poll without them keeps the previous ones), and the time each
+//! every-poll part was read ([`PartTimes`]), so the console can age every cell on its own. The store never reads
 //! the clock and never renders: time arrives with each observation, and judgement is
 //! `health`'s job.
 //!
@@ -38,6 +39,22 @@ pub struct Timed<T> {
     pub at: SystemTime,
     /// The value.
     pub value: T,
+}
+
+/// When each every-poll part now held in `HostState::probed` was read (console clock, from
+/// the observation). They travel in one poll today, but the console's cells read their own
+/// part's time, so a part that moves to a schedule of its own changes only
+/// [`FleetState::apply`]; a part the poll did not carry (no chain configured) has none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartTimes {
+    /// The services.
+    pub services: Option<SystemTime>,
+    /// The chain node's height, peers and sync state.
+    pub chain: Option<SystemTime>,
+    /// Disk usage.
+    pub disks: Option<SystemTime>,
+    /// Backup sets.
+    pub backups: Option<SystemTime>,
 }
 
 /// What the store knows about one service across polls.
@@ -176,6 +193,8 @@ pub struct HostState {
     pub probed: Option<Probed>,
     /// When `probed` was taken.
     pub probed_at: Option<SystemTime>,
+    /// When each part of `probed` was read.
+    pub parts: PartTimes,
     /// Recent chain heights with the time they were seen.
     pub heights: VecDeque<(SystemTime, u64)>,
     /// When the height last went up (for stall detection).
@@ -419,6 +438,12 @@ impl FleetState {
                         value: logs,
                     });
                 }
+                host.parts = PartTimes {
+                    services: Some(obs.started),
+                    chain: probed.chain.as_ref().map(|_| obs.started),
+                    disks: Some(obs.started),
+                    backups: Some(obs.started),
+                };
                 host.probed = Some(probed);
                 host.probed_at = Some(obs.started);
             }
@@ -491,6 +516,17 @@ mod tests {
         assert_eq!(h.failures_in_a_row, 2);
         assert!(h.probed.is_some());
         assert_eq!(h.probed_at, Some(at(100)));
+        assert_eq!(h.polled_at, Some(at(110)));
+        assert_eq!(
+            h.parts,
+            PartTimes {
+                services: Some(at(100)),
+                chain: Some(at(100)),
+                disks: Some(at(100)),
+                backups: Some(at(100)),
+            },
+            "each part keeps the time it was read, not the time of the failed poll"
+        );
     }
 
     #[test]

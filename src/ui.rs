@@ -26,6 +26,7 @@ pub mod keymap;
 pub mod logs_pane;
 pub mod palette;
 pub mod prompt;
+pub mod runbook_pane;
 pub mod services_pane;
 pub mod table;
 #[cfg(test)]
@@ -70,10 +71,11 @@ use fleet_table::FleetTable;
 use help::HelpOverlay;
 use host_pane::HostPane;
 pub use keymap::Action;
-use keymap::{Context, Keymap, Lookup};
+use keymap::{Context, Key, Keymap, Lookup};
 use logs_pane::LogsPane;
 use palette::{Candidates, Command, Palette, PaletteOutcome};
 use prompt::PassphraseRequest;
+use runbook_pane::{RunStart, RunbookLauncher, RunbookMsg, RunbookPane};
 use services_pane::ServicesPane;
 use table::{Selection, status_slot};
 use theme::Theme;
@@ -215,7 +217,8 @@ enum PaneRows {
     Certs(Vec<CertRow>),
     Logs(Vec<LogRow>),
     Alerts(Vec<AlertRow>),
-    Runbook,
+    /// The runbook pane's path, by its number of rows.
+    Runbook(usize),
 }
 
 struct HostRows {
@@ -235,7 +238,8 @@ impl PaneRows {
     fn len(&self, model: &Model) -> usize {
         match self {
             PaneRows::Fleet => model.lines.len(),
-            PaneRows::Host(_) | PaneRows::Runbook => 0,
+            PaneRows::Host(_) => 0,
+            PaneRows::Runbook(n) => *n,
             PaneRows::Services(r) => r.len(),
             PaneRows::Chain(_, r) => r.len(),
             PaneRows::Disks(d, b) => d.len() + b.len(),
@@ -252,7 +256,7 @@ impl PaneRows {
                 FleetLine::Group { .. } => None,
             },
             PaneRows::Host(h) => Some(h.host),
-            PaneRows::Runbook => None,
+            PaneRows::Runbook(_) => None,
             PaneRows::Services(r) => r.get(i).map(|r| r.host),
             PaneRows::Chain(_, r) => r.get(i).map(|r| r.host),
             PaneRows::Disks(d, b) => d
@@ -301,7 +305,12 @@ pub struct App {
     operator: String,
     ack_hook: Option<AckHook>,
     alerts: AlertBook,
-    runbook_pane: bool,
+    /// Runbooks that can be run here (name, title); `None`: no runbook pane.
+    runbooks: Option<Vec<(String, String)>>,
+    runbook: RunbookPane,
+    runbook_start: Option<RunStart>,
+    /// The host a palette opened with `x` (or on a host) offers as the run's target.
+    palette_focus: Option<String>,
     tabs: Vec<(Rect, Pane)>,
     model: Option<Model>,
 }
@@ -337,7 +346,10 @@ impl App {
             operator: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
             ack_hook: None,
             alerts: AlertBook::default(),
-            runbook_pane: false,
+            runbooks: None,
+            runbook: RunbookPane::default(),
+            runbook_start: None,
+            palette_focus: None,
             tabs: Vec::new(),
             model: None,
         }
@@ -353,9 +365,50 @@ impl App {
         self.ack_hook = Some(hook);
     }
 
-    /// Adds the runbook pane to the Tab cycle.
-    pub fn enable_runbook_pane(&mut self) {
-        self.runbook_pane = true;
+    /// Adds the runbook pane to the Tab cycle, offering these runbooks (name, title).
+    pub fn enable_runbook_pane(&mut self, catalog: Vec<(String, String)>) {
+        self.runbooks = Some(catalog);
+    }
+
+    /// The runbook pane's state.
+    pub fn runbook(&self) -> &RunbookPane {
+        &self.runbook
+    }
+
+    /// Folds in a message of the running runbook; a run that starts brings its pane forward.
+    pub fn on_runbook_msg(&mut self, msg: RunbookMsg) {
+        let before = self.runbook.path_len();
+        let started = matches!(msg, RunbookMsg::Started { .. });
+        let asks = matches!(msg, RunbookMsg::Ask(..));
+        self.runbook.on_msg(msg);
+        let after = self.runbook.path_len();
+        // Follow the path as it grows unless the operator is looking further up.
+        let sel = self.sels.entry(Pane::Runbook).or_default();
+        if after > before && sel.selected + 1 >= before {
+            sel.selected = after - 1;
+        }
+        if started || (asks && self.pane != Pane::Runbook) {
+            if asks {
+                self.notify("the runbook asks you something (runbook pane)", false);
+            }
+            if started {
+                self.pane = Pane::Runbook;
+            }
+        }
+        self.invalidate();
+    }
+
+    /// The run the operator asked for (`:run`, `:resume`), for the event loop to start.
+    pub fn take_runbook_start(&mut self) -> Option<RunStart> {
+        self.runbook_start.take()
+    }
+
+    /// Marks a run as starting (the pane shows it at once).
+    pub fn runbook_starting(&mut self, what: &str) {
+        self.runbook.starting(what);
+        self.sels.remove(&Pane::Runbook);
+        self.pane = Pane::Runbook;
+        self.invalidate();
     }
 
     /// Whether this console is read-only.
@@ -421,6 +474,7 @@ impl App {
         match self.pane {
             Pane::Fleet => c.push(Context::Fleet),
             Pane::Alerts => c.push(Context::Alerts),
+            Pane::Runbook => c.push(Context::Runbook),
             _ => {}
         }
         c
@@ -442,7 +496,7 @@ impl App {
             Pane::Logs,
             Pane::Alerts,
         ];
-        if self.runbook_pane {
+        if self.runbooks.is_some() {
             v.push(Pane::Runbook);
         }
         v
@@ -524,9 +578,9 @@ impl App {
         }
         match self.pane {
             Pane::Fleet => PaneRows::Fleet,
-            Pane::Runbook => PaneRows::Runbook,
+            Pane::Runbook => PaneRows::Runbook(self.runbook.path_len()),
             Pane::Host => match self.host {
-                None => PaneRows::Runbook,
+                None => PaneRows::Runbook(0),
                 Some(h) => {
                     let one = [h];
                     let chain = view::chain_rows(&ctx, &one);
@@ -838,6 +892,18 @@ impl App {
                 return None;
             }
         }
+        // An open question of the runbook owns the keyboard in its pane, except for leaving the
+        // pane and quitting (which suspends the run, resumably).
+        if self.pane == Pane::Runbook && self.runbook.question().is_some() {
+            let leaves = [Key::Tab, Key::BackTab, Key::Ctrl('c')]
+                .iter()
+                .any(|k| k.matches(&key));
+            if !leaves {
+                self.runbook.question_key(key);
+                self.invalidate();
+                return None;
+            }
+        }
         match self.keymap.lookup(&key, &self.contexts()) {
             Lookup::Unbound => None,
             Lookup::Refused(b) => {
@@ -911,7 +977,31 @@ impl App {
                 };
             }
             Action::Palette => {
+                self.palette_focus = self.focus_host_name();
                 self.input = Input::Palette(Palette::open(&self.candidates(), self.readonly));
+            }
+            Action::RunOnHost => {
+                if self.runbooks.is_none() {
+                    self.notify("this console runs no runbooks", true);
+                    return None;
+                }
+                let Some(host) = self.focus_host_name() else {
+                    self.notify("select a host first", true);
+                    return None;
+                };
+                self.palette_focus = Some(host);
+                self.input = Input::Palette(Palette::with_line(
+                    "run ",
+                    &self.candidates(),
+                    self.readonly,
+                ));
+            }
+            Action::StartRunbook => {}
+            Action::StopRun => {
+                if !self.runbook.active() {
+                    self.notify("no runbook is running", true);
+                    return None;
+                }
             }
             Action::Help => self.input = Input::Help { scroll: 0 },
             Action::CycleSort => {
@@ -933,6 +1023,12 @@ impl App {
             Action::Ack => return self.ack_selected(),
         }
         Some(action)
+    }
+
+    /// The host a run started now would be offered for: the one looked at, or the selected row's.
+    fn focus_host_name(&mut self) -> Option<String> {
+        let host = self.host.or_else(|| self.selected_host())?;
+        Some(self.fleet.hosts[host].name.clone())
     }
 
     fn candidates(&self) -> Candidates {
@@ -965,7 +1061,31 @@ impl App {
                 .collect(),
             groups: groups.into_iter().collect(),
             themes,
+            runbooks: self
+                .runbooks
+                .iter()
+                .flatten()
+                .map(|(name, _)| name.clone())
+                .collect(),
+            focus_host: self.palette_focus.clone(),
         }
+    }
+
+    fn request_run(&mut self, start: RunStart) -> Option<Action> {
+        if self.runbooks.is_none() {
+            self.notify("this console runs no runbooks", true);
+            return None;
+        }
+        if self.runbook.active() {
+            self.notify(
+                "a runbook is already running: finish it, or suspend it with X or :stop",
+                true,
+            );
+            self.pane = Pane::Runbook;
+            return None;
+        }
+        self.runbook_start = Some(start);
+        Some(Action::StartRunbook)
     }
 
     /// Runs a palette command.
@@ -981,6 +1101,11 @@ impl App {
                 }
                 return self.ack_selected();
             }
+            Command::Run { runbook, hosts } => {
+                return self.request_run(RunStart::New { runbook, hosts });
+            }
+            Command::Resume(id) => return self.request_run(RunStart::Resume(id)),
+            Command::Stop => return self.apply(Action::StopRun),
             Command::Host(name) => {
                 if let Some(i) = self
                     .selected
@@ -1447,17 +1572,19 @@ impl App {
                 }
                 .render(area, frame.buffer_mut(), sel);
             }
-            Some(PaneRows::Runbook) => {
-                // HOOK(runbook): the runbook engine's pane renders here.
-                let t = &self.theme;
-                let block = table::pane_block(t, " runbook ", hints, true);
-                frame.render_widget(
-                    Paragraph::new(Line::from(Span::styled(
-                        "  no runbook is running",
-                        Style::new().fg(t.colour("text.dim")),
-                    )))
-                    .block(block),
+            Some(PaneRows::Runbook(_)) => {
+                let sel = self.sels.entry(Pane::Runbook).or_default();
+                let catalog = self.runbooks.as_deref().unwrap_or_default();
+                self.runbook.render(
+                    frame,
                     area,
+                    sel,
+                    runbook_pane::PaneDraw {
+                        theme: &self.theme,
+                        hints,
+                        catalog,
+                        now: self.now,
+                    },
                 );
             }
         }
@@ -1707,8 +1834,8 @@ pub struct ConsoleOptions {
     pub operator: Option<String>,
     /// Records acks before they take effect (the audit log).
     pub ack_hook: Option<AckHook>,
-    /// Show the runbook pane in the Tab cycle.
-    pub runbook_pane: bool,
+    /// Runs runbooks in the runbook pane (`None`: no runbook pane).
+    pub runbooks: Option<RunbookLauncher>,
 }
 
 impl ConsoleOptions {
@@ -1720,7 +1847,7 @@ impl ConsoleOptions {
             readonly,
             operator: None,
             ack_hook: None,
-            runbook_pane: false,
+            runbooks: None,
         }
     }
 }
@@ -1810,40 +1937,65 @@ async fn event_loop(
     if let Some(hook) = options.ack_hook {
         app.set_ack_hook(hook);
     }
-    if options.runbook_pane {
-        app.enable_runbook_pane();
+    let launcher = options.runbooks;
+    if let Some(l) = &launcher {
+        app.enable_runbook_pane(l.catalog());
     }
+    let (runbook_tx, mut runbook_msgs) = mpsc::unbounded_channel();
+    let mut running: Option<runbook_pane::RunHandle> = None;
     let poller = Poller::spawn(fleet, transports, options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    // `dirty`: the operator did something, draw now. `fresh_data`: polls came in; they are
+    // folded into the state at once but drawn at most every DATA_FRAME, so a large fleet whose
+    // polls finish one by one costs a few frames a second, not one per host.
     let mut dirty = true;
+    let mut fresh_data = false;
+    let mut last_draw = tokio::time::Instant::now();
     #[cfg(debug_assertions)]
     let mut panic_test = PanicAfterFrames::from_env();
     loop {
-        if dirty {
+        if dirty || (fresh_data && last_draw.elapsed() >= DATA_FRAME) {
             terminal.draw(|f| app.render(f, SystemTime::now()))?;
             dirty = false;
+            fresh_data = false;
+            last_draw = tokio::time::Instant::now();
             #[cfg(debug_assertions)]
             panic_test.frame_drawn();
         }
         tokio::select! {
             Some(obs) = observations.recv() => {
                 app.on_observation(obs);
-                // Fold in everything already queued, then draw once.
+                // Fold in everything already queued; the frame comes within DATA_FRAME.
                 while let Ok(more) = observations.try_recv() {
                     app.on_observation(more);
                 }
-                dirty = true;
+                fresh_data = true;
             }
+            () = tokio::time::sleep_until(last_draw + DATA_FRAME), if fresh_data => {}
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) => {
                     app.on_tick(SystemTime::now());
                     match app.on_key(key) {
-                        Some(Action::Quit) => return Ok(()),
+                        Some(Action::Quit) => break,
                         Some(Action::RefreshNow) => poller.refresh_now(),
+                        Some(Action::StartRunbook) => {
+                            if let (Some(l), Some(start)) = (&launcher, app.take_runbook_start()) {
+                                app.runbook_starting(&match &start {
+                                    RunStart::New { runbook, .. } => format!("runbook {runbook}"),
+                                    RunStart::Resume(id) => format!("resuming run {id}"),
+                                });
+                                running = Some(l.spawn(start, runbook_tx.clone()));
+                            }
+                        }
+                        Some(Action::StopRun) => {
+                            if let Some(run) = &mut running {
+                                run.interrupt();
+                            }
+                        }
                         _ => {}
                     }
                     dirty = true;
@@ -1855,16 +2007,39 @@ async fn event_loop(
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-                None => return Ok(()),
+                Some(Err(e)) => {
+                    settle(running.take()).await;
+                    return Err(e);
+                }
+                None => break,
             },
+            Some(msg) = runbook_msgs.recv() => {
+                if matches!(msg, RunbookMsg::Ended { .. }) {
+                    running = None;
+                }
+                app.on_runbook_msg(msg);
+                dirty = true;
+            }
             Some(request) = passphrases.recv() => {
                 app.ask_passphrase(request);
                 dirty = true;
             }
             _ = tick.tick() => dirty = true,
-            _ = sigterm.recv() => return Ok(()),
-            _ = sighup.recv() => return Ok(()),
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
         }
+    }
+    settle(running.take()).await;
+    Ok(())
+}
+
+/// The shortest time between two frames drawn for new poll data (keys draw at once).
+const DATA_FRAME: Duration = Duration::from_millis(250);
+
+/// Leaving the console with a run in progress suspends it: saved and audited (bounded, so a
+/// dead host cannot hold the terminal), and `fleetdeck run --resume ID` or `:resume ID` goes on.
+async fn settle(run: Option<runbook_pane::RunHandle>) {
+    if let Some(run) = run {
+        run.settle(Duration::from_secs(10)).await;
     }
 }

@@ -11,6 +11,7 @@
 //! Callers: `ui` (every pane) and its tests. `report` keeps its own `FleetRow` for the
 //! headless status table, so the `status --json` contract is untouched by console changes.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -55,35 +56,162 @@ pub struct Freshness {
 }
 
 impl Freshness {
+    /// Data read at `read` by a probe that runs every `every`, seen at `now`: stale once older
+    /// than twice `every` — the probe was due twice and nothing new arrived, so nobody should
+    /// act on it. No data (`None`) is not stale: there is nothing to mistake for fresh.
+    pub fn of(read: Option<SystemTime>, every: Duration, now: SystemTime) -> Freshness {
+        let Some(at) = read else {
+            return Freshness::default();
+        };
+        let age = now.duration_since(at).unwrap_or(Duration::ZERO);
+        Freshness {
+            age: Some(age),
+            stale: age > every * 2,
+        }
+    }
+
     /// `3s`, `2m`, or `-` before the first data.
     pub fn text(&self) -> String {
         self.age.map_or_else(|| "-".into(), short_duration)
     }
+
+    /// ` ·3m` when stale, empty otherwise: what a stale value carries after it, so it cannot
+    /// pass for fresh even where colours do not show.
+    pub fn suffix(&self) -> String {
+        match self.age {
+            Some(age) if self.stale => format!(" ·{}", short_duration(age)),
+            _ => String::new(),
+        }
+    }
+
+    /// The older of two (a known age beats none); stale when either is.
+    pub fn oldest(self, other: Freshness) -> Freshness {
+        Freshness {
+            age: match (self.age, other.age) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            stale: self.stale || other.stale,
+        }
+    }
 }
 
-/// The freshness of `hs`'s data at `now`: stale once older than 2 × `host.interval` — the
-/// poller was due twice and nothing new arrived, so nobody should act on what is shown.
+/// The freshness of `hs`'s latest successful poll at `now`: stale once older than 2 ×
+/// `host.interval`.
 pub fn freshness(host: &Host, hs: &HostState, now: SystemTime) -> Freshness {
-    let Some(at) = hs.probed_at else {
-        return Freshness::default();
-    };
-    let age = now.duration_since(at).unwrap_or(Duration::ZERO);
-    Freshness {
-        age: Some(age),
-        stale: age > host.interval * 2,
-    }
+    Freshness::of(hs.probed_at, host.interval, now)
 }
 
 /// The freshness of a slower-cadence part read at `at`: stale once older than twice its
 /// cadence.
 pub fn freshness_of<T>(part: Option<&Timed<T>>, every: Duration, now: SystemTime) -> Freshness {
-    let Some(t) = part else {
-        return Freshness::default();
-    };
-    let age = now.duration_since(t.at).unwrap_or(Duration::ZERO);
-    Freshness {
-        age: Some(age),
-        stale: age > every * 2,
+    Freshness::of(part.map(|t| t.at), every, now)
+}
+
+/// The parts of a host's data that are read (and so age) separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Whether the host was reached: every poll attempt says, even a failed one.
+    Reach,
+    /// Service states.
+    Services,
+    /// Chain height, peers and sync state.
+    Chain,
+    /// Disk usage.
+    Disks,
+    /// Backup sets.
+    Backups,
+    /// Host facts.
+    Facts,
+    /// Certificates.
+    Certs,
+    /// Logs.
+    Logs,
+}
+
+impl Part {
+    /// How often this part of `host` is read: the host's interval for the every-poll parts,
+    /// the slower cadences for facts, certificates and logs.
+    pub fn interval(self, host: &Host) -> Duration {
+        match self {
+            Part::Reach | Part::Services | Part::Chain | Part::Disks | Part::Backups => {
+                host.interval
+            }
+            Part::Facts => Cadence::for_host(host).facts,
+            Part::Certs => Cadence::for_host(host).certs,
+            Part::Logs => Cadence::for_host(host).logs,
+        }
+    }
+
+    /// When the data of this part now held in `hs` was read.
+    pub fn read_at(self, hs: &HostState) -> Option<SystemTime> {
+        match self {
+            Part::Reach => hs.polled_at,
+            Part::Services => hs.parts.services,
+            Part::Chain => hs.parts.chain,
+            Part::Disks => hs.parts.disks,
+            Part::Backups => hs.parts.backups,
+            Part::Facts => hs.facts.as_ref().map(|t| t.at),
+            Part::Certs => hs.certs.as_ref().map(|t| t.at),
+            Part::Logs => hs.logs.as_ref().map(|t| t.at),
+        }
+    }
+
+    /// The freshness of this part of `hs` at `now`.
+    pub fn freshness(self, host: &Host, hs: &HostState, now: SystemTime) -> Freshness {
+        Freshness::of(self.read_at(hs), self.interval(host), now)
+    }
+}
+
+/// One value cell: the text and the freshness of the data behind it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataCell {
+    /// The value as read (`82%`), without any age.
+    pub text: String,
+    /// How old the data behind it is.
+    pub fresh: Freshness,
+}
+
+impl DataCell {
+    fn new(text: impl Into<String>, fresh: Freshness) -> DataCell {
+        DataCell {
+            text: text.into(),
+            fresh,
+        }
+    }
+
+    /// A cell with nothing behind it (`-` for a part not configured): never stale.
+    fn none(text: impl Into<String>) -> DataCell {
+        DataCell::new(text, Freshness::default())
+    }
+
+    /// What is displayed: the value, and once stale its age after it (`82% ·3m`).
+    pub fn shown(&self) -> Cow<'_, str> {
+        if self.fresh.stale && self.fresh.age.is_some() {
+            Cow::Owned(format!("{}{}", self.text, self.fresh.suffix()))
+        } else {
+            Cow::Borrowed(&self.text)
+        }
+    }
+
+    /// Characters of [`DataCell::shown`], counted without building it: the fleet table asks
+    /// this of every row on every frame to size its columns.
+    pub fn width(&self) -> usize {
+        let suffix = match self.fresh.age {
+            // ` ·` plus the short age: its digits and a one-letter unit (see `short_duration`).
+            Some(age) if self.fresh.stale => {
+                let s = age.as_secs();
+                let n = match s {
+                    0..60 => s,
+                    60..3600 => s / 60,
+                    3600..86400 => s / 3600,
+                    _ => s / 86400,
+                };
+                2 + n.checked_ilog10().unwrap_or(0) as usize + 1 + 1
+            }
+            _ => 0,
+        };
+        self.text.chars().count() + suffix
     }
 }
 
@@ -153,10 +281,10 @@ pub fn logs_of(hs: &HostState) -> Option<&[LogObs]> {
     hs.logs.as_ref().map(|t| t.value.as_slice())
 }
 
-/// The region a host is in, for grouping the fleet table.
-pub fn region_of(_host: &Host) -> Option<&str> {
-    // HOOK(inventory): a `region` key per host; until it exists every host is "(no region)".
-    None
+/// The region a host is in (its own `region`, else its profile's), for grouping the fleet
+/// table.
+pub fn region_of(host: &Host) -> Option<&str> {
+    host.region.as_deref()
 }
 
 /// The trend of the `k`-th configured disk of a host.
@@ -193,19 +321,19 @@ pub struct FleetRow {
     pub name: String,
     /// Overall status.
     pub status: Status,
-    /// `yes`, `no`, or `…` before the first poll.
-    pub reach: &'static str,
+    /// `yes`, `no`, or `…` before the first poll; as old as the latest poll attempt.
+    pub reach: DataCell,
     /// `running/total`; `?/total` while unreachable.
-    pub services: String,
+    pub services: DataCell,
     /// Chain height, `-` without a chain, `n/a` when the node does not say.
-    pub height: String,
+    pub height: DataCell,
     /// Peers, `n/a` when the node does not say.
-    pub peers: String,
+    pub peers: DataCell,
     /// Worst disk use, `41%`.
-    pub disk: String,
+    pub disk: DataCell,
     /// Age of the oldest newest-backup, `1h`; `none` when a set has no file.
-    pub backup: String,
-    /// How old the data is and whether it is stale.
+    pub backup: DataCell,
+    /// The oldest cell's age (the AGE column); stale when any cell is.
     pub fresh: Freshness,
     /// First alert, or the connection error.
     pub note: String,
@@ -228,12 +356,14 @@ fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
     let (host, hs, health) = ctx.host(i);
     let reachable = hs.reachable();
     let p = hs.probed.as_ref();
+    let fresh = |part: Part| part.freshness(host, hs, ctx.now);
     let mut keys = FleetKeys::default();
     let services = if host.services.is_empty() {
-        String::new()
+        DataCell::none("")
     } else if reachable != Some(true) || p.is_none() {
-        // Unknown, not down: "0/1" would send the operator after the wrong problem.
-        format!("?/{}", host.services.len())
+        // Unknown, not down: "0/1" would send the operator after the wrong problem. Its age
+        // is that of the last states read, which are what is not known any more.
+        DataCell::new(format!("?/{}", host.services.len()), fresh(Part::Services))
     } else {
         let p = p.expect("checked above");
         let up = p
@@ -242,16 +372,22 @@ fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
             .filter(|s| s.state == ServiceState::Running)
             .count();
         keys.services_down = host.services.len().saturating_sub(up);
-        format!("{up}/{}", host.services.len())
+        DataCell::new(
+            format!("{up}/{}", host.services.len()),
+            fresh(Part::Services),
+        )
     };
     let chain = p.and_then(|p| p.chain.as_ref());
     let (height, peers) = match (&host.chain, chain) {
-        (None, _) => ("-".to_string(), "-".to_string()),
-        (Some(_), None) => ("-".into(), "-".into()),
+        (None, _) | (Some(_), None) => (DataCell::none("-"), DataCell::none("-")),
         (Some(_), Some(c)) => {
             keys.height = c.height.value().copied();
             keys.peers = c.peers.value().copied();
-            (metric_text(&c.height), metric_text(&c.peers))
+            let f = fresh(Part::Chain);
+            (
+                DataCell::new(metric_text(&c.height), f),
+                DataCell::new(metric_text(&c.peers), f),
+            )
         }
     };
     keys.disk = p
@@ -259,12 +395,17 @@ fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
         .flat_map(|p| &p.disks)
         .filter_map(|d| d.usage.as_ref().ok().map(|u| u.used_percent))
         .fold(None, |w: Option<f64>, x| Some(w.map_or(x, |w| w.max(x))));
-    let disk = keys.disk.map_or_else(|| "-".into(), |p| format!("{p:.0}%"));
+    let disk = match keys.disk {
+        None => DataCell::none("-"),
+        Some(pct) => DataCell::new(format!("{pct:.0}%"), fresh(Part::Disks)),
+    };
     let hnow = host_now(p, ctx.now);
     let backup = match p {
-        _ if host.backups.is_empty() => "-".to_string(),
-        None => "-".into(),
-        Some(p) if p.backups.iter().any(|b| matches!(b.latest, Ok(None))) => "none".into(),
+        _ if host.backups.is_empty() => DataCell::none("-"),
+        None => DataCell::none("-"),
+        Some(p) if p.backups.iter().any(|b| matches!(b.latest, Ok(None))) => {
+            DataCell::new("none", fresh(Part::Backups))
+        }
         Some(p) => {
             keys.backup_age = p
                 .backups
@@ -272,20 +413,34 @@ fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
                 .filter_map(|b| b.latest.as_ref().ok().and_then(Option::as_ref))
                 .map(|f| hnow.saturating_sub(f.mtime).max(0) as u64)
                 .max();
-            keys.backup_age
-                .map_or_else(|| "-".into(), |s| short_duration(Duration::from_secs(s)))
+            match keys.backup_age {
+                None => DataCell::none("-"),
+                Some(s) => {
+                    DataCell::new(short_duration(Duration::from_secs(s)), fresh(Part::Backups))
+                }
+            }
         }
     };
-    let fresh = freshness(host, hs, ctx.now);
-    keys.age = fresh.age.map(|a| a.as_secs());
+    let reach = DataCell::new(
+        match reachable {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "…",
+        },
+        fresh(Part::Reach),
+    );
+    let row_fresh = [&reach, &services, &height, &peers, &disk, &backup]
+        .into_iter()
+        .fold(Freshness::default(), |acc, c| acc.oldest(c.fresh));
+    keys.age = row_fresh.age.map(|a| a.as_secs());
     let note = health
         .alerts
         .first()
         .map(|a| a.message.clone())
         .or_else(|| hs.error.as_ref().map(|e| e.message.clone()))
         .unwrap_or_else(|| {
-            if fresh.stale {
-                format!("stale: no data for {}", fresh.text())
+            if row_fresh.stale {
+                format!("stale: no data for {}", row_fresh.text())
             } else {
                 String::new()
             }
@@ -294,17 +449,13 @@ fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
         host: i,
         name: host.name.clone(),
         status: health.status,
-        reach: match reachable {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "…",
-        },
+        reach,
         services,
         height,
         peers,
         disk,
         backup,
-        fresh,
+        fresh: row_fresh,
         note,
         groups: host.groups.clone(),
         region: region_of(host).map(str::to_string),
@@ -672,7 +823,7 @@ pub struct Summary {
     pub critical: usize,
     /// Status unknown.
     pub unknown: usize,
-    /// Hosts whose data is stale.
+    /// Hosts with at least one stale cell.
     pub stale: usize,
 }
 
@@ -681,7 +832,7 @@ pub fn summary(rows: &[FleetRow]) -> Summary {
     let mut s = Summary::default();
     for r in rows {
         s.hosts += 1;
-        s.reachable += usize::from(r.reach == "yes");
+        s.reachable += usize::from(r.reach.text == "yes");
         s.stale += usize::from(r.fresh.stale);
         match r.status {
             Status::Ok => s.ok += 1,
@@ -737,7 +888,7 @@ pub fn host_facts(ctx: &Ctx, i: usize) -> Vec<Fact> {
     }
     push("data", data);
     if let Some(f) = &hs.facts {
-        let ff = freshness_of(Some(f), Cadence::for_host(host).facts, ctx.now);
+        let ff = freshness_of(Some(f), Part::Facts.interval(host), ctx.now);
         push(
             "facts",
             format!(
@@ -938,7 +1089,7 @@ pub struct ServiceRow {
     pub detail: String,
     /// The last lines of its failure output.
     pub last_failure: Vec<String>,
-    /// Data freshness of the host.
+    /// Freshness of the service states.
     pub fresh: Freshness,
 }
 
@@ -998,7 +1149,7 @@ pub fn service_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<ServiceRow> {
     let mut out = Vec::new();
     for &i in hosts {
         let (host, hs, _) = ctx.host(i);
-        let fresh = freshness(host, hs, ctx.now);
+        let fresh = Part::Services.freshness(host, hs, ctx.now);
         let reachable = hs.reachable() == Some(true);
         let p = hs.probed.as_ref();
         let hnow = host_now(p, ctx.now);
@@ -1116,7 +1267,7 @@ pub struct ChainRow {
     pub problem: String,
     /// Worst status of the chain rules for this node (colour of the height cell).
     pub status: Status,
-    /// Data freshness of the host.
+    /// Freshness of the chain reading.
     pub fresh: Freshness,
 }
 
@@ -1327,7 +1478,7 @@ pub fn chain_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<ChainRow> {
             } else {
                 status
             },
-            fresh: freshness(host, hs, ctx.now),
+            fresh: Part::Chain.freshness(host, hs, ctx.now),
         });
     }
     out
@@ -1403,7 +1554,7 @@ pub struct DiskRow {
     pub status: Status,
     /// Why it could not be read.
     pub error: Option<String>,
-    /// Data freshness of the host.
+    /// Freshness of the disk reading.
     pub fresh: Freshness,
 }
 
@@ -1492,7 +1643,7 @@ pub fn disk_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<DiskRow> {
                 },
                 status,
                 error,
-                fresh: freshness(host, hs, ctx.now),
+                fresh: Part::Disks.freshness(host, hs, ctx.now),
             });
         }
     }
@@ -1526,7 +1677,7 @@ pub struct BackupRow {
     pub status: Status,
     /// Why it could not be read.
     pub error: Option<String>,
-    /// Data freshness of the host.
+    /// Freshness of the backup listing.
     pub fresh: Freshness,
 }
 
@@ -1559,7 +1710,7 @@ pub fn backup_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<BackupRow> {
                 shrunk: false,
                 status: Status::Unknown,
                 error: None,
-                fresh: freshness(host, hs, ctx.now),
+                fresh: Part::Backups.freshness(host, hs, ctx.now),
             };
             match obs.map(|b| (&b.latest, &b.previous)) {
                 Some((Ok(Some(f)), _)) => {
@@ -1621,7 +1772,7 @@ pub struct CertRow {
     pub status: Status,
     /// Why it could not be read.
     pub error: Option<String>,
-    /// Data freshness of the host.
+    /// Freshness of the certificate readings.
     pub fresh: Freshness,
 }
 
@@ -1650,7 +1801,7 @@ pub fn cert_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<CertRow> {
         let (host, hs, _) = ctx.host(i);
         let hnow = host_now(hs.probed.as_ref(), ctx.now);
         let certs = certs_of(hs);
-        let fresh = freshness_of(hs.certs.as_ref(), Cadence::for_host(host).certs, ctx.now);
+        let fresh = Part::Certs.freshness(host, hs, ctx.now);
         for (k, c) in host.certs.iter().enumerate() {
             let mut row = CertRow {
                 host: i,
@@ -1735,7 +1886,7 @@ pub struct LogRow {
     pub status: Status,
     /// Why it could not be read.
     pub error: Option<String>,
-    /// Data freshness of the host.
+    /// Freshness of the log summaries.
     pub fresh: Freshness,
 }
 
@@ -1758,7 +1909,7 @@ pub fn log_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<LogRow> {
     for &i in hosts {
         let (host, hs, _) = ctx.host(i);
         let logs = logs_of(hs);
-        let fresh = freshness_of(hs.logs.as_ref(), Cadence::for_host(host).logs, ctx.now);
+        let fresh = Part::Logs.freshness(host, hs, ctx.now);
         for (k, l) in host.logs.iter().enumerate() {
             let mut row = LogRow {
                 host: i,
@@ -2058,6 +2209,204 @@ chain = { kind = "fisco-bcos", rpc = "http://127.0.0.1:8545" }
         assert_eq!(freshness(h, &s.hosts[1], at(T0)), Freshness::default());
     }
 
+    /// A good poll of a1 (interval 5 s) at T0 with everything, slow parts included.
+    fn full_poll(secs: u64) -> Observation {
+        let mut o = ok(0, secs, 130);
+        if let Ok(p) = &mut o.outcome {
+            p.services = vec![ServiceObs {
+                name: "node".into(),
+                state: ServiceState::Running,
+                detail: "active (running)".into(),
+                since: None,
+                restarts: None,
+            }];
+            p.disks = vec![DiskObs {
+                mount: "/data".into(),
+                usage: Ok(DiskUsage {
+                    filesystem: "/dev/vdb".into(),
+                    total_bytes: 100,
+                    used_bytes: 82,
+                    avail_bytes: 18,
+                    used_percent: 82.0,
+                    mounted_on: "/data".into(),
+                }),
+            }];
+            p.certs = Some(vec![]);
+            p.logs = Some(vec![]);
+        }
+        o
+    }
+
+    fn row_at(f: &Fleet, s: &FleetState, now: SystemTime) -> FleetRow {
+        let health = evaluate(f, s, now);
+        let ctx = Ctx {
+            fleet: f,
+            state: s,
+            health: &health,
+            now,
+        };
+        fleet_rows(&ctx, &[0]).remove(0)
+    }
+
+    #[test]
+    fn each_cell_turns_stale_after_twice_its_own_interval() {
+        let f = fleet();
+        let mut s = FleetState::new(4);
+        s.apply(full_poll(T0));
+        // The host stops answering: the poll at T0+8 s says so, and is itself fresh data.
+        s.apply(down(0, T0 + 8));
+        let ms = |m: u64| at(T0) + Duration::from_millis(m);
+
+        // 1.9 × 5 s after the good poll: nothing is stale, nothing carries an age.
+        let r = row_at(&f, &s, ms(9_500));
+        for c in [&r.reach, &r.services, &r.height, &r.peers, &r.disk] {
+            assert!(!c.fresh.stale, "{c:?}");
+            assert_eq!(c.shown(), c.text);
+        }
+        assert_eq!(r.disk.shown(), "82%");
+        assert!(!r.fresh.stale);
+
+        // 2.1 × 5 s: the cells read at T0 are stale and say how old; REACH, read at T0+8 s,
+        // is not. AGE is the oldest cell.
+        let r = row_at(&f, &s, ms(10_500));
+        assert_eq!(r.disk.shown(), "82% ·10s");
+        assert_eq!(r.height.shown(), "130 ·10s");
+        assert_eq!(r.peers.shown(), "3 ·10s");
+        assert_eq!(r.services.shown(), "?/1 ·10s");
+        assert!(r.disk.fresh.stale && r.services.fresh.stale);
+        assert_eq!(
+            (r.reach.shown().as_ref(), r.reach.fresh.stale),
+            ("no", false)
+        );
+        assert_eq!(r.reach.fresh.age, Some(Duration::from_millis(2_500)));
+        assert_eq!(r.fresh.age, Some(Duration::from_millis(10_500)));
+        assert!(r.fresh.stale);
+        assert_eq!(r.backup.shown(), "-", "nothing read: no age, never stale");
+        assert_eq!(r.keys.age, Some(10));
+
+        // REACH goes stale on its own clock: 2.1 × 5 s after its poll.
+        assert!(!row_at(&f, &s, ms(8_000 + 9_500)).reach.fresh.stale);
+        assert!(row_at(&f, &s, ms(8_000 + 10_500)).reach.fresh.stale);
+
+        // Slower parts have their own intervals: logs 30 s, facts 60 s, certificates 300 s.
+        let h = &f.hosts[0];
+        let hs = &s.hosts[0];
+        for (part, every) in [(Part::Logs, 30), (Part::Facts, 60), (Part::Certs, 300)] {
+            assert_eq!(part.interval(h), Duration::from_secs(every));
+            let fresh = |x10: u64| part.freshness(h, hs, ms(every * 100 * x10)).stale;
+            if part == Part::Facts {
+                assert_eq!(part.read_at(hs), None, "never read: never stale");
+                assert!(!fresh(21));
+                continue;
+            }
+            assert!(!fresh(19), "{part:?} at 1.9 × {every}s");
+            assert!(fresh(21), "{part:?} at 2.1 × {every}s");
+        }
+        assert_eq!(Part::Disks.interval(h), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn data_cells_show_their_age_only_when_stale() {
+        let stale = Freshness {
+            age: Some(Duration::from_secs(190)),
+            stale: true,
+        };
+        let fresh = Freshness {
+            age: Some(Duration::from_secs(4)),
+            stale: false,
+        };
+        let c = DataCell::new("82%", stale);
+        assert_eq!(c.shown(), "82% ·3m");
+        assert_eq!(c.width(), "82% ·3m".chars().count());
+        let c = DataCell::new("82%", fresh);
+        assert_eq!((c.shown().as_ref(), c.width()), ("82%", 3));
+        for secs in [
+            0,
+            9,
+            10,
+            59,
+            60,
+            599,
+            3599,
+            3600,
+            86_399,
+            86_400,
+            999 * 86_400,
+        ] {
+            let c = DataCell::new(
+                "x",
+                Freshness {
+                    age: Some(Duration::from_secs(secs)),
+                    stale: true,
+                },
+            );
+            assert_eq!(c.width(), c.shown().chars().count(), "{secs}s");
+        }
+        assert_eq!(fresh.oldest(stale), stale);
+        assert_eq!(Freshness::default().oldest(fresh), fresh);
+        assert_eq!(Freshness::default().suffix(), "");
+    }
+
+    #[test]
+    fn hosts_group_by_their_region_or_their_profiles() {
+        let f = load_fleet_from_str(
+            r#"
+[profiles.eu]
+region = "eu-west-1"
+[[hosts]]
+name = "a1"
+profile = "eu"
+[[hosts]]
+name = "a2"
+region = "us-east-1"
+[[hosts]]
+name = "b1"
+profile = "eu"
+region = "us-east-1"
+[[hosts]]
+name = "b2"
+"#,
+            ConfigSource::Embedded,
+        )
+        .unwrap();
+        let s = FleetState::new(4);
+        let health = evaluate(&f, &s, at(T0));
+        let ctx = Ctx {
+            fleet: &f,
+            state: &s,
+            health: &health,
+            now: at(T0),
+        };
+        let rows = fleet_rows(&ctx, &[0, 1, 2, 3]);
+        assert_eq!(region_of(&f.hosts[0]), Some("eu-west-1"));
+        assert_eq!(rows[2].region.as_deref(), Some("us-east-1"), "own wins");
+        let q = FleetQuery {
+            group_by: GroupBy::Region,
+            ..FleetQuery::default()
+        };
+        assert_eq!(
+            names(&rows, &arrange(&rows, &q)),
+            [
+                "[eu-west-1 1]",
+                "a1",
+                "[us-east-1 2]",
+                "a2",
+                "b1",
+                "[(no region) 1]",
+                "b2"
+            ]
+        );
+        let q = FleetQuery {
+            filter: Filter::parse("us-*").unwrap(),
+            ..FleetQuery::default()
+        };
+        assert_eq!(
+            names(&rows, &arrange(&rows, &q)),
+            ["a2", "b1"],
+            "/ looks at regions"
+        );
+    }
+
     #[test]
     fn quorum_arithmetic() {
         let q = |n, healthy| Quorum {
@@ -2286,10 +2635,11 @@ chain = { kind = "ethereum", rpc = "http://127.0.0.1:8545" }
             now: at(T0 + 20),
         };
         let r = &fleet_rows(&ctx, &[0])[0];
-        assert_eq!(r.services, "?/1");
-        assert_eq!(r.reach, "no");
+        assert_eq!(r.services.text, "?/1");
+        assert_eq!(r.services.shown(), "?/1 ·20s");
+        assert_eq!(r.reach.text, "no");
         assert!(r.fresh.stale);
-        assert_eq!(r.height, "100", "last known, shown stale");
+        assert_eq!(r.height.shown(), "100 ·20s", "last known, shown stale");
         let svc = &service_rows(&ctx, &[0])[0];
         assert_eq!(svc.state, "unknown");
         assert!(svc.detail.contains("last seen running"), "{}", svc.detail);

@@ -155,6 +155,7 @@ async fn poll_host_reads_anvil_and_its_port_through_the_local_transport() {
         profile: None,
         groups: vec![],
         consensus_group: None,
+        region: None,
         role: NodeRole::Consensus,
         interval: Duration::from_secs(5),
         services: vec![

@@ -19,7 +19,8 @@
 //! Cases, one fleet: (a) the happy path upgrades every member one by one through the health
 //! gate; (b) a broken version is rolled back on the first member and the rollout stops, the
 //! others untouched; (c) with one member already down the quorum guard refuses to take another
-//! down, audited with its reason, and nothing changes on any host.
+//! down — before asking for the typed confirmation — audited with its reason, and nothing
+//! changes on any host.
 
 mod support;
 
@@ -547,9 +548,17 @@ fn rolling_upgrade_of_a_consensus_group() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut t = d.terminal(&args);
     t.answer("Press Enter when done", "", STEP);
-    t.answer("Type 4 to confirm", "4", STEP);
+    // The guard is evaluated before the typed confirmation: the operator is never asked to
+    // confirm a batch that is refused anyway.
     let history = t.expect("refused: quorum guard", STEP);
     assert_eq!(t.exit_code(STEP), 1, "{history}");
+    let history = t.history();
+    for prompt in ["to confirm", "DANGEROUS step `upgrade`"] {
+        assert!(
+            !history.contains(prompt),
+            "a confirmation was asked before the refusal ({prompt:?}):\n{history}"
+        );
+    }
     assert_eq!(nodes.versions(), ["2.0.0"; 4], "nothing changed");
     assert_eq!(nodes.pids(), pids_before, "no node was stopped or started");
     let records = d.audit();
@@ -574,6 +583,11 @@ fn rolling_upgrade_of_a_consensus_group() {
         !new.iter()
             .any(|r| field(r, "action") == "exec" && field(r, "step").starts_with("upgrade")),
         "nothing of the rollout ran"
+    );
+    assert!(
+        !new.iter().any(|r| field(r, "action") == "confirm"),
+        "no confirmation was recorded: {:?}",
+        actions(&new)
     );
 
     // The chain of records is intact, and the webhook URL (a secret) is in no record or log.

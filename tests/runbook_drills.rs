@@ -803,7 +803,8 @@ fn lost_connection_suspends_and_resume_waits_for_a_terminal() {
     d.fleet.start_host(0);
     let out = d.run(&["run", "--resume", &run_id]);
     let stderr = text(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    // Refused before anything ran: exit 2, like any refusal before anything ran.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("terminal"),
         "the refusal says why: {stderr}\n{}",

@@ -360,6 +360,110 @@ fn host_and_group_selection_and_the_table_output() {
     assert_eq!(out.status.code(), Some(3), "an empty selection is UNKNOWN");
 }
 
+/// A process service whose process is a zombie — exited, never reaped by its parent — is
+/// not running: `pgrep -f` still matches a zombie by its name and its /proc entry stays, so
+/// both the pattern and the pidfile check must look at its state.
+#[test]
+fn a_zombie_process_does_not_count_as_a_running_service() {
+    let fleet = TestFleet::start(FleetSpec::hosts(1));
+    let dir = fleet.root().join("zombie");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A name of its own (a zombie's name is its command's file name, at most 15 bytes), so
+    // the pattern matches the zombie and nothing else.
+    let name = format!("fdz{}", std::process::id());
+    let link = dir.join(&name);
+    let sleep = ["/bin/sleep", "/usr/bin/sleep"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("sleep(1)");
+    std::os::unix::fs::symlink(sleep, &link).unwrap();
+    // The child exits at once; its parent becomes `sleep 600`, which never reaps it. The
+    // child's path comes through the environment so no command line but the child's holds
+    // the name.
+    let parent = KillOnDrop(
+        Command::new("sh")
+            .arg("-c")
+            .arg("\"$FDZ\" 0 & exec sleep 600")
+            .env("FDZ", &link)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let parent_pid = parent.0.id();
+    let mut zombie = 0;
+    support::fleet::wait_until(std::time::Duration::from_secs(10), || {
+        zombie_child_of(parent_pid).map(|z| zombie = z).is_some()
+    })
+    .unwrap_or_else(|| panic!("no zombie child of {parent_pid} appeared"));
+    let stat = std::fs::read_to_string(format!("/proc/{zombie}/stat")).unwrap();
+    assert!(
+        stat.contains(&format!("({name}) Z ")),
+        "pid {zombie} is a zombie named {name}: {stat}"
+    );
+    let pidfile = dir.join("z.pid");
+    std::fs::write(&pidfile, format!("{zombie}\n")).unwrap();
+    let live = dir.join("live.pid");
+    std::fs::write(&live, format!("{parent_pid}\n")).unwrap();
+
+    let mut opts = InventoryOpts::default();
+    opts.extra_hosts.push(ExtraHost {
+        name: "z".into(),
+        address: "127.0.0.1".into(),
+        port: fleet.host(0).port,
+        groups: vec!["test".into()],
+        toml: format!(
+            "services = [{{ name = \"by-pattern\", kind = \"process\", pattern = {name:?} }}, \
+             {{ name = \"by-pidfile\", kind = \"process\", pidfile = {:?} }}, \
+             {{ name = \"live\", kind = \"process\", pidfile = {:?} }}]",
+            pidfile.display().to_string(),
+            live.display().to_string()
+        ),
+    });
+    let config = fleet.write_inventory(&opts);
+    let (_, report, stderr) = status_json(&config, &[]);
+    let z = host(&report, "z");
+    let service = |n: &str| {
+        z["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap_or_else(|| panic!("no service {n}: {z:#}\n{stderr}"))
+            .clone()
+    };
+    // The control: the zombie's live parent reads running through the same check.
+    assert_eq!(service("live")["state"], "running", "{z:#}");
+    let by_pattern = service("by-pattern");
+    assert_eq!(by_pattern["state"], "stopped", "{z:#}");
+    assert!(
+        by_pattern["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("zombie (exited, not reaped): pid {zombie}")),
+        "{by_pattern:#}"
+    );
+    // A pidfile naming an exited process is a crash, zombie or not.
+    let by_pidfile = service("by-pidfile");
+    assert_eq!(by_pidfile["state"], "failed", "{z:#}");
+    assert!(
+        by_pidfile["detail"].as_str().unwrap().contains("zombie"),
+        "{by_pidfile:#}"
+    );
+    drop(parent);
+}
+
+/// The pid of a zombie child of `parent`, if there is one (found through /proc).
+fn zombie_child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command name (which may hold anything): state, ppid, …
+        let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
+        let (state, ppid) = (rest.next()?, rest.next()?);
+        (state == "Z" && ppid == parent.to_string()).then_some(pid)
+    })
+}
+
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {

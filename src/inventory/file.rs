@@ -145,6 +145,8 @@ pub struct ProfileFile {
     pub logs: Vec<Spanned<LogFile>>,
     /// Thresholds overriding `[thresholds]` for the profile's hosts.
     pub thresholds: Option<Spanned<ThresholdsFile>>,
+    /// Region of the profile's hosts (a host's own `region` wins).
+    pub region: Option<Spanned<String>>,
 }
 
 /// One `[[hosts]]` table.
@@ -171,6 +173,8 @@ pub struct HostFile {
     pub groups: Vec<Spanned<String>>,
     /// BFT consensus group.
     pub consensus_group: Option<Spanned<String>>,
+    /// Region (data centre, cloud region) for grouping; replaces the profile's.
+    pub region: Option<Spanned<String>>,
     /// `consensus`, `observer` or `free` (default).
     pub role: Option<Spanned<NodeRoleFile>>,
     /// Probe interval of this host; defaults to `[fleet] interval`.

@@ -298,6 +298,7 @@ pub fn embedded_default() -> Fleet {
             profile: None,
             groups: Vec::new(),
             consensus_group: None,
+            region: None,
             role: NodeRole::Free,
             interval: DEFAULT_INTERVAL,
             services: Vec::new(),
@@ -336,60 +337,10 @@ fn local_mounts() -> Vec<String> {
     mounts
 }
 
-/// Whether a mount is storage an operator cares about, not a pseudo, overlay or container one.
+/// Whether a mount is storage an operator cares about, not a pseudo, overlay or container one:
+/// the rule the Host pane's filesystem list uses too ([`crate::mounts::is_real_mount`]).
 fn is_real_mount(fs: &str, mount: &str) -> bool {
-    const PSEUDO_FS: &[&str] = &[
-        "overlay",
-        "overlayfs",
-        "tmpfs",
-        "devtmpfs",
-        "ramfs",
-        "squashfs",
-        "proc",
-        "sysfs",
-        "cgroup",
-        "cgroup2",
-        "devpts",
-        "mqueue",
-        "hugetlbfs",
-        "debugfs",
-        "tracefs",
-        "securityfs",
-        "pstore",
-        "bpf",
-        "configfs",
-        "fusectl",
-        "autofs",
-        "nsfs",
-        "efivarfs",
-        "binfmt_misc",
-        "rpc_pipefs",
-        "iso9660",
-        "aufs",
-        "shm",
-        "none",
-    ];
-    const PSEUDO_PREFIXES: &[&str] = &[
-        "/proc",
-        "/sys",
-        "/dev",
-        "/run",
-        "/snap",
-        "/var/lib/docker",
-        "/var/lib/containers",
-        "/var/lib/kubelet",
-        "/boot/efi",
-    ];
-    let under = |prefix: &str| {
-        mount == prefix
-            || mount
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
-    mount.starts_with('/')
-        && !PSEUDO_FS.contains(&fs)
-        && !fs.starts_with("fuse.")
-        && !PSEUDO_PREFIXES.iter().any(|p| under(p))
+    crate::mounts::is_real_mount(fs, mount)
 }
 
 /// A human-readable summary of everything the inventory says, for `fleetdeck config check`.
@@ -538,6 +489,9 @@ fn write_host(out: &mut String, host: &Host, fleet_thresholds: &Thresholds) -> f
     }
     if !host.groups.is_empty() {
         writeln!(out, "    groups: {}", host.groups.join(", "))?;
+    }
+    if let Some(region) = &host.region {
+        writeln!(out, "    region: {region}")?;
     }
     let role = match host.role {
         NodeRole::Consensus => "consensus",
@@ -1113,6 +1067,7 @@ struct ResolvedProfile {
     logs: Vec<LogSource>,
     /// `[thresholds]` with the profile's overrides applied.
     thresholds: Thresholds,
+    region: Option<String>,
 }
 
 struct Resolver<'a> {
@@ -1390,6 +1345,11 @@ impl Resolver<'_> {
             }
             None => fleet_thresholds.clone(),
         };
+        let region = p
+            .region
+            .as_ref()
+            .map(|r| self.non_empty(r, "region", &owner).map(str::to_owned))
+            .transpose()?;
         Ok(ResolvedProfile {
             services,
             chain,
@@ -1398,6 +1358,7 @@ impl Resolver<'_> {
             certs,
             logs,
             thresholds,
+            region,
         })
     }
 
@@ -1483,6 +1444,11 @@ impl Resolver<'_> {
             }
         };
         let interval = self.duration_or(&h.interval, "interval", &owner, fleet_interval)?;
+        let region = h
+            .region
+            .as_ref()
+            .map(|r| self.non_empty(r, "region", &owner).map(str::to_owned))
+            .transpose()?;
 
         let profile = match &h.profile {
             None => None,
@@ -1522,6 +1488,7 @@ impl Resolver<'_> {
         self.add_certs(&mut certs, &h.certs, &owner, from_profile)?;
         let mut logs = profile.map_or_else(Vec::new, |(_, p)| p.logs.clone());
         self.add_logs(&mut logs, &h.logs, &owner, from_profile)?;
+        let region = region.or_else(|| profile.and_then(|(_, p)| p.region.clone()));
         let inherited = profile.map_or(fleet_thresholds, |(_, p)| &p.thresholds);
         let thresholds = match &h.thresholds {
             Some(t) => self.thresholds_over(inherited, t.get_ref(), &thresholds_label(&owner))?,
@@ -1538,6 +1505,7 @@ impl Resolver<'_> {
             profile: from_profile.map(str::to_owned),
             groups,
             consensus_group,
+            region,
             role,
             interval,
             services,
@@ -2207,6 +2175,54 @@ mod tests {
     }
 
     #[test]
+    fn a_hosts_region_wins_over_its_profiles_and_both_are_optional() {
+        let fleet = load(
+            r#"
+[profiles.eu]
+region = "eu-west-1"
+[profiles.plain]
+
+[[hosts]]
+name = "own"
+profile = "eu"
+region = "us-east-1"
+[[hosts]]
+name = "inherits"
+profile = "eu"
+[[hosts]]
+name = "none"
+profile = "plain"
+[[hosts]]
+name = "alone"
+region = "idc-sh"
+"#,
+        )
+        .unwrap();
+        let regions: Vec<Option<&str>> = fleet.hosts.iter().map(|h| h.region.as_deref()).collect();
+        assert_eq!(
+            regions,
+            [Some("us-east-1"), Some("eu-west-1"), None, Some("idc-sh")]
+        );
+        assert_eq!(load(MINIMAL).unwrap().hosts[0].region, None);
+        assert_eq!(
+            err("[[hosts]]\nname = \"a\"\nregion = 7\n"),
+            "/etc/fleet/test.toml:3:10: invalid type for `region` in host \"a\": integer `7`, \
+             expected a string"
+        );
+        assert_eq!(
+            err("[[hosts]]\nname = \"a\"\nregion = \" \"\n"),
+            "/etc/fleet/test.toml:3:10: empty `region` in host \"a\""
+        );
+        assert!(
+            err("[profiles.p]\nregion = \"\"\n[[hosts]]\nname = \"a\"\n")
+                .contains("empty `region` in [profiles.p]")
+        );
+        assert!(
+            err("[[hosts]]\nname = \"a\"\nregions = \"x\"\n").contains("unknown key `regions`")
+        );
+    }
+
+    #[test]
     fn profile_lists_come_first_and_host_chain_replaces_profile_chain() {
         let fleet = load(
             r#"
@@ -2840,6 +2856,7 @@ name = "db-1"
 address = "10.0.0.5"
 port = 2222
 groups = ["db", "eu"]
+region = "eu-central-1"
 consensus_group = "g0"
 role = "observer"
 services = [{ name = "pg", kind = "systemd", unit = "postgresql.service" }]
@@ -2857,6 +2874,7 @@ backups = [{ name = "pg", dir = "/b/", pattern = "*.gz", every = "24h" }]
             "alice: admin",
             "db-1: 10.0.0.5:2222 over ssh",
             "groups: db, eu",
+            "region: eu-central-1",
             "consensus group: g0 as observer",
             "pg: systemd unit postgresql.service",
             "chain: height from command `cat /var/h`",

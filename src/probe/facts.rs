@@ -4,9 +4,10 @@
 //!
 //! This module owns what `uname -snrm`, `/etc/os-release`, `/proc/cpuinfo`, `/proc/meminfo`,
 //! `df -P -k -T`, the interface listing of [`NET_COMMAND`], `last -n 5 -w` and the DMI listing
-//! of [`DMI_COMMAND`] print, and which of it is worth showing (pseudo filesystems, loopback
-//! and all-zero MACs are left out). The shell text of each probe lives here too, so the
-//! command and its parser change together; [`super::script`] frames and runs them.
+//! of [`DMI_COMMAND`] print, and which of it is worth showing (pseudo filesystems — by the
+//! shared rule of [`crate::mounts`] — loopback and all-zero MACs are left out). The shell text
+//! of each probe lives here too, so the command and its parser change together;
+//! [`super::script`] frames and runs them.
 //!
 //! It must not run anything, read files or clocks: every function is a pure function of its
 //! input, tested on outputs recorded on real machines, and returns `Err` rather than panic.
@@ -64,53 +65,6 @@ pub const DMI_COMMAND: &str = "if [ -d /sys/class/dmi/id ]; then \
 /// the script's helper that restores the login shell's `TZ`.
 pub const LAST_COMMAND: &str =
     "_fd_local _fd_t last -n 5 -w --time-format iso 2>/dev/null || _fd_local _fd_t last -n 5 -w";
-
-/// Filesystem types that are not storage an operator watches.
-const PSEUDO_FS: &[&str] = &[
-    "tmpfs",
-    "devtmpfs",
-    "ramfs",
-    "overlay",
-    "overlayfs",
-    "squashfs",
-    "proc",
-    "sysfs",
-    "cgroup",
-    "cgroup2",
-    "devpts",
-    "mqueue",
-    "hugetlbfs",
-    "debugfs",
-    "tracefs",
-    "securityfs",
-    "pstore",
-    "bpf",
-    "configfs",
-    "fusectl",
-    "autofs",
-    "nsfs",
-    "efivarfs",
-    "binfmt_misc",
-    "rpc_pipefs",
-    "iso9660",
-    "aufs",
-    "shm",
-    "none",
-    "udev",
-    "nullfs",
-];
-
-/// Mount points under which nothing is storage an operator watches.
-const PSEUDO_MOUNTS: &[&str] = &[
-    "/proc",
-    "/sys",
-    "/dev",
-    "/run",
-    "/snap",
-    "/var/lib/docker",
-    "/var/lib/containers",
-    "/var/lib/kubelet",
-];
 
 /// `uname -snrm`: `Linux web-1 6.1.0-13-amd64 x86_64`.
 pub fn parse_uname(text: &str) -> Result<KernelInfo, ParseError> {
@@ -237,20 +191,10 @@ pub fn parse_filesystems(text: &str) -> Result<Vec<Filesystem>, ParseError> {
     Ok(out)
 }
 
+/// Without a type column (busybox `df`) the device name is all there is to go on, and the
+/// shared list names the devices busybox prints for pseudo mounts.
 fn is_real_filesystem(fs_type: Option<&str>, device: &str, mount: &str) -> bool {
-    let under = |prefix: &str| {
-        mount == prefix
-            || mount
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
-    let pseudo_type = fs_type.is_some_and(|t| PSEUDO_FS.contains(&t) || t.starts_with("fuse."));
-    // Without a type column the device name is all there is to go on.
-    let pseudo_device = fs_type.is_none() && PSEUDO_FS.contains(&device);
-    mount.starts_with('/')
-        && !pseudo_type
-        && !pseudo_device
-        && !PSEUDO_MOUNTS.iter().any(|p| under(p))
+    crate::mounts::is_real_mount(fs_type.unwrap_or(device), mount)
 }
 
 /// [`NET_COMMAND`] output: `eth0 52:54:00:12:34:56 up` per line.

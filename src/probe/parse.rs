@@ -571,38 +571,72 @@ pub fn parse_compose_ps(text: &str) -> Result<ServiceReading, ParseError> {
     Ok(ServiceReading::new(state, describe(first_bad)))
 }
 
-/// `pgrep -f -- PATTERN` output (exit status 0 or 1): one pid per line; none → stopped.
+/// Whether a state letter of `/proc/PID/stat` means the process has exited: `Z` zombie (its
+/// parent has not reaped it) or `X` dead. Such a process matches `pgrep` (by its name) and
+/// keeps its `/proc` entry, but runs nothing.
+fn exited_state(state: &str) -> bool {
+    matches!(state, "Z" | "X" | "x")
+}
+
+/// The probe script's process match (exit status 0 or 1): one `PID STATE` line per process
+/// `pgrep -f -- PATTERN` found, STATE being the state letter of `/proc/PID/stat` (empty where
+/// it cannot be read: no /proc, or the process just went). Zombies do not count; no running
+/// match → stopped.
 pub fn parse_pgrep(text: &str) -> Result<ServiceReading, ParseError> {
-    let pids = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.parse::<u32>()
-                .map_err(|_| ParseError::new("one process id per line from pgrep", l))
-        })
-        .collect::<Result<Vec<u32>, _>>()?;
-    Ok(match pids.as_slice() {
-        [] => ServiceReading::new(ServiceState::Stopped, "no matching process"),
-        [one] => ServiceReading::new(ServiceState::Running, format!("pid {one}")),
-        many => {
-            let shown: Vec<String> = many.iter().take(5).map(u32::to_string).collect();
-            let more = if many.len() > 5 { ", …" } else { "" };
-            ServiceReading::new(
-                ServiceState::Running,
-                format!("{} processes (pids {}{more})", many.len(), shown.join(", ")),
-            )
+    let mut running: Vec<u32> = Vec::new();
+    let mut zombies: Vec<u32> = Vec::new();
+    for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut words = l.split_whitespace();
+        let pid = words
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .ok_or_else(|| ParseError::new("a process id and its state per line", l))?;
+        match (words.next(), words.next()) {
+            (Some(state), None) if exited_state(state) => zombies.push(pid),
+            (_, None) => running.push(pid),
+            _ => return Err(ParseError::new("a process id and its state per line", l)),
         }
+    }
+    let list = |pids: &[u32]| {
+        let shown: Vec<String> = pids.iter().take(5).map(u32::to_string).collect();
+        let more = if pids.len() > 5 { ", …" } else { "" };
+        format!("{}{more}", shown.join(", "))
+    };
+    Ok(match running.as_slice() {
+        [] if zombies.is_empty() => {
+            ServiceReading::new(ServiceState::Stopped, "no matching process")
+        }
+        [] => ServiceReading::new(
+            ServiceState::Stopped,
+            format!(
+                "no running process; only zombie{} (exited, not reaped): pid{} {}",
+                if zombies.len() == 1 { "" } else { "s" },
+                if zombies.len() == 1 { "" } else { "s" },
+                list(&zombies)
+            ),
+        ),
+        [one] => ServiceReading::new(ServiceState::Running, format!("pid {one}")),
+        many => ServiceReading::new(
+            ServiceState::Running,
+            format!("{} processes (pids {})", many.len(), list(many)),
+        ),
     })
 }
 
-/// The probe script's pidfile check, which prints one of `alive PID`, `dead PID`, `nofile`,
-/// `unreadable` or `badpid CONTENT`. A pidfile naming a dead process is a crash → failed.
+/// The probe script's pidfile check, which prints one of `alive PID STATE` (STATE from
+/// `/proc/PID/stat`, empty where unreadable), `dead PID`, `nofile`, `unreadable` or `badpid
+/// CONTENT`. A pidfile naming a dead process is a crash → failed; so is one naming a zombie,
+/// which has exited too and only waits for its parent to reap it.
 pub fn parse_pidfile_check(text: &str) -> Result<ServiceReading, ParseError> {
     let line = first_line(text).trim();
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let (pid, state) = rest.split_once(' ').unwrap_or((rest, ""));
     let reading = match word {
-        "alive" => ServiceReading::new(ServiceState::Running, format!("pid {rest}")),
+        "alive" if exited_state(state.trim()) => ServiceReading::new(
+            ServiceState::Failed,
+            format!("pid {pid} is a zombie (exited, not reaped; stale pidfile)"),
+        ),
+        "alive" => ServiceReading::new(ServiceState::Running, format!("pid {pid}")),
         "dead" => ServiceReading::new(
             ServiceState::Failed,
             format!("pid {rest} is not running (stale pidfile)"),
@@ -615,12 +649,17 @@ pub fn parse_pidfile_check(text: &str) -> Result<ServiceReading, ParseError> {
         ),
         _ => {
             return Err(ParseError::new(
-                "alive PID, dead PID, nofile, unreadable or badpid",
+                "alive PID STATE, dead PID, nofile, unreadable or badpid",
                 line,
             ));
         }
     };
-    if matches!(word, "alive" | "dead") && rest.parse::<u32>().is_err() {
+    let pid_ok = match word {
+        "alive" => pid.parse::<u32>().is_ok() && !state.trim().contains(' '),
+        "dead" => rest.parse::<u32>().is_ok(),
+        _ => true,
+    };
+    if !pid_ok {
         return Err(ParseError::new("a numeric pid", line));
     }
     Ok(reading)
@@ -1066,6 +1105,35 @@ InactiveEnterTimestamp=n/a
         // Exit status 1, no output: nothing matched.
         assert_eq!(parse_pgrep("").unwrap().state, ServiceState::Stopped);
         assert!(parse_pgrep("pgrep: regex error: Unmatched ( or \\(\n").is_err());
+        assert!(parse_pgrep("11161 S extra\n").is_err());
+    }
+
+    #[test]
+    fn pgrep_matches_that_are_zombies_are_not_running() {
+        // The script's `PID STATE` lines, recorded on Debian 12 with `sh -c 'fdz-zomb 0.1 &
+        // exec sleep 600'`: the child exited and was never reaped, and `pgrep -f` still
+        // matched it by its name (a zombie has no command line).
+        let r = parse_pgrep("26459 Z\n").unwrap();
+        assert_eq!(r.state, ServiceState::Stopped, "{r:?}");
+        assert_eq!(
+            r.detail,
+            "no running process; only zombie (exited, not reaped): pid 26459"
+        );
+        // A live process next to a zombie: running, and only the live one counts.
+        let r = parse_pgrep("26458 S\n26459 Z\n").unwrap();
+        assert_eq!(
+            (r.state, r.detail.as_str()),
+            (ServiceState::Running, "pid 26458")
+        );
+        let r = parse_pgrep("11161 S\n11162 R\n11163 D\n").unwrap();
+        assert_eq!(r.detail, "3 processes (pids 11161, 11162, 11163)");
+        // `X` (dead) is gone too; an unreadable state (no /proc, or just gone) counts as
+        // running, as pgrep said.
+        assert_eq!(
+            parse_pgrep("7 X\n8 Z\n").unwrap().detail,
+            "no running process; only zombies (exited, not reaped): pids 7, 8"
+        );
+        assert_eq!(parse_pgrep("9 \n").unwrap().state, ServiceState::Running);
     }
 
     #[test]
@@ -1091,7 +1159,31 @@ InactiveEnterTimestamp=n/a
         );
         assert!(parse_pidfile_check("").is_err());
         assert!(parse_pidfile_check("alive x").is_err());
+        assert!(parse_pidfile_check("alive x S").is_err());
+        assert!(parse_pidfile_check("alive 812 S junk").is_err());
         assert!(parse_pidfile_check("ali").is_err());
+    }
+
+    #[test]
+    fn a_pidfile_naming_a_zombie_is_not_running() {
+        // What the script prints for a live node, and for one whose process exited but was
+        // never reaped by its parent (state `Z` in /proc/PID/stat).
+        let r = parse_pidfile_check("alive 812 S\n").unwrap();
+        assert_eq!(
+            (r.state, r.detail.as_str()),
+            (ServiceState::Running, "pid 812")
+        );
+        let r = parse_pidfile_check("alive 812 Z\n").unwrap();
+        assert_eq!(r.state, ServiceState::Failed, "{r:?}");
+        assert_eq!(
+            r.detail,
+            "pid 812 is a zombie (exited, not reaped; stale pidfile)"
+        );
+        // Without /proc (kill -0 said yes) the state is empty: running, as before.
+        assert_eq!(
+            parse_pidfile_check("alive 812 \n").unwrap().state,
+            ServiceState::Running
+        );
     }
 
     #[test]

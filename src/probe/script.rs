@@ -456,6 +456,8 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
          _fd_tz0=${{TZ-}}; _fd_tzset=${{TZ+x}}\n\
          LC_ALL=C; TZ=UTC; export LC_ALL TZ\n\
          _fd_rc() {{ return \"$1\"; }}\n\
+         _fd_st() {{ _fd_z=; [ -r \"/proc/$1/stat\" ] && read -r _fd_z 2>/dev/null <\"/proc/$1/stat\"; \
+         _fd_z=${{_fd_z##*[)] }}; _fd_z=${{_fd_z%% *}}; }}\n\
          _fd_local() {{ ( if [ -n \"$_fd_tzset\" ]; then TZ=$_fd_tz0; export TZ; else unset TZ; fi; \"$@\" ) }}\n\
          _fd_s=\n\
          if command -v timeout >/dev/null 2>&1; then _fd_t() {{ timeout {COMMAND_SECONDS} \"$@\"; }}; \
@@ -499,6 +501,9 @@ fn service_command(check: &ServiceCheck) -> Result<String, String> {
             q(file)?,
             q(service)?
         ),
+        // A process that exists may still be a zombie (exited, not reaped): each pid goes
+        // out with its state letter from /proc/PID/stat, the field after the last `)` (the
+        // command name before it may hold anything), and the parser decides.
         ServiceCheck::Pidfile { path } => {
             let f = q(path)?;
             format!(
@@ -506,12 +511,17 @@ fn service_command(check: &ServiceCheck) -> Result<String, String> {
                  else _fd_p=; read -r _fd_p _fd_x <{f}; case $_fd_p in \
                  ''|*[!0-9]*) printf 'badpid %s\\n' \"$_fd_p\";; \
                  *) if [ -d \"/proc/$_fd_p\" ] || kill -0 \"$_fd_p\" 2>/dev/null; \
-                 then printf 'alive %s\\n' \"$_fd_p\"; else printf 'dead %s\\n' \"$_fd_p\"; fi;; \
+                 then _fd_st \"$_fd_p\"; printf 'alive %s %s\\n' \"$_fd_p\" \"$_fd_z\"; \
+                 else printf 'dead %s\\n' \"$_fd_p\"; fi;; \
                  esac; fi"
             )
         }
         // Not under `timeout`: pgrep skips itself, but `timeout … PATTERN` would match.
-        ServiceCheck::Pattern { pattern } => format!("pgrep -f -- {}", q(pattern)?),
+        ServiceCheck::Pattern { pattern } => format!(
+            "_fd_g=$(pgrep -f -- {}); _fd_r=$?; for _fd_q in $_fd_g; do \
+             _fd_st \"$_fd_q\"; printf '%s %s\\n' \"$_fd_q\" \"$_fd_z\"; done; _fd_rc $_fd_r",
+            q(pattern)?
+        ),
         ServiceCheck::Command { command } => format!("_fd_t sh -c {}", q(command)?),
         ServiceCheck::Https { url, .. } => format!(
             "_fd_t curl -sSk -o /dev/null -w '%{{http_code}}' --max-time {} {}",
@@ -1090,6 +1100,7 @@ mod tests {
             profile: None,
             groups: vec![],
             consensus_group: None,
+            region: None,
             role: NodeRole::Free,
             interval: Duration::from_secs(5),
             services: vec![],

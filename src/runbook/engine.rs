@@ -554,6 +554,11 @@ pub struct Outcome {
     pub step: Option<String>,
     /// One line for the operator.
     pub message: String,
+    /// Whether this start or resume ran a command or posted a notification before it ended.
+    /// A refusal that comes before either (at start, or a `--resume` that cannot go on)
+    /// changed nothing and exits 2 like bad input; the executor keeps a saved run then.
+    #[serde(default)]
+    pub acted: bool,
 }
 
 /// Kinds of ending.
@@ -587,12 +592,13 @@ impl OutcomeKind {
 
 impl Outcome {
     /// Exit status for `fleetdeck run`: 0 success, 1 failure (also escalated, aborted and
-    /// refusals after the run began), 2 refused before anything ran (bad input, no terminal,
-    /// role).
+    /// refusals after something ran), 2 refused before anything ran in this start or resume
+    /// (bad input, no terminal, role, quorum guard, a resume that needs answers without a
+    /// terminal): see [`Outcome::acted`].
     pub fn exit_code(&self) -> u8 {
         match self.kind {
             OutcomeKind::Success => 0,
-            OutcomeKind::Refused if self.step.is_none() => 2,
+            OutcomeKind::Refused if !self.acted => 2,
             _ => 1,
         }
     }
@@ -853,11 +859,16 @@ enum HostStage {
 
 /// Effects of one call, in order.
 #[derive(Default)]
-struct Fx(Vec<Effect>);
+struct Fx {
+    effects: Vec<Effect>,
+    /// A command or a notification is among them.
+    acted: bool,
+}
 
 impl Fx {
     fn push(&mut self, e: Effect) {
-        self.0.push(e);
+        self.acted |= matches!(e, Effect::Exec { .. } | Effect::Notify { .. });
+        self.effects.push(e);
     }
 }
 
@@ -885,6 +896,10 @@ pub struct Run {
     outcome: Option<Outcome>,
     /// Hosts a rolling step finished before it was interrupted, kept for a retry.
     carry_done: BTreeMap<usize, Vec<String>>,
+    /// A command ran or a notification went out since the start or the last resume (see
+    /// [`Outcome::acted`]); a resumed process starts afresh, so it is never persisted.
+    #[serde(skip)]
+    acted: bool,
 }
 
 /// Result of entering or finishing a step: where to go next.
@@ -1208,6 +1223,7 @@ impl Run {
             timers: Vec::new(),
             outcome: None,
             carry_done: BTreeMap::new(),
+            acted: false,
         };
         let mut fx = Fx::default();
         match run.start_checks(&ctx.inputs) {
@@ -1228,7 +1244,8 @@ impl Run {
                 }
             }
         }
-        (run, group_execs(fx.0))
+        run.acted |= fx.acted;
+        (run, group_execs(fx.effects))
     }
 
     /// Answers one event.
@@ -1256,7 +1273,8 @@ impl Run {
             }
             Event::Abort { reason } => self.on_abort(&mut fx, reason),
         }
-        group_execs(fx.0)
+        self.acted |= fx.acted;
+        group_execs(fx.effects)
     }
 
     /// The runbook being run.
@@ -1525,11 +1543,13 @@ impl Run {
                 kind: OutcomeKind::Refused,
                 step,
                 message: reason,
+                acted: false,
             },
         );
     }
 
-    fn finish(&mut self, fx: &mut Fx, outcome: Outcome) {
+    fn finish(&mut self, fx: &mut Fx, mut outcome: Outcome) {
+        outcome.acted = self.acted || fx.acted;
         for t in &mut self.timers {
             if !t.stopped {
                 t.stopped = true;
@@ -1654,6 +1674,7 @@ impl Run {
                                 kind: OutcomeKind::Success,
                                 step: last,
                                 message: "all steps done".to_owned(),
+                                acted: false,
                             },
                         );
                     }
@@ -1666,6 +1687,7 @@ impl Run {
                                 step,
                                 message: "the runbook loops without waiting for anything"
                                     .to_owned(),
+                                acted: false,
                             },
                         );
                     }
@@ -1977,6 +1999,7 @@ impl Run {
                         kind,
                         step: Some(step.id.clone()),
                         message,
+                        acted: false,
                     },
                 );
                 Flow::Done
@@ -2033,6 +2056,7 @@ impl Run {
                         kind: OutcomeKind::Failed,
                         step: Some(step.id.clone()),
                         message: format!("step `{}` failed: {summary}", step.id),
+                        acted: false,
                     },
                 );
                 Flow::Done
@@ -3096,6 +3120,14 @@ impl Run {
             confirmed: None,
         };
         if r.is_dangerous() && !pending.is_empty() {
+            // The guard goes first: asking for a confirmation of a batch the guard refuses
+            // anyway would be a question the operator cannot usefully answer. The guard runs
+            // again before every batch, confirmed or not, since health can change meanwhile.
+            let down = self.down_set(&state);
+            if let Err(refusal) = quorum::next_batch(&pending, r.batch, &self.membership(), &down) {
+                self.refuse(fx, Some(index), refusal.to_string());
+                return Flow::Done;
+            }
             let expected = expected_text(&pending);
             state.confirming = Some(expected.clone());
             self.phase = Phase::Step {
@@ -3854,6 +3886,8 @@ impl Run {
         if now > self.now {
             self.now = now;
         }
+        // What counts for the exit status is what this resume runs, not the run before it.
+        self.acted = false;
         self.session = session;
         let step = at.map(|i| self.step_id(i));
         self.audit(fx, AuditAction::RunbookResume, |e| {
@@ -4037,6 +4071,7 @@ impl Run {
                 kind: OutcomeKind::Aborted,
                 step,
                 message: reason,
+                acted: false,
             },
         );
     }

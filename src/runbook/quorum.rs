@@ -10,8 +10,9 @@
 //! (role `consensus`) count; observers and free nodes never limit a batch. A member whose
 //! health is not known counts as down: the guard must never guess in the unsafe direction.
 //!
-//! Pure functions over sets of names. Callers: [`super::engine`] before every rolling batch,
-//! and its property tests.
+//! Pure functions over sets of names. Callers: [`super::engine`] before every rolling batch —
+//! the first one before a dangerous rolling step asks for its typed confirmation, so nobody is
+//! asked to confirm a batch the guard refuses — and its property tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

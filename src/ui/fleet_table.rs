@@ -1,5 +1,7 @@
-//! The fleet table: one row per host (under group headings when grouped), worst news in colour,
-//! every data cell in the `stale` slot once its host's data is older than twice its interval.
+//! The fleet table: one row per host (under group headings when grouped), worst news in colour.
+//! Each value cell ages on its own: once the data behind it is older than twice its probe's
+//! interval it is drawn in the `stale` slot with its age after it (`82% ·3m`), and its column
+//! widens to keep that visible; fresh cells stay bare. AGE shows the oldest cell of the row.
 //! Columns that do not fit are dropped by priority, the NOTE column last of all.
 
 use ratatui::buffer::Buffer;
@@ -12,7 +14,7 @@ use super::table::{
     Selection, TableSpec, data_style, fit_columns, pane_block, render_table, status_style,
 };
 use super::theme::Theme;
-use crate::view::{FleetLine, FleetRow};
+use crate::view::{DataCell, FleetLine, FleetRow};
 
 pub use super::table::status_slot;
 
@@ -34,33 +36,63 @@ const HEADERS: [&str; 10] = [
     "HOST", "STATUS", "REACH", "SVC", "HEIGHT", "PEERS", "DISK", "BACKUP", "AGE", "NOTE",
 ];
 
+/// A value column widens by at most this much for the age of its stale cells (` ·59m`).
+const MAX_AGE_SUFFIX: u16 = 6;
+
+fn cells(r: &FleetRow) -> [&DataCell; 6] {
+    [
+        &r.reach,
+        &r.services,
+        &r.height,
+        &r.peers,
+        &r.disk,
+        &r.backup,
+    ]
+}
+
+fn data_cell<'a>(t: &Theme, c: &'a DataCell) -> Cell<'a> {
+    Cell::from(Span::styled(c.shown(), data_style(t, c.fresh.stale)))
+}
+
 impl StatefulWidget for FleetTable<'_> {
     type State = Selection;
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
         let t = self.theme;
-        let name_width = self
-            .lines
-            .iter()
-            .map(|l| match l {
-                FleetLine::Host(i) => self.rows[*i].name.chars().count(),
-                FleetLine::Group { label, hosts, .. } => {
-                    label.chars().count() + 6 + hosts.to_string().len()
+        let mut name_width = 4;
+        // Widths of REACH..BACKUP as their cells are shown, stale ages included.
+        let mut value_widths = [0usize; 6];
+        for l in self.lines {
+            match l {
+                FleetLine::Host(i) => {
+                    let r = &self.rows[*i];
+                    name_width = name_width.max(r.name.chars().count());
+                    for (w, c) in value_widths.iter_mut().zip(cells(r)) {
+                        // Fresh cells fit the base width; only stale ones can widen a column.
+                        if c.fresh.stale {
+                            *w = (*w).max(c.width());
+                        }
+                    }
                 }
-            })
-            .max()
-            .unwrap_or(4)
-            .clamp(4, 28) as u16;
+                FleetLine::Group { label, hosts, .. } => {
+                    name_width =
+                        name_width.max(label.chars().count() + 6 + hosts.to_string().len());
+                }
+            }
+        }
+        let name_width = name_width.clamp(4, 28) as u16;
+        let value =
+            |k: usize, base: u16| (value_widths[k] as u16).clamp(base, base + MAX_AGE_SUFFIX);
         // (width, priority): 0 is never dropped; higher numbers go first.
         let cols = [
             (name_width, 0),
             (8, 0),
-            (5, 4),
-            (5, 1),
-            (9, 2),
-            (5, 5),
-            (5, 1),
-            (6, 3),
+            (value(0, 5), 4),
+            (value(1, 5), 1),
+            (value(2, 9), 2),
+            (value(3, 5), 5),
+            (value(4, 5), 1),
+            (value(5, 6), 3),
             (5, 0),
         ];
         let keep = fit_columns(&cols, area.width.saturating_sub(2), 10);
@@ -103,19 +135,18 @@ impl StatefulWidget for FleetTable<'_> {
             }
             FleetLine::Host(i) => {
                 let r = &rows[*i];
-                let d = data_style(t, r.fresh.stale);
                 let all = [
                     Cell::from(Span::styled(
                         r.name.as_str(),
                         Style::new().fg(t.colour("text")),
                     )),
                     Cell::from(Span::styled(r.status.as_str(), status_style(t, r.status))),
-                    Cell::from(Span::styled(r.reach, d)),
-                    Cell::from(Span::styled(r.services.as_str(), d)),
-                    Cell::from(Span::styled(r.height.as_str(), d)),
-                    Cell::from(Span::styled(r.peers.as_str(), d)),
-                    Cell::from(Span::styled(r.disk.as_str(), d)),
-                    Cell::from(Span::styled(r.backup.as_str(), d)),
+                    data_cell(t, &r.reach),
+                    data_cell(t, &r.services),
+                    data_cell(t, &r.height),
+                    data_cell(t, &r.peers),
+                    data_cell(t, &r.disk),
+                    data_cell(t, &r.backup),
                     Cell::from(Span::styled(
                         r.fresh.text(),
                         if r.fresh.stale {

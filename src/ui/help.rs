@@ -21,6 +21,7 @@ pub fn help_entries(keymap: &Keymap, readonly: bool) -> Vec<(String, String)> {
         Context::List,
         Context::Fleet,
         Context::Alerts,
+        Context::Runbook,
     ] {
         let bindings: Vec<_> = keymap
             .bindings()

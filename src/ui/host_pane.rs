@@ -2,7 +2,9 @@
 //! script (address, reachability, uptime, load, kernel, CPU, memory and swap, filesystems, MAC
 //! addresses, recent logins) and everything the other panes know about it — alerts, services,
 //! chain, disks, backups, certificates, logs — on one scrollable page; two columns when the
-//! terminal is wide enough.
+//! terminal is wide enough. Each section's values age with their own probe, as in the fleet
+//! table: once stale they are drawn in the `stale` slot with their age after the status word
+//! (`running ·3m`).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -14,7 +16,8 @@ use super::table::{Selection, data_style, hanging, pane_block, status_style};
 use super::theme::Theme;
 use crate::health::Status;
 use crate::view::{
-    AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, DiskRow, Fact, LogRow, ServiceRow,
+    AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, DiskRow, Fact, Freshness, LogRow,
+    ServiceRow,
 };
 
 /// Everything known about one host, as rows of the other panes.
@@ -61,27 +64,29 @@ fn dim<'a>(t: &Theme, text: impl Into<String>) -> Line<'a> {
     ))
 }
 
-/// `  critical message…`, the message wrapped under itself.
+/// `  critical message…`, the message wrapped under itself; a stale value in the `stale`
+/// slot with its age after the word (`running ·3m`).
 fn status_line<'a>(
     w: usize,
     t: &Theme,
     status: Status,
     word: &str,
     rest: String,
-    stale: bool,
+    fresh: Freshness,
 ) -> Vec<Line<'a>> {
-    let word_style = if stale {
+    let word_style = if fresh.stale {
         data_style(t, true)
     } else {
         status_style(t, status)
     };
+    let word = format!("{word}{}", fresh.suffix());
     hanging(
         vec![
             Span::raw("  "),
             Span::styled(format!("{word:<8} "), word_style),
         ],
         &rest,
-        data_style(t, stale),
+        data_style(t, fresh.stale),
         w,
     )
 }
@@ -130,7 +135,7 @@ impl HostPane<'_> {
                     crate::health::Severity::Warning => "warning",
                 },
                 format!("{}: {} [{}]", a.rule, a.message, a.phase.text()),
-                false,
+                Freshness::default(),
             ));
         }
         out
@@ -153,7 +158,7 @@ impl HostPane<'_> {
             if !s.detail.is_empty() {
                 rest.push_str(&format!(" — {}", s.detail));
             }
-            out.extend(status_line(w, t, s.status, s.state, rest, s.fresh.stale));
+            out.extend(status_line(w, t, s.status, s.state, rest, s.fresh));
             for l in s.last_failure.iter().rev().take(2).rev() {
                 out.push(dim(t, format!("  │ {l}")));
             }
@@ -172,7 +177,7 @@ impl HostPane<'_> {
                         "{} — lag {}, {} blk/min, peers {}, syncing {}, role {}",
                         c.kind, c.lag, c.blocks_per_min, c.peers, c.syncing, c.role
                     ),
-                    c.fresh.stale,
+                    c.fresh,
                 ));
                 if let Some(q) = self.chain_summary.and_then(|s| s.quorum.map(|q| (s, q))) {
                     out.extend(status_line(
@@ -181,7 +186,7 @@ impl HostPane<'_> {
                         q.1.status(),
                         "quorum",
                         format!("{} {}", q.0.chain, q.1.text()),
-                        false,
+                        Freshness::default(),
                     ));
                 }
             }
@@ -209,7 +214,7 @@ impl HostPane<'_> {
                         .map(|e| format!(" — {e}"))
                         .unwrap_or_default()
                 ),
-                d.fresh.stale,
+                d.fresh,
             ));
         }
         out.push(Line::raw(""));
@@ -235,7 +240,7 @@ impl HostPane<'_> {
                         .map(|e| format!(" — {e}"))
                         .unwrap_or_default()
                 ),
-                b.fresh.stale,
+                b.fresh,
             ));
         }
         out.push(Line::raw(""));
@@ -259,7 +264,7 @@ impl HostPane<'_> {
                         .map(|e| format!(" — {e}"))
                         .unwrap_or_default()
                 ),
-                c.fresh.stale,
+                c.fresh,
             ));
         }
         out.push(Line::raw(""));
@@ -283,7 +288,7 @@ impl HostPane<'_> {
                         .map(|e| format!(" — {e}"))
                         .unwrap_or_default()
                 ),
-                l.fresh.stale,
+                l.fresh,
             ));
             if !l.modules.is_empty() {
                 out.push(dim(t, format!("  {}", l.modules.join("  "))));

@@ -53,6 +53,12 @@ pub enum Action {
     CycleGroupBy,
     /// Acknowledge the selected alert.
     Ack,
+    /// Open the palette to run a runbook on the selected row's host.
+    RunOnHost,
+    /// Start the runbook the palette asked for (`:run`, `:resume`); for the event loop.
+    StartRunbook,
+    /// Suspend the running runbook where it is (saved, audited, resumable).
+    StopRun,
 }
 
 /// Where a binding applies.
@@ -66,6 +72,8 @@ pub enum Context {
     Fleet,
     /// The alerts pane.
     Alerts,
+    /// The runbook pane.
+    Runbook,
 }
 
 impl Context {
@@ -76,6 +84,9 @@ impl Context {
             Context::List => "in every pane",
             Context::Fleet => "fleet table",
             Context::Alerts => "alerts pane",
+            Context::Runbook => {
+                "runbook pane (while a question is open, keys go to it; Tab leaves)"
+            }
         }
     }
 }
@@ -349,6 +360,20 @@ pub const BINDINGS: &[Binding] = &[
         hint: Some("ack"),
         dangerous: true,
     },
+    bind(
+        &[Key::Char('x')],
+        Action::RunOnHost,
+        Context::List,
+        "run a runbook on the selected row's host (the palette offers `run NAME HOST`)",
+        None,
+    ),
+    bind(
+        &[Key::Char('X')],
+        Action::StopRun,
+        Context::Runbook,
+        "suspend the running runbook where it is: saved, audited, `:resume ID` continues it",
+        Some("stop"),
+    ),
 ];
 
 /// What a key does in a context.

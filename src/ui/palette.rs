@@ -30,6 +30,8 @@ pub enum ArgKind {
     GroupBy,
     /// Free text (optional).
     Text,
+    /// A runbook name, then optionally a host glob.
+    Runbook,
 }
 
 /// One palette command.
@@ -116,6 +118,30 @@ pub const COMMANDS: &[CommandSpec] = &[
         dangerous: true,
     },
     CommandSpec {
+        name: "run",
+        aliases: &[],
+        usage: "RUNBOOK [HOSTS]",
+        arg: ArgKind::Runbook,
+        help: "run a runbook in the runbook pane, on hosts matching a glob (default: its targets)",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "stop",
+        aliases: &[],
+        usage: "",
+        arg: ArgKind::None,
+        help: "suspend the running runbook where it is (saved, audited, resumable)",
+        dangerous: false,
+    },
+    CommandSpec {
+        name: "resume",
+        aliases: &[],
+        usage: "RUN_ID",
+        arg: ArgKind::Text,
+        help: "resume a suspended run (the id `fleetdeck run` or the pane printed)",
+        dangerous: false,
+    },
+    CommandSpec {
         name: "refresh",
         aliases: &[],
         usage: "",
@@ -160,6 +186,17 @@ pub enum Command {
     Filter(Option<String>),
     /// Acknowledge the selected alert.
     Ack,
+    /// Run a runbook.
+    Run {
+        /// Runbook name or file.
+        runbook: String,
+        /// Host glob; `None`: the runbook's own targets.
+        hosts: Option<String>,
+    },
+    /// Suspend the running runbook.
+    Stop,
+    /// Resume a suspended run.
+    Resume(String),
     /// Poll now.
     Refresh,
     /// Show help.
@@ -177,6 +214,10 @@ pub struct Candidates {
     pub groups: Vec<String>,
     /// Theme names.
     pub themes: Vec<String>,
+    /// Runbook names (empty: this console runs no runbooks).
+    pub runbooks: Vec<String>,
+    /// The host the palette was opened on, offered as a run's target.
+    pub focus_host: Option<String>,
 }
 
 /// The commands a console offers: all, or the harmless ones when read-only.
@@ -191,6 +232,7 @@ fn find(name: &str, readonly: bool) -> Option<&'static CommandSpec> {
 fn arg_values(kind: ArgKind, c: &Candidates) -> Vec<String> {
     match kind {
         ArgKind::None | ArgKind::Text => Vec::new(),
+        ArgKind::Runbook => c.runbooks.clone(),
         ArgKind::Host => c.hosts.clone(),
         ArgKind::Group => c.groups.clone(),
         ArgKind::Pane => Pane::ALL.iter().map(|p| p.name().to_string()).collect(),
@@ -287,6 +329,29 @@ pub fn parse(line: &str, c: &Candidates, readonly: bool) -> Result<Command, Stri
         }
         "filter" => Ok(Command::Filter((!arg.is_empty()).then(|| arg.to_string()))),
         "ack" => none(Command::Ack),
+        "run" => {
+            if c.runbooks.is_empty() {
+                return Err("this console runs no runbooks".into());
+            }
+            let arg = need("a runbook name")?;
+            let (name, hosts) = match arg.split_once(char::is_whitespace) {
+                Some((n, h)) => (n, Some(h.trim().to_string())),
+                None => (arg, None),
+            };
+            let is_file = name.contains('/') || name.ends_with(".toml");
+            if !is_file && !c.runbooks.iter().any(|r| r == name) {
+                return Err(format!(
+                    "no runbook called `{name}`; expected one of {}",
+                    c.runbooks.join(", ")
+                ));
+            }
+            Ok(Command::Run {
+                runbook: name.to_string(),
+                hosts,
+            })
+        }
+        "stop" => none(Command::Stop),
+        "resume" => Ok(Command::Resume(need("a run id")?.to_string())),
         "refresh" => none(Command::Refresh),
         "help" => none(Command::Help),
         "quit" => none(Command::Quit),
@@ -313,6 +378,9 @@ pub fn complete(line: &str, c: &Candidates, readonly: bool) -> Vec<String> {
                 return Vec::new();
             };
             let arg = arg.trim_start();
+            if spec.arg == ArgKind::Runbook {
+                return complete_run(spec.name, arg, c);
+            }
             let values = arg_values(spec.arg, c);
             let mut out: Vec<String> = values
                 .iter()
@@ -329,6 +397,29 @@ pub fn complete(line: &str, c: &Candidates, readonly: bool) -> Vec<String> {
             out
         }
     }
+}
+
+/// Completions of `run ARG`: runbook names (first with the focused host as target), then, once
+/// a name is typed, host names for the glob.
+fn complete_run(name: &str, arg: &str, c: &Candidates) -> Vec<String> {
+    if let Some((runbook, hosts)) = arg.split_once(char::is_whitespace) {
+        let hosts = hosts.trim_start();
+        return c
+            .hosts
+            .iter()
+            .filter(|h| h.starts_with(hosts))
+            .map(|h| format!("{name} {runbook} {h}"))
+            .collect();
+    }
+    let mut out = Vec::new();
+    let names = c.runbooks.iter().filter(|r| r.starts_with(arg));
+    for r in names.clone() {
+        if let Some(h) = &c.focus_host {
+            out.push(format!("{name} {r} {h}"));
+        }
+    }
+    out.extend(names.map(|r| format!("{name} {r}")));
+    out
 }
 
 /// The open palette: the line being typed and its completions.
@@ -359,6 +450,16 @@ impl Palette {
     /// An empty palette with the command list as its completions.
     pub fn open(c: &Candidates, readonly: bool) -> Palette {
         let mut p = Palette::default();
+        p.refresh(c, readonly);
+        p
+    }
+
+    /// A palette with `line` already typed (`x` opens it on `run `).
+    pub fn with_line(line: &str, c: &Candidates, readonly: bool) -> Palette {
+        let mut p = Palette {
+            line: line.to_string(),
+            ..Palette::default()
+        };
         p.refresh(c, readonly);
         p
     }
@@ -445,7 +546,63 @@ mod tests {
             hosts: vec!["dvn-aws-1".into(), "dvn-aws-12".into(), "h2".into()],
             groups: vec!["dvn".into(), "group0".into()],
             themes: vec!["default".into(), "light".into()],
+            runbooks: vec!["restore".into(), "rolling-upgrade".into()],
+            focus_host: None,
         }
+    }
+
+    #[test]
+    fn run_takes_a_runbook_and_an_optional_host_glob() {
+        let c = cands();
+        let p = |l: &str| parse(l, &c, true);
+        assert_eq!(
+            p("run restore"),
+            Ok(Command::Run {
+                runbook: "restore".into(),
+                hosts: None
+            })
+        );
+        assert_eq!(
+            p("run rolling-upgrade  dvn-*"),
+            Ok(Command::Run {
+                runbook: "rolling-upgrade".into(),
+                hosts: Some("dvn-*".into())
+            })
+        );
+        assert_eq!(
+            p("run ./mine.toml"),
+            Ok(Command::Run {
+                runbook: "./mine.toml".into(),
+                hosts: None
+            })
+        );
+        assert!(
+            p("run nope")
+                .unwrap_err()
+                .contains("expected one of restore")
+        );
+        assert_eq!(p("run"), Err("`run` needs a runbook name".into()));
+        assert_eq!(p("stop"), Ok(Command::Stop));
+        assert_eq!(p("resume 17-ab"), Ok(Command::Resume("17-ab".into())));
+        let none = Candidates::default();
+        assert_eq!(
+            parse("run restore", &none, false),
+            Err("this console runs no runbooks".into())
+        );
+    }
+
+    #[test]
+    fn run_completes_names_with_the_focused_host_first_then_hosts() {
+        let mut c = cands();
+        c.focus_host = Some("h2".into());
+        assert_eq!(
+            complete("run re", &c, false),
+            vec!["run restore h2", "run restore"]
+        );
+        assert_eq!(
+            complete("run restore dvn-aws-1", &c, false),
+            vec!["run restore dvn-aws-1", "run restore dvn-aws-12"]
+        );
     }
 
     #[test]

@@ -606,6 +606,57 @@ fn stale_cells_use_the_stale_slot_and_fresh_ones_do_not() {
     assert!(screen(&t).contains("1 stale"));
 }
 
+/// The fixture with dvn-pg-1's backup listing last read three minutes ago while everything
+/// else about it is fresh (as if backups were listed on a schedule of their own).
+fn app_with_an_old_backup_listing() -> App {
+    let mut app = app();
+    app.state.hosts[4].parts.backups = Some(at(T0 - 180));
+    app.state.version += 1;
+    app
+}
+
+#[test]
+fn a_stale_cell_shows_its_age_in_the_stale_slot_next_to_fresh_ones() {
+    let mut app = app_with_an_old_backup_listing();
+    let t = draw(&mut app, 120, 40);
+    insta::assert_snapshot!("fleet_pane_one_stale_cell_120x40", t.backend());
+    let buf = t.backend().buffer();
+    let theme = Theme::default_theme();
+    let (x, y) = find(buf, "5h ·3m", "dvn-pg-1");
+    for dx in 0.."5h ·3m".chars().count() as u16 {
+        assert_eq!(buf[(x + dx, y)].fg, theme.colour("stale"), "column {dx}");
+        assert!(buf[(x + dx, y)].modifier.contains(Modifier::ITALIC));
+    }
+    // The disk and services of the same row were read in the latest poll: plain, no age.
+    let (x, y) = find(buf, "93%", "dvn-pg-1");
+    assert_eq!(buf[(x, y)].fg, theme.colour("text"));
+    assert!(!screen(&t).contains("93% ·"));
+    let (x, y) = find(buf, "1/2", "dvn-pg-1");
+    assert_eq!(buf[(x, y)].fg, theme.colour("text"));
+    // AGE is the oldest cell's, stale.
+    let (x, y) = find(buf, "3m ", "dvn-pg-1");
+    assert!(x > find(buf, "5h ·3m", "dvn-pg-1").0);
+    assert_eq!(buf[(x, y)].fg, theme.colour("stale"));
+    // An unreachable host: the failed poll is fresh news, its last readings are stale.
+    let (x, y) = find(buf, " no ", "fisco-4");
+    assert_eq!(buf[(x + 1, y)].fg, theme.colour("text"));
+    let (x, y) = find(buf, "9970 ·2m", "fisco-4");
+    assert_eq!(buf[(x, y)].fg, theme.colour("stale"));
+    // The host pane says the same of its backups section.
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "host dvn-pg-1");
+    key(&mut app, KeyCode::Enter);
+    let t = draw(&mut app, 120, 40);
+    let buf = t.backend().buffer();
+    let (x, y) = find(buf, "5h ·3m", "postgres:");
+    assert_eq!(buf[(x, y)].fg, theme.colour("stale"));
+    let text = screen(&t);
+    assert!(
+        !text.contains("running ·"),
+        "fresh services carry no age: {text}"
+    );
+}
+
 #[test]
 fn the_theme_switches_colours_and_a_bad_theme_is_an_error_notice() {
     let mut app = app();
@@ -1102,4 +1153,211 @@ fn the_docs_key_table_lists_every_binding() {
             b.keys_label()
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runbook pane, with a run of the real engine at a typed confirmation
+
+const PANE_DRILL: &str = r#"
+name = "drill"
+title = "Restart the node after a failed check"
+
+[targets]
+hosts = "fisco-*"
+
+[[steps]]
+id = "sla"
+title = "Respond within 15 minutes"
+kind = "timer"
+duration = "15m"
+until = "restart"
+
+[[steps]]
+id = "running"
+title = "Is the node running?"
+kind = "check"
+command = "systemctl is-active fisco-node"
+on_fail = "next"
+
+[[steps]]
+id = "decide"
+title = "Restart?"
+kind = "choice"
+question = "Restart the node?"
+from = "running"
+options = [
+  { label = "leave it", goto = "done", when = "passed" },
+  { label = "restart", goto = "restart", when = "failed" },
+]
+
+[[steps]]
+id = "restart"
+title = "Restart the node"
+kind = "action"
+dangerous = true
+command = "systemctl restart fisco-node"
+
+[[steps]]
+id = "done"
+title = "Done"
+kind = "end"
+outcome = "auto"
+"#;
+
+/// A console whose runbook pane shows a run of the engine that checked two hosts (one failing),
+/// took the suggested branch, and now asks for the typed confirmation of the restart.
+fn app_at_a_runbook_confirmation() -> App {
+    use crate::runbook::{self, AccessRole, ExecResult, HostInfo, Run, RunContext, Session};
+    use runbook_pane::{RunView, RunbookMsg};
+    let mut app = app();
+    app.enable_runbook_pane(vec![("drill".into(), "Restart the node".into())]);
+    let rb = runbook::parse(PANE_DRILL, "drill.toml").expect("the drill lints");
+    let targets = runbook::select_targets(&rb, &app.fleet, None, None).unwrap();
+    let ctx = RunContext {
+        fleet: HostInfo::from_fleet(&app.fleet),
+        targets,
+        inputs: Default::default(),
+        health: Default::default(),
+        session: Session {
+            operator: "alice".into(),
+            role: AccessRole::Admin,
+            readonly: false,
+            interactive: true,
+        },
+        now: at(T0 - 125),
+        height_lag: 10,
+    };
+    let (mut run, mut effects) = Run::start(rb, ctx);
+    app.on_runbook_msg(RunbookMsg::Started {
+        run_id: "1800000000-abc123".into(),
+    });
+    let (reply, _answer) = tokio::sync::oneshot::channel();
+    let mut reply = Some(reply);
+    for _ in 0..20 {
+        let mut events = Vec::new();
+        for effect in &effects {
+            if let Some(line) = super::tty::progress_line(effect, at(T0 - 120)) {
+                for l in line.lines().filter(|l| !l.is_empty()) {
+                    app.on_runbook_msg(RunbookMsg::Line(l.to_string()));
+                }
+            }
+            match effect {
+                Effect::Exec { id, host, .. } => {
+                    let up = host == "fisco-1";
+                    events.push(crate::runbook::Event::ExecFinished {
+                        id: *id,
+                        result: ExecResult {
+                            exit: Some(if up { 0 } else { 3 }),
+                            stdout: if up { "active" } else { "failed" }.into(),
+                            ..Default::default()
+                        },
+                    });
+                }
+                Effect::AskChoice { preselected, .. } => {
+                    events.push(crate::runbook::Event::Chosen {
+                        option: preselected.clone().unwrap(),
+                        reason: None,
+                    })
+                }
+                Effect::AskConfirm { .. } => {
+                    app.on_runbook_msg(RunbookMsg::Progress(Box::new(RunView::of(&run))));
+                    app.on_runbook_msg(RunbookMsg::Ask(effect.clone(), reply.take().unwrap()));
+                    return app;
+                }
+                _ => {}
+            }
+        }
+        effects = events.into_iter().flat_map(|e| run.handle(e)).collect();
+    }
+    panic!("the drill never asked for the confirmation");
+}
+
+use crate::runbook::Effect;
+
+#[test]
+fn runbook_pane_at_a_typed_confirmation() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app_at_a_runbook_confirmation();
+        let t = draw(&mut app, w, h);
+        insta::assert_snapshot!(format!("runbook_pane_confirmation_{w}x{h}"), t.backend());
+    }
+    let mut app = app_at_a_runbook_confirmation();
+    let t = draw(&mut app, 120, 40);
+    let s = screen(&t);
+    for text in [
+        "runbook drill",
+        "waiting for you",
+        "⏱ Respond within 15 minutes",
+        "→ restart",
+        "DANGEROUS step `restart`",
+        "Type 4 to confirm",
+    ] {
+        assert!(s.contains(text), "{text:?} on screen:\n{s}");
+    }
+    // The check's visit: the failing host and the passing one told apart, each in its colour.
+    app.sels.entry(Pane::Runbook).or_default().selected = 1;
+    let t = draw(&mut app, 120, 40);
+    let s = screen(&t);
+    let buf = t.backend().buffer();
+    let mark = |needle: &str| {
+        let y = (0..buf.area.height)
+            .find(|&y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .contains(needle)
+            })
+            .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{s}"));
+        let x = (0..buf.area.width)
+            .rev()
+            .find(|&x| buf[(x, y)].symbol() == needle.chars().next().unwrap().to_string())
+            .unwrap();
+        buf[(x, y)].fg
+    };
+    let theme = Theme::default_theme();
+    assert_eq!(mark("✓ fisco-1"), theme.colour("status.ok"), "{s}");
+    assert_eq!(mark("✗ fisco-2"), theme.colour("status.critical"), "{s}");
+}
+
+#[test]
+fn keys_go_to_an_open_runbook_question_and_tab_still_leaves() {
+    let mut app = app_at_a_runbook_confirmation();
+    draw(&mut app, 120, 40);
+    assert_eq!(app.pane(), Pane::Runbook);
+    // `q` and `j` are typed into the confirmation, not taken as quit and move.
+    assert_eq!(key(&mut app, KeyCode::Char('q')), None);
+    assert_eq!(key(&mut app, KeyCode::Char('j')), None);
+    assert_eq!(app.pane(), Pane::Runbook);
+    assert!(app.runbook().question().is_some());
+    key(&mut app, KeyCode::Tab);
+    assert_ne!(app.pane(), Pane::Runbook, "Tab leaves the pane");
+    // Starting another run while one is in progress is refused.
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "run drill");
+    assert_eq!(key(&mut app, KeyCode::Enter), None);
+    assert_eq!(app.pane(), Pane::Runbook, "brought back to the running one");
+}
+
+#[test]
+fn x_on_a_host_offers_runbooks_for_that_host_and_run_asks_the_event_loop() {
+    let mut app = app();
+    app.enable_runbook_pane(vec![("drill".into(), "Restart the node".into())]);
+    draw(&mut app, 120, 40);
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('x'));
+    let t = draw(&mut app, 120, 40);
+    assert!(screen(&t).contains(":run drill fisco-2"), "{}", screen(&t));
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(key(&mut app, KeyCode::Enter), Some(Action::StartRunbook));
+    assert_eq!(
+        app.take_runbook_start(),
+        Some(runbook_pane::RunStart::New {
+            runbook: "drill".into(),
+            hosts: Some("fisco-2".into())
+        })
+    );
+    // Without the runbook pane there is nothing to run.
+    let mut plain = app_with(false);
+    draw(&mut plain, 120, 40);
+    assert_eq!(key(&mut plain, KeyCode::Char('x')), None);
 }

@@ -199,48 +199,45 @@ impl Frontend for TtyFrontend {
     }
 
     fn show(&self, effect: &Effect) {
-        match effect {
-            Effect::StepStarted { step, title, kind } => println!("\n▶ [{step}] {title} ({kind})"),
-            Effect::StepFinished {
-                step,
-                status,
-                summary,
-            } => println!("  {status:?} [{step}] {summary}"),
-            Effect::Exec { host, display, .. } => println!("  $ {host}: {display}"),
-            Effect::Wait { until, .. } => {
-                let secs = until
-                    .duration_since(std::time::SystemTime::now())
-                    .unwrap_or_default()
-                    .as_secs();
-                println!("  … waiting {secs}s");
-            }
-            Effect::StartTimer {
-                title, deadline, ..
-            } => {
-                let secs = deadline
-                    .duration_since(std::time::SystemTime::now())
-                    .unwrap_or_default()
-                    .as_secs();
-                println!("  ⏱ {title}: {}m{:02}s left", secs / 60, secs % 60);
-            }
-            Effect::TimerExpired { step } => println!("  ⏱ timer `{step}` ran out"),
-            Effect::StopTimer { step, met } => println!(
-                "  ⏱ timer `{step}` stopped ({})",
-                if *met { "met" } else { "missed" }
-            ),
-            Effect::Notify { display_url, .. } => println!("  → notify {display_url}"),
-            Effect::Refused { reason } => println!("  ✗ refused: {reason}"),
-            Effect::Suspended { step, reason } => {
-                println!(
-                    "\n⏸ suspended at {}: {reason}",
-                    step.as_deref().unwrap_or("start")
-                )
-            }
-            Effect::Finished { outcome } => {
-                println!("\n■ {}: {}", outcome.kind.as_str(), outcome.message)
-            }
-            Effect::Ignored { .. } => {}
-            _ => {}
+        if let Some(line) = progress_line(effect, std::time::SystemTime::now()) {
+            println!("{line}");
         }
     }
+}
+
+/// One line of progress for `effect` (`None` for effects that show nothing), shared by this
+/// front end and the console's runbook pane so both tell a run the same way.
+pub fn progress_line(effect: &Effect, now: std::time::SystemTime) -> Option<String> {
+    let left = |t: std::time::SystemTime| t.duration_since(now).unwrap_or_default().as_secs();
+    Some(match effect {
+        Effect::StepStarted { step, title, kind } => format!("\n▶ [{step}] {title} ({kind})"),
+        Effect::StepFinished {
+            step,
+            status,
+            summary,
+        } => format!("  {status:?} [{step}] {summary}"),
+        Effect::Exec { host, display, .. } => format!("  $ {host}: {display}"),
+        Effect::Wait { until, .. } => format!("  … waiting {}s", left(*until)),
+        Effect::StartTimer {
+            title, deadline, ..
+        } => {
+            let secs = left(*deadline);
+            format!("  ⏱ {title}: {}m{:02}s left", secs / 60, secs % 60)
+        }
+        Effect::TimerExpired { step } => format!("  ⏱ timer `{step}` ran out"),
+        Effect::StopTimer { step, met } => format!(
+            "  ⏱ timer `{step}` stopped ({})",
+            if *met { "met" } else { "missed" }
+        ),
+        Effect::Notify { display_url, .. } => format!("  → notify {display_url}"),
+        Effect::Refused { reason } => format!("  ✗ refused: {reason}"),
+        Effect::Suspended { step, reason } => format!(
+            "\n⏸ suspended at {}: {reason}",
+            step.as_deref().unwrap_or("start")
+        ),
+        Effect::Finished { outcome } => {
+            format!("\n■ {}: {}", outcome.kind.as_str(), outcome.message)
+        }
+        _ => return None,
+    })
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::tmux::Exit;
 use crate::support::{self, InventoryOpts, TestFleet, Tmux};
 
 /// A fleet, an inventory for it, and the XDG homes every `fleetdeck` process of the drill uses.
@@ -308,44 +309,19 @@ impl Term {
         }
     }
 
-    /// Waits for the command to end; returns its exit status. Panics with the history on
-    /// timeout, or when the command was killed by a signal.
-    ///
-    /// tmux marks a pane dead when the terminal closes, which can be a moment before it has
-    /// reaped the process: the status is read only once it is there.
+    /// Waits for the command to end; returns its exit status ([`Tmux::exit`], which copes
+    /// with tmux 3.3 not reaping it). Panics with the history on timeout, or when the
+    /// command was killed by a signal.
     pub fn exit_code(&self, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;
         loop {
-            let s = self.tmux.ok(&[
-                "display-message",
-                "-p",
-                "-t",
-                "main",
-                "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
-            ]);
-            let parts: Vec<&str> = s.trim().split(':').collect();
-            if let ["1", status, signal] = parts.as_slice() {
-                if let Ok(code) = status.parse() {
-                    return code;
-                }
-                if !signal.is_empty() {
-                    panic!(
-                        "fleetdeck was killed by signal {signal}:\n{}",
-                        self.history()
-                    );
-                }
-                // tmux 3.3 sometimes marks the pane dead and never reaps the process (no
-                // SIGCHLD handled): the status is then still in the zombie's /proc entry.
-                if let Some(status) = zombie_wait_status(self.tmux.pane_pid()) {
-                    if status & 0x7f == 0 {
-                        return (status >> 8) & 0xff;
-                    }
-                    panic!(
-                        "fleetdeck was killed by signal {}:\n{}",
-                        status & 0x7f,
-                        self.history()
-                    );
-                }
+            match self.tmux.exit() {
+                Some(Exit::Code(code)) => return code,
+                Some(Exit::Signal(signal)) => panic!(
+                    "fleetdeck was killed by signal {signal}:\n{}",
+                    self.history()
+                ),
+                None => {}
             }
             if Instant::now() >= deadline {
                 let panes = self.tmux.ok(&[
@@ -389,18 +365,6 @@ impl Term {
             sleep(Duration::from_millis(50));
         }
     }
-}
-
-/// The wait status of `pid` if it is a zombie (dead, not reaped): field 52 of
-/// /proc/PID/stat, in the form waitpid(2) reports.
-fn zombie_wait_status(pid: u32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // Fields after the command name start at field 3 (state).
-    if fields.first() != Some(&"Z") {
-        return None;
-    }
-    fields.get(52 - 3)?.parse().ok()
 }
 
 /// Name, state and wait channel of every thread of `pid`: what a hung process is waiting for.

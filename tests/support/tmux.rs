@@ -16,6 +16,15 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// The session target inside the private server.
 const TARGET: &str = "main";
 
+/// How the pane's command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status.
+    Code(i32),
+    /// This signal killed it.
+    Signal(i32),
+}
+
 pub struct Tmux {
     socket: String,
     _dir: tempfile::TempDir,
@@ -137,21 +146,46 @@ impl Tmux {
         ]);
     }
 
-    /// The exit status of the command once it has ended, `None` while it runs.
-    pub fn exit_status(&self) -> Option<i32> {
+    /// How the command ended, `None` while it runs.
+    ///
+    /// tmux marks a pane dead when the terminal closes, which can be a moment before it has
+    /// reaped the process, and tmux 3.3 sometimes never reaps it at all (no SIGCHLD
+    /// handled): `#{pane_dead_status}` is then empty although the command is over. The status
+    /// is read from the zombie's /proc entry in that case, and `None` (not yet readable) is
+    /// returned while neither source has it.
+    pub fn exit(&self) -> Option<Exit> {
         let s = self.ok(&[
             "display-message",
             "-p",
             "-t",
             TARGET,
-            "#{pane_dead} #{pane_dead_status}",
+            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
         ]);
-        let mut it = s.split_whitespace();
-        match (it.next(), it.next()) {
-            (Some("1"), Some(code)) => code.parse().ok(),
-            (Some("1"), None) => Some(-1), // killed by a signal
-            _ => None,
+        let parts: Vec<&str> = s.trim().split(':').collect();
+        let ["1", status, signal] = parts.as_slice() else {
+            return None;
+        };
+        if let Ok(code) = status.parse() {
+            return Some(Exit::Code(code));
         }
+        if !signal.is_empty() {
+            return Some(Exit::Signal(signal.parse().unwrap_or(-1)));
+        }
+        let status = zombie_wait_status(self.pane_pid())?;
+        Some(if status & 0x7f == 0 {
+            Exit::Code((status >> 8) & 0xff)
+        } else {
+            Exit::Signal(status & 0x7f)
+        })
+    }
+
+    /// The exit status of the command once it has ended (`-1` when a signal killed it),
+    /// `None` while it runs. See [`Tmux::exit`].
+    pub fn exit_status(&self) -> Option<i32> {
+        self.exit().map(|e| match e {
+            Exit::Code(code) => code,
+            Exit::Signal(_) => -1,
+        })
     }
 
     /// Waits until the command ends and returns its exit status. Panics with the screen on timeout.
@@ -202,6 +236,18 @@ impl Tmux {
             .output()
             .unwrap_or_else(|e| panic!("cannot run tmux (scripts/test installs it): {e}"))
     }
+}
+
+/// The wait status of `pid` if it is a zombie (dead, not reaped): field 52 of
+/// /proc/PID/stat, in the form waitpid(2) reports.
+fn zombie_wait_status(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold anything; the fields after it start at field 3 (state).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if fields.first() != Some(&"Z") {
+        return None;
+    }
+    fields.get(52 - 3)?.parse().ok()
 }
 
 impl Drop for Tmux {

@@ -6,6 +6,7 @@
 //!    members of a group down — members unhealthy before the step plus members the rollout
 //!    has in flight (or failed). And when nothing fails and the guard leaves room, the
 //!    rollout finishes every host.
+//!    A first batch the guard refuses is refused before any confirmation is asked.
 //! 2. Confirmation is structural: whatever events arrive in whatever order, no command of a
 //!    dangerous step is emitted before a matching typed confirmation's audit record.
 
@@ -125,6 +126,9 @@ fn play(s: &Scenario) -> Result<(), TestCaseError> {
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
     let mut passed: BTreeSet<String> = BTreeSet::new();
     let (mut run, first) = Run::start(rolling_book(s.batch), c);
+    // A refusal of the very first batch must come without a confirmation prompt.
+    let mut asked_confirm = false;
+    let mut executed = false;
     let mut queue = first;
     let mut now = 0;
     let mut height = 1000;
@@ -137,7 +141,9 @@ fn play(s: &Scenario) -> Result<(), TestCaseError> {
                     in_flight.remove(&h);
                     passed.insert(h);
                 }
+                Effect::AskConfirm { .. } => asked_confirm = true,
                 Effect::Exec { host, step, .. } if step == "upgrade.stop" => {
+                    executed = true;
                     in_flight.insert(host.clone());
                     // Observers and free hosts never count; a voting member going down must
                     // leave the group within F.
@@ -163,6 +169,10 @@ fn play(s: &Scenario) -> Result<(), TestCaseError> {
                         reason.contains(&format!("N = {}", s.n))
                             && reason.contains(&format!("F = {f}")),
                         "refusal does not name N and F: {reason}"
+                    );
+                    prop_assert!(
+                        executed || !asked_confirm,
+                        "the first batch was refused after a confirmation was asked: {reason}"
                     );
                 }
                 _ => {}
@@ -205,9 +215,11 @@ fn play(s: &Scenario) -> Result<(), TestCaseError> {
             }
         }
         if run.is_finished() {
-            break;
-        }
-        if next.is_empty() {
+            // The last call's effects (a refusal above all) are checked too before stopping.
+            if next.is_empty() {
+                break;
+            }
+        } else if next.is_empty() {
             now += 5;
             next = run.handle(Event::Ticked { now: at(now) });
         }

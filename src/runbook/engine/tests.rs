@@ -959,6 +959,96 @@ fn resuming_without_a_terminal_is_refused_when_a_person_is_needed() {
             .any(|l| l.starts_with("refused: step `is-up` was interrupted")),
         "{lines:#?}"
     );
+    // Commands ran before the interruption, but this resume ran nothing: a refusal before
+    // anything ran exits 2.
+    assert_eq!(run.outcome().map(Outcome::exit_code), Some(2));
+}
+
+#[test]
+fn a_refused_resume_exits_2_and_a_refusal_after_a_command_of_the_resume_exits_1() {
+    let rb = book(
+        r#"
+[[inputs]]
+name = "token"
+secret = true
+
+[targets]
+hosts = "*"
+
+[[steps]]
+id = "probe"
+kind = "check"
+command = "probe {{token}}"
+
+[[steps]]
+id = "verify"
+kind = "check"
+command = "verify"
+
+[[steps]]
+id = "restart"
+kind = "action"
+command = "restart {{token}}"
+"#,
+    );
+    let mut c = ctx(group4(), &["n1"]);
+    c.inputs.insert("token".into(), "hunter22".into());
+    let (mut run, _) = Run::start(rb, c);
+    assert_eq!(
+        brief(&run.handle(done(1, ok(""))))[1..],
+        [
+            "done probe passed: exit 0",
+            "audit exec step=verify target=n1 command=verify",
+            "exec#2 n1 verify",
+        ]
+    );
+    // The connection drops while `verify` runs: its outcome is unknown.
+    let _ = run.handle(Event::Interrupted {
+        reason: "connection lost".into(),
+    });
+    let saved = serde_json::to_string(&run).unwrap();
+
+    // No terminal: the secret cannot be typed again. Refused before anything ran → 2.
+    let mut headless = session(AccessRole::Developer);
+    headless.interactive = false;
+    let mut again: Run = serde_json::from_str(&saved).unwrap();
+    let e = brief(&again.handle(Event::Resume {
+        session: headless,
+        now: at(1),
+    }));
+    assert!(
+        e.iter()
+            .any(|l| l.starts_with("refused: resuming needs input `token` again")),
+        "{e:#?}"
+    );
+    assert_eq!(again.outcome().map(Outcome::exit_code), Some(2));
+
+    // At a terminal, a developer retries `verify` (a command of this resume), then may not
+    // run `restart`: that refusal comes after something ran → 1.
+    let mut again: Run = serde_json::from_str(&saved).unwrap();
+    let _ = again.handle(Event::Resume {
+        session: session(AccessRole::Developer),
+        now: at(1),
+    });
+    let _ = again.handle(Event::InputGiven {
+        name: "token".into(),
+        value: "hunter22".into(),
+    });
+    let e = brief(&again.handle(Event::ResolveUnknown {
+        decision: UnknownDecision::Retry,
+        reason: None,
+    }));
+    assert_eq!(
+        e.last().map(String::as_str),
+        Some("exec#3 n1 verify"),
+        "{e:#?}"
+    );
+    let e = brief(&again.handle(done(3, ok(""))));
+    assert!(
+        e.iter().any(|l| l.starts_with("refused: step `restart`")),
+        "{e:#?}"
+    );
+    assert_eq!(again.outcome().map(Outcome::exit_code), Some(1));
 }
 
 #[test]
@@ -1280,18 +1370,39 @@ fn the_quorum_guard_refuses_when_a_member_is_already_down() {
         },
     );
     c.targets = vec!["n1".into(), "n2".into(), "n4".into()];
-    let (mut run, _) = Run::start(book(ROLLING), c);
-    let e = brief(&run.handle(Event::Confirmed { typed: "3".into() }));
+    let (mut run, first) = Run::start(book(ROLLING), c);
     let reason = "quorum guard: consensus group `g0` has N = 4 voting members and tolerates F = 1 \
                   down; already down: n3; taking n1 down would make 2 down";
+    // Refused before the typed confirmation is asked: the operator could not usefully give it.
+    let lines = brief(&first);
     assert_eq!(
-        e,
+        lines[lines.len() - 3..],
         [
-            "audit confirm step=upgrade result=confirmed reason=typed \"3\"".to_owned(),
             format!("audit denied step=upgrade reason={reason}"),
             format!("refused: {reason}"),
             format!("finished refused: {reason}"),
-        ]
+        ],
+        "{lines:#?}"
+    );
+    assert!(!first.iter().any(|e| matches!(e, Effect::AskConfirm { .. })));
+    assert_eq!(run.records()[0].status, StepStatus::Refused);
+    assert_eq!(
+        brief(&run.handle(Event::Confirmed { typed: "3".into() })),
+        ["ignored: no confirmation was asked for"]
+    );
+}
+
+#[test]
+fn the_quorum_guard_lets_a_rollout_start_with_the_member_already_down() {
+    // n3 is down, but rolling n3 first adds nothing to the count: the rollout may start, so
+    // the confirmation is asked as usual.
+    let mut c = rolling_ctx();
+    c.health.insert("n3".into(), HealthFact::default());
+    c.targets = vec!["n3".into(), "n1".into()];
+    let (_, first) = Run::start(book(ROLLING), c);
+    assert_eq!(
+        brief(&first).last().map(String::as_str),
+        Some("ask-confirm upgrade type=2")
     );
 }
 

@@ -414,8 +414,13 @@ pub fn format_time(t: SystemTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
 }
 
-/// `$XDG_STATE_HOME/fleetdeck/audit.jsonl`, falling back to `~/.local/state/fleetdeck/audit.jsonl`.
+/// `$FLEETDECK_AUDIT_LOG` when set (one log shared by every console and `fleetdeck run` of a
+/// team, e.g. on a shared disk), else `$XDG_STATE_HOME/fleetdeck/audit.jsonl`, falling back to
+/// `~/.local/state/fleetdeck/audit.jsonl`.
 pub fn default_path() -> Result<PathBuf, AuditError> {
+    if let Some(path) = std::env::var_os("FLEETDECK_AUDIT_LOG").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
     dirs::state_dir()
         .or_else(|| dirs::home_dir().map(|h| h.join(".local").join("state")))
         .map(|d| d.join("fleetdeck").join("audit.jsonl"))

@@ -210,6 +210,7 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
     // Acknowledging an alert is an operator action: it is on disk before it takes effect, and an
     // unwritable log refuses the ack rather than losing the record.
     let audit_path = fleetdeck::audit::default_path()?;
+    options.audit_log = Some(audit_path.clone());
     let fleet = Arc::new(fleet);
     // Runbooks started in the console run over its own connections and write the same audit
     // log as `fleetdeck run`.

@@ -16,6 +16,7 @@
 //! [`AckHook`] (the audit log) before it takes effect.
 
 pub mod alerts_pane;
+pub mod audit_pane;
 pub mod certs_pane;
 pub mod chain_pane;
 pub mod disks_pane;
@@ -104,13 +105,15 @@ pub enum Pane {
     Logs,
     /// Alerts.
     Alerts,
-    /// A running runbook (slot for the runbook engine's pane).
+    /// The audit log: newest records and the chain's verdict.
+    Audit,
+    /// A runbook running in the console.
     Runbook,
 }
 
 impl Pane {
     /// Every pane.
-    pub const ALL: [Pane; 9] = [
+    pub const ALL: [Pane; 10] = [
         Pane::Fleet,
         Pane::Host,
         Pane::Services,
@@ -119,6 +122,7 @@ impl Pane {
         Pane::Certs,
         Pane::Logs,
         Pane::Alerts,
+        Pane::Audit,
         Pane::Runbook,
     ];
 
@@ -133,6 +137,7 @@ impl Pane {
             Pane::Certs => "certs",
             Pane::Logs => "logs",
             Pane::Alerts => "alerts",
+            Pane::Audit => "audit",
             Pane::Runbook => "runbook",
         }
     }
@@ -148,6 +153,7 @@ impl Pane {
             Pane::Certs => "Certs",
             Pane::Logs => "Logs",
             Pane::Alerts => "Alerts",
+            Pane::Audit => "Audit",
             Pane::Runbook => "Runbook",
         }
     }
@@ -217,6 +223,8 @@ enum PaneRows {
     Certs(Vec<CertRow>),
     Logs(Vec<LogRow>),
     Alerts(Vec<AlertRow>),
+    /// The audit log's newest records.
+    Audit(Vec<audit_pane::AuditRow>),
     /// The runbook pane's path, by its number of rows.
     Runbook(usize),
 }
@@ -246,6 +254,7 @@ impl PaneRows {
             PaneRows::Certs(r) => r.len(),
             PaneRows::Logs(r) => r.len(),
             PaneRows::Alerts(r) => r.len(),
+            PaneRows::Audit(r) => r.len(),
         }
     }
 
@@ -256,7 +265,7 @@ impl PaneRows {
                 FleetLine::Group { .. } => None,
             },
             PaneRows::Host(h) => Some(h.host),
-            PaneRows::Runbook(_) => None,
+            PaneRows::Runbook(_) | PaneRows::Audit(_) => None,
             PaneRows::Services(r) => r.get(i).map(|r| r.host),
             PaneRows::Chain(_, r) => r.get(i).map(|r| r.host),
             PaneRows::Disks(d, b) => d
@@ -280,6 +289,15 @@ struct Model {
     summary: Summary,
     alerts: usize,
     pane: Option<((Pane, Option<usize>), PaneRows)>,
+}
+
+/// The audit log behind the Audit pane, and what was last read of it.
+struct AuditSource {
+    path: std::path::PathBuf,
+    snapshot: Option<Result<audit_pane::AuditSnapshot, String>>,
+    /// Length and modification time at the last read: the log is read again when they change.
+    stamp: Option<(u64, SystemTime)>,
+    loading: bool,
 }
 
 /// What the console shows.
@@ -311,6 +329,8 @@ pub struct App {
     runbook_start: Option<RunStart>,
     /// The host a palette opened with `x` (or on a host) offers as the run's target.
     palette_focus: Option<String>,
+    /// The audit log the Audit pane reads (`None`: no Audit pane).
+    audit: Option<AuditSource>,
     tabs: Vec<(Rect, Pane)>,
     model: Option<Model>,
 }
@@ -350,6 +370,7 @@ impl App {
             runbook: RunbookPane::default(),
             runbook_start: None,
             palette_focus: None,
+            audit: None,
             tabs: Vec::new(),
             model: None,
         }
@@ -368,6 +389,47 @@ impl App {
     /// Adds the runbook pane to the Tab cycle, offering these runbooks (name, title).
     pub fn enable_runbook_pane(&mut self, catalog: Vec<(String, String)>) {
         self.runbooks = Some(catalog);
+    }
+
+    /// Adds the Audit pane, reading the audit log at `path`.
+    pub fn enable_audit_pane(&mut self, path: std::path::PathBuf) {
+        self.audit = Some(AuditSource {
+            path,
+            snapshot: None,
+            stamp: None,
+            loading: false,
+        });
+    }
+
+    /// The audit log to read now, if the Audit pane is on screen and the file changed since it
+    /// was last read (one read at a time). The event loop reads it off the drawing path and
+    /// hands the result to [`App::set_audit_snapshot`].
+    pub fn audit_read_wanted(&mut self) -> Option<std::path::PathBuf> {
+        if self.pane != Pane::Audit {
+            return None;
+        }
+        let source = self.audit.as_mut()?;
+        if source.loading {
+            return None;
+        }
+        let stamp = std::fs::metadata(&source.path)
+            .ok()
+            .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+        if source.snapshot.is_some() && stamp == source.stamp {
+            return None;
+        }
+        source.stamp = stamp;
+        source.loading = true;
+        Some(source.path.clone())
+    }
+
+    /// What was read of the audit log.
+    pub fn set_audit_snapshot(&mut self, snapshot: Result<audit_pane::AuditSnapshot, String>) {
+        if let Some(source) = &mut self.audit {
+            source.snapshot = Some(snapshot);
+            source.loading = false;
+            self.invalidate();
+        }
     }
 
     /// The runbook pane's state.
@@ -496,6 +558,9 @@ impl App {
             Pane::Logs,
             Pane::Alerts,
         ];
+        if self.audit.is_some() {
+            v.push(Pane::Audit);
+        }
         if self.runbooks.is_some() {
             v.push(Pane::Runbook);
         }
@@ -579,6 +644,17 @@ impl App {
         match self.pane {
             Pane::Fleet => PaneRows::Fleet,
             Pane::Runbook => PaneRows::Runbook(self.runbook.path_len()),
+            Pane::Audit => {
+                let host = self.host.map(|h| self.fleet.hosts[h].name.as_str());
+                let today = report::rfc3339(self.now);
+                let rows = match self.audit.as_ref().and_then(|a| a.snapshot.as_ref()) {
+                    Some(Ok(snap)) => {
+                        audit_pane::audit_rows(snap, host, today.get(..10).unwrap_or(""))
+                    }
+                    _ => Vec::new(),
+                };
+                PaneRows::Audit(keep(rows, f, |r| r.fields()))
+            }
             Pane::Host => match self.host {
                 None => PaneRows::Runbook(0),
                 Some(h) => {
@@ -1572,6 +1648,32 @@ impl App {
                 }
                 .render(area, frame.buffer_mut(), sel);
             }
+            Some(PaneRows::Audit(rows)) => {
+                let snapshot = self.audit.as_ref().and_then(|a| a.snapshot.as_ref());
+                let (title, intact, empty) = match snapshot {
+                    Some(Ok(snap)) => (
+                        snap.title(rows.len()),
+                        snap.chain.is_ok(),
+                        "no records (yet)",
+                    ),
+                    Some(Err(e)) => (
+                        format!(" audit — cannot read the log: {e} "),
+                        false,
+                        "the audit log cannot be read",
+                    ),
+                    None => (" audit ".to_string(), true, "reading the audit log…"),
+                };
+                let sel = self.sels.entry(Pane::Audit).or_default();
+                audit_pane::AuditPane {
+                    rows,
+                    intact,
+                    theme: &self.theme,
+                    title,
+                    hints,
+                    empty,
+                }
+                .render(area, frame.buffer_mut(), sel);
+            }
             Some(PaneRows::Runbook(_)) => {
                 let sel = self.sels.entry(Pane::Runbook).or_default();
                 let catalog = self.runbooks.as_deref().unwrap_or_default();
@@ -1836,6 +1938,8 @@ pub struct ConsoleOptions {
     pub ack_hook: Option<AckHook>,
     /// Runs runbooks in the runbook pane (`None`: no runbook pane).
     pub runbooks: Option<RunbookLauncher>,
+    /// The audit log the Audit pane shows (`None`: no Audit pane).
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 impl ConsoleOptions {
@@ -1848,6 +1952,7 @@ impl ConsoleOptions {
             operator: None,
             ack_hook: None,
             runbooks: None,
+            audit_log: None,
         }
     }
 }
@@ -1941,6 +2046,10 @@ async fn event_loop(
     if let Some(l) = &launcher {
         app.enable_runbook_pane(l.catalog());
     }
+    if let Some(path) = options.audit_log {
+        app.enable_audit_pane(path);
+    }
+    let (audit_tx, mut audit_reads) = mpsc::unbounded_channel();
     let (runbook_tx, mut runbook_msgs) = mpsc::unbounded_channel();
     let mut running: Option<runbook_pane::RunHandle> = None;
     let poller = Poller::spawn(fleet, transports, options.selected, tx);
@@ -1958,6 +2067,12 @@ async fn event_loop(
     #[cfg(debug_assertions)]
     let mut panic_test = PanicAfterFrames::from_env();
     loop {
+        if let Some(path) = app.audit_read_wanted() {
+            let tx = audit_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(audit_pane::AuditSnapshot::load(&path));
+            });
+        }
         if dirty || (fresh_data && last_draw.elapsed() >= DATA_FRAME) {
             terminal.draw(|f| app.render(f, SystemTime::now()))?;
             dirty = false;
@@ -2013,6 +2128,10 @@ async fn event_loop(
                 }
                 None => break,
             },
+            Some(snapshot) = audit_reads.recv() => {
+                app.set_audit_snapshot(snapshot);
+                dirty = true;
+            }
             Some(msg) = runbook_msgs.recv() => {
                 if matches!(msg, RunbookMsg::Ended { .. }) {
                     running = None;

@@ -159,6 +159,23 @@ fn default_path_is_under_xdg_state_home() {
 }
 
 #[test]
+fn fleetdeck_audit_log_names_one_log_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("team").join("audit.jsonl");
+    log_with(&shared, 2);
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .args(["audit", "verify"])
+        .env("XDG_STATE_HOME", dir.path().join("elsewhere"))
+        .env("FLEETDECK_AUDIT_LOG", &shared)
+        .env("FLEETDECK_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK: 2 records"));
+    assert!(!dir.path().join("elsewhere/fleetdeck/audit.jsonl").exists());
+}
+
+#[test]
 fn a_chain_of_1000_appends_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");

@@ -3,7 +3,7 @@
 //! pre-selected by a check, a typed confirmation — wrong first — and a multi-line note), an
 //! override that needs a reason, Ctrl-C at a confirmation suspending the run with nothing run,
 //! and `:resume` finishing it in a new console. The audit log holds every decision and verifies;
-//! the secret is nowhere on disk.
+//! the secret is nowhere on disk, and the console's Audit pane shows the run and an intact chain.
 
 #[path = "runbook_drills/common.rs"]
 mod common;
@@ -214,7 +214,15 @@ fn a_runbook_runs_in_the_console_pane_and_a_suspended_run_resumes_there() {
     until(&t, "the resumed run's success", |s| s.contains("success:"));
     assert!(marker.exists(), "the resumed action ran");
     assert!(!saved.exists(), "a finished run is no longer saved");
-    t.send_keys(&["Tab", "q"]);
+    // The Audit pane shows the run's records, newest first, and that the chain verifies.
+    t.send_keys(&[":"]);
+    t.send_literal("pane audit");
+    t.send_keys(&["Enter"]);
+    let screen = until(&t, "the audit pane", |s| {
+        s.contains("chain intact") && s.contains("runbook.finish")
+    });
+    assert!(screen.contains("pane-drill/make"), "{screen}");
+    t.send_keys(&["q"]);
     t.wait_for_exit(WAIT);
 
     d.assert_audit_intact();

@@ -1361,3 +1361,115 @@ fn x_on_a_host_offers_runbooks_for_that_host_and_run_asks_the_event_loop() {
     draw(&mut plain, 120, 40);
     assert_eq!(key(&mut plain, KeyCode::Char('x')), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The audit pane
+
+fn audit_snapshot(chain: Result<u64, String>) -> audit_pane::AuditSnapshot {
+    let record = |seq: u64, action: &str, target: Option<&str>, result: &str| AuditRecord {
+        seq,
+        time: format!("2027-01-15T07:5{seq}:00.000Z"),
+        operator: "alice".into(),
+        role: "admin".into(),
+        source: "tty".into(),
+        action: action.into(),
+        phase: None,
+        pair: None,
+        run: Some("1800000000-abc123".into()),
+        runbook: Some("restore".into()),
+        step: Some("stop".into()),
+        target: target.map(String::from),
+        command: None,
+        result: Some(result.into()),
+        duration_ms: None,
+        reason: None,
+        note: None,
+        prev: "0".repeat(64),
+        hash: "0".repeat(64),
+    };
+    let mut records = vec![
+        record(1, "runbook.start", None, "started"),
+        record(
+            2,
+            "confirm.mismatch",
+            Some("dvn-pg-1"),
+            "refused: typed dvn-pg-2",
+        ),
+        record(3, "confirm", Some("dvn-pg-1"), "accepted"),
+        record(4, "exec", Some("dvn-pg-1"), "exit 0"),
+    ];
+    records.reverse();
+    audit_pane::AuditSnapshot {
+        records,
+        lines: 4,
+        bad_lines: 0,
+        torn_tail: None,
+        chain,
+    }
+}
+
+use crate::audit::AuditRecord;
+
+#[test]
+fn audit_pane_lists_the_newest_records_and_the_chain_verdict() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app();
+        app.enable_audit_pane("/nonexistent/audit.jsonl".into());
+        app.set_audit_snapshot(Ok(audit_snapshot(Ok(4))));
+        goto(&mut app, "audit");
+        let t = draw(&mut app, w, h);
+        insta::assert_snapshot!(format!("audit_pane_{w}x{h}"), t.backend());
+    }
+    // A broken chain is said in the title, in the critical colour.
+    let mut app = app();
+    app.enable_audit_pane("/nonexistent/audit.jsonl".into());
+    app.set_audit_snapshot(Ok(audit_snapshot(Err(
+        "line 3: the hash does not match the line: the record was edited".into(),
+    ))));
+    goto(&mut app, "audit");
+    let t = draw(&mut app, 120, 40);
+    let s = screen(&t);
+    assert!(s.contains("CHAIN BROKEN — line 3"), "{s}");
+    let buf = t.backend().buffer();
+    let y = (0..buf.area.height)
+        .find(|&y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                .contains("CHAIN BROKEN")
+        })
+        .unwrap();
+    let x = (0..buf.area.width)
+        .find(|&x| buf[(x, y)].symbol() == "C")
+        .unwrap();
+    assert_eq!(
+        buf[(x, y)].fg,
+        Theme::default_theme().colour("status.critical")
+    );
+    // Scoped to a host, only its records; a filter narrows further.
+    assert!(s.contains("confirm.mismatch") && s.contains("runbook.start"));
+    key(&mut app, KeyCode::Char('/'));
+    typing(&mut app, "mismatch");
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&draw(&mut app, 120, 40));
+    assert!(
+        s.contains("confirm.mismatch") && !s.contains("runbook.start"),
+        "{s}"
+    );
+}
+
+#[test]
+fn the_audit_log_is_read_again_only_when_it_changed_and_only_on_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut app = app();
+    app.enable_audit_pane(path.clone());
+    assert_eq!(app.audit_read_wanted(), None, "not on screen");
+    goto(&mut app, "audit");
+    assert_eq!(app.audit_read_wanted(), Some(path.clone()));
+    assert_eq!(app.audit_read_wanted(), None, "one read at a time");
+    app.set_audit_snapshot(audit_pane::AuditSnapshot::load(&path));
+    assert_eq!(app.audit_read_wanted(), None, "unchanged");
+    std::fs::write(&path, "x").unwrap();
+    assert_eq!(app.audit_read_wanted(), Some(path));
+}

@@ -229,9 +229,6 @@ impl Executor {
         frontend: &dyn Frontend,
         interrupt: &mut (dyn futures::Future<Output = ()> + Send + Unpin),
     ) -> Result<Ending, ExecutorError> {
-        // Whether this drive ran a command or posted a webhook: a refusal before that leaves a
-        // saved run as it was (e.g. `--resume` without a terminal), so it can still be resumed.
-        let mut acted = false;
         loop {
             frontend.progress(run);
             let mut events = Vec::new();
@@ -267,7 +264,6 @@ impl Executor {
                         .filter(|e| matches!(e, Effect::Exec { .. }))
                         .cloned()
                         .collect();
-                    acted = true;
                     let (finished, lost) = tokio::select! {
                         r = self.exec_batch(&execs, frontend) => r,
                         () = &mut *interrupt => (Vec::new(), Some("interrupted by the operator (Ctrl-C) while commands ran".to_string())),
@@ -329,7 +325,6 @@ impl Executor {
                         ..
                     } => {
                         frontend.show(effect);
-                        acted = true;
                         let result = self.notify(url, headers, body).await;
                         events.push(Event::NotifyFinished {
                             step: step.clone(),
@@ -347,7 +342,10 @@ impl Executor {
                     }
                     Effect::Finished { outcome } => {
                         frontend.show(effect);
-                        if acted || outcome.kind != OutcomeKind::Refused {
+                        // A refusal before this start or resume ran a command or posted a
+                        // webhook leaves a saved run as it was (e.g. `--resume` without a
+                        // terminal), so it can still be resumed.
+                        if outcome.acted || outcome.kind != OutcomeKind::Refused {
                             self.forget_saved();
                         }
                         return Ok(Ending::Finished(outcome.clone()));

@@ -699,6 +699,15 @@ impl Question {
         self.options().is_empty() || matches!(self.stage, Stage::Reason { .. })
     }
 
+    /// Lines the editor takes: several for a note, one for a line of text, none for a choice.
+    fn editor_height(&self) -> u16 {
+        match (&self.ask, &self.stage) {
+            _ if !self.has_editor() => 0,
+            (Effect::AskNote { .. }, Stage::Answer) => 5,
+            _ => 1,
+        }
+    }
+
     fn hint(&self) -> &'static str {
         match (&self.ask, &self.stage) {
             (_, Stage::Reason { .. }) => "Enter give the reason   Esc back   Ctrl-X abort the run",
@@ -876,15 +885,7 @@ impl RunbookPane {
         let question_lines = self.question.as_ref().map(|q| q.lines(t));
         let bottom_height = match (&self.question, &question_lines) {
             (Some(q), Some(lines)) => {
-                let editor = if q.has_editor() {
-                    if matches!(q.ask, Effect::AskNote { .. }) && q.stage == Stage::Answer {
-                        5
-                    } else {
-                        1
-                    }
-                } else {
-                    0
-                };
+                let editor = q.editor_height();
                 (lines.len() as u16 + editor + 3).min(inner.height / 2 + 2)
             }
             _ => 6.min(inner.height / 3 + 1),
@@ -1054,15 +1055,7 @@ impl RunbookPane {
                 ));
                 let inner = bottom_block.inner(bottom);
                 frame.render_widget(bottom_block, bottom);
-                let editor_height = if q.has_editor() {
-                    if matches!(q.ask, Effect::AskNote { .. }) && q.stage == Stage::Answer {
-                        5
-                    } else {
-                        1
-                    }
-                } else {
-                    0
-                };
+                let editor_height = q.editor_height();
                 let [text_area, editor_area] =
                     Layout::vertical([Constraint::Min(1), Constraint::Length(editor_height)])
                         .areas(inner);

@@ -1204,6 +1204,17 @@ kind = "end"
 outcome = "auto"
 "#;
 
+/// The colour of the first cell of `needle` where it first appears on screen.
+fn fg_where(buf: &Buffer, needle: &str) -> Option<ratatui::style::Color> {
+    let (w, h) = (buf.area.width, buf.area.height);
+    (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .find_map(|(x, y)| {
+            let rest: String = (x..w).map(|x| buf[(x, y)].symbol()).collect();
+            rest.starts_with(needle).then(|| buf[(x, y)].fg)
+        })
+}
+
 /// A console whose runbook pane shows a run of the engine that checked two hosts (one failing),
 /// took the suggested branch, and now asks for the typed confirmation of the restart.
 fn app_at_a_runbook_confirmation() -> App {
@@ -1300,19 +1311,7 @@ fn runbook_pane_at_a_typed_confirmation() {
     let s = screen(&t);
     let buf = t.backend().buffer();
     let mark = |needle: &str| {
-        let y = (0..buf.area.height)
-            .find(|&y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol())
-                    .collect::<String>()
-                    .contains(needle)
-            })
-            .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{s}"));
-        let x = (0..buf.area.width)
-            .rev()
-            .find(|&x| buf[(x, y)].symbol() == needle.chars().next().unwrap().to_string())
-            .unwrap();
-        buf[(x, y)].fg
+        fg_where(buf, needle).unwrap_or_else(|| panic!("{needle:?} not on screen:\n{s}"))
     };
     let theme = Theme::default_theme();
     assert_eq!(mark("✓ fisco-1"), theme.colour("status.ok"), "{s}");
@@ -1430,21 +1429,9 @@ fn audit_pane_lists_the_newest_records_and_the_chain_verdict() {
     let t = draw(&mut app, 120, 40);
     let s = screen(&t);
     assert!(s.contains("CHAIN BROKEN — line 3"), "{s}");
-    let buf = t.backend().buffer();
-    let y = (0..buf.area.height)
-        .find(|&y| {
-            (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-                .contains("CHAIN BROKEN")
-        })
-        .unwrap();
-    let x = (0..buf.area.width)
-        .find(|&x| buf[(x, y)].symbol() == "C")
-        .unwrap();
     assert_eq!(
-        buf[(x, y)].fg,
-        Theme::default_theme().colour("status.critical")
+        fg_where(t.backend().buffer(), "CHAIN BROKEN"),
+        Some(Theme::default_theme().colour("status.critical"))
     );
     // Scoped to a host, only its records; a filter narrows further.
     assert!(s.contains("confirm.mismatch") && s.contains("runbook.start"));

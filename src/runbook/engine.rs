@@ -1344,18 +1344,23 @@ impl Run {
     // -----------------------------------------------------------------------------------------
     // Start-time checks
 
-    fn start_checks(&mut self, given: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
-        if let Some(required) = self.runbook.requires
-            && self.session.role < required
-        {
-            return Err(format!(
+    /// A runbook's `requires` against the session's role (at start and at every resume: the
+    /// person resuming may not be the one who started).
+    fn role_check(&self) -> Result<(), String> {
+        match self.runbook.requires {
+            Some(required) if self.session.role < required => Err(format!(
                 "runbook `{}` requires the {} role; {} is {}",
                 self.runbook.name,
                 required.as_str(),
                 self.session.operator,
                 self.session.role.as_str()
-            ));
+            )),
+            _ => Ok(()),
         }
+    }
+
+    fn start_checks(&mut self, given: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+        self.role_check()?;
         for t in &self.targets {
             if !self.fleet.iter().any(|h| &h.name == t) {
                 return Err(format!("target {t:?} is not a host of the inventory"));
@@ -3936,17 +3941,7 @@ impl Run {
     }
 
     fn resume_checks(&self, at: Option<usize>, pending: &[String]) -> Result<(), String> {
-        if let Some(required) = self.runbook.requires
-            && self.session.role < required
-        {
-            return Err(format!(
-                "runbook `{}` requires the {} role; {} is {}",
-                self.runbook.name,
-                required.as_str(),
-                self.session.operator,
-                self.session.role.as_str()
-            ));
-        }
+        self.role_check()?;
         if !self.session.interactive && !pending.is_empty() {
             return Err(format!(
                 "resuming needs input{} {} again (secrets are never stored), but there is no \

@@ -622,8 +622,11 @@ fn interrupted_run_resumes_and_secrets_stay_secret() {
     support::fleet::wait_until(STEP, || home.join("long.started").exists())
         .expect("the long command started on the host");
     t.tmux.send_keys(&["C-c"]);
-    let history = t.expect("resume with: fleetdeck run --resume ", STEP);
-    assert_eq!(t.exit_code(STEP), 1, "{history}");
+    t.expect("resume with: fleetdeck run --resume ", STEP);
+    assert_eq!(t.exit_code(STEP), 1, "{}", t.history());
+    // Read once the process has ended: stderr is unbuffered, so a capture taken as the line
+    // appears may hold it only up to the run id.
+    let history = t.history();
     assert!(history.contains("suspended at long"), "{history}");
     let run_id = history
         .split("resume with: fleetdeck run --resume ")

@@ -3,16 +3,15 @@
 //!
 //! This module owns the record format ([`AuditEntry`] in, [`AuditRecord`] out), the append path
 //! ([`AuditLog`]: file lock, re-read of the tail under the lock, one write, `fsync` before the
-//! caller acts, repair of a torn tail), the checker ([`verify()`]) and the `fleetdeck audit`
-//! commands ([`cli`]). It must not draw on a terminal or touch the network, and it never decides
-//! *whether* an action is allowed: the runbook engine, the roles check and the console decide, and
-//! write what they decided here. Callers: the runbook executor (`fleetdeck run` and the console's
-//! runbook pane), the console's Audit pane ([`read_last`]), and `src/main.rs` for `fleetdeck audit`.
+//! caller acts, repair of a torn tail) and the checker ([`verify()`]). It must not draw on a
+//! terminal, print, or touch the network, and it never decides *whether* an action is allowed:
+//! the runbook engine, the roles check and the console decide, and write what they decided here.
+//! Callers: the runbook executor (`fleetdeck run` and the console's runbook pane), the console's
+//! Audit pane ([`read_last`]), and the `fleetdeck audit` commands in `src/cli/audit.rs`.
 //!
 //! The format, the hash definition, locking, repair and the meaning of each `verify` verdict are
 //! specified in `docs/audit.md`; the constants and functions here are that specification's code.
 
-pub mod cli;
 mod log;
 mod verify;
 

@@ -1,19 +1,23 @@
 //! fleetdeck: a terminal operations console for fleets of servers and blockchain nodes.
 //!
-//! The crate is a core without a terminal (inventory, transports, probes, state and health)
-//! plus two thin front ends over it: the full-screen console in [`ui`] and the headless
-//! commands in [`report`]. Only `ui` may use ratatui/crossterm; only `transport` and `probe`
-//! may touch the network.
+//! The crate is a core without a terminal (inventory, transports, probes, state and health,
+//! the runbook engine, the audit log, the [`report`] documents) plus two thin front ends over
+//! it: the full-screen console in [`ui`] and the headless commands in [`cli`]. Only `ui` may use
+//! ratatui/crossterm, and nothing but `src/main.rs` may reach into `ui`; only `transport` and
+//! `probe` may touch the network.
 
 pub mod alerts;
 pub mod audit;
+pub mod cli;
 pub mod executor;
 pub mod health;
 pub mod inventory;
+pub mod logfile;
 pub mod mounts;
 pub mod observation;
 pub mod poller;
 pub mod probe;
+pub mod progress;
 pub mod report;
 pub mod runbook;
 pub mod state;

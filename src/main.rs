@@ -1,24 +1,20 @@
-//! The `fleetdeck` command: parses the command line, loads the inventory and hands over to the
-//! console or a headless command.
+//! The `fleetdeck` command: parses the command line, sets up logging and hands over to the
+//! console (`ui::run`) or a headless command (`fleetdeck::cli`), returning its exit code.
 //!
 //! Exit codes: `status` exits like a monitoring plugin (0 OK, 1 WARNING, 2 CRITICAL,
 //! 3 UNKNOWN, and 3 for an inventory it cannot read); every other command exits 0 on success,
-//! 1 on failure and 2 on bad usage or bad input.
+//! 1 on failure and 2 on bad usage or bad input (see `src/cli.rs`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use fleetdeck::inventory::{self, Fleet};
+use clap::Parser;
+use fleetdeck::inventory::Fleet;
 use fleetdeck::transport::ssh::SshShared;
 use fleetdeck::ui::theme::Theme;
-use fleetdeck::{health, poller, report, state, ui};
-
-mod run_cmd;
+use fleetdeck::{cli, logfile, poller, ui};
 
 #[derive(Parser)]
 #[command(
@@ -38,46 +34,7 @@ struct Cli {
     #[arg(long, global = true)]
     readonly: bool,
     #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Poll every selected host once and print a table or JSON; exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
-    Status {
-        /// Print the JSON document described in docs/status-json.md.
-        #[arg(long)]
-        json: bool,
-        /// Only hosts whose name matches this glob.
-        #[arg(long, value_name = "GLOB")]
-        hosts: Option<String>,
-        /// Only hosts in this group (or consensus group).
-        #[arg(long, value_name = "GROUP")]
-        group: Option<String>,
-    },
-    /// Inventory commands.
-    Config {
-        #[command(subcommand)]
-        command: ConfigCommand,
-    },
-    /// Run a runbook without the console; dangerous steps need a typed confirmation on a terminal.
-    Run(run_cmd::RunArgs),
-    /// Shipped and own runbooks: list, show, lint.
-    Runbook {
-        #[command(subcommand)]
-        command: run_cmd::RunbookCommand,
-    },
-    /// The audit log: verify the hash chain, show the records, repair a torn tail.
-    Audit {
-        #[command(subcommand)]
-        command: fleetdeck::audit::cli::AuditCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum ConfigCommand {
-    /// Validate the inventory and print what was understood.
-    Check,
+    command: Option<cli::Command>,
 }
 
 fn main() -> ExitCode {
@@ -108,94 +65,27 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> ExitCode {
-    match cli.command {
-        Some(Command::Status { json, hosts, group }) => {
-            let fleet = match inventory::load_fleet(cli.config.as_deref()) {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("fleetdeck: {e}");
-                    return ExitCode::from(3);
-                }
-            };
-            match status(fleet, json, hosts.as_deref(), group.as_deref()).await {
-                Ok(code) => ExitCode::from(code),
-                Err(e) => {
-                    eprintln!("fleetdeck: {e:#}");
-                    ExitCode::from(3)
-                }
-            }
+    if let Some(command) = cli.command {
+        return ExitCode::from(command.run(cli.config.as_deref(), cli.readonly).await);
+    }
+    let fleet = match cli::load_fleet(cli.config.as_deref(), 2) {
+        Ok(f) => f,
+        Err(code) => return ExitCode::from(code),
+    };
+    let theme = match load_theme(cli.theme.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("fleetdeck: {e:#}");
+            return ExitCode::from(2);
         }
-        Some(Command::Runbook { command }) => ExitCode::from(run_cmd::runbook_command(command)),
-        Some(Command::Run(args)) => match inventory::load_fleet(cli.config.as_deref()) {
-            Ok(fleet) => ExitCode::from(run_cmd::run_command(fleet, cli.readonly, args).await),
-            Err(e) => {
-                eprintln!("fleetdeck: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Some(Command::Audit { command }) => ExitCode::from(fleetdeck::audit::cli::run(command)),
-        Some(Command::Config {
-            command: ConfigCommand::Check,
-        }) => match inventory::load_fleet(cli.config.as_deref()) {
-            Ok(fleet) => {
-                print!("{}", inventory::load::describe(&fleet));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("fleetdeck: {e}");
-                ExitCode::from(2)
-            }
-        },
-        None => {
-            let fleet = match inventory::load_fleet(cli.config.as_deref()) {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("fleetdeck: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let theme = match load_theme(cli.theme.as_deref()) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("fleetdeck: {e:#}");
-                    return ExitCode::from(2);
-                }
-            };
-            match console(fleet, theme, cli.readonly).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("fleetdeck: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+    };
+    match console(fleet, theme, cli.readonly).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleetdeck: {e:#}");
+            ExitCode::from(1)
         }
     }
-}
-
-async fn status(
-    fleet: Fleet,
-    json: bool,
-    hosts: Option<&str>,
-    group: Option<&str>,
-) -> anyhow::Result<u8> {
-    let selected = fleet.select(hosts, group).map_err(anyhow::Error::msg)?;
-    let shared = SshShared::new(Arc::new(ui::prompt::TtyPrompt));
-    let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
-    let observations = poller::poll_once(&fleet, &transports, &selected).await;
-    let mut store = state::FleetState::new(fleet.hosts.len());
-    for obs in observations {
-        store.apply(obs);
-    }
-    let now = SystemTime::now();
-    let verdicts = health::evaluate(&fleet, &store, now);
-    let report = report::status_report(&fleet, &store, &verdicts, &selected, now);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", report::status_table(&report, colour));
-    }
-    Ok(report::exit_code(&report))
 }
 
 async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Result<()> {
@@ -259,30 +149,10 @@ fn load_theme(name: Option<&str>) -> anyhow::Result<Theme> {
     }
 }
 
-/// Logs go to `$XDG_STATE_HOME/fleetdeck/fleetdeck.log` (never to the screen the console owns);
-/// `FLEETDECK_LOG` sets the filter (default `info`).
+/// Logs go to `$XDG_STATE_HOME/fleetdeck/fleetdeck.log` (never to the screen the console owns),
+/// rotated by size ([`logfile`]); `FLEETDECK_LOG` sets the filter (default `info`).
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))?
-        .join("fleetdeck");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .ok()?;
-    // Created 0600 (not chmod'ed after the fact): under a lax umask the file would otherwise be
-    // readable, and openable for good, for a moment.
-    let file = std::os::unix::fs::OpenOptionsExt::mode(
-        std::fs::OpenOptions::new().create(true).append(true),
-        0o600,
-    )
-    .open(dir.join("fleetdeck.log"))
-    .ok()?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
-    }
+    let file = logfile::RotatingFile::open(&logfile::default_dir()?).ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLEETDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,russh=warn"));

@@ -33,7 +33,6 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 pub mod theme;
-pub mod tty;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

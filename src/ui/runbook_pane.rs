@@ -32,10 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::table::{Selection, pane_block};
 use super::theme::Theme;
-use super::tty::progress_line;
 use crate::audit::AuditLog;
 use crate::executor::{self, Ending, Executor, Frontend};
 use crate::inventory::Fleet;
+use crate::progress::progress_line;
 use crate::runbook::{
     self, Effect, Event, Outcome, OutcomeKind, Run, Session, StepRecord, StepStatus, TimerView,
     UnknownDecision,

@@ -1247,7 +1247,7 @@ fn app_at_a_runbook_confirmation() -> App {
     for _ in 0..20 {
         let mut events = Vec::new();
         for effect in &effects {
-            if let Some(line) = super::tty::progress_line(effect, at(T0 - 120)) {
+            if let Some(line) = crate::progress::progress_line(effect, at(T0 - 120)) {
                 for l in line.lines().filter(|l| !l.is_empty()) {
                     app.on_runbook_msg(RunbookMsg::Line(l.to_string()));
                 }

@@ -1,21 +1,24 @@
 //! The line-oriented front end of `fleetdeck run`: progress on stdout, questions on the
-//! terminal. Secret inputs are read with echo off. Without a terminal the engine refuses every
+//! terminal (through [`super::out`], so a closed stdout never stops or crashes a run). Secret inputs are read with echo off. Without a terminal the engine refuses every
 //! step that would need an answer before anything runs, so this front end is only asked when a
 //! person is there.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use futures::future::BoxFuture;
 
+use super::out;
 use crate::executor::Frontend;
+use crate::progress::progress_line;
 use crate::runbook::{Effect, Event, UnknownDecision};
 
 /// Asks on stdin/stdout (and `/dev/tty` for hidden input).
 pub struct TtyFrontend;
 
 fn line(prompt: &str) -> Option<String> {
-    print!("{prompt}");
-    std::io::stdout().flush().ok();
+    let mut out = out::stdout();
+    out.write_str(prompt);
+    out.flush_now();
     let mut text = String::new();
     match std::io::stdin().lock().read_line(&mut text) {
         Ok(0) | Err(_) => None,
@@ -30,6 +33,7 @@ fn abort(reason: &str) -> Event {
 }
 
 fn ask_blocking(ask: Effect) -> Event {
+    let mut out = out::stdout();
     let eof = || abort("end of input");
     match ask {
         Effect::AskConfirm {
@@ -40,11 +44,11 @@ fn ask_blocking(ask: Effect) -> Event {
             error,
         } => {
             if let Some(e) = error {
-                println!("  ✗ {e}");
+                writeln!(out, "  ✗ {e}");
             }
-            println!("\n⚠ DANGEROUS step `{step}`: {summary}");
+            writeln!(out, "\n⚠ DANGEROUS step `{step}`: {summary}");
             for (host, command) in &commands {
-                println!("    {host}: {command}");
+                writeln!(out, "    {host}: {command}");
             }
             match line(&format!("  Type {expected} to confirm, or `abort`: ")) {
                 Some(t) if t == "abort" => abort("operator declined the confirmation"),
@@ -62,7 +66,7 @@ fn ask_blocking(ask: Effect) -> Event {
             ..
         } => {
             if let Some(e) = error {
-                println!("  ✗ {e}");
+                writeln!(out, "  ✗ {e}");
             }
             let mut p = format!("  {prompt}");
             if !choices.is_empty() {
@@ -90,16 +94,16 @@ fn ask_blocking(ask: Effect) -> Event {
             error,
         } => {
             if let Some(e) = error {
-                println!("  ✗ {e}");
+                writeln!(out, "  ✗ {e}");
             }
-            println!("\n? [{step}] {question}");
+            writeln!(out, "\n? [{step}] {question}");
             for (i, o) in options.iter().enumerate() {
                 let mark = if preselected.as_ref() == Some(o) {
                     " ← suggested by the check"
                 } else {
                     ""
                 };
-                println!("    {}. {o}{mark}", i + 1);
+                writeln!(out, "    {}. {o}{mark}", i + 1);
             }
             let Some(answer) = line("  Choose (number or label, empty = suggested): ") else {
                 return eof();
@@ -123,9 +127,9 @@ fn ask_blocking(ask: Effect) -> Event {
             Event::Chosen { option, reason }
         }
         Effect::AskManual { step, item, text } => {
-            println!("\n☐ [{step}] {item}");
+            writeln!(out, "\n☐ [{step}] {item}");
             if !text.is_empty() {
-                println!("    {text}");
+                writeln!(out, "    {text}");
             }
             match line("  Press Enter when done (optional note): ") {
                 Some(n) => Event::ManualDone {
@@ -135,7 +139,7 @@ fn ask_blocking(ask: Effect) -> Event {
             }
         }
         Effect::AskNote { step, prompt } => {
-            println!("\n✎ [{step}] {prompt} (end with an empty line)");
+            writeln!(out, "\n✎ [{step}] {prompt} (end with an empty line)");
             let mut text = Vec::new();
             loop {
                 match line("  > ") {
@@ -154,9 +158,9 @@ fn ask_blocking(ask: Effect) -> Event {
             error,
         } => {
             if let Some(e) = error {
-                println!("  ✗ {e}");
+                writeln!(out, "  ✗ {e}");
             }
-            println!("\n? [{step}] outcome unknown: {reason}");
+            writeln!(out, "\n? [{step}] outcome unknown: {reason}");
             let Some(answer) = line("  retry, skip or abort? ") else {
                 return eof();
             };
@@ -200,44 +204,7 @@ impl Frontend for TtyFrontend {
 
     fn show(&self, effect: &Effect) {
         if let Some(line) = progress_line(effect, std::time::SystemTime::now()) {
-            println!("{line}");
+            writeln!(out::stdout(), "{line}");
         }
     }
-}
-
-/// One line of progress for `effect` (`None` for effects that show nothing), shared by this
-/// front end and the console's runbook pane so both tell a run the same way.
-pub fn progress_line(effect: &Effect, now: std::time::SystemTime) -> Option<String> {
-    let left = |t: std::time::SystemTime| t.duration_since(now).unwrap_or_default().as_secs();
-    Some(match effect {
-        Effect::StepStarted { step, title, kind } => format!("\n▶ [{step}] {title} ({kind})"),
-        Effect::StepFinished {
-            step,
-            status,
-            summary,
-        } => format!("  {status:?} [{step}] {summary}"),
-        Effect::Exec { host, display, .. } => format!("  $ {host}: {display}"),
-        Effect::Wait { until, .. } => format!("  … waiting {}s", left(*until)),
-        Effect::StartTimer {
-            title, deadline, ..
-        } => {
-            let secs = left(*deadline);
-            format!("  ⏱ {title}: {}m{:02}s left", secs / 60, secs % 60)
-        }
-        Effect::TimerExpired { step } => format!("  ⏱ timer `{step}` ran out"),
-        Effect::StopTimer { step, met } => format!(
-            "  ⏱ timer `{step}` stopped ({})",
-            if *met { "met" } else { "missed" }
-        ),
-        Effect::Notify { display_url, .. } => format!("  → notify {display_url}"),
-        Effect::Refused { reason } => format!("  ✗ refused: {reason}"),
-        Effect::Suspended { step, reason } => format!(
-            "\n⏸ suspended at {}: {reason}",
-            step.as_deref().unwrap_or("start")
-        ),
-        Effect::Finished { outcome } => {
-            format!("\n■ {}: {}", outcome.kind.as_str(), outcome.message)
-        }
-        _ => return None,
-    })
 }

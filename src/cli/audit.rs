@@ -1,6 +1,7 @@
 //! `fleetdeck audit verify | show | repair`: argument types for clap and the commands themselves,
 //! writing plain text (no colours, no terminal control) to the writers they are given so tests can
-//! read it. `src/main.rs` only parses and dispatches to [`run`].
+//! read it; [`run`] gives them the process's stdout and stderr through [`super::out`]. The log
+//! itself (format, chain, repair) is `crate::audit`'s; this file only prints it.
 //!
 //! Exit codes: 0 success (for `verify`: the log is intact); 1 failure (`verify`: tampered or
 //! damaged; `show`: lines that are not records; `repair`: could not write); 2 bad usage or a log
@@ -9,7 +10,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{AuditLog, AuditRecord, LogLine, VerifyOptions, default_path, read_log, verify_with};
+use super::out;
+use crate::audit::{
+    AuditLog, AuditRecord, LogLine, Phase, VerifyOptions, default_path, read_log, verify_with,
+};
 
 /// The `fleetdeck audit` subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -41,9 +45,7 @@ pub enum AuditCommand {
 
 /// Runs a parsed `fleetdeck audit` command on stdout/stderr; returns the exit code.
 pub fn run(command: AuditCommand) -> u8 {
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let (mut out, mut err) = (stdout.lock(), stderr.lock());
+    let (mut out, mut err) = (out::stdout(), out::stderr());
     let code = match command {
         AuditCommand::Verify { file, no_head } => cli_verify(
             file.as_deref(),
@@ -56,7 +58,7 @@ pub fn run(command: AuditCommand) -> u8 {
         AuditCommand::Show { file, json } => cli_show(file.as_deref(), json, &mut out, &mut err),
         AuditCommand::Repair { file } => cli_repair(file.as_deref(), &mut out, &mut err),
     };
-    let _ = out.flush();
+    out.flush_now();
     code
 }
 
@@ -212,7 +214,7 @@ pub fn table(lines: &[LogLine]) -> String {
 
 fn row(r: &AuditRecord) -> [String; 6] {
     let action = match r.phase {
-        Some(super::Phase::Before) => format!("{}…", r.action),
+        Some(Phase::Before) => format!("{}…", r.action),
         _ => r.action.clone(),
     };
     let result = r

@@ -1,10 +1,10 @@
-//! `fleetdeck run` and `fleetdeck runbook list | show | lint`: the headless front end of the
-//! runbook engine. Exit codes: 0 success, 1 failure (a step failed, the run was aborted, or a
-//! lint found problems), 2 bad usage or bad input, including a refusal before anything ran (no
-//! terminal for a dangerous step, a role that may not, bad inputs, the quorum guard) — and a
-//! `--resume` refused before it ran anything (a secret to type again or an unknown step to
-//! decide, with no terminal), which keeps the saved run. [`runbook::Outcome::exit_code`] is
-//! the one place that decides between 1 and 2.
+//! `fleetdeck run`: the headless front end of the runbook engine, asking and reporting through
+//! [`super::tty`]. Exit codes: 0 success, 1 failure (a step failed or the run was aborted), 2 bad
+//! usage or bad input, including a refusal before anything ran (no terminal for a dangerous
+//! step, a role that may not, bad inputs, the quorum guard) — and a `--resume` refused before it
+//! ran anything (a secret to type again or an unknown step to decide, with no terminal), which
+//! keeps the saved run. [`runbook::Outcome::exit_code`] is the one place that decides between 1
+//! and 2.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -12,13 +12,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use clap::{Args, Subcommand};
-use fleetdeck::audit::AuditLog;
-use fleetdeck::executor::{self, Ending, Executor};
-use fleetdeck::inventory::Fleet;
-use fleetdeck::runbook::{self, Event, LintError, OutcomeKind, Run, Runbook};
-use fleetdeck::transport::ssh::SshShared;
-use fleetdeck::{poller, ui};
+use clap::Args;
+
+use super::out;
+use super::prompt::TtyPrompt;
+use super::tty::TtyFrontend;
+use crate::audit::AuditLog;
+use crate::executor::{self, Ending, Executor};
+use crate::inventory::Fleet;
+use crate::poller;
+use crate::runbook::{self, Event, LintError, OutcomeKind, Run, Runbook};
+use crate::transport::ssh::SshShared;
 
 /// `fleetdeck run` options.
 #[derive(Args)]
@@ -46,111 +50,16 @@ pub struct RunArgs {
     audit_log: Option<PathBuf>,
 }
 
-/// `fleetdeck runbook …`.
-#[derive(Subcommand)]
-pub enum RunbookCommand {
-    /// List shipped runbooks and the operator's own.
-    List,
-    /// Show one runbook: inputs, targets and steps.
-    Show {
-        /// Runbook name or file.
-        name: String,
-    },
-    /// Check runbook files (all shipped and own ones when none is given).
-    Lint {
-        /// Files to check.
-        files: Vec<PathBuf>,
-    },
-}
-
 /// Finds a runbook: a file path, the operator's own by name, or a shipped one by name.
-fn find(name: &str) -> Result<Runbook, Vec<LintError>> {
+pub(super) fn find(name: &str) -> Result<Runbook, Vec<LintError>> {
     runbook::find(name, runbook::user_dir().as_deref())
 }
 
-fn print_lint(errors: &[LintError]) {
+/// Lint errors go to stderr, one per line.
+pub(super) fn print_lint(errors: &[LintError]) {
+    let mut err = out::stderr();
     for e in errors {
-        eprintln!("{e}");
-    }
-}
-
-/// `fleetdeck runbook …`.
-pub fn runbook_command(command: RunbookCommand) -> u8 {
-    match command {
-        RunbookCommand::List => {
-            println!("{:<18} {:<9} TITLE", "NAME", "FROM");
-            for entry in runbook::catalog(runbook::user_dir().as_deref()) {
-                let from = match entry.origin {
-                    runbook::Origin::Shipped => "shipped",
-                    runbook::Origin::User(_) => "own",
-                };
-                let title = entry
-                    .runbook
-                    .map(|r| r.title)
-                    .unwrap_or_else(|_| "(invalid: run `fleetdeck runbook lint`)".into());
-                println!("{:<18} {from:<9} {title}", entry.name);
-            }
-            0
-        }
-        RunbookCommand::Show { name } => match find(&name) {
-            Ok(rb) => {
-                println!("{} — {}", rb.name, rb.title);
-                if let Some(source) = &rb.source {
-                    println!("source: {source}");
-                }
-                if !rb.description.is_empty() {
-                    println!("\n{}", rb.description.trim());
-                }
-                if !rb.inputs.is_empty() {
-                    println!("\ninputs:");
-                    for i in &rb.inputs {
-                        let secret = if i.secret { " (secret)" } else { "" };
-                        println!("  {}{secret}", i.name);
-                    }
-                }
-                println!("\nsteps:");
-                for (n, s) in rb.steps.iter().enumerate() {
-                    let danger = if s.is_dangerous() {
-                        "  ⚠ dangerous: typed confirmation"
-                    } else {
-                        ""
-                    };
-                    println!(
-                        "  {:>2}. {:<20} {:<8} {}{danger}",
-                        n + 1,
-                        s.id,
-                        s.kind_name(),
-                        s.title
-                    );
-                }
-                0
-            }
-            Err(errors) => {
-                print_lint(&errors);
-                2
-            }
-        },
-        RunbookCommand::Lint { files } => {
-            let results: Vec<Vec<LintError>> = if files.is_empty() {
-                runbook::catalog(runbook::user_dir().as_deref())
-                    .into_iter()
-                    .map(|e| e.runbook.err().unwrap_or_default())
-                    .collect()
-            } else {
-                files.iter().map(|f| runbook::lint_file(f)).collect()
-            };
-            let problems: usize = results.iter().map(Vec::len).sum();
-            for errors in &results {
-                print_lint(errors);
-            }
-            if problems == 0 {
-                println!("{} runbook(s) OK", results.len());
-                0
-            } else {
-                eprintln!("{problems} problem(s) in {} runbook(s)", results.len());
-                1
-            }
-        }
+        writeln!(err, "{e}");
     }
 }
 
@@ -167,21 +76,23 @@ fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>, String> {
 
 /// `fleetdeck run`.
 pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
+    let mut out = out::stdout();
+    let mut err = out::stderr();
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let session = executor::operator_session(&fleet, None, readonly, interactive);
     let inputs = match parse_vars(&args.vars) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("fleetdeck: {e}");
+            writeln!(err, "fleetdeck: {e}");
             return 2;
         }
     };
     let fleet = Arc::new(fleet);
-    let shared = SshShared::new(Arc::new(ui::prompt::TtyPrompt));
+    let shared = SshShared::new(Arc::new(TtyPrompt));
     let transports = match poller::transports(&fleet, &shared) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("fleetdeck: {e}");
+            writeln!(err, "fleetdeck: {e}");
             return 2;
         }
     };
@@ -189,11 +100,11 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
         .audit_log
         .clone()
         .map(Ok)
-        .unwrap_or_else(fleetdeck::audit::default_path)
+        .unwrap_or_else(crate::audit::default_path)
     {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("fleetdeck: {e}");
+            writeln!(err, "fleetdeck: {e}");
             return 1;
         }
     };
@@ -204,14 +115,14 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
         let mut run = match executor::load_saved(&runs_dir, run_id) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("fleetdeck: {e}");
+                writeln!(err, "fleetdeck: {e}");
                 return 2;
             }
         };
         let audit = match AuditLog::open(&audit_path) {
             Ok(a) => Arc::new(a),
             Err(e) => {
-                eprintln!("fleetdeck: {e}");
+                writeln!(err, "fleetdeck: {e}");
                 return 1;
             }
         };
@@ -225,7 +136,10 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
         let refused = matches!(&ending, Ok(Ending::Finished(o)) if o.kind == OutcomeKind::Refused);
         let code = finish(ending);
         if refused && saved.exists() {
-            eprintln!("  the run is still saved: fleetdeck run --resume {run_id}");
+            writeln!(
+                err,
+                "  the run is still saved: fleetdeck run --resume {run_id}"
+            );
         }
         return code;
     }
@@ -242,7 +156,7 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
         match runbook::select_targets(&rb, &fleet, args.hosts.as_deref(), args.group.as_deref()) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("fleetdeck: {e}");
+                writeln!(err, "fleetdeck: {e}");
                 return 2;
             }
         };
@@ -260,7 +174,8 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
         };
         return match runbook::plan_dry_run(&rb, &ctx) {
             Ok(plan) => {
-                println!(
+                writeln!(
+                    out,
                     "dry run of `{}` on {} host(s); nothing is executed",
                     rb.name,
                     ctx.targets.len()
@@ -268,14 +183,16 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
                 for line in plan {
                     let host = line.host.as_deref().unwrap_or("(webhook)");
                     match line.command {
-                        Ok(c) => println!("{host:<16} {:<28} {c}", line.step),
-                        Err(e) => println!("{host:<16} {:<28} (cannot render: {e})", line.step),
+                        Ok(c) => writeln!(out, "{host:<16} {:<28} {c}", line.step),
+                        Err(e) => {
+                            writeln!(out, "{host:<16} {:<28} (cannot render: {e})", line.step)
+                        }
                     }
                 }
                 0
             }
             Err(e) => {
-                eprintln!("fleetdeck: {e}");
+                writeln!(err, "fleetdeck: {e}");
                 2
             }
         };
@@ -284,7 +201,7 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: RunArgs) -> u8 {
     let audit = match AuditLog::open(&audit_path) {
         Ok(a) => Arc::new(a),
         Err(e) => {
-            eprintln!("fleetdeck: {e}");
+            writeln!(err, "fleetdeck: {e}");
             return 1;
         }
     };
@@ -303,17 +220,17 @@ async fn drive(
     let mut interrupt = Box::pin(async {
         let _ = tokio::signal::ctrl_c().await;
     });
-    exec.drive(run, effects, &ui::tty::TtyFrontend, &mut interrupt)
-        .await
+    exec.drive(run, effects, &TtyFrontend, &mut interrupt).await
 }
 
 fn finish(ending: Result<Ending, executor::ExecutorError>) -> u8 {
+    let mut err = out::stderr();
     match ending {
         Ok(Ending::Finished(outcome)) => {
             // A refusal is an error message whatever its exit status (the progress on stdout
             // shows it too, but scripts read stderr).
             if outcome.kind == OutcomeKind::Refused {
-                eprintln!("fleetdeck: refused: {}", outcome.message);
+                writeln!(err, "fleetdeck: refused: {}", outcome.message);
             }
             outcome.exit_code()
         }
@@ -322,14 +239,15 @@ fn finish(ending: Result<Ending, executor::ExecutorError>) -> u8 {
             step,
             reason,
         }) => {
-            eprintln!(
+            writeln!(
+                err,
                 "fleetdeck: run suspended at {}: {reason}\n  resume with: fleetdeck run --resume {run_id}",
                 step.as_deref().unwrap_or("start")
             );
             1
         }
         Err(e) => {
-            eprintln!("fleetdeck: {e}");
+            writeln!(err, "fleetdeck: {e}");
             1
         }
     }

@@ -1,0 +1,94 @@
+//! The headless front end: every `fleetdeck` subcommand (`status`, `run`, `runbook`, `audit`,
+//! `config`), the questions they ask on a terminal ([`prompt`], `tty`) and the one place their
+//! text reaches stdout and stderr ([`out`]).
+//!
+//! Each command is a thin reader of the core (inventory, poller, state, health, [`crate::report`],
+//! the runbook engine and executor, the audit log): it formats and prints, it decides exit codes,
+//! it never owns domain rules. It must not import `crate::ui` or any terminal UI library (a test
+//! in `tests/console_panes.rs` fails if it does): the full-screen console is the other front end,
+//! started from `src/main.rs`, which parses the command line and dispatches here through
+//! [`Command::run`].
+//!
+//! Exit codes: `status` exits like a monitoring plugin (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN,
+//! and 3 for an inventory it cannot read); every other command exits 0 on success, 1 on failure
+//! and 2 on bad usage or bad input. A closed stdout never changes them (see [`out`]).
+
+pub mod audit;
+pub mod config;
+pub mod out;
+pub mod prompt;
+pub mod run;
+pub mod runbook;
+pub mod status;
+mod tty;
+
+use std::path::Path;
+
+use clap::Subcommand;
+
+use crate::inventory::{self, Fleet};
+
+/// The headless `fleetdeck` subcommands (no subcommand starts the console).
+#[derive(Subcommand)]
+pub enum Command {
+    /// Poll every selected host once and print a table or JSON; exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Status {
+        /// Print the JSON document described in docs/status-json.md.
+        #[arg(long)]
+        json: bool,
+        /// Only hosts whose name matches this glob.
+        #[arg(long, value_name = "GLOB")]
+        hosts: Option<String>,
+        /// Only hosts in this group (or consensus group).
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+    },
+    /// Inventory commands.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
+    /// Run a runbook without the console; dangerous steps need a typed confirmation on a terminal.
+    Run(run::RunArgs),
+    /// Shipped and own runbooks: list, show, lint.
+    Runbook {
+        #[command(subcommand)]
+        command: runbook::RunbookCommand,
+    },
+    /// The audit log: verify the hash chain, show the records, repair a torn tail.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
+}
+
+impl Command {
+    /// Runs the command with the global `--config` and `--readonly`; returns the exit code.
+    pub async fn run(self, config: Option<&Path>, readonly: bool) -> u8 {
+        match self {
+            Command::Status { json, hosts, group } => match load_fleet(config, 3) {
+                Ok(fleet) => status::run(fleet, json, hosts.as_deref(), group.as_deref()).await,
+                Err(code) => code,
+            },
+            Command::Config { command } => match load_fleet(config, 2) {
+                Ok(fleet) => config::run(&fleet, command),
+                Err(code) => code,
+            },
+            Command::Run(args) => match load_fleet(config, 2) {
+                Ok(fleet) => run::run_command(fleet, readonly, args).await,
+                Err(code) => code,
+            },
+            Command::Runbook { command } => runbook::runbook_command(command),
+            Command::Audit { command } => audit::run(command),
+        }
+    }
+}
+
+/// The inventory, or the error on stderr and `code` (3 for `status`, whose exit codes are a
+/// monitoring plugin's; 2 for every other command).
+pub fn load_fleet(config: Option<&Path>, code: u8) -> Result<Fleet, u8> {
+    inventory::load_fleet(config).map_err(|e| {
+        writeln!(out::stderr(), "fleetdeck: {e}");
+        code
+    })
+}

@@ -1,0 +1,111 @@
+//! `fleetdeck runbook list | show | lint`: the shipped runbooks and the operator's own, as text.
+//! Exit codes: 0 success, 1 lint found problems, 2 a runbook that cannot be found or read.
+//! Callers: `src/main.rs`, through [`super::Command::run`](super::Command).
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::out;
+use super::run::{find, print_lint};
+use crate::runbook::{self, LintError};
+
+/// `fleetdeck runbook …`.
+#[derive(Subcommand)]
+pub enum RunbookCommand {
+    /// List shipped runbooks and the operator's own.
+    List,
+    /// Show one runbook: inputs, targets and steps.
+    Show {
+        /// Runbook name or file.
+        name: String,
+    },
+    /// Check runbook files (all shipped and own ones when none is given).
+    Lint {
+        /// Files to check.
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `fleetdeck runbook …`.
+pub fn runbook_command(command: RunbookCommand) -> u8 {
+    let mut out = out::stdout();
+    let mut err = out::stderr();
+    match command {
+        RunbookCommand::List => {
+            writeln!(out, "{:<18} {:<9} TITLE", "NAME", "FROM");
+            for entry in runbook::catalog(runbook::user_dir().as_deref()) {
+                let from = match entry.origin {
+                    runbook::Origin::Shipped => "shipped",
+                    runbook::Origin::User(_) => "own",
+                };
+                let title = entry
+                    .runbook
+                    .map(|r| r.title)
+                    .unwrap_or_else(|_| "(invalid: run `fleetdeck runbook lint`)".into());
+                writeln!(out, "{:<18} {from:<9} {title}", entry.name);
+            }
+            0
+        }
+        RunbookCommand::Show { name } => match find(&name) {
+            Ok(rb) => {
+                writeln!(out, "{} — {}", rb.name, rb.title);
+                if let Some(source) = &rb.source {
+                    writeln!(out, "source: {source}");
+                }
+                if !rb.description.is_empty() {
+                    writeln!(out, "\n{}", rb.description.trim());
+                }
+                if !rb.inputs.is_empty() {
+                    writeln!(out, "\ninputs:");
+                    for i in &rb.inputs {
+                        let secret = if i.secret { " (secret)" } else { "" };
+                        writeln!(out, "  {}{secret}", i.name);
+                    }
+                }
+                writeln!(out, "\nsteps:");
+                for (n, s) in rb.steps.iter().enumerate() {
+                    let danger = if s.is_dangerous() {
+                        "  ⚠ dangerous: typed confirmation"
+                    } else {
+                        ""
+                    };
+                    writeln!(
+                        out,
+                        "  {:>2}. {:<20} {:<8} {}{danger}",
+                        n + 1,
+                        s.id,
+                        s.kind_name(),
+                        s.title
+                    );
+                }
+                0
+            }
+            Err(errors) => {
+                print_lint(&errors);
+                2
+            }
+        },
+        RunbookCommand::Lint { files } => {
+            let results: Vec<Vec<LintError>> = if files.is_empty() {
+                runbook::catalog(runbook::user_dir().as_deref())
+                    .into_iter()
+                    .map(|e| e.runbook.err().unwrap_or_default())
+                    .collect()
+            } else {
+                files.iter().map(|f| runbook::lint_file(f)).collect()
+            };
+            let problems: usize = results.iter().map(Vec::len).sum();
+            for errors in &results {
+                print_lint(errors);
+            }
+            if problems == 0 {
+                writeln!(out, "{} runbook(s) OK", results.len());
+                0
+            } else {
+                writeln!(err, "{problems} problem(s) in {} runbook(s)", results.len());
+                1
+            }
+        }
+    }
+}

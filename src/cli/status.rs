@@ -1,0 +1,55 @@
+//! `fleetdeck status`: poll every selected host once, print the status table or the
+//! `status --json` document (docs/status-json.md), and exit like a monitoring plugin: 0 OK,
+//! 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for an inventory or selection it cannot use).
+//!
+//! The document, the table text and the exit code are built by [`crate::report`] (pure, shared
+//! with the console); this file only wires the poll and prints. The exit code is decided before
+//! anything is printed, so a reader that stops early (`| head -1`) cannot change it.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::out;
+use super::prompt::TtyPrompt;
+use crate::inventory::Fleet;
+use crate::transport::ssh::SshShared;
+use crate::{health, poller, report, state};
+
+/// Runs `fleetdeck status`; returns the exit code.
+pub async fn run(fleet: Fleet, json: bool, hosts: Option<&str>, group: Option<&str>) -> u8 {
+    match status(fleet, json, hosts, group).await {
+        Ok(code) => code,
+        Err(e) => {
+            writeln!(out::stderr(), "fleetdeck: {e:#}");
+            3
+        }
+    }
+}
+
+async fn status(
+    fleet: Fleet,
+    json: bool,
+    hosts: Option<&str>,
+    group: Option<&str>,
+) -> anyhow::Result<u8> {
+    let selected = fleet.select(hosts, group).map_err(anyhow::Error::msg)?;
+    let shared = SshShared::new(Arc::new(TtyPrompt));
+    let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
+    let observations = poller::poll_once(&fleet, &transports, &selected).await;
+    let mut store = state::FleetState::new(fleet.hosts.len());
+    for obs in observations {
+        store.apply(obs);
+    }
+    let now = SystemTime::now();
+    let verdicts = health::evaluate(&fleet, &store, now);
+    let report = report::status_report(&fleet, &store, &verdicts, &selected, now);
+    let mut out = out::stdout();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        out.write_str(&report::status_table(&report, colour));
+    }
+    Ok(report::exit_code(&report))
+}

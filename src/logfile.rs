@@ -124,8 +124,9 @@ fn open_append(path: &Path) -> io::Result<File> {
 
 impl Write for RotatingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // Rotate before a write that would pass the limit, so a log line is never split across
-        // two files; a single line longer than the limit still goes whole into a fresh file.
+        // Rotate before a write that would pass the limit, so a log line (one write: the
+        // background writer hands over each event whole) is never split across two files; a
+        // single line longer than the limit still goes whole into a fresh file.
         if self.len > 0 && self.len + buf.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
@@ -153,8 +154,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = RotatingFile::with_limits(dir.path(), "x.log", 20, 2).unwrap();
         for n in 0..5 {
-            // 15 bytes each: two never fit in one 20-byte file.
-            writeln!(log, "line {n} .......").unwrap();
+            // 15 bytes each, one write per line as the background writer does: two never fit in
+            // one 20-byte file.
+            log.write_all(format!("line {n} .......\n").as_bytes())
+                .unwrap();
         }
         let current = dir.path().join("x.log");
         assert_eq!(read(&current), "line 4 .......\n");

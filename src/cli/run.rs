@@ -1,5 +1,5 @@
 //! `fleetdeck run`: the headless front end of the runbook engine, asking and reporting through
-//! [`super::tty`]. Exit codes: 0 success, 1 failure (a step failed or the run was aborted), 2 bad
+//! `cli::tty`. Exit codes: 0 success, 1 failure (a step failed or the run was aborted), 2 bad
 //! usage or bad input, including a refusal before anything ran (no terminal for a dangerous
 //! step, a role that may not, bad inputs, the quorum guard) — and a `--resume` refused before it
 //! ran anything (a secret to type again or an unknown step to decide, with no terminal), which

@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod cli;
+pub mod diag;
 pub mod executor;
 pub mod health;
 pub mod inventory;

@@ -14,6 +14,8 @@ use ratatui::style::Color;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
+use crate::diag::{Located, Plain, Source};
+
 /// The built-in dark theme, shipped in `themes/default.toml`.
 pub const DEFAULT_THEME: &str = include_str!("../../themes/default.toml");
 
@@ -67,24 +69,9 @@ pub struct Theme {
     slots: BTreeMap<String, Color>,
 }
 
-/// A theme file that cannot be used.
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{origin}{}: {message}", position.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
-pub struct ThemeError {
-    /// File name, or `themes/NAME.toml` for a built-in.
-    pub origin: String,
-    /// Line and column (1-based) of the offending text, when known.
-    pub position: Option<(usize, usize)>,
-    /// What is wrong, naming the slot.
-    pub message: String,
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    (line, col)
-}
+/// A theme file that cannot be used: `FILE:LINE:COL: MESSAGE` naming the slot, like every
+/// other file fleetdeck reads (`themes/NAME.toml` for a built-in).
+pub type ThemeError = Located;
 
 /// Names of the built-in themes.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
@@ -127,10 +114,9 @@ impl Theme {
             p
         } else {
             let names: Vec<&str> = builtin_names().collect();
-            return Err(ThemeError {
-                origin: spec.to_string(),
-                position: None,
-                message: format!(
+            return Err(Located::whole(
+                spec,
+                format!(
                     "no such theme: expected a built-in ({}), a theme file, or NAME.toml in {}",
                     names.join(", "),
                     user_dir.map_or_else(
@@ -138,14 +124,11 @@ impl Theme {
                         |d| d.display().to_string()
                     )
                 ),
-            });
+            ));
         };
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| ThemeError {
-            origin: origin.clone(),
-            position: None,
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Located::whole(&origin, format!("cannot read: {e}")))?;
         let mut t = Theme::parse(&text, &origin, Some(&Theme::default_theme()))?;
         t.name = path
             .file_stem()
@@ -157,13 +140,13 @@ impl Theme {
     /// Parses `text`. Slots it does not set come from the built-in its `base` key names, else
     /// from `base`; with neither, the text must set every slot itself (as built-ins do).
     pub fn parse(text: &str, origin: &str, base: Option<&Theme>) -> Result<Theme, ThemeError> {
-        let err = |span: Option<std::ops::Range<usize>>, message: String| ThemeError {
-            origin: origin.to_string(),
-            position: span.map(|s| line_col(text, s.start)),
-            message,
+        let source = Source::new(origin, text);
+        let err = |span: Option<std::ops::Range<usize>>, message: String| match span {
+            Some(span) => source.at(span, message),
+            None => source.whole(message),
         };
-        let file: ThemeFile =
-            toml::from_str(text).map_err(|e| err(e.span(), e.message().trim().to_string()))?;
+        // A theme has no named items: plain table names (`in [slots]`) say where.
+        let file: ThemeFile = source.deserialize(&Plain)?;
         let inherited;
         let mut slots = match (&file.base, base) {
             (Some(name), _) => {

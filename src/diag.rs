@@ -308,7 +308,12 @@ impl Places for Plain {
 
 /// Rewords serde's message about the key or value at `span` into TOML terms ("key", "table",
 /// "array") and adds which key and where.
-pub fn reword(message: &str, span: &Range<usize>, doc: &DeTable<'_>, places: &dyn Places) -> String {
+pub fn reword(
+    message: &str,
+    span: &Range<usize>,
+    doc: &DeTable<'_>,
+    places: &dyn Places,
+) -> String {
     let Some((path, hit)) = locate(doc, span) else {
         return message.to_owned();
     };

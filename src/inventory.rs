@@ -1,15 +1,21 @@
 //! The fleet inventory: what hosts exist, how to reach them and what to watch on each.
 //!
 //! This module owns the *validated* model ([`Fleet`], [`Host`], …) that every other part of
-//! fleetdeck reads. The serde shapes of the TOML file live in [`file`] (types ending in `File`),
-//! and [`load`] turns one into the other, resolving profiles, defaults and `~`, and reporting
-//! every problem with the file, line and column. Nothing here touches the network or a terminal.
+//! fleetdeck reads. The serde shapes of the TOML file live in [`file`] (types ending in `File`).
+//! [`load`] reads the file that `lookup` finds and `resolve` turns it into the model (profiles,
+//! defaults, `~`), reporting every problem with the file, line and column through
+//! [`crate::diag`] (tables named as `places` says); [`describe`] writes the `config check`
+//! summary. Nothing here touches the network or a terminal.
 //!
 //! Callers: the CLI (`config check`, `status`, the console) loads a [`Fleet`] once at start-up;
 //! the poller and the probes only read it.
 
+pub mod describe;
 pub mod file;
 pub mod load;
+mod lookup;
+mod places;
+mod resolve;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,0 +1,347 @@
+//! The `fleetdeck config check` description: a human-readable summary of everything a
+//! validated [`Fleet`] says, so an operator can see what the inventory resolved to (profiles
+//! merged, defaults filled in).
+//!
+//! It only formats; it never validates or reads anything. Caller: `main` (`config check`).
+
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+
+use super::{
+    ChainKind, Fleet, Host, HostKeyPolicy, LogFormat, LogOrigin, NodeRole, Role, ServiceKind,
+    Thresholds, TransportKind,
+};
+
+/// A human-readable summary of everything the inventory says, for `fleetdeck config check`.
+pub fn describe(fleet: &Fleet) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail; the results are ignored on purpose.
+    let _ = write_description(&mut out, fleet);
+    out
+}
+
+fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
+    let paths = |list: &[PathBuf]| -> String {
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    writeln!(out, "source: {}", fleet.source)?;
+    writeln!(out, "fleet: {}", fleet.name)?;
+    writeln!(
+        out,
+        "  interval: {}",
+        humantime::format_duration(fleet.interval)
+    )?;
+    let policy = match fleet.host_key_policy {
+        HostKeyPolicy::Strict => "strict",
+        HostKeyPolicy::AcceptNew => "accept-new",
+    };
+    writeln!(out, "  host key policy: {policy}")?;
+    writeln!(out, "  known hosts: {}", paths(&fleet.known_hosts))?;
+    writeln!(
+        out,
+        "  readonly: {}",
+        if fleet.readonly { "yes" } else { "no" }
+    )?;
+    let ssh = &fleet.ssh;
+    writeln!(out, "ssh:")?;
+    writeln!(
+        out,
+        "  user: {}",
+        ssh.user
+            .as_deref()
+            .unwrap_or("(from ~/.ssh/config or $USER)")
+    )?;
+    writeln!(out, "  identity files: {}", paths(&ssh.identity_files))?;
+    writeln!(
+        out,
+        "  connect timeout: {}, command timeout: {}, max output: {} bytes",
+        humantime::format_duration(ssh.connect_timeout),
+        humantime::format_duration(ssh.command_timeout),
+        ssh.max_output_bytes
+    )?;
+    writeln!(
+        out,
+        "  config file: {}",
+        ssh.config_file
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |p| p.display().to_string())
+    )?;
+    let t = &fleet.thresholds;
+    writeln!(out, "thresholds:")?;
+    writeln!(
+        out,
+        "  disk: warn at {}%, critical at {}%",
+        t.disk_warn_percent, t.disk_crit_percent
+    )?;
+    writeln!(
+        out,
+        "  chain: warn {} blocks behind, critical after {} without a block, warn below {} peers",
+        t.height_lag_warn,
+        humantime::format_duration(t.height_stall),
+        t.min_peers
+    )?;
+    write_threshold_details(out, t, "  ")?;
+    if fleet.operators.is_empty() {
+        writeln!(out, "operators: none")?;
+    } else {
+        writeln!(out, "operators:")?;
+        for (name, role) in &fleet.operators {
+            writeln!(out, "  {name}: {}", role_str(*role))?;
+        }
+    }
+    writeln!(out, "hosts: {}", fleet.hosts.len())?;
+    for host in &fleet.hosts {
+        write_host(out, host, t)?;
+    }
+    Ok(())
+}
+
+/// The threshold lines after the disk and chain ones (shared by the fleet and host overrides).
+fn write_threshold_details(out: &mut String, t: &Thresholds, indent: &str) -> fmt::Result {
+    writeln!(
+        out,
+        "{indent}certificates: warn {} days before expiry",
+        t.cert_warn_days
+    )?;
+    writeln!(
+        out,
+        "{indent}disk trend: warn when full within {} days; backups: critical when {}% smaller \
+         than the previous one; logs: warn at {} errors in the window",
+        t.disk_full_warn_days, t.backup_shrink_percent, t.log_errors_warn
+    )
+}
+
+/// Whether two threshold sets say the same (for printing only the overridden ones).
+fn same_thresholds(a: &Thresholds, b: &Thresholds) -> bool {
+    a.disk_warn_percent == b.disk_warn_percent
+        && a.disk_crit_percent == b.disk_crit_percent
+        && a.height_lag_warn == b.height_lag_warn
+        && a.height_stall == b.height_stall
+        && a.min_peers == b.min_peers
+        && a.cert_warn_days == b.cert_warn_days
+        && a.disk_full_warn_days == b.disk_full_warn_days
+        && a.backup_shrink_percent == b.backup_shrink_percent
+        && a.log_errors_warn == b.log_errors_warn
+}
+
+fn write_host(out: &mut String, host: &Host, fleet_thresholds: &Thresholds) -> fmt::Result {
+    let transport = match host.transport {
+        TransportKind::Ssh => "ssh",
+        TransportKind::Local => "local",
+    };
+    let endpoint = match (host.transport, host.port) {
+        (TransportKind::Local, _) => host.address.clone(),
+        (TransportKind::Ssh, Some(port)) => format!("{}:{port}", host.address),
+        (TransportKind::Ssh, None) => format!("{} (port from ~/.ssh/config or 22)", host.address),
+    };
+    writeln!(out, "  {}: {endpoint} over {transport}", host.name)?;
+    if let Some(profile) = &host.profile {
+        writeln!(out, "    profile: {profile}")?;
+    }
+    if let Some(user) = &host.user {
+        writeln!(out, "    user: {user}")?;
+    }
+    if !host.identity_files.is_empty() {
+        let files: Vec<_> = host
+            .identity_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        writeln!(out, "    identity files: {}", files.join(", "))?;
+    }
+    if !host.groups.is_empty() {
+        writeln!(out, "    groups: {}", host.groups.join(", "))?;
+    }
+    if let Some(region) = &host.region {
+        writeln!(out, "    region: {region}")?;
+    }
+    let role = match host.role {
+        NodeRole::Consensus => "consensus",
+        NodeRole::Observer => "observer",
+        NodeRole::Free => "free",
+    };
+    match &host.consensus_group {
+        Some(group) => writeln!(out, "    consensus group: {group} as {role}")?,
+        None => writeln!(out, "    role: {role}")?,
+    }
+    writeln!(
+        out,
+        "    interval: {}",
+        humantime::format_duration(host.interval)
+    )?;
+    if host.services.is_empty() {
+        writeln!(out, "    services: none")?;
+    } else {
+        writeln!(out, "    services:")?;
+        for service in &host.services {
+            writeln!(
+                out,
+                "      {}: {}",
+                service.name,
+                describe_service_kind(&service.kind)
+            )?;
+            let c = &service.commands;
+            for (name, template) in [
+                ("start", &c.start),
+                ("stop", &c.stop),
+                ("restart", &c.restart),
+                ("version", &c.version),
+                ("upgrade", &c.upgrade),
+                ("rollback", &c.rollback),
+            ] {
+                if let Some(template) = template {
+                    writeln!(out, "        {name}: {template}")?;
+                }
+            }
+        }
+    }
+    match &host.chain {
+        None => writeln!(out, "    chain: none")?,
+        Some(chain) => {
+            let kind = chain_kind_str(chain.kind);
+            match (chain.kind, &chain.rpc, &chain.command) {
+                (ChainKind::Command, _, command) => writeln!(
+                    out,
+                    "    chain: height from command `{}`",
+                    command.as_deref().unwrap_or("")
+                )?,
+                (ChainKind::FiscoBcos, rpc, _) => writeln!(
+                    out,
+                    "    chain: {kind} at {}, group {}",
+                    rpc.as_deref().unwrap_or("?"),
+                    chain
+                        .group
+                        .clone()
+                        .unwrap_or_else(|| chain.group_id.to_string())
+                )?,
+                (_, rpc, _) => writeln!(
+                    out,
+                    "    chain: {kind} at {}",
+                    rpc.as_deref().unwrap_or("?")
+                )?,
+            }
+        }
+    }
+    if host.disks.is_empty() {
+        writeln!(out, "    disks: none")?;
+    } else {
+        let mounts: Vec<_> = host.disks.iter().map(|d| d.mount.as_str()).collect();
+        writeln!(out, "    disks: {}", mounts.join(", "))?;
+    }
+    if host.backups.is_empty() {
+        writeln!(out, "    backups: none")?;
+    } else {
+        writeln!(out, "    backups:")?;
+        for b in &host.backups {
+            writeln!(
+                out,
+                "      {}: {}/{} every {}",
+                b.name,
+                b.dir.trim_end_matches('/'),
+                b.pattern,
+                humantime::format_duration(b.every)
+            )?;
+        }
+    }
+    if !host.certs.is_empty() {
+        writeln!(out, "    certs:")?;
+        for c in &host.certs {
+            writeln!(out, "      {}: {}", c.name, c.path)?;
+        }
+    }
+    if !host.logs.is_empty() {
+        writeln!(out, "    logs:")?;
+        for l in &host.logs {
+            let origin = match &l.origin {
+                LogOrigin::Unit(u) => format!("journal of {u}"),
+                LogOrigin::File(f) => format!("file {f}"),
+            };
+            let format = match l.format {
+                LogFormat::Plain => "plain",
+                LogFormat::Fisco => "fisco",
+            };
+            writeln!(
+                out,
+                "      {}: {origin}, {format}, last {} lines, window {}, patterns [{}]",
+                l.name,
+                l.lines,
+                humantime::format_duration(l.window),
+                l.patterns.join(", ")
+            )?;
+        }
+    }
+    let t = &host.thresholds;
+    if !same_thresholds(t, fleet_thresholds) {
+        writeln!(out, "    thresholds:")?;
+        writeln!(
+            out,
+            "      disk: warn at {}%, critical at {}%",
+            t.disk_warn_percent, t.disk_crit_percent
+        )?;
+        writeln!(
+            out,
+            "      chain: warn {} blocks behind, critical after {} without a block, warn below {} peers",
+            t.height_lag_warn,
+            humantime::format_duration(t.height_stall),
+            t.min_peers
+        )?;
+        write_threshold_details(out, t, "      ")?;
+    }
+    Ok(())
+}
+
+fn describe_service_kind(kind: &ServiceKind) -> String {
+    match kind {
+        ServiceKind::Systemd { unit } => format!("systemd unit {unit}"),
+        ServiceKind::Docker {
+            container: Some(container),
+            ..
+        } => format!("docker container {container}"),
+        ServiceKind::Docker {
+            compose_file,
+            compose_service,
+            ..
+        } => format!(
+            "docker compose service {} of {}",
+            compose_service.as_deref().unwrap_or("?"),
+            compose_file.as_deref().unwrap_or("?")
+        ),
+        ServiceKind::Process {
+            pidfile: Some(pidfile),
+            ..
+        } => format!("process with pidfile {pidfile}"),
+        ServiceKind::Process { pattern, .. } => {
+            format!("process matching `{}`", pattern.as_deref().unwrap_or(""))
+        }
+        ServiceKind::Port { address, port } => format!("port {address}:{port}"),
+        ServiceKind::Http { url, expect_status } => format!("http {url} expecting {expect_status}"),
+        ServiceKind::Command { command } => format!("command `{command}`"),
+    }
+}
+
+fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Operator => "operator",
+        Role::Developer => "developer",
+        Role::Auditor => "auditor",
+    }
+}
+
+fn chain_kind_str(kind: ChainKind) -> &'static str {
+    match kind {
+        ChainKind::Ethereum => "ethereum",
+        ChainKind::Conflux => "conflux",
+        ChainKind::FiscoBcos => "fisco-bcos",
+        ChainKind::Command => "command",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------

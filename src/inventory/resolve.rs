@@ -1,0 +1,1119 @@
+//! Resolving: from the file shapes of [`super::file`] to the validated [`Fleet`], with
+//! profiles merged, defaults filled in, `~` and relative *local* paths resolved, and every
+//! semantic check, each failing with one precise [`ConfigError`] that names the place.
+//!
+//! Paths that live on the *remote* host (disk mounts, backup dirs, pidfiles, compose files) are
+//! kept verbatim: expanding `~` there with the console's home would be wrong. It never reads
+//! files or the network. Caller: [`super::load::load_fleet_from_str`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+use super::file::{
+    BackupFile, CertFile, ChainFile, ChainKindFile, DiskFile, DurationFile, HostFile,
+    HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, ProfileFile, RoleFile,
+    ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile,
+};
+use super::load::{ConfigError, ConfigSource};
+use super::lookup::expand_home;
+use super::places::{chain_label, host_label, item_label, profile_label, thresholds_label, within};
+use super::{
+    BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk, Fleet, Host, HostKeyPolicy,
+    LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands, ServiceKind,
+    SshDefaults, Thresholds, TransportKind,
+};
+use crate::diag::{Source, line_column, regex_problem};
+
+/// Default probe interval.
+pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// Default SSH connect deadline.
+pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default command deadline.
+pub(super) const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default output cap per command.
+pub(super) const DEFAULT_MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// Default known_hosts file.
+pub(super) const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
+/// Default OpenSSH client config.
+pub(super) const DEFAULT_SSH_CONFIG: &str = "~/.ssh/config";
+/// How many local mounts the embedded default watches, `/` included.
+pub(super) const EMBEDDED_MAX_DISKS: usize = 6;
+/// Lines read from the end of a log when `lines` is not given.
+pub(super) const DEFAULT_LOG_LINES: u32 = 200;
+/// Most lines a log may ask for: the tail travels over SSH on every log probe.
+pub(super) const MAX_LOG_LINES: u64 = 5000;
+/// Window of a log's counts when `window` is not given.
+pub(super) const DEFAULT_LOG_WINDOW: Duration = Duration::from_secs(600);
+
+const DURATION_HINT: &str = "expected a duration like \"5s\", \"2m\", \"1h\"";
+
+// ---------------------------------------------------------------------------------------------
+// From file shapes to the validated model
+
+/// A profile after validation, ready to be merged into hosts.
+pub(super) struct ResolvedProfile {
+    services: Vec<Service>,
+    chain: Option<Chain>,
+    disks: Vec<Disk>,
+    backups: Vec<BackupSet>,
+    certs: Vec<CertPath>,
+    logs: Vec<LogSource>,
+    /// `[thresholds]` with the profile's overrides applied.
+    thresholds: Thresholds,
+    region: Option<String>,
+}
+
+/// Turns one inventory file into a [`Fleet`]; the first problem found is the error.
+pub(super) struct Resolver<'a> {
+    /// The text being resolved, for positions.
+    pub(super) src: Source<'a>,
+    /// Directory relative local paths are anchored to (the inventory's).
+    pub(super) base_dir: Option<PathBuf>,
+    /// The console's home directory, for `~` in local paths.
+    pub(super) home: Option<PathBuf>,
+}
+
+impl Resolver<'_> {
+    pub(super) fn fleet(
+        &self,
+        file: InventoryFile,
+        source: ConfigSource,
+        stem: Option<String>,
+    ) -> Result<Fleet, ConfigError> {
+        let f = &file.fleet;
+        let name = match &f.name {
+            Some(name) => self.non_empty(name, "name", "[fleet]")?.to_owned(),
+            None => stem.unwrap_or_else(|| "fleet".to_owned()),
+        };
+        let interval = self.duration_or(&f.interval, "interval", "[fleet]", DEFAULT_INTERVAL)?;
+        let host_key_policy = match f.host_key_policy {
+            None | Some(HostKeyPolicyFile::Strict) => HostKeyPolicy::Strict,
+            Some(HostKeyPolicyFile::AcceptNew) => HostKeyPolicy::AcceptNew,
+        };
+        let known_hosts = match &f.known_hosts {
+            None => vec![self.local_path(DEFAULT_KNOWN_HOSTS)],
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(self.src.at(
+                        list.span(),
+                        "empty `known_hosts` in [fleet]: expected at least one file, \
+                         e.g. [\"~/.ssh/known_hosts\"]",
+                    ));
+                }
+                self.local_paths(list.get_ref(), "known_hosts", "[fleet]")?
+            }
+        };
+
+        let s = &file.ssh;
+        let user = s
+            .user
+            .as_ref()
+            .map(|u| self.non_empty(u, "user", "[ssh]").map(str::to_owned))
+            .transpose()?;
+        let max_output_bytes = match &s.max_output_bytes {
+            None => DEFAULT_MAX_OUTPUT_BYTES,
+            Some(v) => match usize::try_from(*v.get_ref()) {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(self.src.at(
+                        v.span(),
+                        format!(
+                            "invalid `max_output_bytes` {} in [ssh]: expected a positive \
+                             number of bytes, e.g. 1048576",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
+        let config_file = match &s.config_file {
+            None => Some(self.local_path(DEFAULT_SSH_CONFIG)),
+            Some(p) => Some(self.local_path(self.non_empty(p, "config_file", "[ssh]")?)),
+        };
+        let ssh = SshDefaults {
+            user,
+            identity_files: self.local_paths(&s.identity_files, "identity_files", "[ssh]")?,
+            connect_timeout: self.duration_or(
+                &s.connect_timeout,
+                "connect_timeout",
+                "[ssh]",
+                DEFAULT_CONNECT_TIMEOUT,
+            )?,
+            command_timeout: self.duration_or(
+                &s.command_timeout,
+                "command_timeout",
+                "[ssh]",
+                DEFAULT_COMMAND_TIMEOUT,
+            )?,
+            max_output_bytes,
+            config_file,
+        };
+
+        let thresholds =
+            self.thresholds_over(&Thresholds::default(), &file.thresholds, "[thresholds]")?;
+
+        let mut operators = BTreeMap::new();
+        for (name, role) in &file.operators {
+            if name.trim().is_empty() {
+                return Err(self.src.at(
+                    role.span(),
+                    "empty operator name in [operators]: expected `name = \"role\"`",
+                ));
+            }
+            let role = match role.get_ref() {
+                RoleFile::Admin => Role::Admin,
+                RoleFile::Operator => Role::Operator,
+                RoleFile::Developer => Role::Developer,
+                RoleFile::Auditor => Role::Auditor,
+            };
+            operators.insert(name.clone(), role);
+        }
+
+        let mut profiles = HashMap::new();
+        for (name, profile) in &file.profiles {
+            profiles.insert(name.as_str(), self.profile(name, profile, &thresholds)?);
+        }
+
+        if file.hosts.is_empty() {
+            return Err(self
+                .src
+                .whole("the inventory has no hosts: add at least one [[hosts]] table"));
+        }
+        let mut hosts = Vec::with_capacity(file.hosts.len());
+        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        for (index, host) in file.hosts.iter().enumerate() {
+            let resolved = self.host(
+                index,
+                host.get_ref(),
+                &file.profiles,
+                &profiles,
+                interval,
+                &thresholds,
+            )?;
+            let name = host.get_ref().name.get_ref().as_str();
+            if let Some(first) = seen.get(name) {
+                let (line, _) = line_column(self.src.text, first.start);
+                return Err(self.src.at(
+                    host.get_ref().name.span(),
+                    format!(
+                        "duplicate host name {name:?}: host names must be unique \
+                         (first defined at line {line})"
+                    ),
+                ));
+            }
+            seen.insert(name, host.get_ref().name.span());
+            hosts.push(resolved);
+        }
+
+        Ok(Fleet {
+            name,
+            source,
+            interval,
+            host_key_policy,
+            known_hosts,
+            ssh,
+            thresholds,
+            operators,
+            readonly: f.readonly.unwrap_or(false),
+            hosts,
+        })
+    }
+
+    /// `base` with every key `t` gives replaced, checked in `place` (`[thresholds]`, `the
+    /// thresholds of host "a"`, …).
+    fn thresholds_over(
+        &self,
+        base: &Thresholds,
+        t: &ThresholdsFile,
+        place: &str,
+    ) -> Result<Thresholds, ConfigError> {
+        let within_place = within(place);
+        let percent = |v: &Option<Spanned<f64>>, key: &str, default: f64, zero_ok: bool| match v {
+            None => Ok(default),
+            Some(v) => {
+                let p = *v.get_ref();
+                let low_ok = if zero_ok { p >= 0.0 } else { p > 0.0 };
+                if low_ok && p <= 100.0 {
+                    Ok(p)
+                } else {
+                    let from = if zero_ok { "0" } else { "above 0" };
+                    Err(self.src.at(
+                        v.span(),
+                        format!(
+                            "invalid `{key}` {p} {within_place}: expected a percentage \
+                             from {from} to 100"
+                        ),
+                    ))
+                }
+            }
+        };
+        let warn = percent(
+            &t.disk_warn_percent,
+            "disk_warn_percent",
+            base.disk_warn_percent,
+            true,
+        )?;
+        let crit = percent(
+            &t.disk_crit_percent,
+            "disk_crit_percent",
+            base.disk_crit_percent,
+            true,
+        )?;
+        if warn >= crit {
+            // Point at whichever of the two the operator actually wrote.
+            let span = t
+                .disk_warn_percent
+                .as_ref()
+                .or(t.disk_crit_percent.as_ref())
+                .map(|v| v.span());
+            let message = format!(
+                "`disk_warn_percent` ({warn}) must be lower than `disk_crit_percent` ({crit}) \
+                 {within_place}"
+            );
+            return Err(match span {
+                Some(span) => self.src.at(span, message),
+                None => self.src.whole(message),
+            });
+        }
+        let backup_shrink_percent = percent(
+            &t.backup_shrink_percent,
+            "backup_shrink_percent",
+            base.backup_shrink_percent,
+            false,
+        )?;
+        let disk_full_warn_days = match &t.disk_full_warn_days {
+            None => base.disk_full_warn_days,
+            Some(v) if v.get_ref().is_finite() && *v.get_ref() >= 0.0 => *v.get_ref(),
+            Some(v) => {
+                return Err(self.src.at(
+                    v.span(),
+                    format!(
+                        "invalid `disk_full_warn_days` {} {within_place}: expected a number of \
+                         days, 0 or more (0 turns the trend warning off)",
+                        v.get_ref()
+                    ),
+                ));
+            }
+        };
+        Ok(Thresholds {
+            disk_warn_percent: warn,
+            disk_crit_percent: crit,
+            height_lag_warn: t.height_lag_warn.unwrap_or(base.height_lag_warn),
+            height_stall: self.duration_or(
+                &t.height_stall,
+                "height_stall",
+                place,
+                base.height_stall,
+            )?,
+            min_peers: t.min_peers.unwrap_or(base.min_peers),
+            cert_warn_days: t.cert_warn_days.unwrap_or(base.cert_warn_days),
+            disk_full_warn_days,
+            backup_shrink_percent,
+            log_errors_warn: t.log_errors_warn.unwrap_or(base.log_errors_warn),
+        })
+    }
+
+    fn profile(
+        &self,
+        name: &str,
+        p: &ProfileFile,
+        fleet_thresholds: &Thresholds,
+    ) -> Result<ResolvedProfile, ConfigError> {
+        let owner = profile_label(name);
+        let mut services = Vec::new();
+        self.add(&mut services, &p.services, &owner, None, Self::service)?;
+        let mut disks = Vec::new();
+        self.add(&mut disks, &p.disks, &owner, None, Self::disk)?;
+        let mut backups = Vec::new();
+        self.add(&mut backups, &p.backups, &owner, None, Self::backup)?;
+        let chain = p
+            .chain
+            .as_ref()
+            .map(|c| self.chain(c, &owner))
+            .transpose()?;
+        let mut certs = Vec::new();
+        self.add(&mut certs, &p.certs, &owner, None, Self::cert)?;
+        let mut logs = Vec::new();
+        self.add(&mut logs, &p.logs, &owner, None, Self::log)?;
+        let thresholds = match &p.thresholds {
+            Some(t) => {
+                self.thresholds_over(fleet_thresholds, t.get_ref(), &thresholds_label(&owner))?
+            }
+            None => fleet_thresholds.clone(),
+        };
+        let region = p
+            .region
+            .as_ref()
+            .map(|r| self.non_empty(r, "region", &owner).map(str::to_owned))
+            .transpose()?;
+        Ok(ResolvedProfile {
+            services,
+            chain,
+            disks,
+            backups,
+            certs,
+            logs,
+            thresholds,
+            region,
+        })
+    }
+
+    fn host(
+        &self,
+        index: usize,
+        h: &HostFile,
+        profile_files: &BTreeMap<String, ProfileFile>,
+        profiles: &HashMap<&str, ResolvedProfile>,
+        fleet_interval: Duration,
+        fleet_thresholds: &Thresholds,
+    ) -> Result<Host, ConfigError> {
+        let raw_name = h.name.get_ref();
+        if raw_name.trim().is_empty() {
+            return Err(self.src.at(
+                h.name.span(),
+                format!(
+                    "empty host name in {}: expected a unique, non-empty name",
+                    host_label(index, None)
+                ),
+            ));
+        }
+        let owner = host_label(index, Some(raw_name));
+        let transport = match h.transport {
+            None | Some(TransportFile::Ssh) => TransportKind::Ssh,
+            Some(TransportFile::Local) => TransportKind::Local,
+        };
+        let address = match &h.address {
+            Some(a) => self.non_empty(a, "address", &owner)?.to_owned(),
+            // An ~/.ssh/config alias is usually the host's own name.
+            None if transport == TransportKind::Ssh => raw_name.clone(),
+            None => "localhost".to_owned(),
+        };
+        let port = match &h.port {
+            None => None,
+            Some(p) if *p.get_ref() == 0 => {
+                return Err(self.src.at(
+                    p.span(),
+                    format!(
+                        "invalid port 0 for `port` {}: expected 1-65535",
+                        within(&owner)
+                    ),
+                ));
+            }
+            Some(p) => Some(*p.get_ref()),
+        };
+        let user = h
+            .user
+            .as_ref()
+            .map(|u| self.non_empty(u, "user", &owner).map(str::to_owned))
+            .transpose()?;
+        let identity_files = self.local_paths(&h.identity_files, "identity_files", &owner)?;
+        let groups = h
+            .groups
+            .iter()
+            .map(|g| self.non_empty(g, "groups", &owner).map(str::to_owned))
+            .collect::<Result<Vec<_>, _>>()?;
+        let consensus_group = h
+            .consensus_group
+            .as_ref()
+            .map(|g| {
+                self.non_empty(g, "consensus_group", &owner)
+                    .map(str::to_owned)
+            })
+            .transpose()?;
+        let role = match h.role.as_ref().map(|r| (*r.get_ref(), r.span())) {
+            None | Some((NodeRoleFile::Free, _)) => NodeRole::Free,
+            Some((NodeRoleFile::Observer, _)) => NodeRole::Observer,
+            Some((NodeRoleFile::Consensus, span)) => {
+                // The quorum guard counts a group's consensus members; one without a group
+                // could be taken down by a rolling runbook without any guard.
+                if consensus_group.is_none() {
+                    return Err(self.src.at(
+                        span,
+                        format!(
+                            "role \"consensus\" {} needs `consensus_group`: the quorum guard \
+                             counts the members of each group",
+                            within(&owner)
+                        ),
+                    ));
+                }
+                NodeRole::Consensus
+            }
+        };
+        let interval = self.duration_or(&h.interval, "interval", &owner, fleet_interval)?;
+        let region = h
+            .region
+            .as_ref()
+            .map(|r| self.non_empty(r, "region", &owner).map(str::to_owned))
+            .transpose()?;
+
+        let profile = match &h.profile {
+            None => None,
+            Some(p) => {
+                let name = p.get_ref().as_str();
+                match profiles.get(name) {
+                    Some(resolved) => Some((name, resolved)),
+                    None => {
+                        let known: Vec<String> =
+                            profile_files.keys().map(|k| format!("`{k}`")).collect();
+                        let expected = if known.is_empty() {
+                            "no [profiles.NAME] tables are defined".to_owned()
+                        } else {
+                            format!("expected one of {}", known.join(", "))
+                        };
+                        return Err(self.src.at(
+                            p.span(),
+                            format!("unknown profile {name:?} {}, {expected}", within(&owner)),
+                        ));
+                    }
+                }
+            }
+        };
+
+        let from_profile = profile.map(|(name, _)| name);
+        let mut services = profile.map_or_else(Vec::new, |(_, p)| p.services.clone());
+        self.add(
+            &mut services,
+            &h.services,
+            &owner,
+            from_profile,
+            Self::service,
+        )?;
+        let mut disks = profile.map_or_else(Vec::new, |(_, p)| p.disks.clone());
+        self.add(&mut disks, &h.disks, &owner, from_profile, Self::disk)?;
+        let mut backups = profile.map_or_else(Vec::new, |(_, p)| p.backups.clone());
+        self.add(&mut backups, &h.backups, &owner, from_profile, Self::backup)?;
+        let chain = match &h.chain {
+            Some(c) => Some(self.chain(c, &owner)?),
+            None => profile.and_then(|(_, p)| p.chain.clone()),
+        };
+        let mut certs = profile.map_or_else(Vec::new, |(_, p)| p.certs.clone());
+        self.add(&mut certs, &h.certs, &owner, from_profile, Self::cert)?;
+        let mut logs = profile.map_or_else(Vec::new, |(_, p)| p.logs.clone());
+        self.add(&mut logs, &h.logs, &owner, from_profile, Self::log)?;
+        let region = region.or_else(|| profile.and_then(|(_, p)| p.region.clone()));
+        let inherited = profile.map_or(fleet_thresholds, |(_, p)| &p.thresholds);
+        let thresholds = match &h.thresholds {
+            Some(t) => self.thresholds_over(inherited, t.get_ref(), &thresholds_label(&owner))?,
+            None => inherited.clone(),
+        };
+
+        Ok(Host {
+            name: raw_name.clone(),
+            address,
+            port,
+            user,
+            identity_files,
+            transport,
+            profile: from_profile.map(str::to_owned),
+            groups,
+            consensus_group,
+            region,
+            role,
+            interval,
+            services,
+            chain,
+            disks,
+            backups,
+            certs,
+            logs,
+            thresholds,
+        })
+    }
+
+    /// Appends the entries of `files` to `list`, each resolved by `one` (which also gives
+    /// the span its name is reported at), rejecting a name already there. `list` may already
+    /// hold the entries of the profile called `profile`, for the duplicate message.
+    fn add<F, T: Named>(
+        &self,
+        list: &mut Vec<T>,
+        files: &[Spanned<F>],
+        owner: &str,
+        profile: Option<&str>,
+        one: impl Fn(&Self, usize, &Spanned<F>, &str) -> Result<(T, Range<usize>), ConfigError>,
+    ) -> Result<(), ConfigError> {
+        let inherited = list.len();
+        for (i, file) in files.iter().enumerate() {
+            let (item, name_span) = one(self, i, file, owner)?;
+            if let Some(pos) = list.iter().position(|x| x.name() == item.name()) {
+                return Err(self.src.at(
+                    name_span,
+                    duplicate_message(T::WHAT, item.name(), owner, pos < inherited, profile),
+                ));
+            }
+            list.push(item);
+        }
+        Ok(())
+    }
+
+    fn cert(
+        &self,
+        index: usize,
+        file: &Spanned<CertFile>,
+        owner: &str,
+    ) -> Result<(CertPath, Range<usize>), ConfigError> {
+        let c = file.get_ref();
+        let name = self.non_empty(&c.name, "name", &item_label("cert", None, index, owner))?;
+        let label = item_label("cert", Some(name), index, owner);
+        let path = self.non_empty(&c.path, "path", &label)?;
+        let cert = CertPath {
+            name: name.to_owned(),
+            path: path.to_owned(),
+        };
+        Ok((cert, c.name.span()))
+    }
+
+    fn disk(
+        &self,
+        index: usize,
+        file: &Spanned<DiskFile>,
+        owner: &str,
+    ) -> Result<(Disk, Range<usize>), ConfigError> {
+        let mount = &file.get_ref().mount;
+        let label = item_label("disk", Some(mount.get_ref()), index, owner);
+        let value = self.non_empty(mount, "mount", &item_label("disk", None, index, owner))?;
+        if !value.starts_with('/') {
+            return Err(self.src.at(
+                mount.span(),
+                format!(
+                    "invalid `mount` {value:?} {}: expected an absolute path like \"/data\"",
+                    within(&label)
+                ),
+            ));
+        }
+        let disk = Disk {
+            mount: value.to_owned(),
+        };
+        Ok((disk, mount.span()))
+    }
+
+    fn backup(
+        &self,
+        index: usize,
+        file: &Spanned<BackupFile>,
+        owner: &str,
+    ) -> Result<(BackupSet, Range<usize>), ConfigError> {
+        let b = file.get_ref();
+        let name = self.non_empty(&b.name, "name", &item_label("backup", None, index, owner))?;
+        let label = item_label("backup", Some(name), index, owner);
+        let dir = self.non_empty(&b.dir, "dir", &label)?;
+        let pattern = self.non_empty(&b.pattern, "pattern", &label)?;
+        if let Err(err) = globset::Glob::new(pattern) {
+            return Err(self.src.at(
+                b.pattern.span(),
+                format!(
+                    "invalid glob {pattern:?} for `pattern` {}: {}",
+                    within(&label),
+                    err.kind()
+                ),
+            ));
+        }
+        let every = self.duration(&b.every, "every", &label)?;
+        let backup = BackupSet {
+            name: name.to_owned(),
+            dir: dir.to_owned(),
+            pattern: pattern.to_owned(),
+            every,
+        };
+        Ok((backup, b.name.span()))
+    }
+
+    fn log(
+        &self,
+        index: usize,
+        file: &Spanned<LogFile>,
+        owner: &str,
+    ) -> Result<(LogSource, Range<usize>), ConfigError> {
+        let l = file.get_ref();
+        let name = self.non_empty(&l.name, "name", &item_label("log", None, index, owner))?;
+        let label = item_label("log", Some(name), index, owner);
+        let takes = "`unit` (a systemd unit whose journal is read) or `file` (a path on the host)";
+        let origin = match (&l.unit, &l.file) {
+            (Some(unit), None) => LogOrigin::Unit(self.non_empty(unit, "unit", &label)?.to_owned()),
+            (None, Some(path)) => LogOrigin::File(self.non_empty(path, "file", &label)?.to_owned()),
+            (None, None) => {
+                return Err(self.src.at(
+                    file.span(),
+                    format!("missing key `unit` or `file` in {label}: give {takes}"),
+                ));
+            }
+            (Some(_), Some(path)) => {
+                return Err(self.src.at(
+                    path.span(),
+                    format!("{label} has both `unit` and `file`: give one of them"),
+                ));
+            }
+        };
+        let format = match l.format.as_ref().map(|f| *f.get_ref()) {
+            None | Some(LogFormatFile::Plain) => LogFormat::Plain,
+            Some(LogFormatFile::Fisco) => LogFormat::Fisco,
+        };
+        let patterns = match &l.patterns {
+            None if format == LogFormat::Plain => DEFAULT_LOG_PATTERNS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+            None => Vec::new(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for p in list.get_ref() {
+                    let text = self.non_empty(p, "patterns", &label)?;
+                    if let Err(e) = regex::Regex::new(text) {
+                        return Err(self.src.at(
+                            p.span(),
+                            format!(
+                                "invalid regular expression {text:?} in `patterns` {}: {}",
+                                within(&label),
+                                regex_problem(&e)
+                            ),
+                        ));
+                    }
+                    out.push(text.to_owned());
+                }
+                out
+            }
+        };
+        let lines = match &l.lines {
+            None => DEFAULT_LOG_LINES,
+            Some(v) if (1..=MAX_LOG_LINES).contains(v.get_ref()) => *v.get_ref() as u32,
+            Some(v) => {
+                return Err(self.src.at(
+                    v.span(),
+                    format!(
+                        "invalid `lines` {} {}: expected 1 to {MAX_LOG_LINES} (the tail travels \
+                         over SSH on every log probe)",
+                        v.get_ref(),
+                        within(&label)
+                    ),
+                ));
+            }
+        };
+        let window = self.duration_or(&l.window, "window", &label, DEFAULT_LOG_WINDOW)?;
+        let log = LogSource {
+            name: name.to_owned(),
+            origin,
+            format,
+            patterns,
+            lines,
+            window,
+        };
+        Ok((log, l.name.span()))
+    }
+
+    fn service(
+        &self,
+        index: usize,
+        file: &Spanned<ServiceFile>,
+        owner: &str,
+    ) -> Result<(Service, Range<usize>), ConfigError> {
+        let s = file.get_ref();
+        let name = self.non_empty(&s.name, "name", &item_label("service", None, index, owner))?;
+        let label = item_label("service", Some(name), index, owner);
+        let kind = *s.kind.get_ref();
+        let (allowed, takes): (&[&str], &str) = match kind {
+            ServiceKindFile::Systemd => (&["unit"], "`unit`"),
+            ServiceKindFile::Docker => (
+                &["container", "compose_file", "compose_service"],
+                "`container`, or `compose_file` + `compose_service`",
+            ),
+            ServiceKindFile::Process => (&["pidfile", "pattern"], "`pidfile` or `pattern`"),
+            ServiceKindFile::Port => (&["port", "address"], "`port` and optionally `address`"),
+            ServiceKindFile::Http => (
+                &["url", "expect_status"],
+                "`url` and optionally `expect_status`",
+            ),
+            ServiceKindFile::Command => (&["command"], "`command`"),
+        };
+        let present = [
+            ("unit", s.unit.as_ref().map(Spanned::span)),
+            ("container", s.container.as_ref().map(Spanned::span)),
+            ("compose_file", s.compose_file.as_ref().map(Spanned::span)),
+            (
+                "compose_service",
+                s.compose_service.as_ref().map(Spanned::span),
+            ),
+            ("pidfile", s.pidfile.as_ref().map(Spanned::span)),
+            ("pattern", s.pattern.as_ref().map(Spanned::span)),
+            ("port", s.port.as_ref().map(Spanned::span)),
+            ("address", s.address.as_ref().map(Spanned::span)),
+            ("url", s.url.as_ref().map(Spanned::span)),
+            ("expect_status", s.expect_status.as_ref().map(Spanned::span)),
+            ("command", s.command.as_ref().map(Spanned::span)),
+        ];
+        for (key, span) in present {
+            if let Some(span) = span
+                && !allowed.contains(&key)
+            {
+                return Err(self.src.at(
+                    span,
+                    format!(
+                        "key `{key}` does not apply to {label}: kind `{}` takes {takes}",
+                        kind.as_str()
+                    ),
+                ));
+            }
+        }
+        let missing = |key: &str| {
+            self.src.at(
+                file.span(),
+                format!(
+                    "missing key `{key}` in {label}: kind `{}` takes {takes}",
+                    kind.as_str()
+                ),
+            )
+        };
+        let text =
+            |v: &Option<Spanned<String>>, key: &str| -> Result<Option<String>, ConfigError> {
+                v.as_ref()
+                    .map(|v| self.non_empty(v, key, &label).map(str::to_owned))
+                    .transpose()
+            };
+        let service_kind = match kind {
+            ServiceKindFile::Systemd => ServiceKind::Systemd {
+                unit: text(&s.unit, "unit")?.ok_or_else(|| missing("unit"))?,
+            },
+            ServiceKindFile::Docker => {
+                let container = text(&s.container, "container")?;
+                let compose_file = text(&s.compose_file, "compose_file")?;
+                let compose_service = text(&s.compose_service, "compose_service")?;
+                match (&container, &compose_file, &compose_service) {
+                    (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                    (None, None, None) => return Err(missing("container")),
+                    (None, Some(_), None) => return Err(missing("compose_service")),
+                    (None, None, Some(_)) => return Err(missing("compose_file")),
+                    (Some(_), _, _) => {
+                        let span = s
+                            .compose_file
+                            .as_ref()
+                            .or(s.compose_service.as_ref())
+                            .map_or_else(|| file.span(), Spanned::span);
+                        return Err(self.src.at(
+                            span,
+                            format!(
+                                "{label} has both `container` and compose keys: \
+                                 give `container`, or `compose_file` + `compose_service`"
+                            ),
+                        ));
+                    }
+                }
+                ServiceKind::Docker {
+                    container,
+                    compose_file,
+                    compose_service,
+                }
+            }
+            ServiceKindFile::Process => {
+                let pidfile = text(&s.pidfile, "pidfile")?;
+                let pattern = text(&s.pattern, "pattern")?;
+                match (&pidfile, &pattern) {
+                    (None, None) => return Err(missing("pidfile")),
+                    (Some(_), Some(_)) => {
+                        let span = s
+                            .pattern
+                            .as_ref()
+                            .map_or_else(|| file.span(), Spanned::span);
+                        return Err(self.src.at(
+                            span,
+                            format!("{label} has both `pidfile` and `pattern`: give one of them"),
+                        ));
+                    }
+                    _ => {}
+                }
+                ServiceKind::Process { pidfile, pattern }
+            }
+            ServiceKindFile::Port => {
+                let port = s.port.as_ref().ok_or_else(|| missing("port"))?;
+                if *port.get_ref() == 0 {
+                    return Err(self.src.at(
+                        port.span(),
+                        format!(
+                            "invalid port 0 for `port` {}: expected 1-65535",
+                            within(&label)
+                        ),
+                    ));
+                }
+                ServiceKind::Port {
+                    address: text(&s.address, "address")?.unwrap_or_else(|| "127.0.0.1".to_owned()),
+                    port: *port.get_ref(),
+                }
+            }
+            ServiceKindFile::Http => {
+                let url = s.url.as_ref().ok_or_else(|| missing("url"))?;
+                self.check_url(url, "url", &label)?;
+                let expect_status = match &s.expect_status {
+                    None => 200,
+                    Some(v) if (100..=599).contains(v.get_ref()) => *v.get_ref(),
+                    Some(v) => {
+                        return Err(self.src.at(
+                            v.span(),
+                            format!(
+                                "invalid `expect_status` {} {}: expected an HTTP status \
+                                 from 100 to 599",
+                                v.get_ref(),
+                                within(&label)
+                            ),
+                        ));
+                    }
+                };
+                ServiceKind::Http {
+                    url: url.get_ref().clone(),
+                    expect_status,
+                }
+            }
+            ServiceKindFile::Command => ServiceKind::Command {
+                command: text(&s.command, "command")?.ok_or_else(|| missing("command"))?,
+            },
+        };
+        let commands = ServiceCommands {
+            start: text(&s.start, "start")?,
+            stop: text(&s.stop, "stop")?,
+            restart: text(&s.restart, "restart")?,
+            version: text(&s.version, "version")?,
+            upgrade: text(&s.upgrade, "upgrade")?,
+            rollback: text(&s.rollback, "rollback")?,
+        };
+        let service = Service {
+            name: name.to_owned(),
+            kind: service_kind,
+            commands,
+        };
+        Ok((service, s.name.span()))
+    }
+
+    fn chain(&self, file: &Spanned<ChainFile>, owner: &str) -> Result<Chain, ConfigError> {
+        let c = file.get_ref();
+        let label = chain_label(owner);
+        let kind = *c.kind.get_ref();
+        let (kind_model, wants_rpc) = match kind {
+            ChainKindFile::Ethereum => (ChainKind::Ethereum, true),
+            ChainKindFile::Conflux => (ChainKind::Conflux, true),
+            ChainKindFile::FiscoBcos => (ChainKind::FiscoBcos, true),
+            ChainKindFile::Command => (ChainKind::Command, false),
+        };
+        let (needed, unwanted) = if wants_rpc {
+            ("rpc", c.command.as_ref())
+        } else {
+            ("command", c.rpc.as_ref())
+        };
+        if let Some(extra) = unwanted {
+            let key = if wants_rpc { "command" } else { "rpc" };
+            return Err(self.src.at(
+                extra.span(),
+                format!(
+                    "key `{key}` does not apply to {label}: kind `{}` takes `{needed}`",
+                    kind.as_str()
+                ),
+            ));
+        }
+        if let Some(group) = &c.group_id
+            && kind != ChainKindFile::FiscoBcos
+        {
+            return Err(self.src.at(
+                group.span(),
+                format!(
+                    "key `group_id` does not apply to {label}: only kind `fisco-bcos` takes it"
+                ),
+            ));
+        }
+        if let Some(group) = &c.group {
+            if kind != ChainKindFile::FiscoBcos {
+                return Err(self.src.at(
+                    group.span(),
+                    format!(
+                        "key `group` does not apply to {label}: only kind `fisco-bcos` takes it"
+                    ),
+                ));
+            }
+            if c.group_id.is_some() {
+                return Err(self.src.at(
+                    group.span(),
+                    format!(
+                        "{label} has both `group_id` and `group`: give `group_id` (a number) \
+                         for FISCO BCOS 2.x or `group` (a name like \"group0\") for 3.x"
+                    ),
+                ));
+            }
+            self.non_empty(group, "group", &label)?;
+        }
+        let given = if wants_rpc { &c.rpc } else { &c.command };
+        let Some(value) = given else {
+            return Err(self.src.at(
+                file.span(),
+                format!(
+                    "missing key `{needed}` in {label}: kind `{}` takes `{needed}`",
+                    kind.as_str()
+                ),
+            ));
+        };
+        if wants_rpc {
+            self.check_url(value, "rpc", &label)?;
+        } else {
+            self.non_empty(value, "command", &label)?;
+        }
+        Ok(Chain {
+            kind: kind_model,
+            rpc: c.rpc.as_ref().map(|v| v.get_ref().clone()),
+            command: c.command.as_ref().map(|v| v.get_ref().clone()),
+            group_id: c.group_id.as_ref().map_or(1, |g| *g.get_ref()),
+            group: c.group.as_ref().map(|g| g.get_ref().clone()),
+        })
+    }
+
+    fn check_url(&self, url: &Spanned<String>, key: &str, place: &str) -> Result<(), ConfigError> {
+        let value = url.get_ref();
+        let rest = value
+            .strip_prefix("http://")
+            .or_else(|| value.strip_prefix("https://"));
+        match rest {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+            _ => Err(self.src.at(
+                url.span(),
+                format!(
+                    "invalid URL {value:?} for `{key}` {}: expected an http:// or https:// URL \
+                     like \"http://127.0.0.1:8545\"",
+                    within(place)
+                ),
+            )),
+        }
+    }
+
+    /// The string, or an error if it is empty or only whitespace.
+    fn non_empty<'v>(
+        &self,
+        value: &'v Spanned<String>,
+        key: &str,
+        place: &str,
+    ) -> Result<&'v str, ConfigError> {
+        let s = value.get_ref().as_str();
+        if s.trim().is_empty() {
+            Err(self
+                .src
+                .at(value.span(), format!("empty `{key}` {}", within(place))))
+        } else {
+            Ok(s)
+        }
+    }
+
+    fn duration_or(
+        &self,
+        value: &Option<Spanned<DurationFile>>,
+        key: &str,
+        place: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(value) => self.duration(value, key, place),
+        }
+    }
+
+    /// A positive duration; zero is refused because every duration here is a period or a
+    /// deadline, and zero would mean "spin" or "always expired".
+    fn duration(
+        &self,
+        value: &Spanned<DurationFile>,
+        key: &str,
+        place: &str,
+    ) -> Result<Duration, ConfigError> {
+        let raw = value.get_ref().0.as_str();
+        match humantime::parse_duration(raw.trim()) {
+            Ok(d) if d.is_zero() => Err(self.src.at(
+                value.span(),
+                format!(
+                    "invalid duration {raw:?} for `{key}` {}: must be greater than zero",
+                    within(place)
+                ),
+            )),
+            Ok(d) => Ok(d),
+            Err(_) => Err(self.src.at(
+                value.span(),
+                format!(
+                    "invalid duration {raw:?} for `{key}` {}: {DURATION_HINT}",
+                    within(place)
+                ),
+            )),
+        }
+    }
+
+    fn local_paths(
+        &self,
+        list: &[Spanned<String>],
+        key: &str,
+        place: &str,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
+        list.iter()
+            .map(|p| Ok(self.local_path(self.non_empty(p, key, place)?)))
+            .collect()
+    }
+
+    /// A path on *this* machine: `~` expanded, relative paths anchored to the inventory's
+    /// directory so the file means the same thing whatever the working directory.
+    fn local_path(&self, raw: &str) -> PathBuf {
+        let path = expand_home(Path::new(raw), self.home.as_deref());
+        match &self.base_dir {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path,
+        }
+    }
+}
+
+/// An entry of a host's or profile's lists, by the name duplicates are found by.
+trait Named {
+    /// What the entry is called in messages (`service`, `disk`, …).
+    const WHAT: &'static str;
+    /// Its name (a disk's is its mount).
+    fn name(&self) -> &str;
+}
+
+impl Named for Service {
+    const WHAT: &'static str = "service";
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for Disk {
+    const WHAT: &'static str = "disk";
+    fn name(&self) -> &str {
+        &self.mount
+    }
+}
+
+impl Named for BackupSet {
+    const WHAT: &'static str = "backup";
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for CertPath {
+    const WHAT: &'static str = "cert";
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for LogSource {
+    const WHAT: &'static str = "log";
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn duplicate_message(
+    what: &str,
+    name: &str,
+    owner: &str,
+    inherited: bool,
+    profile: Option<&str>,
+) -> String {
+    match (inherited, profile) {
+        (true, Some(profile)) => format!(
+            "duplicate {what} {name:?} in {owner}: its profile `{profile}` already defines it"
+        ),
+        _ => format!("duplicate {what} {name:?} in {owner}: names must be unique"),
+    }
+}

@@ -80,6 +80,7 @@ pub mod load;
 pub mod plan;
 pub mod quorum;
 pub mod template;
+mod validate;
 
 use std::time::Duration;
 

@@ -8,31 +8,22 @@
 //! wherever the repository is checked out. After changing a message on purpose, run with
 //! `FLEETDECK_BLESS=1` to rewrite the `.expected` files, then review the diff.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use fleetdeck::ui::keymap::{BINDINGS, Keymap};
 use fleetdeck::ui::palette;
 use fleetdeck::ui::theme::{BUILTIN_THEMES, SLOTS, Theme, ThemeError};
+use support::fixtures::{Expect, Fixture, run_dir, toml_files};
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn toml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
+    support::repo_root()
 }
 
 /// Parses a fixture the way `--theme FILE` does: over the default theme, unless it names a base.
-fn parse(path: &Path) -> Result<Theme, ThemeError> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let name = path.file_name().unwrap().to_string_lossy();
-    Theme::parse(&text, &name, Some(&Theme::default_theme()))
+fn parse(f: &Fixture) -> Result<Theme, ThemeError> {
+    Theme::parse(&f.text, &f.name, Some(&Theme::default_theme()))
 }
 
 #[test]
@@ -71,60 +62,29 @@ fn every_shipped_theme_is_built_in_parses_alone_and_sets_every_slot() {
 
 #[test]
 fn valid_theme_fixtures_load() {
-    let files = toml_files(&root().join("tests/fixtures/themes/valid"));
-    assert!(!files.is_empty());
-    for path in files {
-        let theme = parse(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(theme.is_complete(), "{}", path.display());
+    let dir = root().join("tests/fixtures/themes/valid");
+    run_dir(&dir, Expect::Valid, 1, |f| {
+        let theme = parse(f).map_err(|e| e.to_string())?;
+        assert!(theme.is_complete(), "{}", f.name);
         // Loading the file by path (as `--theme FILE` does) gives the same colours.
-        let loaded = Theme::load(path.to_str().unwrap(), None).unwrap();
+        let loaded = Theme::load(f.path.to_str().unwrap(), None).map_err(|e| e.to_string())?;
         for slot in SLOTS {
             assert_eq!(loaded.colour(slot), theme.colour(slot), "{slot}");
         }
-    }
+        Ok(())
+    });
     let light = Theme::builtin("light").unwrap();
-    let based = parse(&root().join("tests/fixtures/themes/valid/based-on-light.toml")).unwrap();
+    let based = Theme::load(dir.join("based-on-light.toml").to_str().unwrap(), None).unwrap();
     assert_eq!(based.colour("text.dim"), light.colour("text.dim"));
     assert_ne!(based.colour("status.ok"), light.colour("status.ok"));
 }
 
 #[test]
 fn invalid_theme_fixtures_fail_with_the_expected_message() {
-    let files = toml_files(&root().join("tests/fixtures/themes/invalid"));
-    assert!(files.len() >= 6, "found {}", files.len());
-    let bless = std::env::var_os("FLEETDECK_BLESS").is_some();
-    let mut failures = Vec::new();
-    for path in &files {
-        let expected_path = path.with_extension("expected");
-        let actual = match parse(path) {
-            Ok(_) => {
-                failures.push(format!("{}: loaded, but must fail", path.display()));
-                continue;
-            }
-            Err(e) => e.to_string(),
-        };
-        if bless {
-            std::fs::write(&expected_path, format!("{actual}\n")).unwrap();
-            continue;
-        }
-        match std::fs::read_to_string(&expected_path) {
-            Err(e) => failures.push(format!(
-                "{}: cannot read ({e}); the actual error is:\n  {actual}",
-                expected_path.display()
-            )),
-            Ok(expected) if expected.trim_end() != actual => failures.push(format!(
-                "{}:\n  expected: {}\n  actual:   {actual}",
-                path.display(),
-                expected.trim_end()
-            )),
-            Ok(_) => {}
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "invalid theme fixtures:\n{}",
-        failures.join("\n")
-    );
+    let dir = root().join("tests/fixtures/themes/invalid");
+    run_dir(&dir, Expect::Invalid, 6, |f| {
+        parse(f).map(|_| ()).map_err(|e| e.to_string())
+    });
 }
 
 #[test]

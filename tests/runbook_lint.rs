@@ -1,43 +1,37 @@
 //! Runbook lint: every shipped runbook in `runbooks/` is clean, traced to a manual, and renders
 //! every command for a sample fleet; every `tests/fixtures/runbooks/valid/*.toml` is clean;
 //! every `tests/fixtures/runbooks/invalid/*.toml` fails with exactly the lines of its sibling
-//! `*.expected` file (one `LintError` per line, in position order).
+//! `*.expected` file (one `LintError` per line, in position order). Fixture folders go through
+//! the shared runner [`support::fixtures::run_dir`].
 //!
 //! Files are linted under their bare file name, so the expected text reads
 //! `bad-regex.toml:7:9: …` wherever the repository is checked out. After changing a message on
 //! purpose, run with `FLEETDECK_BLESS=1` to rewrite the `.expected` files, then review the diff.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use fleetdeck::runbook::{
     AccessRole, HostInfo, Input, InputType, LintError, RunContext, ServiceOps, Session, lint,
     plan_dry_run, shipped,
 };
+use support::fixtures::{Expect, Fixture, run_dir, toml_files};
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    support::repo_root()
 }
 
-fn toml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn lint_as_bare_name(path: &Path) -> Vec<LintError> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("fixture has a file name");
-    lint(&text, name)
+/// Lints a fixture under its bare file name: every problem, one per line, or `Ok` when clean.
+fn lint_fixture(f: &Fixture) -> Result<(), String> {
+    let errors = lint(&f.text, &f.name);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(joined(&errors))
+    }
 }
 
 fn joined(errors: &[LintError]) -> String {
@@ -50,22 +44,7 @@ fn joined(errors: &[LintError]) -> String {
 
 #[test]
 fn every_shipped_runbook_lints_clean() {
-    let files = toml_files(&root().join("runbooks"));
-    assert!(
-        files.len() >= 8,
-        "expected the 8 shipped runbooks, found {}",
-        files.len()
-    );
-    let failures: Vec<String> = files
-        .iter()
-        .map(|p| joined(&lint_as_bare_name(p)))
-        .filter(|e| !e.is_empty())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "shipped runbooks:\n{}",
-        failures.join("\n")
-    );
+    run_dir(&root().join("runbooks"), Expect::Valid, 8, lint_fixture);
 }
 
 #[test]
@@ -203,74 +182,12 @@ fn every_command_of_every_shipped_runbook_renders() {
 
 #[test]
 fn valid_fixtures_lint_clean() {
-    let files = toml_files(&root().join("tests/fixtures/runbooks/valid"));
-    assert!(!files.is_empty(), "no valid fixtures found");
-    let failures: Vec<String> = files
-        .iter()
-        .map(|p| joined(&lint_as_bare_name(p)))
-        .filter(|e| !e.is_empty())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "valid fixtures:\n{}",
-        failures.join("\n")
-    );
+    let dir = root().join("tests/fixtures/runbooks/valid");
+    run_dir(&dir, Expect::Valid, 1, lint_fixture);
 }
 
 #[test]
 fn invalid_fixtures_fail_with_the_expected_messages() {
-    let files = toml_files(&root().join("tests/fixtures/runbooks/invalid"));
-    assert!(
-        files.len() >= 20,
-        "expected at least 20 invalid fixtures, found {}",
-        files.len()
-    );
-    let bless = std::env::var_os("FLEETDECK_BLESS").is_some();
-    let mut failures = Vec::new();
-    for path in &files {
-        let expected_path = path.with_extension("expected");
-        let errors = lint_as_bare_name(path);
-        if errors.is_empty() {
-            failures.push(format!("{}: lints clean, but must fail", path.display()));
-            continue;
-        }
-        let actual = joined(&errors);
-        if bless {
-            std::fs::write(&expected_path, format!("{actual}\n"))
-                .unwrap_or_else(|e| panic!("cannot write {}: {e}", expected_path.display()));
-            continue;
-        }
-        match std::fs::read_to_string(&expected_path) {
-            Err(e) => failures.push(format!(
-                "{}: cannot read ({e}); the actual errors are:\n{actual}",
-                expected_path.display()
-            )),
-            Ok(expected) if expected.trim_end() != actual => failures.push(format!(
-                "{}:\n  expected:\n{}\n  actual:\n{actual}",
-                path.display(),
-                expected.trim_end()
-            )),
-            Ok(_) => {}
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "invalid fixtures:\n{}",
-        failures.join("\n")
-    );
-}
-
-#[test]
-fn every_expected_file_has_its_fixture() {
     let dir = root().join("tests/fixtures/runbooks/invalid");
-    for entry in std::fs::read_dir(&dir).expect("invalid fixture dir") {
-        let path = entry.expect("directory entry").path();
-        if path.extension().is_some_and(|e| e == "expected") {
-            assert!(
-                path.with_extension("toml").is_file(),
-                "{} has no .toml beside it",
-                path.display()
-            );
-        }
-    }
+    run_dir(&dir, Expect::Invalid, 20, lint_fixture);
 }

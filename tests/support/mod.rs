@@ -6,6 +6,8 @@
 //! - [`netns`]: [`NetnsHost`] runs an sshd in a network namespace the test creates, which
 //!   nftables can blackhole (a connect that hangs instead of being refused).
 //! - [`tmux`]: [`Tmux`] runs a command in a private tmux server so a test can type keys and read the screen.
+//! - [`fixtures`]: [`fixtures::run_dir`] checks a folder of valid or invalid fixture files against
+//!   their expected error text (inventories, runbooks, themes).
 //!
 //! Use it from an integration test with `mod support;`. A missing peer (no sshd, no anvil) is a test
 //! failure with a message that says how to install it (`scripts/test` does), never a silent skip.
@@ -26,6 +28,7 @@
 //! Not every test binary uses every helper, hence the crate-level `allow`s below.
 #![allow(dead_code, unused_imports)]
 
+pub mod fixtures;
 pub mod fleet;
 pub mod netns;
 pub mod postgres;

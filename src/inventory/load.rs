@@ -1,9 +1,9 @@
 //! Loading the inventory: TOML text in, a [`Fleet`] or one precise [`ConfigError`] out, and
 //! the embedded default fleet used when no inventory exists.
 //!
-//! The jobs live beside it: [`super::lookup`] finds the file, [`crate::diag`] locates and
-//! words TOML and serde errors (`PATH:LINE:COL: what was expected`), [`super::places`] names
-//! the inventory's tables, [`super::resolve`] turns the file into a validated [`Fleet`], and
+//! The jobs live beside it: `inventory::lookup` finds the file, [`crate::diag`] locates and
+//! words TOML and serde errors (`PATH:LINE:COL: what was expected`), `inventory::places` names
+//! the inventory's tables, `inventory::resolve` turns the file into a validated [`Fleet`], and
 //! [`super::describe`] writes the `config check` summary.
 //!
 //! It must never panic on any input and never touch the network; it reads the local machine only

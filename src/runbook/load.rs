@@ -1,11 +1,13 @@
 //! Parsing and linting runbooks: TOML text in, a validated [`Runbook`] or every problem found,
 //! each naming the file, line, column and what was expected.
 //!
-//! This module owns the wording of every runbook error and every rule a runbook must follow
-//! before it may run: known keys per step kind, references between steps, reachability, loops
+//! This module finds runbooks (the shipped ones embedded from `runbooks/`, the operator's in
+//! [`user_dir`], a path) and is the entry point for parsing. The rules a runbook must follow
+//! before it may run (known keys per step kind, references between steps, reachability, loops
 //! that would spin without a wait or a person, placeholders known where they are used, secrets
 //! only where they cannot be shown, regexes and JSON paths that compile, dangerous steps only
-//! with declared targets. It also embeds the shipped runbooks of `runbooks/` into the binary.
+//! with declared targets) live in `runbook::validate`; TOML and serde errors are located and
+//! worded by [`crate::diag`], like every file fleetdeck reads.
 //!
 //! It never panics on any input and reads no file except in [`load_file`] / [`lint_file`].
 //! Callers: `fleetdeck runbook lint|show|list`, `fleetdeck run`, the TUI's runbook pane, and the
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 use super::Runbook;
 use crate::diag::Located;
 
+// Kept reachable here for the engine and `expect`, which import them from `load`.
 pub use super::validate::parse_comparison;
 pub(crate) use super::validate::{anchored, single_placeholder, successors};
 

@@ -22,7 +22,7 @@ use super::resolve::{
     DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_SSH_CONFIG, EMBEDDED_MAX_DISKS, Resolver,
 };
 use super::{Disk, Fleet, Host, HostKeyPolicy, NodeRole, SshDefaults, Thresholds, TransportKind};
-use crate::diag::{Located, Source, line_column};
+use crate::diag::{Located, Source};
 
 pub use super::describe::describe;
 use super::lookup::expand_home;
@@ -68,13 +68,12 @@ pub fn load_fleet_file(path: &Path) -> Result<Fleet, ConfigError> {
         Err(err) => {
             let valid = err.utf8_error().valid_up_to();
             let prefix = String::from_utf8_lossy(&err.as_bytes()[..valid]);
-            let (line, column) = line_column(&prefix, valid);
-            return Err(ConfigError {
-                path: path.display().to_string(),
-                line: Some(line),
-                column: Some(column),
-                message: "the inventory is not valid UTF-8 text".into(),
-            });
+            return Err(ConfigError::at(
+                path.display(),
+                &prefix,
+                valid,
+                "the inventory is not valid UTF-8 text",
+            ));
         }
     };
     load_fleet_from_str(&text, ConfigSource::File(path.to_path_buf()))

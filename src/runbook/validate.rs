@@ -26,7 +26,7 @@ use super::{
     AccessRole, CmpOp, Comparison, Dur, FailTo, HostSel, Input, InputType, Runbook, StepKind,
     TargetRole, Targets, Wait,
 };
-use crate::diag::{Places, Seg, Source, line_column, regex_problem, string_at};
+use crate::diag::{Places, Seg, Source, regex_problem, string_at};
 
 /// Parses and validates runbook text reported under `path`: the runbook, or every problem
 /// found, sorted by position.
@@ -127,23 +127,15 @@ struct Refs {
 }
 
 impl Linter<'_> {
+    /// Records a problem at `span` of the text.
     fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let (line, column) = line_column(self.text, span.start);
-        self.errors.push(LintError {
-            path: self.path.clone(),
-            line: Some(line),
-            column: Some(column),
-            message: message.into(),
-        });
+        let error = Source::new(&self.path, self.text).at(span, message);
+        self.errors.push(error);
     }
 
+    /// Records a problem of the runbook as a whole.
     fn whole(&mut self, message: impl Into<String>) {
-        self.errors.push(LintError {
-            path: self.path.clone(),
-            line: None,
-            column: None,
-            message: message.into(),
-        });
+        self.errors.push(LintError::whole(&self.path, message));
     }
 
     fn runbook(&mut self, file: &RunbookFile) -> Runbook {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::super::lookup::{CONFIG_ENV, expand_home, find_config_in};
 use super::*;
+use crate::diag::line_column;
 use crate::inventory::*;
 
 fn load(text: &str) -> Result<Fleet, ConfigError> {

@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fleetdeck::ui::keymap::{BINDINGS, Keymap};
 use fleetdeck::ui::palette;

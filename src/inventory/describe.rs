@@ -2,7 +2,7 @@
 //! validated [`Fleet`] says, so an operator can see what the inventory resolved to (profiles
 //! merged, defaults filled in).
 //!
-//! It only formats; it never validates or reads anything. Caller: `main` (`config check`).
+//! It only formats; it never validates or reads anything. Caller: `cli::config` (`config check`).
 
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;

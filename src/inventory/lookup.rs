@@ -2,7 +2,7 @@
 //! `./fleetdeck.toml`, `$XDG_CONFIG_HOME/fleetdeck/fleet.toml`) and `~` expansion of local paths.
 //!
 //! It reads only file metadata and the environment, never a file's contents, and knows nothing
-//! of the inventory format. Callers: [`super::load::load_fleet`], `main` (`config path`), and
+//! of the inventory format. Callers: [`super::load::load_fleet`] and
 //! the resolver (for `~` in local paths).
 
 use std::ffi::OsString;

@@ -427,6 +427,17 @@ mod tests {
         assert_eq!(line_column("ab", 99), (1, 3));
     }
 
+    /// The loaders sit on top of this module; it must not reach back up into them.
+    #[test]
+    fn diag_imports_no_loader() {
+        let source = include_str!("diag.rs");
+        let code = source.split("#[cfg(test)]").next().unwrap();
+        for module in ["inventory", "runbook", "ui"] {
+            let import = format!("crate::{module}");
+            assert!(!code.contains(&import), "diag imports {import}");
+        }
+    }
+
     #[test]
     fn located_errors_have_one_shape() {
         let src = Source::new("f.toml", "a = 1\nb = 2\n");

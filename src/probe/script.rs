@@ -14,8 +14,10 @@
 //! never a silent zero.
 //!
 //! This module owns the shell text and the mapping from sections to observation parts. Every
-//! value taken from the inventory is shell-quoted with `shlex`; operator-supplied commands run
-//! as one quoted argument of `sh -c`, so they cannot break the script's frame. It must not
+//! value taken from the inventory is shell-quoted with `shlex`; every path on the host goes
+//! through [`super::host_path`] (the one place that decides what a leading `~` means);
+//! operator-supplied commands run as one quoted argument of `sh -c`, so they cannot break the
+//! script's frame. It must not
 //! run anything itself (the caller execs [`ProbeScript::text`]), nor read clocks; the only
 //! impurity is the random marker chosen by [`build`].
 //!
@@ -26,6 +28,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::PollPlan;
+use super::host_path::shell_word as host_path;
 use super::parse::{self, ServiceReading, first_line, shorten};
 use super::{certs, facts, logs};
 use crate::inventory::{Host, LogOrigin, LogSource, ServiceKind};
@@ -276,32 +279,11 @@ pub fn build_planned(host: &Host, plan: PollPlan) -> ProbeScript {
     )
 }
 
-/// A path on the host: `~/x` becomes `"$HOME"/'x'` (the shell would not expand a quoted
-/// tilde), anything else is quoted as it is.
-fn remote_path(path: &str) -> Result<String, String> {
-    if path == "~" {
-        return Ok("\"$HOME\"".to_string());
-    }
-    match path.strip_prefix("~/") {
-        Some(rest) => Ok(format!("\"$HOME\"/{}", q(rest)?)),
-        None => q(path),
-    }
-}
-
 /// `s` quoted for `sh`; `Err` only for a NUL byte, which no shell argument can carry.
 fn q(s: &str) -> Result<String, String> {
     shlex::try_quote(s)
         .map(|c| c.into_owned())
         .map_err(|e| format!("{e}: {s:?}"))
-}
-
-/// A path made safe to pass where a leading `-` would be read as an option (`find`).
-fn not_an_option(path: &str) -> String {
-    if path.starts_with('-') {
-        format!("./{path}")
-    } else {
-        path.to_string()
-    }
 }
 
 fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
@@ -353,7 +335,7 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
     // One df per mount, so one missing mount cannot hide or shift the others; under `timeout`
     // because df hangs on a dead NFS server.
     for (i, disk) in host.disks.iter().enumerate() {
-        let cmd = q(&disk.mount).map(|m| format!("_fd_t df -P -k -- {m}"));
+        let cmd = host_path(&disk.mount).map(|m| format!("_fd_t df -P -k -- {m}"));
         section(format!("disk.{i}"), Target::Disk(i), cmd);
     }
     for (i, svc) in host.services.iter().enumerate() {
@@ -372,7 +354,7 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
     }
     for (i, b) in host.backups.iter().enumerate() {
         let cmd = (|| -> Result<String, String> {
-            let dir = q(&not_an_option(&b.dir))?;
+            let dir = host_path(&b.dir)?;
             let pattern = q(&b.pattern)?;
             // Only the newest two lines leave the host, however many backups the directory
             // holds; find's own errors (no -printf in busybox, permission denied) go to stderr.
@@ -419,7 +401,7 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
     }
     if plan.certs {
         for (i, c) in host.certs.iter().enumerate() {
-            let cmd = remote_path(&c.path)
+            let cmd = host_path(&c.path)
                 .map(|p| format!("_fd_t openssl {} -in {p}", certs::OPENSSL_ARGS));
             section(format!("cert.{i}"), Target::Cert(i), cmd);
         }
@@ -433,7 +415,7 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
         for (i, l) in host.logs.iter().enumerate() {
             let quoted = match &l.origin {
                 LogOrigin::Unit(u) => q(u),
-                LogOrigin::File(f) => remote_path(f),
+                LogOrigin::File(f) => host_path(f),
             };
             let cmd = quoted.map(|q| format!("_fd_t {}", logs::tail_command(l, &q)));
             section(format!("log.{i}"), Target::Log(i), cmd);
@@ -498,14 +480,14 @@ fn service_command(check: &ServiceCheck) -> Result<String, String> {
         ),
         ServiceCheck::Compose { file, service } => format!(
             "_fd_t docker compose -f {} ps --all --format json -- {}",
-            q(file)?,
+            host_path(file)?,
             q(service)?
         ),
         // A process that exists may still be a zombie (exited, not reaped): each pid goes
         // out with its state letter from /proc/PID/stat, the field after the last `)` (the
         // command name before it may hold anything), and the parser decides.
         ServiceCheck::Pidfile { path } => {
-            let f = q(path)?;
+            let f = host_path(path)?;
             format!(
                 "if [ ! -e {f} ]; then echo nofile; elif [ ! -r {f} ]; then echo unreadable; \
                  else _fd_p=; read -r _fd_p _fd_x <{f}; case $_fd_p in \

@@ -109,7 +109,7 @@ impl SshShared {
         if !path.exists() {
             return None;
         }
-        match russh::keys::load_secret_key(path, None) {
+        match super::key_file::load_secret_key(path, None) {
             Ok(key) => return Some(Arc::new(key)),
             Err(russh::keys::Error::KeyIsEncrypted) => {}
             Err(e) => {
@@ -119,7 +119,7 @@ impl SshShared {
         }
         for attempt in 1..=3 {
             let passphrase = self.prompt.ask(path, attempt).await?;
-            match russh::keys::load_secret_key(path, Some(&passphrase)) {
+            match super::key_file::load_secret_key(path, Some(&passphrase)) {
                 Ok(key) => return Some(Arc::new(key)),
                 // A wrong passphrase shows up as a decryption failure: ask again.
                 Err(e) => {

@@ -1819,4 +1819,110 @@ mod tests {
         });
         assert!(!none.in_script());
     }
+
+    /// Every path section with a `~/` path, run by a real `sh` whose `$HOME` is a temporary
+    /// directory: each finds its file there (issue 10). The compose file too, which the sshd
+    /// test cannot cover: a stub `docker` first on `PATH` answers only when `-f` names a file
+    /// that exists.
+    #[test]
+    fn home_relative_paths_are_found_in_every_section() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let h_ = home.path();
+        let bin = tempfile::tempdir().unwrap();
+        let docker = bin.path().join("docker");
+        std::fs::write(
+            &docker,
+            "#!/bin/sh\n[ \"$1 $2\" = 'compose -f' ] && [ -f \"$3\" ] || { echo \"no file: $3\" >&2; exit 1; }\n\
+             echo '{\"Name\":\"web-1\",\"State\":\"running\",\"Status\":\"Up 1 minute\"}'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for dir in ["my backups", "run", "it's"] {
+            std::fs::create_dir_all(h_.join(dir)).unwrap();
+        }
+        std::fs::write(h_.join("my backups/a-postgres-backup.sql.gz"), "x").unwrap();
+        std::fs::write(h_.join("run/app.pid"), format!("{}\n", std::process::id())).unwrap();
+        std::fs::write(h_.join("it's/compose $x.yml"), "services: {}\n").unwrap();
+        std::fs::write(h_.join("it's/app.log"), "ERROR one\nok\n").unwrap();
+
+        let mut h = host();
+        h.disks = vec![Disk { mount: "~".into() }];
+        h.backups = vec![BackupSet {
+            name: "b".into(),
+            dir: "~/my backups".into(),
+            pattern: "*-postgres-backup.sql.gz".into(),
+            every: Duration::from_secs(60),
+        }];
+        h.services = vec![
+            svc(
+                "pid",
+                ServiceKind::Process {
+                    pidfile: Some("~/run/app.pid".into()),
+                    pattern: None,
+                },
+            ),
+            svc(
+                "web",
+                ServiceKind::Docker {
+                    container: None,
+                    compose_file: Some("~/it's/compose $x.yml".into()),
+                    compose_service: Some("web".into()),
+                },
+            ),
+        ];
+        h.logs = vec![LogSource {
+            name: "app".into(),
+            origin: LogOrigin::File("~/it's/app.log".into()),
+            format: crate::inventory::LogFormat::Plain,
+            patterns: vec!["ERROR".into()],
+            lines: 10,
+            window: Duration::from_secs(600),
+        }];
+        let script = build(&h);
+        let mut child = Command::new("sh")
+            .arg("-s")
+            .env("HOME", h_)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.path().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.text().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let r = script.parse(&ExecOutput {
+            status: out.status.code().map(|c| c as u32),
+            stdout: out.stdout,
+            stderr: out.stderr,
+            dropped_bytes: 0,
+        });
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert!(r.disks[0].usage.is_ok(), "{:?}", r.disks[0]);
+        let latest = r.backups[0].latest.clone().unwrap().expect("a backup");
+        assert_eq!(
+            latest.path,
+            h_.join("my backups/a-postgres-backup.sql.gz")
+                .display()
+                .to_string()
+        );
+        let pid = r.services[0].as_ref().unwrap();
+        assert_eq!(pid.state, ServiceState::Running, "{pid:?}");
+        let web = r.services[1].as_ref().unwrap();
+        assert_eq!(web.state, ServiceState::Running, "{web:?}");
+        let log = r.logs.unwrap()[0].summary.clone().unwrap();
+        assert_eq!((log.lines_read, log.errors), (2, 1));
+    }
 }

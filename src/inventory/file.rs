@@ -237,11 +237,12 @@ pub struct ServiceFile {
     pub unit: Option<Spanned<String>>,
     /// `docker`: container name or id.
     pub container: Option<Spanned<String>>,
-    /// `docker`: compose file, with `compose_service`.
+    /// `docker`: compose file on the host (`~/` as for every host path), with
+    /// `compose_service`.
     pub compose_file: Option<Spanned<String>>,
     /// `docker`: compose service, with `compose_file`.
     pub compose_service: Option<Spanned<String>>,
-    /// `process`: pidfile on the host.
+    /// `process`: pidfile on the host (`~/` as for every host path).
     pub pidfile: Option<Spanned<String>>,
     /// `process`: `pgrep -f` pattern.
     pub pattern: Option<Spanned<String>>,
@@ -357,7 +358,8 @@ pub struct DiskFile {
 pub struct BackupFile {
     /// Name shown to the operator, unique within a host.
     pub name: Spanned<String>,
-    /// Directory on the host.
+    /// Directory on the host; `~/` is the login user's home there, as for every host path
+    /// (`crate::probe::host_path`).
     pub dir: Spanned<String>,
     /// Glob of the backup files in `dir`.
     pub pattern: Spanned<String>,
@@ -383,7 +385,7 @@ pub struct LogFile {
     pub name: Spanned<String>,
     /// systemd unit whose journal is tailed.
     pub unit: Option<Spanned<String>>,
-    /// File on the host that is tailed.
+    /// File on the host that is tailed (`~/` as for every host path).
     pub file: Option<Spanned<String>>,
     /// `plain` (default) or `fisco`.
     pub format: Option<Spanned<LogFormatFile>>,

@@ -13,10 +13,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fleetdeck::audit::{self, Actor, AuditEntry, AuditLog, action};
+use fleetdeck::audit::{self, Actor, AuditAction, AuditEntry, AuditLog};
 
 fn entry(actor: &Actor, i: u64) -> AuditEntry {
-    AuditEntry::new(actor, action::EXEC)
+    AuditEntry::new(actor, AuditAction::Exec)
         .run("20270115T080000Z-rolling-upgrade")
         .runbook("rolling-upgrade")
         .step("upgrade")

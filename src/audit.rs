@@ -12,6 +12,8 @@
 //! The format, the hash definition, locking, repair and the meaning of each `verify` verdict are
 //! specified in `docs/audit.md`; the constants and functions here are that specification's code.
 
+mod action;
+mod head;
 mod log;
 mod verify;
 
@@ -23,47 +25,12 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use action::AuditAction;
 pub use log::{AuditLog, AuditLogOptions, Clock, Pending};
 pub use verify::{
     LogContents, LogLine, Problem, ProblemKind, RepairNote, VerifyOptions, VerifyReport, read_last,
     read_log, verify, verify_with,
 };
-
-/// The well-known values of [`AuditEntry::action`]. The set is open: a caller may write another
-/// dotted name, but these are the ones the console and `audit show` know.
-pub mod action {
-    /// A runbook run started (`run`, `runbook`, `target` = the selected hosts).
-    pub const RUNBOOK_START: &str = "runbook.start";
-    /// A runbook run ended (`result`: `ok`, `failed`, `aborted`).
-    pub const RUNBOOK_END: &str = "runbook.end";
-    /// An interrupted run was resumed at `step`.
-    pub const RUNBOOK_RESUME: &str = "runbook.resume";
-    /// A step started (before) and finished (after).
-    pub const STEP_RUN: &str = "step.run";
-    /// A typed confirmation was received for a dangerous step.
-    pub const CONFIRM: &str = "confirm";
-    /// A decision-tree branch was taken (`result` = the branch, `reason` when a pre-selection was
-    /// overridden).
-    pub const DECISION: &str = "decision";
-    /// A runbook input was given (secret values are never written: see [`Redactor`]).
-    pub const INPUT: &str = "input";
-    /// A manual checklist item was ticked or a note typed (`note`).
-    pub const NOTE: &str = "note";
-    /// The operator or a failure stopped the run (`reason`).
-    pub const ABORT: &str = "abort";
-    /// A command on a host (`target`, `command`; after: `result` = exit status, `duration_ms`).
-    pub const EXEC: &str = "exec";
-    /// A refusal: role, `--readonly`, no TTY for a dangerous step, the quorum guard, a failed
-    /// pre-check (`reason` says which).
-    pub const DENIED: &str = "denied";
-    /// A webhook notification was sent.
-    pub const NOTIFY: &str = "notify";
-    /// An alert was acknowledged.
-    pub const ALERT_ACK: &str = "alert.ack";
-    /// The log itself was repaired (torn tail removed, head file recreated, truncation found).
-    /// Written only by [`AuditLog`](super::AuditLog).
-    pub const AUDIT_REPAIR: &str = "audit.repair";
-}
 
 /// The `prev` of the first record: 64 zeros.
 pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -175,7 +142,7 @@ pub struct AuditEntry {
     pub role: String,
     /// Where the operator sits.
     pub source: String,
-    /// What happened: one of [`action`]'s names or another dotted name.
+    /// What happened: an [`AuditAction`]'s name.
     pub action: String,
     /// An identifier shared by every record of one runbook run (for resume and for reading).
     pub run: Option<String>,

@@ -144,6 +144,10 @@ pub struct Executor {
     run_id: String,
     runs_dir: PathBuf,
     http: reqwest::Client,
+    /// `seq` of each `exec` record whose `exec.result` is not written yet, by the engine's
+    /// [`ExecId`](runbook::ExecId): the result record's `pair`. An entry left here when the
+    /// process ends is what `audit show --unfinished` lists.
+    open_execs: std::sync::Mutex<BTreeMap<u64, u64>>,
 }
 
 impl Executor {
@@ -173,6 +177,7 @@ impl Executor {
             run_id,
             runs_dir,
             http,
+            open_execs: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -315,7 +320,10 @@ impl Executor {
                     }
                     Effect::ProbeHealth { hosts, .. } => {
                         let facts = self.probe_health(hosts).await;
-                        events.push(Event::HostHealth { facts });
+                        events.push(Event::HostHealth {
+                            facts,
+                            now: SystemTime::now(),
+                        });
                     }
                     Effect::Notify {
                         step,
@@ -390,8 +398,31 @@ impl Executor {
         e.result = entry.result.clone();
         e.reason = entry.reason.clone();
         e.duration_ms = entry.duration_ms;
+        // An `exec` opens an action and its `exec.result` closes it: written as `before` and
+        // `after` with `pair`, so a command that started and never reported can be found.
+        let opened = |exec: runbook::ExecId| {
+            self.open_execs
+                .lock()
+                .ok()
+                .and_then(|mut open| open.remove(&exec.0))
+        };
         // Append blocks on the file lock and fsync; keep the other tasks of this runtime going.
-        tokio::task::block_in_place(|| self.audit.append(e)).map(|_| ())
+        tokio::task::block_in_place(|| match (entry.action, entry.exec) {
+            (AuditAction::Exec, Some(exec)) => {
+                let before = self.audit.append_before(e)?;
+                if let Ok(mut open) = self.open_execs.lock() {
+                    open.insert(exec.0, before.seq);
+                }
+                Ok(())
+            }
+            (AuditAction::ExecResult, Some(exec)) => match opened(exec) {
+                Some(seq) => self.audit.append_after(e, seq).map(|_| ()),
+                // The opening record was written by an earlier process (a resumed run):
+                // nothing to pair with in this one.
+                None => self.audit.append(e).map(|_| ()),
+            },
+            _ => self.audit.append(e).map(|_| ()),
+        })
     }
 
     /// Runs one batch of execs concurrently. Returns the results, and a reason when a
@@ -738,6 +769,7 @@ mod tests {
                 result: None,
                 reason: None,
                 duration_ms: None,
+                exec: None,
             })
         };
         let exec = |n| Effect::Exec {

@@ -125,7 +125,7 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
             format!("{}:{}", ack.key.rule, ack.key.subject)
         };
         log.append(
-            fleetdeck::audit::AuditEntry::new(&actor, fleetdeck::audit::action::ALERT_ACK)
+            fleetdeck::audit::AuditEntry::new(&actor, fleetdeck::audit::AuditAction::AlertAck)
                 .target(&ack.key.host)
                 .command(subject)
                 .result(ack.severity.as_str())

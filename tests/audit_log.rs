@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use fleetdeck::audit::{
-    self, Actor, AuditEntry, AuditLog, ProblemKind, VerifyOptions, VerifyReport, action,
+    self, Actor, AuditAction, AuditEntry, AuditLog, ProblemKind, VerifyOptions, VerifyReport,
 };
 use sha2::{Digest, Sha256};
 
@@ -31,7 +31,7 @@ fn log_with(path: &Path, n: usize) -> AuditLog {
     let log = AuditLog::options().clock(clock()).open(path).unwrap();
     for i in 1..=n {
         log.append(
-            AuditEntry::new(&actor(), action::EXEC)
+            AuditEntry::new(&actor(), AuditAction::Exec)
                 .runbook("restore")
                 .step("stop")
                 .target(format!("host-{i}"))
@@ -118,7 +118,8 @@ fn open_creates_private_directory_and_file() {
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join("fleetdeck")), 0o700);
     assert_eq!(mode(&path), 0o600);
-    log.append(AuditEntry::new(&actor(), action::EXEC)).unwrap();
+    log.append(AuditEntry::new(&actor(), AuditAction::Exec))
+        .unwrap();
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(log.head_path()), 0o600);
 
@@ -455,7 +456,7 @@ fn a_torn_tail_is_repaired_with_a_record_saying_so() {
             .record
             .clone()
             .unwrap();
-        assert_eq!(rec.action, action::AUDIT_REPAIR);
+        assert_eq!(rec.action, AuditAction::AuditRepair.as_str());
         assert_eq!(rec.role, audit::SYSTEM_ROLE);
         let kept = rec.result.unwrap();
         assert!(kept.starts_with("{\\\"seq\\\":10,"), "{kept}");
@@ -463,7 +464,9 @@ fn a_torn_tail_is_repaired_with_a_record_saying_so() {
             assert!(kept.ends_with(&format!("… ({} more bytes)", torn_len - 512)));
         }
         // The next record chains on the repair.
-        let a = log.append(AuditEntry::new(&actor(), action::EXEC)).unwrap();
+        let a = log
+            .append(AuditEntry::new(&actor(), AuditAction::Exec))
+            .unwrap();
         assert_eq!(a.seq, 12);
         assert!(log.verify().unwrap().is_ok());
     }
@@ -518,7 +521,7 @@ fn secrets_never_reach_the_file() {
     log.add_secret("tok_9f8e7d");
     let p = log
         .begin(
-            AuditEntry::new(&actor(), action::EXEC)
+            AuditEntry::new(&actor(), AuditAction::Exec)
                 .target("db1")
                 .command("PGPASSWORD=hunter2-db-pass pg_dumpall | pigz")
                 .note("webhook tok_9f8e7d"),
@@ -532,7 +535,7 @@ fn secrets_never_reach_the_file() {
     .unwrap();
     // The free function for callers that build their own strings.
     let cmd = audit::redact("curl -H 'X-Token: tok_9f8e7d'", &["tok_9f8e7d"]);
-    log.append(AuditEntry::new(&actor(), action::NOTIFY).command(cmd))
+    log.append(AuditEntry::new(&actor(), AuditAction::Notify).command(cmd))
         .unwrap();
 
     let bytes = fs::read(&path).unwrap();
@@ -549,13 +552,13 @@ fn show_prints_a_table_and_the_stored_records_as_json() {
     let path = dir.path().join("audit.jsonl");
     let log = AuditLog::options().clock(clock()).open(&path).unwrap();
     log.append(
-        AuditEntry::new(&actor(), action::DENIED)
+        AuditEntry::new(&actor(), AuditAction::Denied)
             .runbook("restore")
             .target("db1")
             .reason("role developer may not run restore"),
     )
     .unwrap();
-    log.begin(AuditEntry::new(&actor(), action::EXEC).target("db1"))
+    log.begin(AuditEntry::new(&actor(), AuditAction::Exec).target("db1"))
         .unwrap()
         .finish("exit 0", Duration::from_millis(40))
         .unwrap();
@@ -595,7 +598,7 @@ fn threads_with_their_own_handles_keep_one_chain() {
             std::thread::spawn(move || {
                 for i in 0..50 {
                     log.append(
-                        AuditEntry::new(&actor(), action::EXEC).command(format!("t{t} {i}")),
+                        AuditEntry::new(&actor(), AuditAction::Exec).command(format!("t{t} {i}")),
                     )
                     .unwrap();
                 }
@@ -635,7 +638,7 @@ fn audit_writer_process() {
     while count == 0 || i < count {
         i += 1;
         log.append(
-            AuditEntry::new(&me, action::EXEC)
+            AuditEntry::new(&me, AuditAction::Exec)
                 .target(format!("{name}-host"))
                 .command(format!("{name} {i}")),
         )

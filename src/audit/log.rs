@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::head::{HeadState, read_head, write_head};
 use super::{
-    Actor, Appended, AuditEntry, AuditError, Body, GENESIS_PREV, Phase, Redactor, SYSTEM_ROLE,
-    action, duration_ms, encode_line, escape_bounded, format_time, head_path, hex_string, hex32,
+    Actor, Appended, AuditAction, AuditEntry, AuditError, Body, GENESIS_PREV, Phase, Redactor,
+    SYSTEM_ROLE, duration_ms, encode_line, escape_bounded, format_time, head_path, hex_string,
+    hex32,
 };
 
 /// Where record times come from: [`SystemTime::now`] unless a test injects another.
@@ -25,8 +27,6 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 const TORN_SAMPLE: usize = 512;
 /// A last line longer than this is hashed but not parsed for its `seq` (the line count is used).
 const MAX_PARSED_LINE: u64 = 1 << 20;
-/// A head file longer than this is not a head file.
-const MAX_HEAD: u64 = 4096;
 
 /// An append-only, hash-chained, fsync'd audit log shared by every console on the machine.
 ///
@@ -149,6 +149,20 @@ impl AuditLog {
     /// `Ok`. Fills `seq`, `time`, `prev` and `hash` under the lock from the file as it is now.
     pub fn append(&self, entry: AuditEntry) -> Result<Appended, AuditError> {
         self.write(Some((entry, None, None)))
+    }
+
+    /// Writes the opening record of an action (phase `before`) whose result another part of
+    /// the program records later with [`append_after`](Self::append_after) and the returned
+    /// `seq`. Use [`begin`](Self::begin) when one caller holds both ends.
+    pub fn append_before(&self, entry: AuditEntry) -> Result<Appended, AuditError> {
+        self.write(Some((entry, Some(Phase::Before), None)))
+    }
+
+    /// Writes the result of the action opened at record `before` (phase `after`, `pair` =
+    /// `before`). The entry is written as given: its action may differ from the opening one
+    /// (`exec` → `exec.result`).
+    pub fn append_after(&self, entry: AuditEntry, before: u64) -> Result<Appended, AuditError> {
+        self.write(Some((entry, Some(Phase::After), Some(before))))
     }
 
     /// Writes the "before" record of an action (phase `before`); the returned [`Pending`] writes
@@ -329,7 +343,7 @@ impl AuditLog {
     }
 
     fn system_entry(&self, reason: String) -> AuditEntry {
-        AuditEntry::new(&self.inner.system, action::AUDIT_REPAIR)
+        AuditEntry::new(&self.inner.system, AuditAction::AuditRepair)
             .target(self.inner.path.display().to_string())
             .reason(reason)
     }
@@ -554,69 +568,6 @@ fn count_newlines(file: &File, end: u64) -> io::Result<u64> {
     Ok(count)
 }
 
-/// The head file: the last record written, so removing whole records from the end shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Head {
-    pub(super) seq: u64,
-    pub(super) line_sha256: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum HeadState {
-    Missing,
-    /// Present but not a head file; the escaped start of its content.
-    Unreadable(String),
-    Valid(Head),
-}
-
-pub(super) fn read_head(path: &Path) -> Result<HeadState, AuditError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HeadState::Missing),
-        Err(e) => return Err(AuditError::io(path, "read", e)),
-    };
-    if bytes.len() as u64 > MAX_HEAD {
-        return Ok(HeadState::Unreadable(escape_bounded(&bytes, 64)));
-    }
-    match serde_json::from_slice::<Head>(&bytes) {
-        Ok(h)
-            if h.line_sha256.len() == 64
-                && h.line_sha256
-                    .bytes()
-                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
-        {
-            Ok(HeadState::Valid(h))
-        }
-        _ => Ok(HeadState::Unreadable(escape_bounded(&bytes, 200))),
-    }
-}
-
-/// Replaces the head file atomically (write a temporary file, rename it over). Not fsync'd:
-/// after a power loss the head may lag behind the log, which `verify` accepts (the head is a
-/// lower bound), or be empty, which the next open reports in an `audit.repair` record.
-fn write_head(path: &Path, seq: u64, line_sha: &[u8; 64]) -> Result<(), AuditError> {
-    let head = Head {
-        seq,
-        line_sha256: hex_string(line_sha),
-    };
-    let mut text = serde_json::to_vec(&head).unwrap_or_default();
-    text.push(b'\n');
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| AuditError::io(&tmp, "create", e))?;
-    f.write_all(&text)
-        .map_err(|e| AuditError::io(&tmp, "write", e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| AuditError::io(path, "replace", e))
-}
-
 /// Why the head file and the end of the log disagree, as an `audit.repair` reason; `None` when
 /// they agree or the head merely lags (a crash between the log's fsync and the head's rename).
 fn head_disagreement(head: &HeadState, lines: u64, last_sha: Option<&[u8; 64]>) -> Option<String> {
@@ -653,6 +604,7 @@ fn head_disagreement(head: &HeadState, lines: u64, last_sha: Option<&[u8; 64]>) 
 
 #[cfg(test)]
 mod tests {
+    use super::super::head::Head;
     use super::*;
 
     fn fixed_clock() -> impl Fn() -> SystemTime + Send + Sync + 'static {
@@ -672,10 +624,10 @@ mod tests {
             .open(&path)
             .unwrap();
         let a = log
-            .append(AuditEntry::new(&actor(), action::EXEC).target("h1"))
+            .append(AuditEntry::new(&actor(), AuditAction::Exec).target("h1"))
             .unwrap();
         let b = log
-            .append(AuditEntry::new(&actor(), action::EXEC).target("h2"))
+            .append(AuditEntry::new(&actor(), AuditAction::Exec).target("h2"))
             .unwrap();
         assert_eq!((a.seq, b.seq), (1, 2));
         let text = std::fs::read_to_string(&path).unwrap();
@@ -703,7 +655,7 @@ mod tests {
         let log = AuditLog::open(dir.path().join("a.jsonl")).unwrap();
         let p = log
             .begin(
-                AuditEntry::new(&actor(), action::EXEC)
+                AuditEntry::new(&actor(), AuditAction::Exec)
                     .target("h1")
                     .command("systemctl restart geth"),
             )

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use sha2::{Digest, Sha256};
 
-use super::log::{HeadState, read_head};
+use super::head::{HeadState, read_head};
 use super::{
-    AuditError, AuditRecord, GENESIS_PREV, action, head_path, hex_string, hex32, split_hash,
+    AuditAction, AuditError, AuditRecord, GENESIS_PREV, head_path, hex_string, hex32, split_hash,
 };
 
 /// What [`verify_with`] insists on.
@@ -394,7 +394,7 @@ fn check_line(line: &[u8], line_no: u64, prev: &[u8; 64]) -> Result<LineOk, Bad>
     Ok(LineOk {
         line_sha,
         time: rec.time.into_owned(),
-        repair: (rec.action == action::AUDIT_REPAIR)
+        repair: (rec.action == AuditAction::AuditRepair.as_str())
             .then(|| rec.reason.map(Cow::into_owned).unwrap_or_default()),
     })
 }

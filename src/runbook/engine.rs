@@ -30,6 +30,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+/// The audit vocabulary is the audit module's; the engine names its records with it.
+pub use crate::audit::AuditAction;
+
 use super::expect::{Verdict, judge};
 use super::plan::HostInfo;
 use super::quorum::{self, Membership};
@@ -201,6 +204,10 @@ pub enum Event {
     HostHealth {
         /// Host → fact.
         facts: BTreeMap<String, HealthFact>,
+        /// Wall-clock time when the facts were taken. A poll takes a while; a health gate that
+        /// passes on these facts passed *now*, and a rolling pause is timed from here, not from
+        /// the last tick. An earlier time than the engine's clock leaves the clock as it is.
+        now: SystemTime,
     },
     /// Ctrl-C, a lost connection, a closing console: stop here, resumable.
     Interrupted {
@@ -430,119 +437,10 @@ pub struct AuditEntry {
     pub reason: Option<String>,
     /// Duration of an exec.
     pub duration_ms: Option<u64>,
-}
-
-/// The `action` field of an audit record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AuditAction {
-    /// `runbook.start`
-    #[serde(rename = "runbook.start")]
-    RunbookStart,
-    /// `runbook.resume`
-    #[serde(rename = "runbook.resume")]
-    RunbookResume,
-    /// `runbook.finish`
-    #[serde(rename = "runbook.finish")]
-    RunbookFinish,
-    /// `step.run`
-    #[serde(rename = "step.run")]
-    StepRun,
-    /// `step.result`
-    #[serde(rename = "step.result")]
-    StepResult,
-    /// `input`
-    #[serde(rename = "input")]
-    Input,
-    /// `confirm`
-    #[serde(rename = "confirm")]
-    Confirm,
-    /// `confirm.mismatch`
-    #[serde(rename = "confirm.mismatch")]
-    ConfirmMismatch,
-    /// `decision`
-    #[serde(rename = "decision")]
-    Decision,
-    /// `manual`
-    #[serde(rename = "manual")]
-    Manual,
-    /// `note`
-    #[serde(rename = "note")]
-    Note,
-    /// `exec`
-    #[serde(rename = "exec")]
-    Exec,
-    /// `exec.result`
-    #[serde(rename = "exec.result")]
-    ExecResult,
-    /// `notify`
-    #[serde(rename = "notify")]
-    Notify,
-    /// `notify.result`
-    #[serde(rename = "notify.result")]
-    NotifyResult,
-    /// `timer.start`
-    #[serde(rename = "timer.start")]
-    TimerStart,
-    /// `timer.expired`
-    #[serde(rename = "timer.expired")]
-    TimerExpired,
-    /// `timer.stop`
-    #[serde(rename = "timer.stop")]
-    TimerStop,
-    /// `gate.passed`
-    #[serde(rename = "gate.passed")]
-    GatePassed,
-    /// `gate.failed`
-    #[serde(rename = "gate.failed")]
-    GateFailed,
-    /// `rollback`
-    #[serde(rename = "rollback")]
-    Rollback,
-    /// `denied`
-    #[serde(rename = "denied")]
-    Denied,
-    /// `interrupt`
-    #[serde(rename = "interrupt")]
-    Interrupt,
-    /// `skip`
-    #[serde(rename = "skip")]
-    Skip,
-    /// `abort`
-    #[serde(rename = "abort")]
-    Abort,
-}
-
-impl AuditAction {
-    /// The spelling in the audit log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RunbookStart => "runbook.start",
-            Self::RunbookResume => "runbook.resume",
-            Self::RunbookFinish => "runbook.finish",
-            Self::StepRun => "step.run",
-            Self::StepResult => "step.result",
-            Self::Input => "input",
-            Self::Confirm => "confirm",
-            Self::ConfirmMismatch => "confirm.mismatch",
-            Self::Decision => "decision",
-            Self::Manual => "manual",
-            Self::Note => "note",
-            Self::Exec => "exec",
-            Self::ExecResult => "exec.result",
-            Self::Notify => "notify",
-            Self::NotifyResult => "notify.result",
-            Self::TimerStart => "timer.start",
-            Self::TimerExpired => "timer.expired",
-            Self::TimerStop => "timer.stop",
-            Self::GatePassed => "gate.passed",
-            Self::GateFailed => "gate.failed",
-            Self::Rollback => "rollback",
-            Self::Denied => "denied",
-            Self::Interrupt => "interrupt",
-            Self::Skip => "skip",
-            Self::Abort => "abort",
-        }
-    }
+    /// On an `exec` record and its `exec.result`: the command both are about, so the log can
+    /// write the pair as `before` and `after` with `pair` pointing at the opening record.
+    #[serde(default)]
+    pub exec: Option<ExecId>,
 }
 
 /// How a run ended.
@@ -1193,6 +1091,7 @@ fn entry(runbook: &str, action: AuditAction) -> AuditEntry {
         result: None,
         reason: None,
         duration_ms: None,
+        exec: None,
     }
 }
 
@@ -1265,7 +1164,10 @@ impl Run {
             Event::NoteGiven { text } => self.on_note(&mut fx, text),
             Event::ExecFinished { id, result } => self.on_exec(&mut fx, id, result),
             Event::NotifyFinished { step, result } => self.on_notified(&mut fx, step, result),
-            Event::HostHealth { facts } => self.on_health(&mut fx, facts),
+            Event::HostHealth { facts, now } => {
+                self.now = self.now.max(now);
+                self.on_health(&mut fx, facts)
+            }
             Event::Interrupted { reason } => self.on_interrupt(&mut fx, reason),
             Event::Resume { session, now } => self.on_resume(&mut fx, session, now),
             Event::ResolveUnknown { decision, reason } => {
@@ -2192,6 +2094,7 @@ impl Run {
         let id = ExecId(self.next_exec);
         self.next_exec += 1;
         self.audit(fx, AuditAction::Exec, |e| {
+            e.exec = Some(id);
             e.step = Some(label.clone());
             e.target = Some(host.to_owned());
             e.command = Some(rendered.display.clone());
@@ -2313,6 +2216,7 @@ impl Run {
         let current = matches!(&self.phase, Phase::Step { index, visit, .. }
             if *index == slot.index && *visit == slot.visit);
         self.audit(fx, AuditAction::ExecResult, |e| {
+            e.exec = Some(id);
             e.step = Some(step_label);
             e.target = Some(slot.host.clone());
             e.command = Some(slot.display.clone());

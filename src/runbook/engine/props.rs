@@ -11,6 +11,7 @@
 //!    dangerous step is emitted before a matching typed confirmation's audit record.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::UNIX_EPOCH;
 
 use proptest::prelude::*;
 
@@ -206,6 +207,7 @@ fn play(s: &Scenario) -> Result<(), TestCaseError> {
                                 (h.clone(), fact)
                             })
                             .collect::<BTreeMap<_, _>>(),
+                        now: UNIX_EPOCH,
                     })
                 }
                 _ => None,
@@ -278,6 +280,7 @@ fn any_event() -> impl Strategy<Value = Event> {
             facts: (1..=4)
                 .map(|i| (format!("n{i}"), healthy(Some(500))))
                 .collect(),
+            now: UNIX_EPOCH,
         }),
         Just(Event::Interrupted {
             reason: "ctrl-c".into()

@@ -230,6 +230,7 @@ fn facts(list: &[(&str, HealthFact)]) -> Event {
             .iter()
             .map(|(h, f)| ((*h).to_owned(), f.clone()))
             .collect(),
+        now: UNIX_EPOCH,
     }
 }
 
@@ -1224,6 +1225,52 @@ fn a_rolling_upgrade_goes_host_by_host_through_the_health_gate() {
     );
 }
 
+/// Bug (issue 10): with `pause = "3s"` the gap before the second batch was ~2.4 s: the pause
+/// was timed from the last tick, not from the moment the health gate passed (the health poll
+/// itself takes a while). The facts carry the time they were taken; the pause starts there.
+#[test]
+fn a_rolling_pause_is_timed_from_the_moment_the_gate_passed() {
+    let (mut run, _) = Run::start(book(ROLLING), rolling_ctx());
+    let _ = run.handle(Event::Confirmed { typed: "4".into() });
+    for id in 1..=3 {
+        let _ = run.handle(done(id, ok("")));
+    }
+    let mut f: Vec<(&str, HealthFact)> = vec![
+        ("n1", healthy(Some(110))),
+        ("n2", healthy(Some(120))),
+        ("n3", healthy(Some(120))),
+        ("n4", healthy(Some(121))),
+    ];
+    assert_eq!(brief(&run.handle(facts(&f))), ["wait upgrade +5"]);
+    assert_eq!(brief(&run.handle(tick(5))), ["probe upgrade n1,n2,n3,n4"]);
+    // The poll answers 2.4 s after the tick that asked for it: the gate passed at +7.4.
+    f[0] = ("n1", healthy(Some(119)));
+    let passed_at = at(7) + Duration::from_millis(400);
+    let mut late = facts(&f);
+    if let Event::HostHealth { now, .. } = &mut late {
+        *now = passed_at;
+    }
+    let effects = run.handle(late);
+    let until = effects.iter().find_map(|e| match e {
+        Effect::Wait { until, .. } => Some(*until),
+        _ => None,
+    });
+    assert_eq!(until, Some(passed_at + Duration::from_secs(10)), "{effects:?}");
+    // Ten seconds after the last tick is not ten seconds after the gate passed.
+    assert!(
+        !brief(&run.handle(tick(15))).iter().any(|l| l.starts_with("exec#")),
+        "the second batch waits for the whole pause"
+    );
+    let e = run.handle(Event::Ticked {
+        now: passed_at + Duration::from_secs(10),
+    });
+    assert!(
+        brief(&e).iter().any(|l| l == "exec#4 n2 systemctl stop geth"),
+        "{:?}",
+        brief(&e)
+    );
+}
+
 /// Drives a rolling run automatically: every exec passes unless `fail` says otherwise, every
 /// probe answers with advancing heights unless the host is in `stuck`.
 fn drive_rolling(
@@ -1264,6 +1311,7 @@ fn drive_rolling(
                                 (h.clone(), fact)
                             })
                             .collect(),
+                        now: UNIX_EPOCH,
                     })
                 }
                 _ => None,

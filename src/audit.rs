@@ -29,7 +29,7 @@ pub use action::AuditAction;
 pub use log::{AuditLog, AuditLogOptions, Clock, Pending};
 pub use verify::{
     LogContents, LogLine, Problem, ProblemKind, RepairNote, VerifyOptions, VerifyReport, read_last,
-    read_log, verify, verify_with,
+    read_log, unfinished, verify, verify_with,
 };
 
 /// The `prev` of the first record: 64 zeros.

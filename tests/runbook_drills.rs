@@ -18,6 +18,10 @@
 //! - `lost_connection_suspends_and_resume_waits_for_a_terminal`: the host goes down while a
 //!   command runs; the run suspends (audited), a resume without a terminal is refused and keeps
 //!   the run saved, and a resume in a terminal finishes it.
+//! - `exec_records_pair_and_a_killed_run_leaves_an_unfinished_exec`: each command's `exec`
+//!   record is a `before` and its `exec.result` the `after` pointing at it; a run killed while
+//!   a command runs leaves that `before` alone, and `audit show --unfinished` and `audit verify`
+//!   name it.
 //!
 //! The rolling upgrade drill lives in tests/rolling_upgrade_drill.rs.
 
@@ -844,4 +848,80 @@ fn wait_output(child: std::process::Child) -> std::process::Output {
     rx.recv_timeout(STEP)
         .expect("fleetdeck did not end")
         .expect("wait for fleetdeck")
+}
+
+const PAIRS: &str = r#"
+name = "pairs-drill"
+title = "A quick command, then a long one"
+
+[targets]
+hosts = "*"
+
+[[steps]]
+id = "quick"
+kind = "action"
+command = "echo quick"
+
+[[steps]]
+id = "long"
+kind = "action"
+command = "cd \"$HOME\" && touch pairs.started && sleep 20"
+timeout = "60s"
+"#;
+
+/// Bug (issue 10): runbook runs wrote `exec` and `exec.result` with `phase` and `pair` null, so
+/// an action that started and never finished could not be found in the log.
+#[test]
+fn exec_records_pair_and_a_killed_run_leaves_an_unfinished_exec() {
+    let d = Drill::new(TestFleet::start(FleetSpec::hosts(1)));
+    fs::write(d.own_runbooks().join("pairs-drill.toml"), PAIRS).unwrap();
+    let home = d.fleet.host(0).home;
+    let mut child = d
+        .command(&["run", "pairs-drill", "--hosts", "h1"])
+        .spawn()
+        .expect("start fleetdeck run");
+    support::fleet::wait_until(STEP, || home.join("pairs.started").exists())
+        .expect("the long command started on the host");
+    // Killed outright: no chance to write anything more.
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    d.assert_audit_intact();
+    let records = d.audit();
+    let by = |action: &str, step: &str| {
+        records
+            .iter()
+            .find(|r| field(r, "action") == action && field(r, "step") == step)
+            .unwrap_or_else(|| panic!("no {action} record for {step}: {records:?}"))
+    };
+    let quick = by("exec", "quick");
+    let quick_result = by("exec.result", "quick");
+    assert_eq!(quick["phase"], "before", "{quick}");
+    assert_eq!(quick_result["phase"], "after", "{quick_result}");
+    assert_eq!(quick_result["pair"], quick["seq"], "{quick_result}");
+    let long = by("exec", "long");
+    assert_eq!(long["phase"], "before", "{long}");
+    assert!(
+        !records
+            .iter()
+            .any(|r| field(r, "action") == "exec.result" && field(r, "step") == "long"),
+        "the killed command has no result"
+    );
+
+    let out = d.run(&["audit", "show", "--unfinished", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let open: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let open = open.as_array().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["seq"], long["seq"]);
+    let out = d.run(&["audit", "verify"]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!(
+            "unfinished: 1 action(s) started and never reported, at line(s) {} ",
+            long["seq"]
+        )),
+        "{said}"
+    );
 }

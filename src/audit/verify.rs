@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 
 use super::head::{HeadState, read_head};
 use super::{
-    AuditAction, AuditError, AuditRecord, GENESIS_PREV, head_path, hex_string, hex32, split_hash,
+    AuditAction, AuditError, AuditRecord, GENESIS_PREV, Phase, head_path, hex_string, hex32,
+    split_hash,
 };
 
 /// What [`verify_with`] insists on.
@@ -49,6 +50,10 @@ pub struct VerifyReport {
     pub repairs: Vec<RepairNote>,
     /// The first thing wrong, or `None` if the log is intact.
     pub problem: Option<Problem>,
+    /// The `seq` of each `before` record among the verified lines that no `after` record
+    /// pairs with: an action that started and never reported (fleetdeck stopped meanwhile).
+    /// Not damage: the log is intact, but an auditor wants to see them.
+    pub unfinished: Vec<u64>,
 }
 
 impl VerifyReport {
@@ -137,6 +142,10 @@ struct Check<'a> {
     hash: Cow<'a, str>,
     #[serde(default, borrow)]
     reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    phase: Option<Phase>,
+    #[serde(default)]
+    pair: Option<u64>,
 }
 
 /// Checks the log at `path` with the default [`VerifyOptions`].
@@ -163,7 +172,9 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<VerifyReport,
         },
         repairs: Vec::new(),
         problem: None,
+        unfinished: Vec::new(),
     };
+    let mut open = std::collections::BTreeSet::new();
     let mut prev = [b'0'; 64];
     prev.copy_from_slice(GENESIS_PREV.as_bytes());
     let mut seen_prev = false;
@@ -190,6 +201,17 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<VerifyReport,
                         time: ok.time,
                         reason: ok.repair.unwrap_or_default(),
                     });
+                }
+                match ok.phase {
+                    Some(Phase::Before) => {
+                        open.insert(line_no);
+                    }
+                    Some(Phase::After) => {
+                        if let Some(pair) = ok.pair {
+                            open.remove(&pair);
+                        }
+                    }
+                    None => {}
                 }
                 prev = ok.line_sha;
                 seen_prev = true;
@@ -222,6 +244,7 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<VerifyReport,
     if seen_prev {
         report.last_line_sha256 = Some(hex_string(&prev));
     }
+    report.unfinished = open.into_iter().collect();
     if report.problem.is_some() {
         return Ok(report);
     }
@@ -307,6 +330,8 @@ struct LineOk {
     line_sha: [u8; 64],
     time: String,
     repair: Option<String>,
+    phase: Option<Phase>,
+    pair: Option<u64>,
 }
 
 enum Bad {
@@ -396,6 +421,8 @@ fn check_line(line: &[u8], line_no: u64, prev: &[u8; 64]) -> Result<LineOk, Bad>
         time: rec.time.into_owned(),
         repair: (rec.action == AuditAction::AuditRepair.as_str())
             .then(|| rec.reason.map(Cow::into_owned).unwrap_or_default()),
+        phase: rec.phase,
+        pair: rec.pair,
     })
 }
 
@@ -440,6 +467,20 @@ pub struct LogLine {
     pub raw: String,
     /// The record, or why the line is not one.
     pub record: Result<AuditRecord, String>,
+}
+
+/// The `before` records among `lines` that no `after` record pairs with, in log order: actions
+/// that started and never reported (`fleetdeck audit show --unfinished`).
+pub fn unfinished(lines: &[LogLine]) -> Vec<&AuditRecord> {
+    let records = lines.iter().filter_map(|l| l.record.as_ref().ok());
+    let closed: std::collections::BTreeSet<u64> = records
+        .clone()
+        .filter(|r| r.phase == Some(Phase::After))
+        .filter_map(|r| r.pair)
+        .collect();
+    records
+        .filter(|r| r.phase == Some(Phase::Before) && !closed.contains(&r.seq))
+        .collect()
 }
 
 /// Every line of the log. Does not verify: use [`verify()`] for that.

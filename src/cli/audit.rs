@@ -35,6 +35,9 @@ pub enum AuditCommand {
         /// A JSON array of the stored records (each element byte-for-byte the log's line).
         #[arg(long)]
         json: bool,
+        /// Only actions that started and never reported: `before` records no `after` pairs with.
+        #[arg(long)]
+        unfinished: bool,
     },
     /// Remove a torn tail and recreate a missing head file, recording each repair in the log.
     Repair {
@@ -55,7 +58,11 @@ pub fn run(command: AuditCommand) -> u8 {
             &mut out,
             &mut err,
         ),
-        AuditCommand::Show { file, json } => cli_show(file.as_deref(), json, &mut out, &mut err),
+        AuditCommand::Show {
+            file,
+            json,
+            unfinished,
+        } => cli_show(file.as_deref(), json, unfinished, &mut out, &mut err),
         AuditCommand::Repair { file } => cli_repair(file.as_deref(), &mut out, &mut err),
     };
     out.flush_now();
@@ -116,11 +123,27 @@ pub fn cli_verify(
     for r in &report.repairs {
         let _ = writeln!(out, "repair at line {} ({}): {}", r.line, r.time, r.reason);
     }
+    if !report.unfinished.is_empty() {
+        let seqs: Vec<String> = report.unfinished.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            out,
+            "unfinished: {} action(s) started and never reported, at line(s) {} (`fleetdeck \
+             audit show --unfinished` lists them)",
+            seqs.len(),
+            seqs.join(", ")
+        );
+    }
     report.exit_code()
 }
 
-/// `fleetdeck audit show [FILE] [--json]`.
-pub fn cli_show(path: Option<&Path>, json: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+/// `fleetdeck audit show [FILE] [--json] [--unfinished]`.
+pub fn cli_show(
+    path: Option<&Path>,
+    json: bool,
+    unfinished: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let path = match resolve(path, err) {
         Ok(p) => p,
         Err(code) => return code,
@@ -150,10 +173,26 @@ pub fn cli_show(path: Option<&Path>, json: bool, out: &mut dyn Write, err: &mut 
              repair` removes it)"
         );
     }
-    let _ = if json {
-        write_json(&contents.lines, out)
+    let shown: Vec<LogLine>;
+    let lines = if unfinished {
+        let open: Vec<u64> = crate::audit::unfinished(&contents.lines)
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        shown = contents
+            .lines
+            .iter()
+            .filter(|l| open.contains(&l.line))
+            .cloned()
+            .collect();
+        &shown
     } else {
-        out.write_all(table(&contents.lines).as_bytes())
+        &contents.lines
+    };
+    let _ = if json {
+        write_json(lines, out)
+    } else {
+        out.write_all(table(lines).as_bytes())
     };
     code
 }
@@ -282,4 +321,56 @@ pub fn cli_repair(path: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write)
         let _ = writeln!(out, "repaired (audit.repair at line {}): {reason}", l.line);
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Actor, AuditAction, AuditEntry};
+
+    /// Bug (issue 10): runbook runs wrote `exec` and `exec.result` without `phase` and `pair`,
+    /// so an action that started and never finished could not be found. Written as a pair, the
+    /// open one is what `show --unfinished` lists and what `verify` reports.
+    #[test]
+    fn show_unfinished_lists_a_before_without_its_after_and_verify_counts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path).unwrap();
+        let me = Actor::new("alice", "operator", "127.0.0.1");
+        let exec = |host: &str| {
+            AuditEntry::new(&me, AuditAction::Exec)
+                .target(host)
+                .command("systemctl stop db")
+        };
+        let h1 = log.append_before(exec("h1")).unwrap();
+        let h2 = log.append_before(exec("h2")).unwrap();
+        log.append_after(
+            AuditEntry::new(&me, AuditAction::ExecResult)
+                .target("h1")
+                .result("exit 0"),
+            h1.seq,
+        )
+        .unwrap();
+
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(cli_show(Some(&path), false, true, &mut out, &mut err), 0);
+        let shown = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = shown.lines().skip(1).collect();
+        assert_eq!(rows.len(), 1, "{shown}");
+        assert!(
+            rows[0].trim_start().starts_with(&format!("{} ", h2.seq))
+                && rows[0].contains("exec…")
+                && rows[0].contains("h2"),
+            "{shown}"
+        );
+
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = cli_verify(Some(&path), &VerifyOptions::default(), &mut out, &mut err);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(code, 0, "an unfinished action is not damage: {text}");
+        assert!(
+            text.contains("unfinished: 1 action(s)") && text.contains("line(s) 2 "),
+            "{text}"
+        );
+    }
 }

@@ -1255,17 +1255,25 @@ fn a_rolling_pause_is_timed_from_the_moment_the_gate_passed() {
         Effect::Wait { until, .. } => Some(*until),
         _ => None,
     });
-    assert_eq!(until, Some(passed_at + Duration::from_secs(10)), "{effects:?}");
+    assert_eq!(
+        until,
+        Some(passed_at + Duration::from_secs(10)),
+        "{effects:?}"
+    );
     // Ten seconds after the last tick is not ten seconds after the gate passed.
     assert!(
-        !brief(&run.handle(tick(15))).iter().any(|l| l.starts_with("exec#")),
+        !brief(&run.handle(tick(15)))
+            .iter()
+            .any(|l| l.starts_with("exec#")),
         "the second batch waits for the whole pause"
     );
     let e = run.handle(Event::Ticked {
         now: passed_at + Duration::from_secs(10),
     });
     assert!(
-        brief(&e).iter().any(|l| l == "exec#4 n2 systemctl stop geth"),
+        brief(&e)
+            .iter()
+            .any(|l| l == "exec#4 n2 systemctl stop geth"),
         "{:?}",
         brief(&e)
     );

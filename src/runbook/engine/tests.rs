@@ -1665,6 +1665,46 @@ fn the_shipped_rolling_upgrade_upgrades_every_member_of_a_group_of_four() {
     assert!(order[0].contains(" n1 ") && order[3].contains(" n4 "));
 }
 
+/// Bug (issue 10): restoring a backup that does not exist failed safely but said only "step
+/// `backup-exists` failed". The check runs here for real (`sh -c`, the command as the host
+/// would get it) against a path that does not exist; the failure names the file.
+#[test]
+fn the_shipped_restore_names_the_backup_file_it_did_not_find() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("2026-11-28-postgres-backup.sql.gz");
+    let mut c = ctx(vec![host("db1", None, false)], &["db1"]);
+    c.session = session(AccessRole::Admin);
+    c.inputs
+        .insert("backup_file".into(), missing.display().to_string());
+    c.inputs.insert("service".into(), "geth".into());
+    let (mut run, first) = Run::start(shipped("restore"), c);
+    let log = autopilot(&mut run, first, &|_, cmd| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .unwrap();
+        ExecResult {
+            exit: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            ..ok("")
+        }
+    });
+    let outcome = run.outcome().expect("finished");
+    assert_eq!(outcome.kind, OutcomeKind::Failed, "{log:#?}");
+    assert_eq!(outcome.step.as_deref(), Some("backup-exists"));
+    assert!(
+        outcome.message.contains(&missing.display().to_string()),
+        "{}",
+        outcome.message
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("step=stop-service")),
+        "nothing was stopped: {log:#?}"
+    );
+}
+
 #[test]
 fn the_shipped_rolling_upgrade_stops_at_a_broken_version() {
     let mut c = ctx(group4(), &["n1", "n2", "n3", "n4"]);

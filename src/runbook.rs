@@ -76,6 +76,8 @@
 pub mod engine;
 pub mod expect;
 pub mod file;
+pub mod hosts;
+mod inputs;
 pub mod load;
 pub mod plan;
 pub mod quorum;
@@ -91,11 +93,12 @@ pub use engine::{
     Outcome, OutcomeKind, Run, RunContext, ServiceState, Session, StepRecord, StepStatus,
     TimerView, UnknownDecision,
 };
+pub use hosts::{HostInfo, ServiceOps};
 pub use load::{
     CatalogEntry, LintError, Origin, catalog, find, lint, lint_file, load_file, parse, shipped,
     shipped_runbook, user_dir,
 };
-pub use plan::{HostInfo, PlannedCommand, ServiceOps, plan_dry_run, select_targets};
+pub use plan::{PlannedCommand, plan_dry_run, select_targets};
 
 /// A validated runbook: every reference resolved, every template and pattern checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,8 +13,24 @@ use regex::Regex;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
-use super::engine::ExecResult;
+use serde::{Deserialize, Serialize};
+
 use super::{CmpOp, Comparison, Expect};
+
+/// The result of one command run ([`super::Effect::Exec`]), as the expectations judge it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ExecResult {
+    /// Exit status (`None` when killed or never started).
+    pub exit: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Could not run at all: unreachable, timeout, refused channel.
+    pub error: Option<String>,
+    /// How long it took, for the audit record.
+    pub duration_ms: Option<u64>,
+}
 
 /// One host's verdict: passed or not, and a short reason shown to the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use crate::diag::Located;
 
 // Kept reachable here for the engine and `expect`, which import them from `load`.
 pub use super::validate::parse_comparison;
-pub(crate) use super::validate::{anchored, single_placeholder, successors};
+pub(crate) use super::validate::{single_placeholder, successors};
 
 /// The runbooks shipped in `runbooks/`, embedded so every install has them: (name, TOML text).
 pub fn shipped() -> &'static [(&'static str, &'static str)] {

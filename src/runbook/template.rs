@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::plan::HostInfo;
+use super::hosts::{HostInfo, ServiceOp};
 
 /// A piece of a template: literal text or a placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,51 +179,6 @@ pub fn quoted_placeholders(text: &str) -> Vec<(usize, String)> {
         }
     }
     out
-}
-
-/// An operation a service template provides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceOp {
-    /// `start`
-    Start,
-    /// `stop`
-    Stop,
-    /// `restart`
-    Restart,
-    /// `version`
-    Version,
-    /// `upgrade`
-    Upgrade,
-    /// `rollback`
-    Rollback,
-}
-
-impl ServiceOp {
-    /// Every operation, in documentation order.
-    pub const ALL: [ServiceOp; 6] = [
-        Self::Start,
-        Self::Stop,
-        Self::Restart,
-        Self::Version,
-        Self::Upgrade,
-        Self::Rollback,
-    ];
-
-    /// The spelling in placeholders and in the inventory.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Start => "start",
-            Self::Stop => "stop",
-            Self::Restart => "restart",
-            Self::Version => "version",
-            Self::Upgrade => "upgrade",
-            Self::Rollback => "rollback",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|op| op.as_str() == s)
-    }
 }
 
 /// What a placeholder name refers to.
@@ -540,7 +495,7 @@ pub fn mask_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::plan::ServiceOps;
+    use crate::runbook::hosts::ServiceOps;
 
     fn names(text: &str) -> Vec<String> {
         segments(text)

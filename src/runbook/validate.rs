@@ -5,8 +5,8 @@
 //!
 //! It never panics on any input and reads no file; TOML and serde errors are located and
 //! worded by [`crate::diag`], with tables named as [`RunbookPlaces`] says. Caller:
-//! [`super::load::parse`]; the engine reuses [`successors`], [`anchored`] and
-//! [`single_placeholder`].
+//! [`super::load::parse`]; the engine reuses [`successors`] and [`single_placeholder`]. Input
+//! checks (and anchoring a pattern) come from [`super::inputs`], below this module.
 
 mod steps;
 
@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::engine::validate_input;
 use super::file::{InputFile, RunbookFile, TargetsFile};
+use super::inputs::{anchored, validate_input};
 use super::load::LintError;
 use super::template;
 use super::{
@@ -695,11 +695,6 @@ pub(crate) fn single_placeholder(text: &str) -> Option<&str> {
 
 fn text_of(v: &Option<Spanned<String>>) -> String {
     v.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default()
-}
-
-/// The pattern anchored to the whole value.
-pub(crate) fn anchored(pattern: &str) -> String {
-    format!("^(?:{pattern})$")
 }
 
 /// Parses `> 5`, `<= 100`, `== 0`, `!= 1.5`.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
-use crate::runbook::plan::ServiceOps;
+use crate::runbook::hosts::ServiceOps;
 use crate::runbook::{AccessRole, parse};
 
 pub(crate) const T0: u64 = 1_790_000_000;

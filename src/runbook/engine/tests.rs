@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::exec::host_result;
 use super::*;
+use crate::runbook::expect::Verdict;
 use crate::runbook::hosts::ServiceOps;
 use crate::runbook::{AccessRole, parse};
 

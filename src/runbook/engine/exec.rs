@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::Run;
-use super::questions::Confirmed;
-use super::state::{Attempt, ExecSlot, Flow, Fx, Phase, Purpose, StepState};
+use super::questions::{Confirmed, expected_text, host_phrase};
+use super::state::{Attempt, ExecSlot, Flow, Fx, Phase, Poll, Purpose, StepState};
 use super::types::{Effect, ExecId, HealthFact, HostResult, ServiceState};
 use crate::audit::AuditAction;
 use crate::runbook::expect::{ExecResult, Verdict, judge};
 use crate::runbook::template::Rendered;
-use crate::runbook::{Expect, Probe, StepKind, Wait};
+use crate::runbook::{Action, Check, Dur, Expect, HostSel, Probe, StepKind, Wait};
 
 /// Output kept per host and step (the rest is dropped, marked with `…`).
 pub(super) const MAX_KEPT_OUTPUT: usize = 64 * 1024;
@@ -89,6 +89,107 @@ pub(super) fn summarize(results: &BTreeMap<String, HostResult>) -> String {
 }
 
 impl Run {
+    /// A check step: run its probe on its hosts and judge each result.
+    pub(super) fn enter_check(&mut self, fx: &mut Fx, index: usize, visit: u32, c: &Check) -> Flow {
+        let hosts = self.with_env(|env| env.hosts_for(&c.on));
+        let attempt =
+            self.start_attempt(fx, index, visit, &hosts, &c.probe, self.dur_opt(&c.timeout));
+        self.set_state(
+            index,
+            visit,
+            StepState::Attempt {
+                attempt,
+                poll: None,
+            },
+        );
+        self.settle_attempt(fx)
+    }
+
+    /// An action step: render its command per host; a dangerous one asks for the typed
+    /// confirmation first (the exec comes only after it), a safe one runs now.
+    pub(super) fn enter_action(
+        &mut self,
+        fx: &mut Fx,
+        index: usize,
+        visit: u32,
+        a: &Action,
+        title: String,
+    ) -> Flow {
+        let hosts = self.with_env(|env| env.hosts_for(&a.on));
+        if hosts.is_empty() {
+            return self.complete(fx, index, false, "no hosts to run on".to_owned());
+        }
+        let rendered: Vec<(String, Result<Rendered, String>)> = self.with_env(|env| {
+            hosts
+                .iter()
+                .map(|h| (h.clone(), env.command(h, &a.command)))
+                .collect()
+        });
+        if let Some((h, Err(e))) = rendered.iter().find(|(_, r)| r.is_err()) {
+            return self.complete(fx, index, false, format!("{h}: {e}"));
+        }
+        if a.dangerous {
+            let commands: Vec<(String, String)> = rendered
+                .into_iter()
+                .filter_map(|(h, r)| r.ok().map(|r| (h, r.display)))
+                .collect();
+            let expected = expected_text(&hosts);
+            let summary = format!(
+                "{} on {}: {}",
+                title,
+                host_phrase(&hosts),
+                commands.first().map_or("", |(_, c)| c.as_str())
+            );
+            return self.ask_confirm(fx, index, visit, hosts, expected, summary, commands, None);
+        }
+        let attempt = self.start_attempt(
+            fx,
+            index,
+            visit,
+            &hosts,
+            &Probe::Command(a.command.clone()),
+            self.dur_opt(&a.timeout),
+        );
+        self.set_state(
+            index,
+            visit,
+            StepState::Attempt {
+                attempt,
+                poll: None,
+            },
+        );
+        self.settle_attempt(fx)
+    }
+
+    /// A wait-until step: the first try of its probe now, then polls until it passes or the
+    /// timeout runs out.
+    pub(super) fn enter_wait_until(
+        &mut self,
+        fx: &mut Fx,
+        index: usize,
+        visit: u32,
+        on: &HostSel,
+        probe: &Probe,
+        timeout: &Dur,
+    ) -> Flow {
+        let hosts = self.with_env(|env| env.hosts_for(on));
+        let attempt = self.start_attempt(fx, index, visit, &hosts, probe, None);
+        let deadline = self.now + self.dur(timeout);
+        self.set_state(
+            index,
+            visit,
+            StepState::Attempt {
+                attempt,
+                poll: Some(Poll {
+                    deadline,
+                    next_at: None,
+                    tries: 1,
+                }),
+            },
+        );
+        self.settle_attempt(fx)
+    }
+
     pub(super) fn start_attempt(
         &mut self,
         fx: &mut Fx,

@@ -15,7 +15,7 @@ use super::types::{Effect, StepStatus};
 use crate::audit::AuditAction;
 use crate::runbook::inputs::validate_input;
 use crate::runbook::template::MASK;
-use crate::runbook::{StepKind, When};
+use crate::runbook::{Choice, StepKind, When};
 
 /// Proof that the typed confirmation of one visit of one step was received and its audit
 /// record emitted. Only `Run::accept_confirmation` makes one (its fields are private to this
@@ -49,6 +49,96 @@ pub(super) fn host_phrase(hosts: &[String]) -> String {
 }
 
 impl Run {
+    /// A choice step: ask which option (with the pre-selection a `from` check gives); without
+    /// a terminal take the pre-selection, or refuse when there is none.
+    pub(super) fn enter_choice(
+        &mut self,
+        fx: &mut Fx,
+        index: usize,
+        visit: u32,
+        c: &Choice,
+    ) -> Flow {
+        let step = self.step_id(index);
+        let preselected = self.preselect(c);
+        if let Some(r) = self.record_mut() {
+            r.preselected = preselected.clone();
+        }
+        if !self.session.interactive {
+            return match preselected {
+                Some(option) => {
+                    self.set_state(
+                        index,
+                        visit,
+                        StepState::Choose {
+                            preselected: Some(option.clone()),
+                        },
+                    );
+                    self.take_option(fx, option, Some("pre-selected, no terminal".to_owned()))
+                }
+                None => {
+                    self.refuse(
+                        fx,
+                        Some(index),
+                        format!(
+                            "choice `{step}` has no pre-selection and there is no terminal to \
+                             choose"
+                        ),
+                    );
+                    Flow::Done
+                }
+            };
+        }
+        let question = self.with_env(|env| env.display(&c.question));
+        let options =
+            self.with_env(|env| c.options.iter().map(|o| env.display(&o.label)).collect());
+        fx.push(Effect::AskChoice {
+            step,
+            question,
+            options,
+            preselected: preselected.clone(),
+            error: None,
+        });
+        self.set_state(index, visit, StepState::Choose { preselected });
+        Flow::Stay
+    }
+
+    /// A manual step: a checklist item the operator ticks.
+    pub(super) fn enter_manual(
+        &mut self,
+        fx: &mut Fx,
+        index: usize,
+        visit: u32,
+        title: String,
+    ) -> Flow {
+        let step = self.runbook.steps[index].clone();
+        let text = self.with_env(|env| env.display(&step.text));
+        fx.push(Effect::AskManual {
+            step: step.id,
+            item: title,
+            text,
+        });
+        self.set_state(index, visit, StepState::Manual);
+        Flow::Stay
+    }
+
+    /// A note step: free text the operator types (the prompt is the step's text).
+    pub(super) fn enter_note(
+        &mut self,
+        fx: &mut Fx,
+        index: usize,
+        visit: u32,
+        title: String,
+    ) -> Flow {
+        let step = self.runbook.steps[index].clone();
+        let prompt = self.with_env(|env| env.display(&step.text));
+        fx.push(Effect::AskNote {
+            step: step.id,
+            prompt: if prompt.is_empty() { title } else { prompt },
+        });
+        self.set_state(index, visit, StepState::Note);
+        Flow::Stay
+    }
+
     pub(super) fn store_input(&mut self, name: String, value: String) {
         if self.runbook.input(&name).is_some_and(|i| i.secret) {
             self.secrets.insert(name, value);

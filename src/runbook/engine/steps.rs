@@ -3,17 +3,12 @@
 //! and writing audit records. Notify steps live here too (one request, one answer).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::Run;
-use super::questions::{expected_text, host_phrase};
-use super::state::{Flow, Fx, Phase, Poll, StepState};
-use super::types::{
-    AuditEntry, Effect, Outcome, OutcomeKind, StepRecord, StepStatus, TimerView, entry,
-};
+use super::state::{Flow, Fx, Phase, StepState};
+use super::types::{AuditEntry, Effect, Outcome, OutcomeKind, StepRecord, StepStatus, entry};
 use crate::audit::AuditAction;
-use crate::runbook::template::Rendered;
-use crate::runbook::{EndOutcome, FailTo, Probe, StepKind, Wait};
+use crate::runbook::{End, EndOutcome, FailTo, Notify, StepKind, Wait};
 
 impl Run {
     pub(super) fn audit(&self, fx: &mut Fx, action: AuditAction, f: impl FnOnce(&mut AuditEntry)) {
@@ -178,266 +173,98 @@ impl Run {
             );
             return Flow::Done;
         }
-        let set = |run: &mut Run, state: StepState| {
-            run.phase = Phase::Step {
-                index,
-                visit,
-                state,
-            };
-        };
         match &step.kind {
-            StepKind::Check(c) => {
-                let hosts = self.with_env(|env| env.hosts_for(&c.on));
-                let attempt = self.start_attempt(
-                    fx,
-                    index,
-                    visit,
-                    &hosts,
-                    &c.probe,
-                    self.dur_opt(&c.timeout),
-                );
-                set(
-                    self,
-                    StepState::Attempt {
-                        attempt,
-                        poll: None,
-                    },
-                );
-                self.settle_attempt(fx)
-            }
-            StepKind::Action(a) => {
-                let hosts = self.with_env(|env| env.hosts_for(&a.on));
-                if hosts.is_empty() {
-                    return self.complete(fx, index, false, "no hosts to run on".to_owned());
-                }
-                let rendered: Vec<(String, Result<Rendered, String>)> = self.with_env(|env| {
-                    hosts
-                        .iter()
-                        .map(|h| (h.clone(), env.command(h, &a.command)))
-                        .collect()
-                });
-                if let Some((h, Err(e))) = rendered.iter().find(|(_, r)| r.is_err()) {
-                    return self.complete(fx, index, false, format!("{h}: {e}"));
-                }
-                if a.dangerous {
-                    let commands: Vec<(String, String)> = rendered
-                        .into_iter()
-                        .filter_map(|(h, r)| r.ok().map(|r| (h, r.display)))
-                        .collect();
-                    let expected = expected_text(&hosts);
-                    let summary = format!(
-                        "{} on {}: {}",
-                        title,
-                        host_phrase(&hosts),
-                        commands.first().map_or("", |(_, c)| c.as_str())
-                    );
-                    return self
-                        .ask_confirm(fx, index, visit, hosts, expected, summary, commands, None);
-                }
-                let attempt = self.start_attempt(
-                    fx,
-                    index,
-                    visit,
-                    &hosts,
-                    &Probe::Command(a.command.clone()),
-                    self.dur_opt(&a.timeout),
-                );
-                set(
-                    self,
-                    StepState::Attempt {
-                        attempt,
-                        poll: None,
-                    },
-                );
-                self.settle_attempt(fx)
-            }
-            StepKind::Choice(c) => {
-                let preselected = self.preselect(c);
-                if let Some(r) = self.record_mut() {
-                    r.preselected = preselected.clone();
-                }
-                if !self.session.interactive {
-                    return match preselected {
-                        Some(option) => {
-                            set(
-                                self,
-                                StepState::Choose {
-                                    preselected: Some(option.clone()),
-                                },
-                            );
-                            self.take_option(
-                                fx,
-                                option,
-                                Some("pre-selected, no terminal".to_owned()),
-                            )
-                        }
-                        None => {
-                            self.refuse(
-                                fx,
-                                Some(index),
-                                format!(
-                                    "choice `{}` has no pre-selection and there is no terminal \
-                                     to choose",
-                                    step.id
-                                ),
-                            );
-                            Flow::Done
-                        }
-                    };
-                }
-                let question = self.with_env(|env| env.display(&c.question));
-                let options =
-                    self.with_env(|env| c.options.iter().map(|o| env.display(&o.label)).collect());
-                fx.push(Effect::AskChoice {
-                    step: step.id.clone(),
-                    question,
-                    options,
-                    preselected: preselected.clone(),
-                    error: None,
-                });
-                set(self, StepState::Choose { preselected });
-                Flow::Stay
-            }
-            StepKind::Manual(_) => {
-                let text = self.with_env(|env| env.display(&step.text));
-                fx.push(Effect::AskManual {
-                    step: step.id.clone(),
-                    item: title,
-                    text,
-                });
-                set(self, StepState::Manual);
-                Flow::Stay
-            }
-            StepKind::Note => {
-                let prompt = self.with_env(|env| env.display(&step.text));
-                fx.push(Effect::AskNote {
-                    step: step.id.clone(),
-                    prompt: if prompt.is_empty() { title } else { prompt },
-                });
-                set(self, StepState::Note);
-                Flow::Stay
-            }
-            StepKind::Wait(Wait::For(d)) => {
-                let d = self.dur(d);
-                let until = self.now + d;
-                if d == Duration::ZERO {
-                    return self.complete(fx, index, true, "no wait".to_owned());
-                }
-                fx.push(Effect::Wait {
-                    step: step.id.clone(),
-                    until,
-                });
-                set(self, StepState::Waiting { until });
-                Flow::Stay
-            }
+            StepKind::Check(c) => self.enter_check(fx, index, visit, c),
+            StepKind::Action(a) => self.enter_action(fx, index, visit, a, title),
+            StepKind::Choice(c) => self.enter_choice(fx, index, visit, c),
+            StepKind::Manual(_) => self.enter_manual(fx, index, visit, title),
+            StepKind::Note => self.enter_note(fx, index, visit, title),
+            StepKind::Wait(Wait::For(d)) => self.enter_wait_for(fx, index, visit, d),
             StepKind::Wait(Wait::Until {
                 on, probe, timeout, ..
-            }) => {
-                let hosts = self.with_env(|env| env.hosts_for(on));
-                let attempt = self.start_attempt(fx, index, visit, &hosts, probe, None);
-                set(
-                    self,
-                    StepState::Attempt {
-                        attempt,
-                        poll: Some(Poll {
-                            deadline: self.now + self.dur(timeout),
-                            next_at: None,
-                            tries: 1,
-                        }),
-                    },
-                );
-                self.settle_attempt(fx)
-            }
-            StepKind::Timer(t) => {
-                let duration = self.dur(&t.duration);
-                let deadline = self.now + duration;
-                self.timers.retain(|x| x.step != step.id);
-                self.timers.push(TimerView {
-                    step: step.id.clone(),
-                    title: title.clone(),
-                    deadline,
-                    expired: false,
-                    stopped: false,
-                    until: t.until.clone(),
-                });
-                self.audit(fx, AuditAction::TimerStart, |e| {
-                    e.step = Some(step.id.clone());
-                    e.result = Some(humantime::format_duration(duration).to_string());
-                });
-                fx.push(Effect::StartTimer {
-                    step: step.id.clone(),
-                    title,
-                    deadline,
-                });
-                self.complete(fx, index, true, "countdown started".to_owned())
-            }
-            StepKind::Notify(n) => {
-                let request = self.with_env(|env| env.notify(n));
-                match request {
-                    Err(e) => self.complete(fx, index, false, e),
-                    Ok(req) => {
-                        self.audit(fx, AuditAction::Notify, |e| {
-                            e.step = Some(step.id.clone());
-                            e.target = Some(req.display_url.clone());
-                            e.command =
-                                Some(serde_json::to_string(&req.display_body).unwrap_or_default());
-                        });
-                        fx.push(Effect::Notify {
-                            step: step.id.clone(),
-                            url: req.url,
-                            headers: req.headers,
-                            body: req.body,
-                            display_url: req.display_url,
-                        });
-                        set(self, StepState::Notifying);
-                        Flow::Stay
-                    }
-                }
-            }
+            }) => self.enter_wait_until(fx, index, visit, on, probe, timeout),
+            StepKind::Timer(t) => self.enter_timer(fx, index, t, title),
+            StepKind::Notify(n) => self.enter_notify(fx, index, visit, n),
             StepKind::Rolling(r) => self.enter_rolling(fx, index, visit, r, &title),
-            StepKind::End(end) => {
-                let failed: Vec<String> = self
-                    .records
-                    .iter()
-                    .filter(|r| r.status == StepStatus::Failed)
-                    .map(|r| format!("{} ({})", r.step, r.summary))
-                    .collect();
-                let (kind, status) = match end.outcome {
-                    EndOutcome::Success => (OutcomeKind::Success, StepStatus::Passed),
-                    EndOutcome::Failure => (OutcomeKind::Failed, StepStatus::Failed),
-                    EndOutcome::Escalated => (OutcomeKind::Escalated, StepStatus::Passed),
-                    EndOutcome::Auto if failed.is_empty() => {
-                        (OutcomeKind::Success, StepStatus::Passed)
-                    }
-                    EndOutcome::Auto => (OutcomeKind::Failed, StepStatus::Failed),
-                };
-                let text = self.with_env(|env| env.display(&step.text));
-                let mut message = if text.is_empty() { title } else { text };
-                if end.outcome == EndOutcome::Auto && !failed.is_empty() {
-                    message = format!(
-                        "{message}: {} step{} failed: {}",
-                        failed.len(),
-                        if failed.len() == 1 { "" } else { "s" },
-                        failed.join("; ")
-                    );
-                }
-                if let Some(r) = self.record_mut() {
-                    r.status = status;
-                    r.summary = message.clone();
-                }
-                self.stop_timers_until(fx, &step.id);
-                self.finish(
-                    fx,
-                    Outcome {
-                        kind,
-                        step: Some(step.id.clone()),
-                        message,
-                        acted: false,
-                    },
-                );
-                Flow::Done
+            StepKind::End(end) => self.enter_end(fx, index, end, title),
+        }
+    }
+
+    /// Makes `state` the state of visit `visit` of step `index`.
+    pub(super) fn set_state(&mut self, index: usize, visit: u32, state: StepState) {
+        self.phase = Phase::Step {
+            index,
+            visit,
+            state,
+        };
+    }
+
+    /// A notify step: render the request, audit it, ask the executor to post it.
+    fn enter_notify(&mut self, fx: &mut Fx, index: usize, visit: u32, n: &Notify) -> Flow {
+        let step = self.step_id(index);
+        let request = self.with_env(|env| env.notify(n));
+        match request {
+            Err(e) => self.complete(fx, index, false, e),
+            Ok(req) => {
+                self.audit(fx, AuditAction::Notify, |e| {
+                    e.step = Some(step.clone());
+                    e.target = Some(req.display_url.clone());
+                    e.command = Some(serde_json::to_string(&req.display_body).unwrap_or_default());
+                });
+                fx.push(Effect::Notify {
+                    step,
+                    url: req.url,
+                    headers: req.headers,
+                    body: req.body,
+                    display_url: req.display_url,
+                });
+                self.set_state(index, visit, StepState::Notifying);
+                Flow::Stay
             }
         }
+    }
+
+    /// An end step: the run's outcome, from the step or (`auto`) from the steps that failed.
+    fn enter_end(&mut self, fx: &mut Fx, index: usize, end: &End, title: String) -> Flow {
+        let step = self.runbook.steps[index].clone();
+        let failed: Vec<String> = self
+            .records
+            .iter()
+            .filter(|r| r.status == StepStatus::Failed)
+            .map(|r| format!("{} ({})", r.step, r.summary))
+            .collect();
+        let (kind, status) = match end.outcome {
+            EndOutcome::Success => (OutcomeKind::Success, StepStatus::Passed),
+            EndOutcome::Failure => (OutcomeKind::Failed, StepStatus::Failed),
+            EndOutcome::Escalated => (OutcomeKind::Escalated, StepStatus::Passed),
+            EndOutcome::Auto if failed.is_empty() => (OutcomeKind::Success, StepStatus::Passed),
+            EndOutcome::Auto => (OutcomeKind::Failed, StepStatus::Failed),
+        };
+        let text = self.with_env(|env| env.display(&step.text));
+        let mut message = if text.is_empty() { title } else { text };
+        if end.outcome == EndOutcome::Auto && !failed.is_empty() {
+            message = format!(
+                "{message}: {} step{} failed: {}",
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" },
+                failed.join("; ")
+            );
+        }
+        if let Some(r) = self.record_mut() {
+            r.status = status;
+            r.summary = message.clone();
+        }
+        self.stop_timers_until(fx, &step.id);
+        self.finish(
+            fx,
+            Outcome {
+                kind,
+                step: Some(step.id.clone()),
+                message,
+                acted: false,
+            },
+        );
+        Flow::Done
     }
 
     /// Ends the current step as passed or failed and says where to go.

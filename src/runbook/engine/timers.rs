@@ -2,13 +2,69 @@
 //! SLA timers a step starts and a later step stops. The engine never reads a clock; `now`
 //! arrives in [`super::Event::Ticked`] (and with health facts).
 
+use std::time::Duration;
+
 use super::Run;
 use super::state::{Flow, Fx, Phase, Poll, StepState};
-use super::types::Effect;
+use super::types::{Effect, TimerView};
 use crate::audit::AuditAction;
-use crate::runbook::{StepKind, Wait};
+use crate::runbook::{Dur, StepKind, Timer, Wait};
 
 impl Run {
+    /// A wait-for step: done when the duration has passed.
+    pub(super) fn enter_wait_for(
+        &mut self,
+        fx: &mut Fx,
+        index: usize,
+        visit: u32,
+        d: &Dur,
+    ) -> Flow {
+        let d = self.dur(d);
+        if d == Duration::ZERO {
+            return self.complete(fx, index, true, "no wait".to_owned());
+        }
+        let until = self.now + d;
+        fx.push(Effect::Wait {
+            step: self.step_id(index),
+            until,
+        });
+        self.set_state(index, visit, StepState::Waiting { until });
+        Flow::Stay
+    }
+
+    /// A timer step: start an SLA countdown that stays visible until its `until` step ends,
+    /// and go on at once.
+    pub(super) fn enter_timer(
+        &mut self,
+        fx: &mut Fx,
+        index: usize,
+        t: &Timer,
+        title: String,
+    ) -> Flow {
+        let step = self.step_id(index);
+        let duration = self.dur(&t.duration);
+        let deadline = self.now + duration;
+        self.timers.retain(|x| x.step != step);
+        self.timers.push(TimerView {
+            step: step.clone(),
+            title: title.clone(),
+            deadline,
+            expired: false,
+            stopped: false,
+            until: t.until.clone(),
+        });
+        self.audit(fx, AuditAction::TimerStart, |e| {
+            e.step = Some(step.clone());
+            e.result = Some(humantime::format_duration(duration).to_string());
+        });
+        fx.push(Effect::StartTimer {
+            step,
+            title,
+            deadline,
+        });
+        self.complete(fx, index, true, "countdown started".to_owned())
+    }
+
     pub(super) fn stop_timers_until(&mut self, fx: &mut Fx, step: &str) {
         let mut stopped = Vec::new();
         for t in &mut self.timers {

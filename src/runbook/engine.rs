@@ -24,6 +24,25 @@
 //! serialised: a resumed run asks for secrets again and needs fresh confirmations. A step that
 //! was in flight when the run stopped is *unknown* on resume and never proceeds on its own: the
 //! operator retries it, skips it (with a reason), or aborts.
+//!
+//! The engine is one [`Run`] (here: its fields, [`Run::start`], [`Run::handle`] and what front
+//! ends read) whose handlers live in rooms of one concern each:
+//!
+//! | room | owns |
+//! |---|---|
+//! | `types` | the public vocabulary: [`Event`], [`Effect`], [`AuditEntry`], [`Outcome`], [`StepRecord`], … |
+//! | `state` | the private state: phases, step states, in-flight execs, rolling progress, `Fx`, `Flow` |
+//! | `env` | template rendering for commands, regexes, text and webhooks (shared with the dry run) |
+//! | `checks` | start-time checks: roles, `requires`, and a plan that needs a terminal without one |
+//! | `steps` | entering a step (dispatch by kind), completing it, refusals, the end, notify steps |
+//! | `questions` | inputs, typed confirmations (the `Confirmed` guard), choices, checklist, notes |
+//! | `exec` | checks, actions and wait-until polls: execs after their records, judging results |
+//! | `timers` | ticks, waits and SLA countdowns |
+//! | `rolling` | rolling steps: batches, health gates, rollback, pauses, the quorum guard |
+//! | `resume` | interruption, resume, unknown steps, abort |
+//!
+//! A new step kind: its settings in `runbook.rs` and `file.rs`/`load.rs`, an `enter_*` function
+//! in the room of its concern (dispatched from `steps`), and its events in [`Run::handle`].
 
 mod checks;
 mod env;

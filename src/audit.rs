@@ -537,7 +537,7 @@ mod tests {
     fn redactor_covers_every_text_field() {
         let mut r = Redactor::new();
         r.add("s3cret");
-        let e = AuditEntry::new(&Actor::new("s3cret", "admin", "h"), "exec")
+        let e = AuditEntry::new(&Actor::new("s3cret", "admin", "h"), AuditAction::Exec)
             .command("psql -p s3cret")
             .target("s3cret-host")
             .result("error: s3cret")

@@ -62,7 +62,7 @@
 //!   start a run of consecutive `Exec`s concurrently. Answer each
 //!   `Ask*` with its event, each `Exec` with [`Event::ExecFinished`] carrying its [`ExecId`],
 //!   each [`Effect::ProbeHealth`] with one [`Event::HostHealth`] holding a fresh fact for every
-//!   host asked about, each [`Effect::Notify`] with [`Event::NotifyFinished`], and send
+//!   host asked about and the time the poll ended (a rolling pause is timed from there), each [`Effect::Notify`] with [`Event::NotifyFinished`], and send
 //!   [`Event::Ticked`] when the earliest [`Effect::Wait`] is due and about once a second while
 //!   a timer runs. Events that do not fit are answered with [`Effect::Ignored`], never a panic.
 //! * Reading for display: [`Run::records`] (the path taken, per-host results, decisions;

@@ -20,12 +20,14 @@ use toml::de::{DeTable, DeValue};
 
 use super::file::{InputFile, RunbookFile, TargetsFile};
 use super::inputs::{anchored, validate_input};
-use super::load::LintError;
 use super::template;
 use super::{
     AccessRole, CmpOp, Comparison, Dur, FailTo, HostSel, Input, InputType, Runbook, StepKind,
     TargetRole, Targets, Wait,
 };
+// `load::LintError` is this type; named from `diag` so that `validate` does not import `load`
+// (which calls it).
+use crate::diag::Located as LintError;
 use crate::diag::{Places, Seg, Source, regex_problem, string_at};
 
 /// Parses and validates runbook text reported under `path`: the runbook, or every problem

@@ -15,20 +15,25 @@
 //! they are registered. Acknowledging an alert is an operator action: it goes through the
 //! [`AckHook`] (the audit log) before it takes effect.
 
+// The panes: each one registers itself in `panes::PANES`.
 pub mod alerts_pane;
 pub mod audit_pane;
 pub mod certs_pane;
 pub mod chain_pane;
 pub mod disks_pane;
 pub mod fleet_table;
-pub mod help;
 pub mod host_pane;
-pub mod keymap;
 pub mod logs_pane;
-pub mod palette;
-pub mod prompt;
 pub mod runbook_pane;
 pub mod services_pane;
+
+mod chrome;
+mod event_loop;
+pub mod help;
+pub mod keymap;
+pub mod palette;
+pub mod panes;
+pub mod prompt;
 pub mod table;
 #[cfg(test)]
 mod tests;
@@ -39,129 +44,34 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crossterm::event::{
-    Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent,
-    MouseEventKind,
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use futures::StreamExt;
-use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
-use tokio::sync::mpsc;
 
 use crate::alerts::{AlertBook, AlertState};
-use crate::health::{self, HostHealth, Status};
+use crate::health::{self, HostHealth};
 use crate::inventory::Fleet;
 use crate::observation::Observation;
-use crate::poller::Poller;
-use crate::report;
 use crate::state::FleetState;
-use crate::transport::Transport;
 use crate::view::{
-    self, AlertPhase, AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, Ctx, DiskRow, Fact,
-    Filter, FleetLine, FleetQuery, FleetRow, LogRow, ServiceRow, Summary,
+    self, AlertPhase, AlertRow, Ctx, Filter, FleetLine, FleetQuery, FleetRow, Summary,
 };
-use alerts_pane::AlertsPane;
-use certs_pane::CertsPane;
-use chain_pane::ChainPane;
-use disks_pane::{BackupsPane, DisksPane};
-use fleet_table::FleetTable;
-use help::HelpOverlay;
-use host_pane::HostPane;
+pub use event_loop::{ConsoleOptions, run};
 pub use keymap::Action;
-use keymap::{Context, Key, Keymap, Lookup};
-use logs_pane::LogsPane;
+use keymap::{Context, Keymap, Lookup};
 use palette::{Candidates, Command, Palette, PaletteOutcome};
+pub use panes::Pane;
+use panes::{BuildCx, PaneContent, Rows};
 use prompt::PassphraseRequest;
-use runbook_pane::{RunStart, RunbookLauncher, RunbookMsg, RunbookPane};
-use services_pane::ServicesPane;
-use table::{Selection, status_slot};
+use runbook_pane::{RunStart, RunbookMsg, RunbookPane};
+use table::Selection;
 use theme::Theme;
 
 /// Below this size the console shows a notice instead of panes.
 pub const MIN_WIDTH: u16 = 60;
 /// Below this size the console shows a notice instead of panes.
 pub const MIN_HEIGHT: u16 = 15;
-
-/// The console's panes, in palette order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Pane {
-    /// Every host, one row each.
-    Fleet,
-    /// One host: facts and everything below for it.
-    Host,
-    /// Services.
-    Services,
-    /// Chain nodes and consensus groups.
-    Chain,
-    /// Disks and backups.
-    Disks,
-    /// Certificates.
-    Certs,
-    /// Logs.
-    Logs,
-    /// Alerts.
-    Alerts,
-    /// The audit log: newest records and the chain's verdict.
-    Audit,
-    /// A runbook running in the console.
-    Runbook,
-}
-
-impl Pane {
-    /// Every pane.
-    pub const ALL: [Pane; 10] = [
-        Pane::Fleet,
-        Pane::Host,
-        Pane::Services,
-        Pane::Chain,
-        Pane::Disks,
-        Pane::Certs,
-        Pane::Logs,
-        Pane::Alerts,
-        Pane::Audit,
-        Pane::Runbook,
-    ];
-
-    /// Name used by `:pane`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Pane::Fleet => "fleet",
-            Pane::Host => "host",
-            Pane::Services => "services",
-            Pane::Chain => "chain",
-            Pane::Disks => "disks",
-            Pane::Certs => "certs",
-            Pane::Logs => "logs",
-            Pane::Alerts => "alerts",
-            Pane::Audit => "audit",
-            Pane::Runbook => "runbook",
-        }
-    }
-
-    /// Tab label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Pane::Fleet => "Fleet",
-            Pane::Host => "Host",
-            Pane::Services => "Services",
-            Pane::Chain => "Chain",
-            Pane::Disks => "Disks",
-            Pane::Certs => "Certs",
-            Pane::Logs => "Logs",
-            Pane::Alerts => "Alerts",
-            Pane::Audit => "Audit",
-            Pane::Runbook => "Runbook",
-        }
-    }
-
-    /// The pane called `name`.
-    pub fn from_name(name: &str) -> Option<Pane> {
-        Pane::ALL.into_iter().find(|p| p.name() == name)
-    }
-}
 
 /// An operator's acknowledgement of an alert, handed to the [`AckHook`] before it takes effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,82 +122,29 @@ struct Notice {
     until: SystemTime,
 }
 
-/// The rows of the pane on screen.
-enum PaneRows {
-    Fleet,
-    Host(Box<HostRows>),
-    Services(Vec<ServiceRow>),
-    Chain(Vec<ChainSummary>, Vec<ChainRow>),
-    Disks(Vec<DiskRow>, Vec<BackupRow>),
-    Certs(Vec<CertRow>),
-    Logs(Vec<LogRow>),
-    Alerts(Vec<AlertRow>),
-    /// The audit log's newest records.
-    Audit(Vec<audit_pane::AuditRow>),
-    /// The runbook pane's path, by its number of rows.
-    Runbook(usize),
-}
-
-struct HostRows {
-    host: usize,
-    facts: Vec<Fact>,
-    alerts: Vec<AlertRow>,
-    services: Vec<ServiceRow>,
-    chain: Vec<ChainRow>,
-    chain_summary: Vec<ChainSummary>,
-    disks: Vec<DiskRow>,
-    backups: Vec<BackupRow>,
-    certs: Vec<CertRow>,
-    logs: Vec<LogRow>,
-}
-
-impl PaneRows {
-    fn len(&self, model: &Model) -> usize {
-        match self {
-            PaneRows::Fleet => model.lines.len(),
-            PaneRows::Host(_) => 0,
-            PaneRows::Runbook(n) => *n,
-            PaneRows::Services(r) => r.len(),
-            PaneRows::Chain(_, r) => r.len(),
-            PaneRows::Disks(d, b) => d.len() + b.len(),
-            PaneRows::Certs(r) => r.len(),
-            PaneRows::Logs(r) => r.len(),
-            PaneRows::Alerts(r) => r.len(),
-            PaneRows::Audit(r) => r.len(),
-        }
-    }
-
-    fn host_at(&self, model: &Model, i: usize) -> Option<usize> {
-        match self {
-            PaneRows::Fleet => match model.lines.get(i)? {
-                FleetLine::Host(k) => Some(model.rows[*k].host),
-                FleetLine::Group { .. } => None,
-            },
-            PaneRows::Host(h) => Some(h.host),
-            PaneRows::Runbook(_) | PaneRows::Audit(_) => None,
-            PaneRows::Services(r) => r.get(i).map(|r| r.host),
-            PaneRows::Chain(_, r) => r.get(i).map(|r| r.host),
-            PaneRows::Disks(d, b) => d
-                .get(i)
-                .map(|r| r.host)
-                .or_else(|| b.get(i - d.len().min(i)).map(|r| r.host)),
-            PaneRows::Certs(r) => r.get(i).map(|r| r.host),
-            PaneRows::Logs(r) => r.get(i).map(|r| r.host),
-            PaneRows::Alerts(r) => r.get(i).map(|r| r.host),
-        }
-    }
-}
+/// A pane and the host it is scoped to.
+type Scope = (Pane, Option<usize>);
 
 /// Everything computed from the state for one (state version, second, query): cached so keys
-/// that only move the selection cost a redraw, not a recomputation.
-struct Model {
+/// that only move the selection cost a redraw, not a recomputation. Panes read it when they
+/// build and draw their rows.
+pub struct Model {
     key: (u64, u64, u64),
     health: Vec<HostHealth>,
     rows: Vec<FleetRow>,
     lines: Vec<FleetLine>,
     summary: Summary,
     alerts: usize,
-    pane: Option<((Pane, Option<usize>), PaneRows)>,
+    /// The rows of the pane on screen, for the scope (pane, host) they were built for.
+    pane: Option<(Scope, Box<dyn PaneContent>)>,
+}
+
+impl Model {
+    /// The rows of the pane on screen, if they are a `T`.
+    pub fn content<T: PaneContent>(&self) -> Option<&T> {
+        let (_, content) = self.pane.as_ref()?;
+        content.as_any().downcast_ref()
+    }
 }
 
 /// The audit log behind the Audit pane, and what was last read of it.
@@ -532,38 +389,17 @@ impl App {
 
     fn contexts(&self) -> Vec<Context> {
         let mut c = vec![Context::Global, Context::List];
-        match self.pane {
-            Pane::Fleet => c.push(Context::Fleet),
-            Pane::Alerts => c.push(Context::Alerts),
-            Pane::Runbook => c.push(Context::Runbook),
-            _ => {}
-        }
+        c.extend(self.pane.spec().context);
         c
     }
 
     /// The panes Tab cycles through: fleet-wide, or for one host.
     pub fn pane_cycle(&self) -> Vec<Pane> {
-        let first = if self.host.is_some() {
-            Pane::Host
-        } else {
-            Pane::Fleet
-        };
-        let mut v = vec![
-            first,
-            Pane::Services,
-            Pane::Chain,
-            Pane::Disks,
-            Pane::Certs,
-            Pane::Logs,
-            Pane::Alerts,
-        ];
-        if self.audit.is_some() {
-            v.push(Pane::Audit);
-        }
-        if self.runbooks.is_some() {
-            v.push(Pane::Runbook);
-        }
-        v
+        panes::PANES
+            .iter()
+            .filter(|s| (s.shown)(self))
+            .map(|s| s.pane)
+            .collect()
     }
 
     // -----------------------------------------------------------------------------------------
@@ -625,105 +461,21 @@ impl App {
             .collect()
     }
 
-    fn build_pane_rows(&self, model: &Model) -> PaneRows {
-        let ctx = Ctx {
-            fleet: &self.fleet,
-            state: &self.state,
-            health: &model.health,
-            now: self.now,
-        };
-        let hosts = self.pane_hosts(model);
-        let f = self.query.filter.as_ref();
-        fn keep<T>(rows: Vec<T>, f: Option<&Filter>, fields: impl Fn(&T) -> Vec<&str>) -> Vec<T> {
-            match f {
-                None => rows,
-                Some(f) => rows.into_iter().filter(|r| f.keeps(fields(r))).collect(),
-            }
-        }
-        match self.pane {
-            Pane::Fleet => PaneRows::Fleet,
-            Pane::Runbook => PaneRows::Runbook(self.runbook.path_len()),
-            Pane::Audit => {
-                let host = self.host.map(|h| self.fleet.hosts[h].name.as_str());
-                let today = report::rfc3339(self.now);
-                let rows = match self.audit.as_ref().and_then(|a| a.snapshot.as_ref()) {
-                    Some(Ok(snap)) => {
-                        audit_pane::audit_rows(snap, host, today.get(..10).unwrap_or(""))
-                    }
-                    _ => Vec::new(),
-                };
-                PaneRows::Audit(keep(rows, f, |r| r.fields()))
-            }
-            Pane::Host => match self.host {
-                None => PaneRows::Runbook(0),
-                Some(h) => {
-                    let one = [h];
-                    let chain = view::chain_rows(&ctx, &one);
-                    let chain_summary = match self.fleet.hosts[h].consensus_group {
-                        Some(_) => {
-                            // The quorum counts every member of the group, not just this host.
-                            let label = chain.first().map(|c| c.chain.clone());
-                            view::chain_summaries(&ctx, &self.selected)
-                                .into_iter()
-                                .filter(|s| Some(&s.chain) == label.as_ref())
-                                .collect()
-                        }
-                        None => Vec::new(),
-                    };
-                    PaneRows::Host(Box::new(HostRows {
-                        host: h,
-                        facts: view::host_facts(&ctx, h),
-                        alerts: view::alert_rows(&ctx, &one, &self.alerts),
-                        services: view::service_rows(&ctx, &one),
-                        chain,
-                        chain_summary,
-                        disks: view::disk_rows(&ctx, &one),
-                        backups: view::backup_rows(&ctx, &one),
-                        certs: view::cert_rows(&ctx, &one),
-                        logs: view::log_rows(&ctx, &one),
-                    }))
-                }
+    fn build_pane_rows(&self, model: &Model) -> Box<dyn PaneContent> {
+        let cx = BuildCx {
+            app: self,
+            model,
+            ctx: Ctx {
+                fleet: &self.fleet,
+                state: &self.state,
+                health: &model.health,
+                now: self.now,
             },
-            Pane::Services => PaneRows::Services(keep(view::service_rows(&ctx, &hosts), f, |r| {
-                r.filter_fields().collect()
-            })),
-            Pane::Chain => {
-                let rows = keep(view::chain_rows(&ctx, &hosts), f, |r| {
-                    r.filter_fields().collect()
-                });
-                // Quorum is about the whole group: summaries count every selected member.
-                let mut labels: BTreeSet<String> = rows.iter().map(|r| r.chain.clone()).collect();
-                if self.host.is_none() && f.is_none() {
-                    labels.clear();
-                }
-                let sums = view::chain_summaries(&ctx, &self.selected)
-                    .into_iter()
-                    .filter(|s| {
-                        labels.is_empty() && self.host.is_none() || labels.contains(&s.chain)
-                    })
-                    .collect();
-                PaneRows::Chain(sums, rows)
-            }
-            Pane::Disks => PaneRows::Disks(
-                keep(view::disk_rows(&ctx, &hosts), f, |r| {
-                    r.filter_fields().collect()
-                }),
-                keep(view::backup_rows(&ctx, &hosts), f, |r| {
-                    r.filter_fields().collect()
-                }),
-            ),
-            Pane::Certs => PaneRows::Certs(keep(view::cert_rows(&ctx, &hosts), f, |r| {
-                r.filter_fields().collect()
-            })),
-            Pane::Logs => PaneRows::Logs(keep(view::log_rows(&ctx, &hosts), f, |r| {
-                r.filter_fields().collect()
-            })),
-            Pane::Alerts => {
-                PaneRows::Alerts(keep(view::alert_rows(&ctx, &hosts, &self.alerts), f, |r| {
-                    r.filter_fields().collect()
-                }))
-            }
-        }
+            alerts: &self.alerts,
+            hosts: self.pane_hosts(model),
+            filter: self.query.filter.as_ref(),
+        };
+        (self.pane.spec().build)(&cx)
     }
 
     /// Moves the fleet selection off group headings, in direction `dir` first.
@@ -967,17 +719,11 @@ impl App {
                 return None;
             }
         }
-        // An open question of the runbook owns the keyboard in its pane, except for leaving the
-        // pane and quitting (which suspends the run, resumably).
-        if self.pane == Pane::Runbook && self.runbook.question().is_some() {
-            let leaves = [Key::Tab, Key::BackTab, Key::Ctrl('c')]
-                .iter()
-                .any(|k| k.matches(&key));
-            if !leaves {
-                self.runbook.question_key(key);
-                self.invalidate();
-                return None;
-            }
+        // The pane on screen may take the key first (a runbook's open question).
+        if let Some(keys) = self.pane.spec().keys
+            && keys(self, key)
+        {
+            return None;
         }
         match self.keymap.lookup(&key, &self.contexts()) {
             Lookup::Unbound => None,
@@ -1234,10 +980,11 @@ impl App {
         }
         self.ensure_model();
         let i = self.selected_row();
-        let row = match self.model.as_ref().and_then(|m| m.pane.as_ref()) {
-            Some((_, PaneRows::Alerts(rows))) => rows.get(i).cloned(),
-            _ => None,
-        };
+        let row = self
+            .model
+            .as_ref()
+            .and_then(|m| m.content::<Rows<AlertRow>>())
+            .and_then(|a| a.rows.get(i).cloned());
         let Some(row) = row else {
             self.notify("no alert selected", true);
             return None;
@@ -1347,817 +1094,7 @@ impl App {
     }
 
     fn row_at(&self, x: u16, y: u16) -> Option<usize> {
-        if self.pane == Pane::Disks {
-            if let Some(r) = self.disk_sels[0].row_at(x, y) {
-                return Some(r);
-            }
-            let disks = match self.model.as_ref().and_then(|m| m.pane.as_ref()) {
-                Some((_, PaneRows::Disks(d, _))) => d.len(),
-                _ => 0,
-            };
-            return self.disk_sels[1].row_at(x, y).map(|r| r + disks);
-        }
-        self.sels.get(&self.pane)?.row_at(x, y)
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Drawing
-
-    /// Draws the console as of `now`.
-    pub fn render(&mut self, frame: &mut Frame, now: SystemTime) {
-        self.on_tick(now);
-        let area = frame.area();
-        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-            self.tabs.clear();
-            render_too_small(frame, area, &self.theme);
-            return;
-        }
-        self.ensure_model();
-        let [tabs, main, status] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Min(3),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        self.render_tabs(frame, tabs);
-        self.render_pane(frame, main);
-        self.render_status_line(frame, status);
-        if let Input::Palette(p) = &self.input {
-            render_palette_popup(frame, main, p, &self.theme);
-        }
-        if let Input::Help { scroll } = &mut self.input {
-            let max = help::help_entries(&self.keymap, self.readonly).len() as u16;
-            *scroll = (*scroll).min(max.saturating_sub(main.height.saturating_sub(4)));
-            frame.render_widget(
-                HelpOverlay {
-                    keymap: &self.keymap,
-                    readonly: self.readonly,
-                    theme: &self.theme,
-                    scroll: *scroll,
-                },
-                main,
-            );
-        }
-        if let Some(dialog) = &mut self.dialog {
-            render_dialog(frame, area, dialog, &self.theme);
-        }
-    }
-
-    fn render_tabs(&mut self, frame: &mut Frame, area: Rect) {
-        let t = &self.theme;
-        let alerts = self.model.as_ref().map_or(0, |m| m.alerts);
-        let mut parts: Vec<(String, Style, Option<Pane>)> = Vec::new();
-        if let Some(h) = self.host {
-            parts.push((
-                format!(" {} ›", self.fleet.hosts[h].name),
-                Style::new()
-                    .fg(t.colour("title"))
-                    .add_modifier(Modifier::BOLD),
-                None,
-            ));
-        }
-        for p in self.pane_cycle() {
-            let label = if p == Pane::Alerts && alerts > 0 {
-                format!(" {} {alerts} ", p.label())
-            } else {
-                format!(" {} ", p.label())
-            };
-            let style = if p == self.pane {
-                Style::new()
-                    .fg(t.colour("tab.active"))
-                    .add_modifier(Modifier::BOLD | Modifier::REVERSED)
-            } else if p == Pane::Alerts && alerts > 0 {
-                Style::new().fg(t.colour("status.warning"))
-            } else {
-                Style::new().fg(t.colour("text.dim"))
-            };
-            parts.push((" ".into(), Style::new(), None));
-            parts.push((label, style, Some(p)));
-        }
-        self.tabs.clear();
-        let mut x = area.x;
-        let mut spans = Vec::new();
-        for (text, style, pane) in parts {
-            let w = text.chars().count() as u16;
-            if let Some(p) = pane {
-                self.tabs.push((Rect::new(x, area.y, w, 1), p));
-            }
-            x = x.saturating_add(w);
-            spans.push(Span::styled(text, style));
-        }
-        frame.render_widget(Paragraph::new(Line::from(spans)), area);
-    }
-
-    fn fleet_title(&self, model: &Model) -> String {
-        let shown = model
-            .lines
-            .iter()
-            .filter(|l| matches!(l, FleetLine::Host(_)))
-            .count();
-        let n = model.rows.len();
-        let mut title = if shown == n || self.query.group_by != view::GroupBy::None {
-            format!(" {} — {n} hosts", self.fleet.name)
-        } else {
-            format!(" {} — {shown} of {n} hosts", self.fleet.name)
-        };
-        if let Some(g) = &self.query.group {
-            title.push_str(&format!(" · group {g}"));
-        }
-        if let Some(f) = &self.query.filter {
-            title.push_str(&format!(" · /{}", f.text()));
-        }
-        if self.query.worst_first {
-            title.push_str(" · worst first");
-        }
-        if self.query.sort != view::SortColumn::Inventory || self.query.reverse {
-            title.push_str(&format!(
-                " · sort {}{}",
-                self.query.sort.name(),
-                if self.query.reverse { " ↑" } else { "" }
-            ));
-        }
-        if self.query.group_by != view::GroupBy::None {
-            title.push_str(&format!(" · by {}", self.query.group_by.name()));
-        }
-        title.push(' ');
-        title
-    }
-
-    fn pane_title(&self, name: &str, count: usize) -> String {
-        let scope = match self.host {
-            Some(h) => format!(" of {}", self.fleet.hosts[h].name),
-            None => match &self.query.group {
-                Some(g) => format!(" of group {g}"),
-                None => String::new(),
-            },
-        };
-        let filter = self
-            .query
-            .filter
-            .as_ref()
-            .map(|f| format!(" · /{}", f.text()))
-            .unwrap_or_default();
-        format!(" {name}{scope} — {count}{filter} ")
-    }
-
-    fn hints(&self, width: u16) -> String {
-        let items = self.keymap.hint_items(&self.contexts());
-        let mut out = String::new();
-        for item in items {
-            let candidate = if out.is_empty() {
-                item
-            } else {
-                format!("{out}  {item}")
-            };
-            if candidate.chars().count() + 6 > width as usize / 2 + width as usize / 4 {
-                break;
-            }
-            out = candidate;
-        }
-        out
-    }
-
-    fn render_pane(&mut self, frame: &mut Frame, area: Rect) {
-        let hints = self.hints(area.width);
-        let model = self.model.take().expect("ensured before drawing");
-        use ratatui::widgets::StatefulWidget as _;
-        match model.pane.as_ref().map(|(_, p)| p) {
-            Some(PaneRows::Fleet) | None => {
-                let title = self.fleet_title(&model);
-                let sel = self.sels.entry(Pane::Fleet).or_default();
-                FleetTable {
-                    rows: &model.rows,
-                    lines: &model.lines,
-                    theme: &self.theme,
-                    title,
-                    hints,
-                }
-                .render(area, frame.buffer_mut(), sel);
-            }
-            Some(PaneRows::Host(h)) => {
-                let title = format!(" {} ", self.fleet.hosts[h.host].name);
-                let sel = self.sels.entry(Pane::Host).or_default();
-                HostPane {
-                    facts: &h.facts,
-                    alerts: &h.alerts,
-                    services: &h.services,
-                    chain: h.chain.first(),
-                    chain_summary: h.chain_summary.first(),
-                    disks: &h.disks,
-                    backups: &h.backups,
-                    certs: &h.certs,
-                    logs: &h.logs,
-                    theme: &self.theme,
-                    title,
-                    hints,
-                }
-                .render(area, frame.buffer_mut(), sel);
-            }
-            Some(PaneRows::Services(rows)) => {
-                let title = self.pane_title("services", rows.len());
-                let sel = self.sels.entry(Pane::Services).or_default();
-                ServicesPane {
-                    rows,
-                    theme: &self.theme,
-                    title,
-                    hints,
-                }
-                .render(area, frame.buffer_mut(), sel);
-            }
-            Some(PaneRows::Chain(chains, rows)) => {
-                let title = self.pane_title("chain nodes", rows.len());
-                let sel = self.sels.entry(Pane::Chain).or_default();
-                ChainPane {
-                    chains,
-                    rows,
-                    theme: &self.theme,
-                    title,
-                    hints,
-                }
-                .render(area, frame.buffer_mut(), sel);
-            }
-            Some(PaneRows::Disks(disks, backups)) => {
-                let disks_title = self.pane_title("disks", disks.len());
-                let backups_title = self.pane_title("backups", backups.len());
-                let sel = *self.sels.entry(Pane::Disks).or_default();
-                let total = disks.len() + backups.len();
-                let selected = sel.selected.min(total.saturating_sub(1));
-                let want = (disks.len() as u16 + 3).max(5);
-                let [top, bottom] = Layout::vertical([
-                    Constraint::Max(want.min(area.height / 2).max(4)),
-                    Constraint::Min(4),
-                ])
-                .areas(area);
-                let in_disks = selected < disks.len();
-                if in_disks {
-                    self.disk_sels[0].selected = selected;
-                } else {
-                    self.disk_sels[1].selected = selected - disks.len();
-                }
-                DisksPane {
-                    rows: disks,
-                    theme: &self.theme,
-                    title: disks_title,
-                    hints: String::new(),
-                    focused: in_disks,
-                }
-                .render(top, frame.buffer_mut(), &mut self.disk_sels[0]);
-                BackupsPane {
-                    rows: backups,
-                    theme: &self.theme,
-                    title: backups_title,
-                    hints,
-                    focused: !in_disks,
-                }
-                .render(bottom, frame.buffer_mut(), &mut self.disk_sels[1]);
-                let sel = self.sels.entry(Pane::Disks).or_default();
-                sel.selected = selected;
-                sel.body = Rect::default();
-            }
-            Some(PaneRows::Certs(rows)) => {
-                let title = self.pane_title("certificates", rows.len());
-                let sel = self.sels.entry(Pane::Certs).or_default();
-                CertsPane {
-                    rows,
-                    theme: &self.theme,
-                    title,
-                    hints,
-                }
-                .render(area, frame.buffer_mut(), sel);
-            }
-            Some(PaneRows::Logs(rows)) => {
-                let title = self.pane_title("logs", rows.len());
-                let sel = self.sels.entry(Pane::Logs).or_default();
-                LogsPane {
-                    rows,
-                    theme: &self.theme,
-                    title,
-                    hints,
-                }
-                .render(area, frame.buffer_mut(), sel);
-            }
-            Some(PaneRows::Alerts(rows)) => {
-                let title = self.pane_title("alerts", rows.len());
-                let sel = self.sels.entry(Pane::Alerts).or_default();
-                AlertsPane {
-                    rows,
-                    theme: &self.theme,
-                    title,
-                    hints,
-                }
-                .render(area, frame.buffer_mut(), sel);
-            }
-            Some(PaneRows::Audit(rows)) => {
-                let snapshot = self.audit.as_ref().and_then(|a| a.snapshot.as_ref());
-                let (title, intact, empty) = match snapshot {
-                    Some(Ok(snap)) => (
-                        snap.title(rows.len()),
-                        snap.chain.is_ok(),
-                        "no records (yet)",
-                    ),
-                    Some(Err(e)) => (
-                        format!(" audit — cannot read the log: {e} "),
-                        false,
-                        "the audit log cannot be read",
-                    ),
-                    None => (" audit ".to_string(), true, "reading the audit log…"),
-                };
-                let sel = self.sels.entry(Pane::Audit).or_default();
-                audit_pane::AuditPane {
-                    rows,
-                    intact,
-                    theme: &self.theme,
-                    title,
-                    hints,
-                    empty,
-                }
-                .render(area, frame.buffer_mut(), sel);
-            }
-            Some(PaneRows::Runbook(_)) => {
-                let sel = self.sels.entry(Pane::Runbook).or_default();
-                let catalog = self.runbooks.as_deref().unwrap_or_default();
-                self.runbook.render(
-                    frame,
-                    area,
-                    sel,
-                    runbook_pane::PaneDraw {
-                        theme: &self.theme,
-                        hints,
-                        catalog,
-                        now: self.now,
-                    },
-                );
-            }
-        }
-        self.model = Some(model);
-    }
-
-    fn render_status_line(&self, frame: &mut Frame, area: Rect) {
-        let t = &self.theme;
-        let clock = report::rfc3339(self.now);
-        let [left_area, right_area] =
-            Layout::horizontal([Constraint::Min(0), Constraint::Length(21)]).areas(area);
-        frame.render_widget(
-            Paragraph::new(Line::from(Span::styled(
-                clock,
-                Style::new().fg(t.colour("text.dim")),
-            ))),
-            right_area,
-        );
-        let line = match &self.input {
-            Input::Filter { text, error, .. } => {
-                let mut spans = vec![
-                    Span::styled(
-                        "/",
-                        Style::new()
-                            .fg(t.colour("key"))
-                            .add_modifier(Modifier::BOLD),
-                    ),
-                    Span::styled(text.clone(), Style::new().fg(t.colour("text"))),
-                    Span::styled("▏", Style::new().fg(t.colour("key"))),
-                ];
-                match error {
-                    Some(e) => spans.push(Span::styled(
-                        format!("  {e}"),
-                        Style::new().fg(t.colour("status.critical")),
-                    )),
-                    None => spans.push(Span::styled(
-                        "  Enter keep  Esc cancel  !pattern inverts",
-                        Style::new().fg(t.colour("text.dim")),
-                    )),
-                }
-                Line::from(spans)
-            }
-            Input::Palette(p) => {
-                let mut spans = vec![
-                    Span::styled(
-                        ":",
-                        Style::new()
-                            .fg(t.colour("key"))
-                            .add_modifier(Modifier::BOLD),
-                    ),
-                    Span::styled(p.line.clone(), Style::new().fg(t.colour("text"))),
-                    Span::styled("▏", Style::new().fg(t.colour("key"))),
-                ];
-                if let Some(e) = &p.error {
-                    spans.push(Span::styled(
-                        format!("  {e}"),
-                        Style::new().fg(t.colour("status.critical")),
-                    ));
-                }
-                Line::from(spans)
-            }
-            _ => self.summary_line(),
-        };
-        frame.render_widget(Paragraph::new(line), left_area);
-    }
-
-    fn summary_line(&self) -> Line<'static> {
-        let t = &self.theme;
-        let s = self.model.as_ref().map(|m| m.summary).unwrap_or_default();
-        let mut spans = vec![];
-        // A notice answers what the operator just did: it goes first, where it is read.
-        if let Some(n) = &self.notice {
-            spans.push(Span::styled(
-                n.text.clone(),
-                Style::new()
-                    .fg(t.colour(if n.error { "status.critical" } else { "title" }))
-                    .add_modifier(Modifier::BOLD),
-            ));
-            spans.push(Span::raw("  "));
-        }
-        if self.readonly {
-            spans.push(Span::styled(
-                "READ-ONLY",
-                Style::new()
-                    .fg(t.colour("status.warning"))
-                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
-            ));
-            spans.push(Span::raw("  "));
-        }
-        for (n, label, status) in [
-            (s.ok, "ok", Status::Ok),
-            (s.warning, "warn", Status::Warning),
-            (s.critical, "crit", Status::Critical),
-            (s.unknown, "unknown", Status::Unknown),
-        ] {
-            let style = if n > 0 {
-                Style::new()
-                    .fg(t.colour(status_slot(status)))
-                    .add_modifier(Modifier::BOLD)
-            } else {
-                Style::new().fg(t.colour("text.dim"))
-            };
-            spans.push(Span::styled(format!("{n} {label}"), style));
-            spans.push(Span::raw("  "));
-        }
-        spans.push(Span::styled(
-            format!("{}/{} reachable", s.reachable, s.hosts),
-            Style::new().fg(t.colour("text")),
-        ));
-        if s.stale > 0 {
-            spans.push(Span::raw("  "));
-            spans.push(Span::styled(
-                format!("{} stale", s.stale),
-                Style::new()
-                    .fg(t.colour("stale"))
-                    .add_modifier(Modifier::ITALIC | Modifier::BOLD),
-            ));
-        }
-        Line::from(spans)
-    }
-}
-
-fn render_too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let text = vec![
-        Line::from(Span::styled(
-            "Terminal too small",
-            Style::new()
-                .fg(theme.colour("status.warning"))
-                .add_modifier(Modifier::BOLD),
-        )),
-        Line::from(format!("{}×{}", area.width, area.height)),
-        Line::from(format!("need at least {MIN_WIDTH}×{MIN_HEIGHT}")),
-        Line::from(Span::styled(
-            "q quits",
-            Style::new().fg(theme.colour("text.dim")),
-        )),
-    ];
-    let y = area.y + area.height.saturating_sub(4) / 2;
-    let rect = Rect::new(area.x, y, area.width, 4.min(area.height));
-    frame.render_widget(
-        Paragraph::new(text)
-            .alignment(ratatui::layout::Alignment::Center)
-            .wrap(Wrap { trim: true }),
-        rect,
-    );
-}
-
-fn render_palette_popup(frame: &mut Frame, main: Rect, p: &Palette, theme: &Theme) {
-    if p.candidates.is_empty() {
-        return;
-    }
-    let height = (p.candidates.len() as u16 + 2)
-        .min(10)
-        .min(main.height.saturating_sub(2));
-    let width = p
-        .candidates
-        .iter()
-        .map(|c| c.chars().count() as u16 + 6)
-        .max()
-        .unwrap_or(20)
-        .clamp(24, main.width);
-    // Just above the pane's bottom border, next to the `:` line it completes.
-    let rect = Rect::new(
-        main.x + 1,
-        main.y + main.height.saturating_sub(height + 1),
-        width.min(main.width.saturating_sub(1)),
-        height,
-    );
-    frame.render_widget(Clear, rect);
-    let items: Vec<ListItem> = p
-        .candidates
-        .iter()
-        .map(|c| ListItem::new(format!(":{c}")))
-        .collect();
-    let list = List::new(items)
-        .block(
-            Block::new()
-                .borders(Borders::ALL)
-                .border_style(Style::new().fg(theme.colour("border.focused")))
-                .title(Span::styled(
-                    " Tab completes ",
-                    Style::new().fg(theme.colour("text.dim")),
-                )),
-        )
-        .style(Style::new().fg(theme.colour("text")))
-        .highlight_style(
-            Style::new()
-                .bg(theme.colour("selected.bg"))
-                .add_modifier(Modifier::BOLD),
-        );
-    let mut state = ListState::default();
-    state.select(Some(p.selected));
-    frame.render_stateful_widget(list, rect, &mut state);
-}
-
-fn render_dialog(frame: &mut Frame, area: Rect, dialog: &mut PassphraseDialog, theme: &Theme) {
-    let width = area.width.clamp(20, 70);
-    let popup = Rect {
-        x: area.x + (area.width.saturating_sub(width)) / 2,
-        y: area.y + area.height.saturating_sub(7) / 2,
-        width,
-        height: 7.min(area.height),
-    };
-    frame.render_widget(Clear, popup);
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .border_style(Style::new().fg(theme.colour("border.focused")))
-        .title(" SSH key passphrase ");
-    let inner = block.inner(popup);
-    frame.render_widget(block, popup);
-    let [text, input, help] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(inner);
-    let again = if dialog.request.attempt > 1 {
-        "Wrong passphrase. "
-    } else {
-        ""
-    };
-    frame.render_widget(
-        Paragraph::new(format!(
-            "{again}Passphrase for {}:",
-            dialog.request.key.display()
-        ))
-        .wrap(Wrap { trim: true }),
-        text,
-    );
-    frame.render_widget(&dialog.input, input);
-    frame.render_widget(
-        Paragraph::new("Enter unlock   Esc skip this key")
-            .style(Style::new().fg(theme.colour("text.dim"))),
-        help,
-    );
-}
-
-/// Options of the console.
-pub struct ConsoleOptions {
-    /// Hosts to show (indices into the fleet).
-    pub selected: Vec<usize>,
-    /// Colours.
-    pub theme: Theme,
-    /// Read-only (`--readonly` or the inventory's `readonly`).
-    pub readonly: bool,
-    /// Who acknowledges alerts (default `$USER`).
-    pub operator: Option<String>,
-    /// Records acks before they take effect (the audit log).
-    pub ack_hook: Option<AckHook>,
-    /// Runs runbooks in the runbook pane (`None`: no runbook pane).
-    pub runbooks: Option<RunbookLauncher>,
-    /// The audit log the Audit pane shows (`None`: no Audit pane).
-    pub audit_log: Option<std::path::PathBuf>,
-}
-
-impl ConsoleOptions {
-    /// Options with no operator override, no ack hook and no runbook pane.
-    pub fn new(selected: Vec<usize>, theme: Theme, readonly: bool) -> ConsoleOptions {
-        ConsoleOptions {
-            selected,
-            theme,
-            readonly,
-            operator: None,
-            ack_hook: None,
-            runbooks: None,
-            audit_log: None,
-        }
-    }
-}
-
-/// Runs the console until the operator quits or a SIGTERM/SIGHUP arrives. The terminal is
-/// restored on every way out, including a panic (ratatui's hook, plus mouse capture off).
-pub async fn run(
-    fleet: Arc<Fleet>,
-    transports: Vec<Transport>,
-    passphrases: mpsc::UnboundedReceiver<PassphraseRequest>,
-    options: ConsoleOptions,
-) -> std::io::Result<()> {
-    use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
-    let mut terminal = ratatui::init();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-        previous(info);
-    }));
-    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
-    let result = event_loop(
-        &mut terminal,
-        fleet,
-        transports.clone(),
-        passphrases,
-        options,
-    )
-    .await;
-    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-    ratatui::restore();
-    for t in &transports {
-        if let Transport::Ssh(h) = t {
-            // Bounded: a dead connection must not hold up quitting.
-            let _ = tokio::time::timeout(Duration::from_millis(300), h.disconnect()).await;
-        }
-    }
-    result
-}
-
-/// A deliberate panic for the fault tests (`tests/fault_terminal.rs`), compiled into debug builds
-/// only: with `FLEETDECK_TEST_PANIC_AFTER_FRAMES=N` the console panics once it has drawn N frames,
-/// so a test can check that ratatui's panic hook gives the terminal back. The message is fixed
-/// text: nothing of the console's state (paths, hosts, typed input) can leak through it.
-#[cfg(debug_assertions)]
-struct PanicAfterFrames {
-    after: Option<u64>,
-    drawn: u64,
-}
-
-#[cfg(debug_assertions)]
-impl PanicAfterFrames {
-    fn from_env() -> Self {
-        PanicAfterFrames {
-            after: std::env::var("FLEETDECK_TEST_PANIC_AFTER_FRAMES")
-                .ok()
-                .and_then(|v| v.parse().ok()),
-            drawn: 0,
-        }
-    }
-
-    fn frame_drawn(&mut self) {
-        self.drawn += 1;
-        if self.after.is_some_and(|n| self.drawn >= n) {
-            panic!("FLEETDECK_TEST_PANIC_AFTER_FRAMES reached: deliberate test panic");
-        }
-    }
-}
-
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    fleet: Arc<Fleet>,
-    transports: Vec<Transport>,
-    mut passphrases: mpsc::UnboundedReceiver<PassphraseRequest>,
-    options: ConsoleOptions,
-) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (tx, mut observations) = mpsc::channel(1024);
-    let mut app = App::new(
-        fleet.clone(),
-        options.selected.clone(),
-        options.theme,
-        options.readonly,
-    );
-    if let Some(op) = options.operator {
-        app.set_operator(op);
-    }
-    if let Some(hook) = options.ack_hook {
-        app.set_ack_hook(hook);
-    }
-    let launcher = options.runbooks;
-    if let Some(l) = &launcher {
-        app.enable_runbook_pane(l.catalog());
-    }
-    if let Some(path) = options.audit_log {
-        app.enable_audit_pane(path);
-    }
-    let (audit_tx, mut audit_reads) = mpsc::unbounded_channel();
-    let (runbook_tx, mut runbook_msgs) = mpsc::unbounded_channel();
-    let mut running: Option<runbook_pane::RunHandle> = None;
-    let poller = Poller::spawn(fleet, transports, options.selected, tx);
-    let mut events = EventStream::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    // `dirty`: the operator did something, draw now. `fresh_data`: polls came in; they are
-    // folded into the state at once but drawn at most every DATA_FRAME, so a large fleet whose
-    // polls finish one by one costs a few frames a second, not one per host.
-    let mut dirty = true;
-    let mut fresh_data = false;
-    let mut last_draw = tokio::time::Instant::now();
-    #[cfg(debug_assertions)]
-    let mut panic_test = PanicAfterFrames::from_env();
-    loop {
-        if let Some(path) = app.audit_read_wanted() {
-            let tx = audit_tx.clone();
-            tokio::task::spawn_blocking(move || {
-                let _ = tx.send(audit_pane::AuditSnapshot::load(&path));
-            });
-        }
-        if dirty || (fresh_data && last_draw.elapsed() >= DATA_FRAME) {
-            terminal.draw(|f| app.render(f, SystemTime::now()))?;
-            dirty = false;
-            fresh_data = false;
-            last_draw = tokio::time::Instant::now();
-            #[cfg(debug_assertions)]
-            panic_test.frame_drawn();
-        }
-        tokio::select! {
-            Some(obs) = observations.recv() => {
-                app.on_observation(obs);
-                // Fold in everything already queued; the frame comes within DATA_FRAME.
-                while let Ok(more) = observations.try_recv() {
-                    app.on_observation(more);
-                }
-                fresh_data = true;
-            }
-            () = tokio::time::sleep_until(last_draw + DATA_FRAME), if fresh_data => {}
-            event = events.next() => match event {
-                Some(Ok(Event::Key(key))) => {
-                    app.on_tick(SystemTime::now());
-                    match app.on_key(key) {
-                        Some(Action::Quit) => break,
-                        Some(Action::RefreshNow) => poller.refresh_now(),
-                        Some(Action::StartRunbook) => {
-                            if let (Some(l), Some(start)) = (&launcher, app.take_runbook_start()) {
-                                app.runbook_starting(&match &start {
-                                    RunStart::New { runbook, .. } => format!("runbook {runbook}"),
-                                    RunStart::Resume(id) => format!("resuming run {id}"),
-                                });
-                                running = Some(l.spawn(start, runbook_tx.clone()));
-                            }
-                        }
-                        Some(Action::StopRun) => {
-                            if let Some(run) = &mut running {
-                                run.interrupt();
-                            }
-                        }
-                        _ => {}
-                    }
-                    dirty = true;
-                }
-                Some(Ok(Event::Mouse(m))) => {
-                    app.on_tick(SystemTime::now());
-                    // Mouse motion arrives constantly: redraw only when something changed.
-                    dirty |= app.on_mouse(m);
-                }
-                Some(Ok(Event::Resize(..))) => dirty = true,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    settle(running.take()).await;
-                    return Err(e);
-                }
-                None => break,
-            },
-            Some(snapshot) = audit_reads.recv() => {
-                app.set_audit_snapshot(snapshot);
-                dirty = true;
-            }
-            Some(msg) = runbook_msgs.recv() => {
-                if matches!(msg, RunbookMsg::Ended { .. }) {
-                    running = None;
-                }
-                app.on_runbook_msg(msg);
-                dirty = true;
-            }
-            Some(request) = passphrases.recv() => {
-                app.ask_passphrase(request);
-                dirty = true;
-            }
-            _ = tick.tick() => dirty = true,
-            _ = sigterm.recv() => break,
-            _ = sighup.recv() => break,
-        }
-    }
-    settle(running.take()).await;
-    Ok(())
-}
-
-/// The shortest time between two frames drawn for new poll data (keys draw at once).
-const DATA_FRAME: Duration = Duration::from_millis(250);
-
-/// Leaving the console with a run in progress suspends it: saved and audited (bounded, so a
-/// dead host cannot hold the terminal), and `fleetdeck run --resume ID` or `:resume ID` goes on.
-async fn settle(run: Option<runbook_pane::RunHandle>) {
-    if let Some(run) = run {
-        run.settle(Duration::from_secs(10)).await;
+        let (_, content) = self.model.as_ref()?.pane.as_ref()?;
+        content.row_at(self, x, y)
     }
 }

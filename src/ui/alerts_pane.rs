@@ -9,23 +9,37 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, StatefulWidget};
 
-use super::table::{Selection, TableSpec, pane_block, render_table, status_style};
-use super::theme::Theme;
-use crate::view::{AlertPhase, AlertRow};
+use super::keymap::Context;
+use super::panes::{HostRow, Pane, PaneSpec, Rows};
+use super::table::{Selection, TablePane, TableSpec, pane_block, render_table, status_style};
+use crate::view::{self, AlertPhase, AlertRow};
 
-/// Renders [`AlertRow`]s.
-pub struct AlertsPane<'a> {
-    /// Rows in display order.
-    pub rows: &'a [AlertRow],
-    /// Colours.
-    pub theme: &'a Theme,
-    /// Block title.
-    pub title: String,
-    /// Key hints.
-    pub hints: String,
+/// The alerts pane in the registry.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Alerts,
+    name: "alerts",
+    label: "Alerts",
+    context: Some(Context::Alerts),
+    shown: PaneSpec::always,
+    build: |cx| {
+        Box::new(Rows::new(
+            Pane::Alerts,
+            "alerts",
+            cx.keep(view::alert_rows(&cx.ctx, &cx.hosts, cx.alerts), |r| {
+                r.filter_fields().collect()
+            }),
+        ))
+    },
+    keys: None,
+};
+
+impl HostRow for AlertRow {
+    fn host(&self) -> usize {
+        self.host
+    }
 }
 
-impl StatefulWidget for AlertsPane<'_> {
+impl StatefulWidget for TablePane<'_, [AlertRow]> {
     type State = Selection;
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
@@ -40,7 +54,7 @@ impl StatefulWidget for AlertsPane<'_> {
         };
         let wide = area.width >= 100;
         let spec = TableSpec {
-            block: pane_block(t, self.title, self.hints, true),
+            block: pane_block(t, self.title, self.hints, self.focused),
             header: vec![
                 "SEVERITY", "HOST", "RULE", "SINCE", "STATE", "VALUE", "MESSAGE",
             ],
@@ -55,7 +69,7 @@ impl StatefulWidget for AlertsPane<'_> {
             ],
             theme: t,
             empty: "no active alerts",
-            focused: true,
+            focused: self.focused,
         };
         render_table(spec, area, buf, rows.len(), sel, |i| {
             let r = &rows[i];

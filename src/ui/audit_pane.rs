@@ -6,17 +6,91 @@
 //! called off the drawing path (the console's event loop runs it on a blocking thread when the
 //! file changed while the pane is on screen); the pane only draws a snapshot.
 
+use std::any::Any;
 use std::path::Path;
 
+use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, StatefulWidget};
 
+use super::panes::{BuildCx, Pane, PaneContent, PaneSpec};
 use super::table::{Selection, TableSpec, pane_block, render_table};
 use super::theme::Theme;
+use super::{App, Model};
 use crate::audit::{self, AuditRecord};
+use crate::report;
+
+/// The audit pane in the registry: in consoles given an audit log.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Audit,
+    name: "audit",
+    label: "Audit",
+    context: None,
+    shown: |app| app.audit.is_some(),
+    build: |cx| Box::new(AuditRows::build(cx)),
+    keys: None,
+};
+
+/// The pane's rows: the newest records of the last snapshot read, of the host looked at.
+pub struct AuditRows(pub Vec<AuditRow>);
+
+impl AuditRows {
+    fn build(cx: &BuildCx) -> AuditRows {
+        let app = cx.app;
+        let host = app.host.map(|h| app.fleet.hosts[h].name.as_str());
+        let today = report::rfc3339(cx.ctx.now);
+        let rows = match app.audit.as_ref().and_then(|a| a.snapshot.as_ref()) {
+            Some(Ok(snap)) => audit_rows(snap, host, today.get(..10).unwrap_or("")),
+            _ => Vec::new(),
+        };
+        AuditRows(cx.keep(rows, |r| r.fields()))
+    }
+}
+
+impl PaneContent for AuditRows {
+    fn len(&self, _: &Model) -> usize {
+        self.0.len()
+    }
+
+    fn host_at(&self, _: &Model, _: usize) -> Option<usize> {
+        None
+    }
+
+    fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {
+        let rows = &self.0;
+        let snapshot = app.audit.as_ref().and_then(|a| a.snapshot.as_ref());
+        let (title, intact, empty) = match snapshot {
+            Some(Ok(snap)) => (
+                snap.title(rows.len()),
+                snap.chain.is_ok(),
+                "no records (yet)",
+            ),
+            Some(Err(e)) => (
+                format!(" audit — cannot read the log: {e} "),
+                false,
+                "the audit log cannot be read",
+            ),
+            None => (" audit ".to_string(), true, "reading the audit log…"),
+        };
+        let sel = app.sels.entry(Pane::Audit).or_default();
+        AuditPane {
+            rows,
+            intact,
+            theme: &app.theme,
+            title,
+            hints,
+            empty,
+        }
+        .render(area, frame.buffer_mut(), sel);
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 /// Records the pane keeps (the newest ones; `fleetdeck audit show` has them all).
 pub const KEPT_RECORDS: usize = 500;

@@ -8,23 +8,38 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, StatefulWidget};
 
-use super::table::{Selection, TableSpec, data_style, pane_block, render_table, status_style};
-use super::theme::Theme;
-use crate::view::CertRow;
+use super::panes::{HostRow, Pane, PaneSpec, Rows};
+use super::table::{
+    Selection, TablePane, TableSpec, data_style, pane_block, render_table, status_style,
+};
+use crate::view::{self, CertRow};
 
-/// Renders [`CertRow`]s.
-pub struct CertsPane<'a> {
-    /// Rows in display order.
-    pub rows: &'a [CertRow],
-    /// Colours.
-    pub theme: &'a Theme,
-    /// Block title.
-    pub title: String,
-    /// Key hints.
-    pub hints: String,
+/// The certs pane in the registry.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Certs,
+    name: "certs",
+    label: "Certs",
+    context: None,
+    shown: PaneSpec::always,
+    build: |cx| {
+        Box::new(Rows::new(
+            Pane::Certs,
+            "certificates",
+            cx.keep(view::cert_rows(&cx.ctx, &cx.hosts), |r| {
+                r.filter_fields().collect()
+            }),
+        ))
+    },
+    keys: None,
+};
+
+impl HostRow for CertRow {
+    fn host(&self) -> usize {
+        self.host
+    }
 }
 
-impl StatefulWidget for CertsPane<'_> {
+impl StatefulWidget for TablePane<'_, [CertRow]> {
     type State = Selection;
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
@@ -52,12 +67,12 @@ impl StatefulWidget for CertsPane<'_> {
         header.push("SUBJECT / NOTE");
         widths.push(Constraint::Min(6));
         let spec = TableSpec {
-            block: pane_block(t, self.title, self.hints, true),
+            block: pane_block(t, self.title, self.hints, self.focused),
             header,
             widths,
             theme: t,
             empty: "no certificates configured (certs = [{ name, path }] in the inventory)",
-            focused: true,
+            focused: self.focused,
         };
         render_table(spec, area, buf, rows.len(), sel, |i| {
             let r = &rows[i];

@@ -4,39 +4,98 @@
 //! height sparkline of the selected node. This is the FISCO manual's "N = 3F+1" arithmetic
 //! made visible before anyone restarts a node.
 
+use std::any::Any;
+use std::collections::BTreeSet;
+
+use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Sparkline, StatefulWidget, Table, Widget};
 
-use super::table::{Selection, TableSpec, data_style, pane_block, render_table, status_style};
-use super::theme::Theme;
-use crate::view::{ChainRow, ChainSummary};
+use super::panes::{BuildCx, Pane, PaneContent, PaneSpec};
+use super::table::{
+    Selection, TablePane, TableSpec, data_style, pane_block, render_table, status_style,
+};
+use super::{App, Model};
+use crate::view::{self, ChainRow, ChainSummary};
 
-/// Renders the chain summaries, the nodes, and the selected node's height sparkline.
-pub struct ChainPane<'a> {
+/// The chain pane in the registry.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Chain,
+    name: "chain",
+    label: "Chain",
+    context: None,
+    shown: PaneSpec::always,
+    build: |cx| Box::new(Chain::build(cx)),
+    keys: None,
+};
+
+/// The pane's rows: one summary per chain, one row per node.
+pub struct Chain {
     /// One line per chain.
-    pub chains: &'a [ChainSummary],
+    pub chains: Vec<ChainSummary>,
     /// One row per node.
-    pub rows: &'a [ChainRow],
-    /// Colours.
-    pub theme: &'a Theme,
-    /// Block title.
-    pub title: String,
-    /// Key hints.
-    pub hints: String,
+    pub rows: Vec<ChainRow>,
 }
 
-impl StatefulWidget for ChainPane<'_> {
+impl Chain {
+    fn build(cx: &BuildCx) -> Chain {
+        let rows = cx.keep(view::chain_rows(&cx.ctx, &cx.hosts), |r| {
+            r.filter_fields().collect()
+        });
+        let host = cx.app.host;
+        // Quorum is about the whole group: summaries count every selected member.
+        let mut labels: BTreeSet<String> = rows.iter().map(|r| r.chain.clone()).collect();
+        if host.is_none() && cx.filter.is_none() {
+            labels.clear();
+        }
+        let chains = view::chain_summaries(&cx.ctx, &cx.app.selected)
+            .into_iter()
+            .filter(|s| labels.is_empty() && host.is_none() || labels.contains(&s.chain))
+            .collect();
+        Chain { chains, rows }
+    }
+}
+
+impl PaneContent for Chain {
+    fn len(&self, _: &Model) -> usize {
+        self.rows.len()
+    }
+
+    fn host_at(&self, _: &Model, i: usize) -> Option<usize> {
+        self.rows.get(i).map(|r| r.host)
+    }
+
+    fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {
+        let title = app.pane_title("chain nodes", self.rows.len());
+        let sel = app.sels.entry(Pane::Chain).or_default();
+        TablePane {
+            rows: self,
+            theme: &app.theme,
+            title,
+            hints,
+            focused: true,
+        }
+        .render(area, frame.buffer_mut(), sel);
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Draws the chain summaries, the nodes, and the selected node's height sparkline.
+impl StatefulWidget for TablePane<'_, Chain> {
     type State = Selection;
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
         let t = self.theme;
-        let chains_height = if self.chains.is_empty() {
+        let chains_height = if self.rows.chains.is_empty() {
             0
         } else {
-            (self.chains.len() as u16).min(4) + 3
+            (self.rows.chains.len() as u16).min(4) + 3
         };
         let spark_height = if area.height >= 22 { 7 } else { 0 };
         let [top, middle, bottom] = Layout::vertical([
@@ -56,7 +115,7 @@ impl StatefulWidget for ChainPane<'_> {
                         .fg(t.colour("header"))
                         .add_modifier(Modifier::BOLD),
                 ));
-            let rows = self.chains.iter().map(|c| {
+            let rows = self.rows.chains.iter().map(|c| {
                 Row::new([
                     Cell::from(c.chain.as_str()),
                     Cell::from(c.nodes.to_string()),
@@ -71,6 +130,7 @@ impl StatefulWidget for ChainPane<'_> {
                 .style(Style::new().fg(t.colour("text")))
             });
             let width = self
+                .rows
                 .chains
                 .iter()
                 .map(|c| c.chain.chars().count())
@@ -100,13 +160,14 @@ impl StatefulWidget for ChainPane<'_> {
 
         let host_width = self
             .rows
+            .rows
             .iter()
             .map(|r| r.host_name.chars().count())
             .max()
             .unwrap_or(4)
             .clamp(4, 20) as u16;
         let wide = area.width >= 100;
-        let rows = self.rows;
+        let rows = &self.rows.rows[..];
         let mut header = vec!["HOST", "HEIGHT", "LAG", "BLK/MIN", "PEERS", "SYNC", "ROLE"];
         let mut widths = vec![
             Constraint::Length(host_width),
@@ -130,12 +191,12 @@ impl StatefulWidget for ChainPane<'_> {
         header.push("NOTE");
         widths.push(Constraint::Min(6));
         let spec = TableSpec {
-            block: pane_block(t, self.title, self.hints, true),
+            block: pane_block(t, self.title, self.hints, self.focused),
             header,
             widths,
             theme: t,
             empty: "no chain nodes configured",
-            focused: true,
+            focused: self.focused,
         };
         render_table(spec, middle, buf, rows.len(), sel, |i| {
             let r = &rows[i];

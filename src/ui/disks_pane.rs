@@ -4,29 +4,113 @@
 //! stale set or a backup suddenly far smaller is red. The console draws the two stacked; the
 //! selection runs through the disks, then the backups.
 
+use std::any::Any;
+
+use ratatui::Frame;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, StatefulWidget};
 
-use super::table::{Selection, TableSpec, data_style, pane_block, render_table, status_style};
-use super::theme::Theme;
+use super::panes::{Pane, PaneContent, PaneSpec};
+use super::table::{
+    Selection, TablePane, TableSpec, data_style, pane_block, render_table, status_style,
+};
+use super::{App, Model};
 use crate::health::Status;
-use crate::view::{BackupRow, DiskRow};
+use crate::view::{self, BackupRow, DiskRow};
 
-/// Renders [`DiskRow`]s.
-pub struct DisksPane<'a> {
-    /// Rows in display order.
-    pub rows: &'a [DiskRow],
-    /// Colours.
-    pub theme: &'a Theme,
-    /// Block title.
-    pub title: String,
-    /// Key hints.
-    pub hints: String,
-    /// Whether the selection is in this table.
-    pub focused: bool,
+/// The disks pane in the registry.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Disks,
+    name: "disks",
+    label: "Disks",
+    context: None,
+    shown: PaneSpec::always,
+    build: |cx| {
+        Box::new(Disks {
+            disks: cx.keep(view::disk_rows(&cx.ctx, &cx.hosts), |r| {
+                r.filter_fields().collect()
+            }),
+            backups: cx.keep(view::backup_rows(&cx.ctx, &cx.hosts), |r| {
+                r.filter_fields().collect()
+            }),
+        })
+    },
+    keys: None,
+};
+
+/// The pane's rows: the disks, then the backups (one selection runs through both).
+pub struct Disks {
+    /// Watched mounts.
+    pub disks: Vec<DiskRow>,
+    /// Backup sets.
+    pub backups: Vec<BackupRow>,
+}
+
+impl PaneContent for Disks {
+    fn len(&self, _: &Model) -> usize {
+        self.disks.len() + self.backups.len()
+    }
+
+    fn host_at(&self, _: &Model, i: usize) -> Option<usize> {
+        let (d, b) = (&self.disks, &self.backups);
+        d.get(i)
+            .map(|r| r.host)
+            .or_else(|| b.get(i - d.len().min(i)).map(|r| r.host))
+    }
+
+    fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {
+        let (disks, backups) = (&self.disks, &self.backups);
+        let disks_title = app.pane_title("disks", disks.len());
+        let backups_title = app.pane_title("backups", backups.len());
+        let sel = *app.sels.entry(Pane::Disks).or_default();
+        let total = disks.len() + backups.len();
+        let selected = sel.selected.min(total.saturating_sub(1));
+        let want = (disks.len() as u16 + 3).max(5);
+        let [top, bottom] = Layout::vertical([
+            Constraint::Max(want.min(area.height / 2).max(4)),
+            Constraint::Min(4),
+        ])
+        .areas(area);
+        let in_disks = selected < disks.len();
+        if in_disks {
+            app.disk_sels[0].selected = selected;
+        } else {
+            app.disk_sels[1].selected = selected - disks.len();
+        }
+        TablePane {
+            rows: &disks[..],
+            theme: &app.theme,
+            title: disks_title,
+            hints: String::new(),
+            focused: in_disks,
+        }
+        .render(top, frame.buffer_mut(), &mut app.disk_sels[0]);
+        TablePane {
+            rows: &backups[..],
+            theme: &app.theme,
+            title: backups_title,
+            hints,
+            focused: !in_disks,
+        }
+        .render(bottom, frame.buffer_mut(), &mut app.disk_sels[1]);
+        let sel = app.sels.entry(Pane::Disks).or_default();
+        sel.selected = selected;
+        sel.body = Rect::default();
+    }
+
+    fn row_at(&self, app: &App, x: u16, y: u16) -> Option<usize> {
+        if let Some(r) = app.disk_sels[0].row_at(x, y) {
+            return Some(r);
+        }
+        app.disk_sels[1].row_at(x, y).map(|r| r + self.disks.len())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 fn host_width<'a>(names: impl Iterator<Item = &'a str>) -> u16 {
@@ -37,7 +121,7 @@ fn host_width<'a>(names: impl Iterator<Item = &'a str>) -> u16 {
         .clamp(4, 20) as u16
 }
 
-impl StatefulWidget for DisksPane<'_> {
+impl StatefulWidget for TablePane<'_, [DiskRow]> {
     type State = Selection;
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
@@ -105,21 +189,7 @@ impl StatefulWidget for DisksPane<'_> {
     }
 }
 
-/// Renders [`BackupRow`]s.
-pub struct BackupsPane<'a> {
-    /// Rows in display order.
-    pub rows: &'a [BackupRow],
-    /// Colours.
-    pub theme: &'a Theme,
-    /// Block title.
-    pub title: String,
-    /// Key hints.
-    pub hints: String,
-    /// Whether the selection is in this table.
-    pub focused: bool,
-}
-
-impl StatefulWidget for BackupsPane<'_> {
+impl StatefulWidget for TablePane<'_, [BackupRow]> {
     type State = Selection;
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {

@@ -4,19 +4,107 @@
 //! widens to keep that visible; fresh cells stay bare. AGE shows the oldest cell of the row.
 //! Columns that do not fit are dropped by priority, the NOTE column last of all.
 
+use std::any::Any;
+
+use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, StatefulWidget};
 
+use super::keymap::Context;
+use super::panes::{Pane, PaneContent, PaneSpec};
 use super::table::{
     Selection, TableSpec, data_style, fit_columns, pane_block, render_table, status_style,
 };
 use super::theme::Theme;
-use crate::view::{DataCell, FleetLine, FleetRow};
+use super::{App, Model};
+use crate::view::{self, DataCell, FleetLine, FleetRow};
 
 pub use super::table::status_slot;
+
+/// The fleet table in the registry: first in the Tab cycle while no host is looked at.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Fleet,
+    name: "fleet",
+    label: "Fleet",
+    context: Some(Context::Fleet),
+    shown: |app| app.host.is_none(),
+    build: |_| Box::new(Fleet),
+    keys: None,
+};
+
+/// The fleet table's rows are the console's own ([`Model`]'s rows and lines, which the status
+/// line's summary counts too), so this holds nothing.
+pub struct Fleet;
+
+impl PaneContent for Fleet {
+    fn len(&self, model: &Model) -> usize {
+        model.lines.len()
+    }
+
+    fn host_at(&self, model: &Model, i: usize) -> Option<usize> {
+        match model.lines.get(i)? {
+            FleetLine::Host(k) => Some(model.rows[*k].host),
+            FleetLine::Group { .. } => None,
+        }
+    }
+
+    fn render(&self, app: &mut App, model: &Model, frame: &mut Frame, area: Rect, hints: String) {
+        let title = fleet_title(app, model);
+        let sel = app.sels.entry(Pane::Fleet).or_default();
+        FleetTable {
+            rows: &model.rows,
+            lines: &model.lines,
+            theme: &app.theme,
+            title,
+            hints,
+        }
+        .render(area, frame.buffer_mut(), sel);
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The fleet table's title: hosts shown, then the query that shapes them.
+fn fleet_title(app: &App, model: &Model) -> String {
+    let query = &app.query;
+    let shown = model
+        .lines
+        .iter()
+        .filter(|l| matches!(l, FleetLine::Host(_)))
+        .count();
+    let n = model.rows.len();
+    let mut title = if shown == n || query.group_by != view::GroupBy::None {
+        format!(" {} — {n} hosts", app.fleet.name)
+    } else {
+        format!(" {} — {shown} of {n} hosts", app.fleet.name)
+    };
+    if let Some(g) = &query.group {
+        title.push_str(&format!(" · group {g}"));
+    }
+    if let Some(f) = &query.filter {
+        title.push_str(&format!(" · /{}", f.text()));
+    }
+    if query.worst_first {
+        title.push_str(" · worst first");
+    }
+    if query.sort != view::SortColumn::Inventory || query.reverse {
+        title.push_str(&format!(
+            " · sort {}{}",
+            query.sort.name(),
+            if query.reverse { " ↑" } else { "" }
+        ));
+    }
+    if query.group_by != view::GroupBy::None {
+        title.push_str(&format!(" · by {}", query.group_by.name()));
+    }
+    title.push(' ');
+    title
+}
 
 /// Renders arranged [`FleetRow`]s; owns no state beyond what it is given.
 pub struct FleetTable<'a> {

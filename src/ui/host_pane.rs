@@ -6,19 +6,119 @@
 //! table: once stale they are drawn in the `stale` slot with their age after the status word
 //! (`running ·3m`).
 
+use std::any::Any;
+
+use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, StatefulWidget, Widget};
 
+use super::panes::{BuildCx, Empty, Pane, PaneContent, PaneSpec};
 use super::table::{Selection, data_style, hanging, pane_block, status_style};
 use super::theme::Theme;
+use super::{App, Model};
 use crate::health::Status;
 use crate::view::{
-    AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, DiskRow, Fact, Freshness, LogRow,
+    self, AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, DiskRow, Fact, Freshness, LogRow,
     ServiceRow,
 };
+
+/// The host pane in the registry: first in the Tab cycle while a host is looked at.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Host,
+    name: "host",
+    label: "Host",
+    context: None,
+    shown: |app| app.host.is_some(),
+    build: |cx| match cx.app.host {
+        None => Box::new(Empty),
+        Some(h) => Box::new(HostRows::build(cx, h)),
+    },
+    keys: None,
+};
+
+/// Everything the other panes know about one host, as their rows.
+pub struct HostRows {
+    host: usize,
+    facts: Vec<Fact>,
+    alerts: Vec<AlertRow>,
+    services: Vec<ServiceRow>,
+    chain: Vec<ChainRow>,
+    chain_summary: Vec<ChainSummary>,
+    disks: Vec<DiskRow>,
+    backups: Vec<BackupRow>,
+    certs: Vec<CertRow>,
+    logs: Vec<LogRow>,
+}
+
+impl HostRows {
+    fn build(cx: &BuildCx, h: usize) -> HostRows {
+        let ctx = &cx.ctx;
+        let one = [h];
+        let chain = view::chain_rows(ctx, &one);
+        let chain_summary = match cx.ctx.fleet.hosts[h].consensus_group {
+            Some(_) => {
+                // The quorum counts every member of the group, not just this host.
+                let label = chain.first().map(|c| c.chain.clone());
+                view::chain_summaries(ctx, &cx.app.selected)
+                    .into_iter()
+                    .filter(|s| Some(&s.chain) == label.as_ref())
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        HostRows {
+            host: h,
+            facts: view::host_facts(ctx, h),
+            alerts: view::alert_rows(ctx, &one, cx.alerts),
+            services: view::service_rows(ctx, &one),
+            chain,
+            chain_summary,
+            disks: view::disk_rows(ctx, &one),
+            backups: view::backup_rows(ctx, &one),
+            certs: view::cert_rows(ctx, &one),
+            logs: view::log_rows(ctx, &one),
+        }
+    }
+}
+
+impl PaneContent for HostRows {
+    /// The host pane scrolls rather than selects: no rows to move through.
+    fn len(&self, _: &Model) -> usize {
+        0
+    }
+
+    fn host_at(&self, _: &Model, _: usize) -> Option<usize> {
+        Some(self.host)
+    }
+
+    fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {
+        let h = self;
+        let title = format!(" {} ", app.fleet.hosts[h.host].name);
+        let sel = app.sels.entry(Pane::Host).or_default();
+        HostPane {
+            facts: &h.facts,
+            alerts: &h.alerts,
+            services: &h.services,
+            chain: h.chain.first(),
+            chain_summary: h.chain_summary.first(),
+            disks: &h.disks,
+            backups: &h.backups,
+            certs: &h.certs,
+            logs: &h.logs,
+            theme: &app.theme,
+            title,
+            hints,
+        }
+        .render(area, frame.buffer_mut(), sel);
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 /// Everything known about one host, as rows of the other panes.
 pub struct HostPane<'a> {

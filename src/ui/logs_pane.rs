@@ -8,23 +8,38 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, StatefulWidget, Widget};
 
-use super::table::{Selection, TableSpec, data_style, pane_block, render_table, status_style};
-use super::theme::Theme;
-use crate::view::LogRow;
+use super::panes::{HostRow, Pane, PaneSpec, Rows};
+use super::table::{
+    Selection, TablePane, TableSpec, data_style, pane_block, render_table, status_style,
+};
+use crate::view::{self, LogRow};
 
-/// Renders [`LogRow`]s and the selected one's tail.
-pub struct LogsPane<'a> {
-    /// Rows in display order.
-    pub rows: &'a [LogRow],
-    /// Colours.
-    pub theme: &'a Theme,
-    /// Block title.
-    pub title: String,
-    /// Key hints.
-    pub hints: String,
+/// The logs pane in the registry.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Logs,
+    name: "logs",
+    label: "Logs",
+    context: None,
+    shown: PaneSpec::always,
+    build: |cx| {
+        Box::new(Rows::new(
+            Pane::Logs,
+            "logs",
+            cx.keep(view::log_rows(&cx.ctx, &cx.hosts), |r| {
+                r.filter_fields().collect()
+            }),
+        ))
+    },
+    keys: None,
+};
+
+impl HostRow for LogRow {
+    fn host(&self) -> usize {
+        self.host
+    }
 }
 
-impl StatefulWidget for LogsPane<'_> {
+impl StatefulWidget for TablePane<'_, [LogRow]> {
     type State = Selection;
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
@@ -45,7 +60,7 @@ impl StatefulWidget for LogsPane<'_> {
                 .clamp(min, max) as u16
         };
         let spec = TableSpec {
-            block: pane_block(t, self.title, self.hints, true),
+            block: pane_block(t, self.title, self.hints, self.focused),
             header: vec![
                 "HOST", "LOG", "FORMAT", "ERRORS", "WARN", "MATCH", "WINDOW", "SOURCE",
             ],
@@ -61,7 +76,7 @@ impl StatefulWidget for LogsPane<'_> {
             ],
             theme: t,
             empty: "no logs configured (logs = [{ name, unit | file }] in the inventory)",
-            focused: true,
+            focused: self.focused,
         };
         render_table(spec, top, buf, rows.len(), sel, |i| {
             let r = &rows[i];

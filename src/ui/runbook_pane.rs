@@ -30,8 +30,11 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui_textarea::TextArea;
 use tokio::sync::{mpsc, oneshot};
 
+use super::keymap::{Context, Key};
+use super::panes::{Pane, PaneContent, PaneSpec};
 use super::table::{Selection, pane_block};
 use super::theme::Theme;
+use super::{App, Model};
 use crate::audit::AuditLog;
 use crate::executor::{self, Ending, Executor, Frontend};
 use crate::inventory::Fleet;
@@ -722,6 +725,68 @@ impl Question {
 
 // =============================================================================================
 // The pane's state
+
+/// The runbook pane in the registry: in consoles that run runbooks.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Runbook,
+    name: "runbook",
+    label: "Runbook",
+    context: Some(Context::Runbook),
+    shown: |app| app.runbooks.is_some(),
+    build: |cx| Box::new(PathRows(cx.app.runbook.path_len())),
+    keys: Some(question_keys),
+};
+
+/// An open question of the runbook owns the keyboard in its pane, except for leaving the pane
+/// and quitting (which suspends the run, resumably).
+fn question_keys(app: &mut App, key: KeyEvent) -> bool {
+    if app.runbook.question().is_none() {
+        return false;
+    }
+    let leaves = [Key::Tab, Key::BackTab, Key::Ctrl('c')]
+        .iter()
+        .any(|k| k.matches(&key));
+    if leaves {
+        return false;
+    }
+    app.runbook.question_key(key);
+    app.invalidate();
+    true
+}
+
+/// The pane's rows: the run's path, by its number of steps (the run itself lives in
+/// [`RunbookPane`], which the console keeps across frames).
+pub struct PathRows(usize);
+
+impl PaneContent for PathRows {
+    fn len(&self, _: &Model) -> usize {
+        self.0
+    }
+
+    fn host_at(&self, _: &Model, _: usize) -> Option<usize> {
+        None
+    }
+
+    fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {
+        let sel = app.sels.entry(Pane::Runbook).or_default();
+        let catalog = app.runbooks.as_deref().unwrap_or_default();
+        app.runbook.render(
+            frame,
+            area,
+            sel,
+            PaneDraw {
+                theme: &app.theme,
+                hints,
+                catalog,
+                now: app.now,
+            },
+        );
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 /// What drawing the pane needs from the console.
 pub struct PaneDraw<'a> {

@@ -9,23 +9,38 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, StatefulWidget, Widget, Wrap};
 
-use super::table::{Selection, TableSpec, data_style, pane_block, render_table, status_style};
-use super::theme::Theme;
-use crate::view::ServiceRow;
+use super::panes::{HostRow, Pane, PaneSpec, Rows};
+use super::table::{
+    Selection, TablePane, TableSpec, data_style, pane_block, render_table, status_style,
+};
+use crate::view::{self, ServiceRow};
 
-/// Renders [`ServiceRow`]s and the selected one's failure output.
-pub struct ServicesPane<'a> {
-    /// Rows in display order.
-    pub rows: &'a [ServiceRow],
-    /// Colours.
-    pub theme: &'a Theme,
-    /// Block title.
-    pub title: String,
-    /// Key hints.
-    pub hints: String,
+/// The services pane in the registry.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Services,
+    name: "services",
+    label: "Services",
+    context: None,
+    shown: PaneSpec::always,
+    build: |cx| {
+        Box::new(Rows::new(
+            Pane::Services,
+            "services",
+            cx.keep(view::service_rows(&cx.ctx, &cx.hosts), |r| {
+                r.filter_fields().collect()
+            }),
+        ))
+    },
+    keys: None,
+};
+
+impl HostRow for ServiceRow {
+    fn host(&self) -> usize {
+        self.host
+    }
 }
 
-impl StatefulWidget for ServicesPane<'_> {
+impl StatefulWidget for TablePane<'_, [ServiceRow]> {
     type State = Selection;
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
@@ -64,12 +79,12 @@ impl StatefulWidget for ServicesPane<'_> {
         header.push("DETAIL");
         widths.push(Constraint::Min(8));
         let spec = TableSpec {
-            block: pane_block(t, self.title, self.hints, true),
+            block: pane_block(t, self.title, self.hints, self.focused),
             header,
             widths,
             theme: t,
             empty: "no services configured",
-            focused: true,
+            focused: self.focused,
         };
         let rows = self.rows;
         render_table(spec, top, buf, rows.len(), sel, |i| {

@@ -121,6 +121,21 @@ pub fn pane_block<'a>(
     b
 }
 
+/// A pane's table widget: its rows and the frame around them. Each table pane implements
+/// `StatefulWidget` for `TablePane<'_, ItsRows>`, so the frame's fields are written once.
+pub struct TablePane<'a, R: ?Sized> {
+    /// Rows in display order.
+    pub rows: &'a R,
+    /// Colours.
+    pub theme: &'a Theme,
+    /// Block title.
+    pub title: String,
+    /// Key hints.
+    pub hints: String,
+    /// Whether the selection is in this table (a pane of two tables has one focused).
+    pub focused: bool,
+}
+
 /// A table drawn through [`render_table`].
 pub struct TableSpec<'a> {
     /// The frame around it.

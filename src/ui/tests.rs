@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
+use ratatui::style::Modifier;
 
 use super::*;
 use crate::inventory::{ChainKind, ConfigSource, load_fleet_from_str};
@@ -915,9 +916,13 @@ fn an_ack_goes_through_the_hook_first_and_then_shows() {
 
 fn alert_rows_of(app: &mut App) -> Vec<AlertRow> {
     app.ensure_model();
-    match app.model.as_ref().and_then(|m| m.pane.as_ref()) {
-        Some((_, PaneRows::Alerts(rows))) => rows.clone(),
-        _ => panic!("not on the alerts pane"),
+    match app
+        .model
+        .as_ref()
+        .and_then(|m| m.content::<Rows<AlertRow>>())
+    {
+        Some(alerts) => alerts.rows.clone(),
+        None => panic!("not on the alerts pane"),
     }
 }
 

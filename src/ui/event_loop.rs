@@ -1,0 +1,263 @@
+//! The console's event loop: takes the terminal (alternate screen, raw mode, mouse capture) and
+//! gives it back on every way out, then waits on keys and mouse ([`EventStream`]), poll
+//! observations, the 1 s tick, SIGTERM/SIGHUP, passphrase requests, audit log reads and the
+//! runbook task's messages, and redraws: at once after the operator did something, at most
+//! every [`DATA_FRAME`] for new poll data, once a second otherwise (ages move).
+//!
+//! Owns the tasks around the console (the poller, the runbook run, audit log reads off the
+//! drawing path) and nothing the screen shows: every fact goes into [`App`] through its
+//! `on_*` methods. Called by `fleetdeck console` through [`run`].
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::prompt::PassphraseRequest;
+use super::runbook_pane::{self, RunStart, RunbookLauncher, RunbookMsg};
+use super::theme::Theme;
+use super::{AckHook, Action, App, audit_pane};
+use crate::inventory::Fleet;
+use crate::poller::Poller;
+use crate::transport::Transport;
+
+/// Options of the console.
+pub struct ConsoleOptions {
+    /// Hosts to show (indices into the fleet).
+    pub selected: Vec<usize>,
+    /// Colours.
+    pub theme: Theme,
+    /// Read-only (`--readonly` or the inventory's `readonly`).
+    pub readonly: bool,
+    /// Who acknowledges alerts (default `$USER`).
+    pub operator: Option<String>,
+    /// Records acks before they take effect (the audit log).
+    pub ack_hook: Option<AckHook>,
+    /// Runs runbooks in the runbook pane (`None`: no runbook pane).
+    pub runbooks: Option<RunbookLauncher>,
+    /// The audit log the Audit pane shows (`None`: no Audit pane).
+    pub audit_log: Option<std::path::PathBuf>,
+}
+
+impl ConsoleOptions {
+    /// Options with no operator override, no ack hook and no runbook pane.
+    pub fn new(selected: Vec<usize>, theme: Theme, readonly: bool) -> ConsoleOptions {
+        ConsoleOptions {
+            selected,
+            theme,
+            readonly,
+            operator: None,
+            ack_hook: None,
+            runbooks: None,
+            audit_log: None,
+        }
+    }
+}
+
+/// Runs the console until the operator quits or a SIGTERM/SIGHUP arrives. The terminal is
+/// restored on every way out, including a panic (ratatui's hook, plus mouse capture off).
+pub async fn run(
+    fleet: Arc<Fleet>,
+    transports: Vec<Transport>,
+    passphrases: mpsc::UnboundedReceiver<PassphraseRequest>,
+    options: ConsoleOptions,
+) -> std::io::Result<()> {
+    use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    let mut terminal = ratatui::init();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    let result = event_loop(
+        &mut terminal,
+        fleet,
+        transports.clone(),
+        passphrases,
+        options,
+    )
+    .await;
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    for t in &transports {
+        if let Transport::Ssh(h) = t {
+            // Bounded: a dead connection must not hold up quitting.
+            let _ = tokio::time::timeout(Duration::from_millis(300), h.disconnect()).await;
+        }
+    }
+    result
+}
+
+/// A deliberate panic for the fault tests (`tests/fault_terminal.rs`), compiled into debug builds
+/// only: with `FLEETDECK_TEST_PANIC_AFTER_FRAMES=N` the console panics once it has drawn N frames,
+/// so a test can check that ratatui's panic hook gives the terminal back. The message is fixed
+/// text: nothing of the console's state (paths, hosts, typed input) can leak through it.
+#[cfg(debug_assertions)]
+struct PanicAfterFrames {
+    after: Option<u64>,
+    drawn: u64,
+}
+
+#[cfg(debug_assertions)]
+impl PanicAfterFrames {
+    fn from_env() -> Self {
+        PanicAfterFrames {
+            after: std::env::var("FLEETDECK_TEST_PANIC_AFTER_FRAMES")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            drawn: 0,
+        }
+    }
+
+    fn frame_drawn(&mut self) {
+        self.drawn += 1;
+        if self.after.is_some_and(|n| self.drawn >= n) {
+            panic!("FLEETDECK_TEST_PANIC_AFTER_FRAMES reached: deliberate test panic");
+        }
+    }
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    fleet: Arc<Fleet>,
+    transports: Vec<Transport>,
+    mut passphrases: mpsc::UnboundedReceiver<PassphraseRequest>,
+    options: ConsoleOptions,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, mut observations) = mpsc::channel(1024);
+    let mut app = App::new(
+        fleet.clone(),
+        options.selected.clone(),
+        options.theme,
+        options.readonly,
+    );
+    if let Some(op) = options.operator {
+        app.set_operator(op);
+    }
+    if let Some(hook) = options.ack_hook {
+        app.set_ack_hook(hook);
+    }
+    let launcher = options.runbooks;
+    if let Some(l) = &launcher {
+        app.enable_runbook_pane(l.catalog());
+    }
+    if let Some(path) = options.audit_log {
+        app.enable_audit_pane(path);
+    }
+    let (audit_tx, mut audit_reads) = mpsc::unbounded_channel();
+    let (runbook_tx, mut runbook_msgs) = mpsc::unbounded_channel();
+    let mut running: Option<runbook_pane::RunHandle> = None;
+    let poller = Poller::spawn(fleet, transports, options.selected, tx);
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    // `dirty`: the operator did something, draw now. `fresh_data`: polls came in; they are
+    // folded into the state at once but drawn at most every DATA_FRAME, so a large fleet whose
+    // polls finish one by one costs a few frames a second, not one per host.
+    let mut dirty = true;
+    let mut fresh_data = false;
+    let mut last_draw = tokio::time::Instant::now();
+    #[cfg(debug_assertions)]
+    let mut panic_test = PanicAfterFrames::from_env();
+    loop {
+        if let Some(path) = app.audit_read_wanted() {
+            let tx = audit_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(audit_pane::AuditSnapshot::load(&path));
+            });
+        }
+        if dirty || (fresh_data && last_draw.elapsed() >= DATA_FRAME) {
+            terminal.draw(|f| app.render(f, SystemTime::now()))?;
+            dirty = false;
+            fresh_data = false;
+            last_draw = tokio::time::Instant::now();
+            #[cfg(debug_assertions)]
+            panic_test.frame_drawn();
+        }
+        tokio::select! {
+            Some(obs) = observations.recv() => {
+                app.on_observation(obs);
+                // Fold in everything already queued; the frame comes within DATA_FRAME.
+                while let Ok(more) = observations.try_recv() {
+                    app.on_observation(more);
+                }
+                fresh_data = true;
+            }
+            () = tokio::time::sleep_until(last_draw + DATA_FRAME), if fresh_data => {}
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) => {
+                    app.on_tick(SystemTime::now());
+                    match app.on_key(key) {
+                        Some(Action::Quit) => break,
+                        Some(Action::RefreshNow) => poller.refresh_now(),
+                        Some(Action::StartRunbook) => {
+                            if let (Some(l), Some(start)) = (&launcher, app.take_runbook_start()) {
+                                app.runbook_starting(&match &start {
+                                    RunStart::New { runbook, .. } => format!("runbook {runbook}"),
+                                    RunStart::Resume(id) => format!("resuming run {id}"),
+                                });
+                                running = Some(l.spawn(start, runbook_tx.clone()));
+                            }
+                        }
+                        Some(Action::StopRun) => {
+                            if let Some(run) = &mut running {
+                                run.interrupt();
+                            }
+                        }
+                        _ => {}
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    app.on_tick(SystemTime::now());
+                    // Mouse motion arrives constantly: redraw only when something changed.
+                    dirty |= app.on_mouse(m);
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    settle(running.take()).await;
+                    return Err(e);
+                }
+                None => break,
+            },
+            Some(snapshot) = audit_reads.recv() => {
+                app.set_audit_snapshot(snapshot);
+                dirty = true;
+            }
+            Some(msg) = runbook_msgs.recv() => {
+                if matches!(msg, RunbookMsg::Ended { .. }) {
+                    running = None;
+                }
+                app.on_runbook_msg(msg);
+                dirty = true;
+            }
+            Some(request) = passphrases.recv() => {
+                app.ask_passphrase(request);
+                dirty = true;
+            }
+            _ = tick.tick() => dirty = true,
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
+        }
+    }
+    settle(running.take()).await;
+    Ok(())
+}
+
+/// The shortest time between two frames drawn for new poll data (keys draw at once).
+const DATA_FRAME: Duration = Duration::from_millis(250);
+
+/// Leaving the console with a run in progress suspends it: saved and audited (bounded, so a
+/// dead host cannot hold the terminal), and `fleetdeck run --resume ID` or `:resume ID` goes on.
+async fn settle(run: Option<runbook_pane::RunHandle>) {
+    if let Some(run) = run {
+        run.settle(Duration::from_secs(10)).await;
+    }
+}

@@ -11,6 +11,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
 
+use super::palette::Command;
 use super::*;
 use crate::inventory::{ChainKind, ConfigSource, load_fleet_from_str};
 use crate::observation::*;

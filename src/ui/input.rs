@@ -1,0 +1,433 @@
+//! What the operator does to the console: keys (through the input line, the passphrase dialog,
+//! the pane on screen, then the key map), the actions they name, palette commands and the mouse.
+//! Each turns into a change of the console's view state, or into an [`Action`] the event loop
+//! carries out (quit, refresh, start or stop a run).
+//!
+//! Must not draw and must not change the fleet state: an ack goes through
+//! [`App::ack_selected`](super::App) beside the state it changes. Called by the event loop and
+//! the render tests.
+
+use std::collections::BTreeSet;
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+
+use super::keymap::Lookup;
+use super::palette::{self, Candidates, Command, Palette, PaletteOutcome};
+use super::runbook_pane::RunStart;
+use super::theme::{self, Theme};
+use super::{Action, App, Input, Pane};
+use crate::view::Filter;
+
+impl App {
+    // -----------------------------------------------------------------------------------------
+    // Keys
+
+    /// Handles a key; returns the action it triggered, if any (`Quit` and `RefreshNow` are for
+    /// the event loop to carry out).
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        if self.dialog.is_some() {
+            self.dialog_key(key);
+            return None;
+        }
+        match std::mem::replace(&mut self.input, Input::None) {
+            Input::None => {}
+            Input::Palette(mut p) => {
+                let c = self.candidates();
+                match p.on_key(key, &c, self.readonly) {
+                    PaletteOutcome::Editing => self.input = Input::Palette(p),
+                    PaletteOutcome::Cancelled => {}
+                    PaletteOutcome::Submit(line) => {
+                        match palette::parse(&line, &c, self.readonly) {
+                            Ok(cmd) => return self.run_command(cmd),
+                            Err(e) => {
+                                p.error = Some(e);
+                                self.input = Input::Palette(p);
+                            }
+                        }
+                    }
+                }
+                return None;
+            }
+            Input::Filter {
+                mut text,
+                previous,
+                mut error,
+            } => {
+                match key.code {
+                    KeyCode::Esc => {
+                        self.query.filter = previous;
+                        self.invalidate();
+                        return None;
+                    }
+                    KeyCode::Enter => {
+                        if let Some(e) = error {
+                            self.notify(e, true);
+                        }
+                        return None;
+                    }
+                    KeyCode::Backspace => {
+                        text.pop();
+                    }
+                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        self.query.filter = previous;
+                        self.invalidate();
+                        return None;
+                    }
+                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        text.clear();
+                    }
+                    KeyCode::Char(c) => text.push(c),
+                    _ => {}
+                }
+                // Filter as you type; a half-typed regex keeps the last good filter.
+                match Filter::parse(&text) {
+                    Ok(f) => {
+                        self.query.filter = f;
+                        error = None;
+                        self.invalidate();
+                    }
+                    Err(e) => error = Some(e),
+                }
+                self.input = Input::Filter {
+                    text,
+                    previous,
+                    error,
+                };
+                return None;
+            }
+            Input::Help { scroll } => {
+                let scroll = match key.code {
+                    KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
+                    KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                    KeyCode::PageDown => scroll.saturating_add(10),
+                    KeyCode::PageUp => scroll.saturating_sub(10),
+                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        return Some(Action::Quit);
+                    }
+                    _ => return None,
+                };
+                self.input = Input::Help { scroll };
+                return None;
+            }
+        }
+        // The pane on screen may take the key first (a runbook's open question).
+        if let Some(keys) = self.pane.spec().keys
+            && keys(self, key)
+        {
+            return None;
+        }
+        match self.keymap.lookup(&key, &self.contexts()) {
+            Lookup::Unbound => None,
+            Lookup::Refused(b) => {
+                self.notify(
+                    format!(
+                        "read-only console: `{}` ({}) is disabled",
+                        b.keys_label(),
+                        b.help
+                    ),
+                    true,
+                );
+                None
+            }
+            Lookup::Action(a) => self.apply(a),
+        }
+    }
+
+    fn dialog_key(&mut self, key: KeyEvent) {
+        let Some(dialog) = &mut self.dialog else {
+            return;
+        };
+        match key.code {
+            KeyCode::Enter => {
+                let d = self.dialog.take().expect("dialog is open");
+                let text = d.input.lines().join("");
+                let _ = d.request.reply.send(Some(text));
+            }
+            KeyCode::Esc => {
+                let d = self.dialog.take().expect("dialog is open");
+                let _ = d.request.reply.send(None);
+            }
+            _ => {
+                dialog.input.input(key);
+            }
+        }
+    }
+
+    /// Carries out `action` (as a key would).
+    pub fn apply(&mut self, action: Action) -> Option<Action> {
+        match action {
+            Action::Quit | Action::RefreshNow => {}
+            Action::Back => return self.go_back(),
+            Action::SelectNext => self.move_selection(1),
+            Action::SelectPrevious => self.move_selection(-1),
+            Action::PageDown => {
+                let page = self.sels.get(&self.pane).map_or(10, |s| s.page()) as isize;
+                self.move_selection(page);
+            }
+            Action::PageUp => {
+                let page = self.sels.get(&self.pane).map_or(10, |s| s.page()) as isize;
+                self.move_selection(-page);
+            }
+            Action::SelectFirst => self.select_absolute(0),
+            Action::SelectLast => self.select_absolute(usize::MAX),
+            Action::NextPane => self.cycle_pane(true),
+            Action::PreviousPane => self.cycle_pane(false),
+            Action::Open => match self.selected_host() {
+                Some(h) if self.host != Some(h) => self.open_host(h),
+                _ => return None,
+            },
+            Action::Filter => {
+                self.input = Input::Filter {
+                    text: self
+                        .query
+                        .filter
+                        .as_ref()
+                        .map(|f| f.text().to_string())
+                        .unwrap_or_default(),
+                    previous: self.query.filter.clone(),
+                    error: None,
+                };
+            }
+            Action::Palette => {
+                self.palette_focus = self.focus_host_name();
+                self.input = Input::Palette(Palette::open(&self.candidates(), self.readonly));
+            }
+            Action::RunOnHost => {
+                if self.runbooks.is_none() {
+                    self.notify("this console runs no runbooks", true);
+                    return None;
+                }
+                let Some(host) = self.focus_host_name() else {
+                    self.notify("select a host first", true);
+                    return None;
+                };
+                self.palette_focus = Some(host);
+                self.input = Input::Palette(Palette::with_line(
+                    "run ",
+                    &self.candidates(),
+                    self.readonly,
+                ));
+            }
+            Action::StartRunbook => {}
+            Action::StopRun => {
+                if !self.runbook.active() {
+                    self.notify("no runbook is running", true);
+                    return None;
+                }
+            }
+            Action::Help => self.input = Input::Help { scroll: 0 },
+            Action::CycleSort => {
+                self.query.sort = self.query.sort.next();
+                self.invalidate();
+            }
+            Action::ReverseSort => {
+                self.query.reverse = !self.query.reverse;
+                self.invalidate();
+            }
+            Action::WorstFirst => {
+                self.query.worst_first = !self.query.worst_first;
+                self.invalidate();
+            }
+            Action::CycleGroupBy => {
+                self.query.group_by = self.query.group_by.next();
+                self.invalidate();
+            }
+            Action::Ack => return self.ack_selected(),
+        }
+        Some(action)
+    }
+
+    /// The host a run started now would be offered for: the one looked at, or the selected row's.
+    fn focus_host_name(&mut self) -> Option<String> {
+        let host = self.host.or_else(|| self.selected_host())?;
+        Some(self.fleet.hosts[host].name.clone())
+    }
+
+    fn candidates(&self) -> Candidates {
+        let mut groups = BTreeSet::new();
+        for &i in &self.selected {
+            let h = &self.fleet.hosts[i];
+            groups.extend(h.groups.iter().cloned());
+            groups.extend(h.consensus_group.iter().cloned());
+        }
+        let mut themes: Vec<String> = theme::builtin_names().map(String::from).collect();
+        if let Some(dir) = theme::user_theme_dir()
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            let mut own: Vec<String> = entries
+                .flatten()
+                .filter_map(|e| {
+                    let p = e.path();
+                    (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(String::from))?
+                })
+                .filter(|n| !themes.contains(n))
+                .collect();
+            own.sort();
+            themes.extend(own);
+        }
+        Candidates {
+            hosts: self
+                .selected
+                .iter()
+                .map(|&i| self.fleet.hosts[i].name.clone())
+                .collect(),
+            groups: groups.into_iter().collect(),
+            themes,
+            runbooks: self
+                .runbooks
+                .iter()
+                .flatten()
+                .map(|(name, _)| name.clone())
+                .collect(),
+            focus_host: self.palette_focus.clone(),
+        }
+    }
+
+    fn request_run(&mut self, start: RunStart) -> Option<Action> {
+        if self.runbooks.is_none() {
+            self.notify("this console runs no runbooks", true);
+            return None;
+        }
+        if self.runbook.active() {
+            self.notify(
+                "a runbook is already running: finish it, or suspend it with X or :stop",
+                true,
+            );
+            self.pane = Pane::Runbook;
+            return None;
+        }
+        self.runbook_start = Some(start);
+        Some(Action::StartRunbook)
+    }
+
+    /// Runs a palette command.
+    pub fn run_command(&mut self, cmd: Command) -> Option<Action> {
+        match cmd {
+            Command::Quit => return Some(Action::Quit),
+            Command::Refresh => return Some(Action::RefreshNow),
+            Command::Help => self.input = Input::Help { scroll: 0 },
+            Command::Ack => {
+                if self.pane != Pane::Alerts {
+                    self.notify("select an alert in the Alerts pane first", true);
+                    return None;
+                }
+                return self.ack_selected();
+            }
+            Command::Run { runbook, hosts } => {
+                return self.request_run(RunStart::New { runbook, hosts });
+            }
+            Command::Resume(id) => return self.request_run(RunStart::Resume(id)),
+            Command::Stop => return self.apply(Action::StopRun),
+            Command::Host(name) => {
+                if let Some(i) = self
+                    .selected
+                    .iter()
+                    .copied()
+                    .find(|&i| self.fleet.hosts[i].name == name)
+                {
+                    self.open_host(i);
+                }
+            }
+            Command::Group(g) => {
+                self.query.group = g;
+                self.invalidate();
+                if self.host.is_some() {
+                    self.host = None;
+                    self.back.clear();
+                    self.pane = Pane::Fleet;
+                }
+            }
+            Command::Pane(p) => self.switch_pane(p),
+            Command::Theme(name) => match Theme::load(&name, theme::user_theme_dir().as_deref()) {
+                Ok(t) => {
+                    self.notify(format!("theme {}", t.name()), false);
+                    self.theme = t;
+                }
+                Err(e) => self.notify(e.to_string(), true),
+            },
+            Command::Sort(c) => {
+                self.query.sort = c;
+                self.invalidate();
+            }
+            Command::GroupBy(g) => {
+                self.query.group_by = g;
+                self.invalidate();
+            }
+            Command::Filter(text) => match Filter::parse(text.as_deref().unwrap_or("")) {
+                Ok(f) => {
+                    self.query.filter = f;
+                    self.invalidate();
+                }
+                Err(e) => self.notify(e, true),
+            },
+        }
+        None
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Mouse
+
+    /// Handles a mouse event: wheel scrolls, a click selects a tab or a row, a click on the
+    /// selected row opens its host. Returns whether anything changed.
+    pub fn on_mouse(&mut self, ev: MouseEvent) -> bool {
+        if self.dialog.is_some() {
+            return false;
+        }
+        match ev.kind {
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let d = if ev.kind == MouseEventKind::ScrollDown {
+                    1
+                } else {
+                    -1
+                };
+                if let Input::Help { scroll } = &mut self.input {
+                    *scroll = scroll.saturating_add_signed(d as i16);
+                } else {
+                    self.move_selection(d * 3);
+                }
+                true
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                if !matches!(self.input, Input::None) {
+                    return false;
+                }
+                let (x, y) = (ev.column, ev.row);
+                if let Some((_, pane)) = self
+                    .tabs
+                    .iter()
+                    .find(|(r, _)| r.contains(ratatui::layout::Position { x, y }))
+                {
+                    let pane = *pane;
+                    self.switch_pane(pane);
+                    return true;
+                }
+                let Some(row) = self.row_at(x, y) else {
+                    return false;
+                };
+                if row == self.selected_row() {
+                    self.apply(Action::Open);
+                } else {
+                    let len = self.current_len();
+                    if row < len {
+                        self.sels.entry(self.pane).or_default().selected = row;
+                        if self.pane == Pane::Fleet {
+                            self.settle_fleet_selection(1);
+                        }
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn row_at(&self, x: u16, y: u16) -> Option<usize> {
+        let (_, content) = self.model.as_ref()?.pane.as_ref()?;
+        content.row_at(self, x, y)
+    }
+}

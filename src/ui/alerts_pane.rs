@@ -39,6 +39,7 @@ impl HostRow for AlertRow {
     }
 }
 
+/// Draws [`AlertRow`]s, new ones loud, acknowledged ones dim.
 impl StatefulWidget for TablePane<'_, [AlertRow]> {
     type State = Selection;
 

@@ -39,6 +39,7 @@ impl HostRow for CertRow {
     }
 }
 
+/// Draws [`CertRow`]s.
 impl StatefulWidget for TablePane<'_, [CertRow]> {
     type State = Selection;
 

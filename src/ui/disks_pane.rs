@@ -1,8 +1,8 @@
 //! The disks and backups pane: used % with its trend and a days-until-full estimate per watched
-//! mount ([`DisksPane`]), and per backup set the newest file, its age, size and size change
-//! against the one before ([`BackupsPane`]) — the backup manual's silent failure made loud: a
-//! stale set or a backup suddenly far smaller is red. The console draws the two stacked; the
-//! selection runs through the disks, then the backups.
+//! mount, and per backup set the newest file, its age, size and size change against the one
+//! before — the backup manual's silent failure made loud: a stale set or a backup suddenly far
+//! smaller is red. [`Disks`] draws the two tables stacked; the selection runs through the
+//! disks, then the backups.
 
 use std::any::Any;
 
@@ -121,6 +121,7 @@ fn host_width<'a>(names: impl Iterator<Item = &'a str>) -> u16 {
         .clamp(4, 20) as u16
 }
 
+/// Draws [`DiskRow`]s.
 impl StatefulWidget for TablePane<'_, [DiskRow]> {
     type State = Selection;
 
@@ -189,6 +190,7 @@ impl StatefulWidget for TablePane<'_, [DiskRow]> {
     }
 }
 
+/// Draws [`BackupRow`]s.
 impl StatefulWidget for TablePane<'_, [BackupRow]> {
     type State = Selection;
 

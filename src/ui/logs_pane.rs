@@ -39,6 +39,7 @@ impl HostRow for LogRow {
     }
 }
 
+/// Draws [`LogRow`]s and the selected one's tail.
 impl StatefulWidget for TablePane<'_, [LogRow]> {
     type State = Selection;
 

@@ -40,6 +40,7 @@ impl HostRow for ServiceRow {
     }
 }
 
+/// Draws [`ServiceRow`]s and the selected one's failure output.
 impl StatefulWidget for TablePane<'_, [ServiceRow]> {
     type State = Selection;
 

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigError, ConfigSource, find_config, load_fleet, load_fleet_from_str};
 
@@ -121,18 +121,37 @@ impl Default for Thresholds {
     }
 }
 
-/// Access role from the manuals' access model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Access role from the manuals' access model (the inventory's `[operators]`), ordered from the
+/// least to the most trusted. Runbooks, the audit log and the console all use this one type
+/// (`runbook::AccessRole` names it too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
-    /// Everything.
-    Admin,
+    /// Read-only: reads the audit log.
+    Auditor,
+    /// Read-only: reads logs.
+    Developer,
     /// Service actions and runbooks.
     Operator,
-    /// Read-only.
-    Developer,
-    /// Read-only, reads the audit log.
-    Auditor,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// Whether this role may run steps that change hosts or page people.
+    pub fn may_write(self) -> bool {
+        matches!(self, Self::Operator | Self::Admin)
+    }
+
+    /// The spelling used in files and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auditor => "auditor",
+            Self::Developer => "developer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// How fleetdeck reaches a host.

@@ -139,48 +139,8 @@ impl Runbook {
     }
 }
 
-/// Access role, from the manuals' access model (the inventory's `[operators]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AccessRole {
-    /// Read-only: reads the audit log.
-    Auditor,
-    /// Read-only: reads logs.
-    Developer,
-    /// Service actions and runbooks.
-    Operator,
-    /// Everything.
-    Admin,
-}
-
-impl AccessRole {
-    /// Whether this role may run steps that change hosts or page people.
-    pub fn may_write(self) -> bool {
-        matches!(self, Self::Operator | Self::Admin)
-    }
-
-    /// The spelling used in files and audit records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auditor => "auditor",
-            Self::Developer => "developer",
-            Self::Operator => "operator",
-            Self::Admin => "admin",
-        }
-    }
-}
-
-impl From<crate::inventory::Role> for AccessRole {
-    fn from(role: crate::inventory::Role) -> Self {
-        use crate::inventory::Role;
-        match role {
-            Role::Admin => Self::Admin,
-            Role::Operator => Self::Operator,
-            Role::Developer => Self::Developer,
-            Role::Auditor => Self::Auditor,
-        }
-    }
-}
+/// Access role: the inventory's one role type, under the name runbook code has always used.
+pub use crate::inventory::Role as AccessRole;
 
 /// One input of a runbook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use super::{
-    ChainKind, Fleet, Host, HostKeyPolicy, LogFormat, LogOrigin, NodeRole, Role, ServiceKind,
-    Thresholds, TransportKind,
+    ChainKind, Fleet, Host, HostKeyPolicy, LogFormat, LogOrigin, NodeRole, ServiceKind, Thresholds,
+    TransportKind,
 };
 
 /// A human-readable summary of everything the inventory says, for `fleetdeck config check`.
@@ -93,7 +93,7 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
     } else {
         writeln!(out, "operators:")?;
         for (name, role) in &fleet.operators {
-            writeln!(out, "  {name}: {}", role_str(*role))?;
+            writeln!(out, "  {name}: {}", role.as_str())?;
         }
     }
     writeln!(out, "hosts: {}", fleet.hosts.len())?;
@@ -323,15 +323,6 @@ fn describe_service_kind(kind: &ServiceKind) -> String {
         ServiceKind::Port { address, port } => format!("port {address}:{port}"),
         ServiceKind::Http { url, expect_status } => format!("http {url} expecting {expect_status}"),
         ServiceKind::Command { command } => format!("command `{command}`"),
-    }
-}
-
-fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Operator => "operator",
-        Role::Developer => "developer",
-        Role::Auditor => "auditor",
     }
 }
 

@@ -144,10 +144,46 @@ pub struct Executor {
     run_id: String,
     runs_dir: PathBuf,
     http: reqwest::Client,
-    /// `seq` of each `exec` record whose `exec.result` is not written yet, by the engine's
-    /// [`ExecId`](runbook::ExecId): the result record's `pair`. An entry left here when the
-    /// process ends is what `audit show --unfinished` lists.
-    open_execs: std::sync::Mutex<BTreeMap<u64, u64>>,
+    /// `seq` of each `before` record written by this process whose `after` is not written
+    /// yet: the after record's `pair`. An entry left here when the process ends is what
+    /// `audit show --unfinished` lists.
+    open: std::sync::Mutex<BTreeMap<Opened, u64>>,
+}
+
+/// What an open `before` record is about, so its `after` finds it (docs/audit.md, "Actions").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Opened {
+    /// `runbook.start` or `runbook.resume`, closed by `runbook.finish` or `interrupt`.
+    Run,
+    /// `step.run` of this step, closed by its `step.result`.
+    Step(String),
+    /// `notify` of this step, closed by its `notify.result`.
+    Notify(String),
+    /// `exec` of the engine's command id, closed by its `exec.result`.
+    Exec(u64),
+}
+
+/// How an audit record takes part in a pair: it opens one, closes one, or stands alone.
+enum Pairing {
+    Open(Opened),
+    Close(Opened),
+    Single,
+}
+
+/// The pairing of the engine's record: the one table of which action opens and which closes.
+fn pairing(entry: &runbook::AuditEntry) -> Pairing {
+    let step = || entry.step.clone().unwrap_or_default();
+    match (entry.action, entry.exec) {
+        (AuditAction::RunbookStart | AuditAction::RunbookResume, _) => Pairing::Open(Opened::Run),
+        (AuditAction::RunbookFinish | AuditAction::Interrupt, _) => Pairing::Close(Opened::Run),
+        (AuditAction::StepRun, _) => Pairing::Open(Opened::Step(step())),
+        (AuditAction::StepResult, _) => Pairing::Close(Opened::Step(step())),
+        (AuditAction::Notify, _) => Pairing::Open(Opened::Notify(step())),
+        (AuditAction::NotifyResult, _) => Pairing::Close(Opened::Notify(step())),
+        (AuditAction::Exec, Some(exec)) => Pairing::Open(Opened::Exec(exec.0)),
+        (AuditAction::ExecResult, Some(exec)) => Pairing::Close(Opened::Exec(exec.0)),
+        _ => Pairing::Single,
+    }
 }
 
 impl Executor {
@@ -177,7 +213,7 @@ impl Executor {
             run_id,
             runs_dir,
             http,
-            open_execs: std::sync::Mutex::new(BTreeMap::new()),
+            open: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -398,31 +434,71 @@ impl Executor {
         e.result = entry.result.clone();
         e.reason = entry.reason.clone();
         e.duration_ms = entry.duration_ms;
-        // An `exec` opens an action and its `exec.result` closes it: written as `before` and
-        // `after` with `pair`, so a command that started and never reported can be found.
-        let opened = |exec: runbook::ExecId| {
-            self.open_execs
-                .lock()
-                .ok()
-                .and_then(|mut open| open.remove(&exec.0))
-        };
         // Append blocks on the file lock and fsync; keep the other tasks of this runtime going.
-        tokio::task::block_in_place(|| match (entry.action, entry.exec) {
-            (AuditAction::Exec, Some(exec)) => {
+        tokio::task::block_in_place(|| match pairing(entry) {
+            Pairing::Open(key) => {
                 let before = self.audit.append_before(e)?;
-                if let Ok(mut open) = self.open_execs.lock() {
-                    open.insert(exec.0, before.seq);
+                if let Ok(mut open) = self.open.lock() {
+                    open.insert(key, before.seq);
                 }
                 Ok(())
             }
-            (AuditAction::ExecResult, Some(exec)) => match opened(exec) {
-                Some(seq) => self.audit.append_after(e, seq).map(|_| ()),
-                // The opening record was written by an earlier process (a resumed run):
-                // nothing to pair with in this one.
-                None => self.audit.append(e).map(|_| ()),
-            },
-            _ => self.audit.append(e).map(|_| ()),
+            Pairing::Close(Opened::Run) => {
+                // The run ends or is suspended while a step is in progress (an abort, a refusal,
+                // Ctrl-C): that step's `step.run` gets its `step.result` first, so a run that
+                // ended or was suspended leaves no step open. Commands whose outcome is unknown
+                // keep their open `exec`: that is worth finding.
+                self.close_steps(entry)?;
+                self.append_closing(e, Opened::Run)
+            }
+            Pairing::Close(key) => self.append_closing(e, key),
+            Pairing::Single => self.audit.append(e).map(|_| ()),
         })
+    }
+
+    /// Writes `e` as the `after` of the open record `key`, or as a single record when this
+    /// process wrote no such `before` (a resumed run: its opening record belongs to the
+    /// process that was interrupted).
+    fn append_closing(&self, e: LogEntry, key: Opened) -> Result<(), crate::audit::AuditError> {
+        let before = self.open.lock().ok().and_then(|mut open| open.remove(&key));
+        match before {
+            Some(seq) => self.audit.append_after(e, seq).map(|_| ()),
+            None => self.audit.append(e).map(|_| ()),
+        }
+    }
+
+    /// Closes every open `step.run` with a `step.result` whose result says how the run left
+    /// it: `suspended` on an `interrupt`, else the run's outcome (`aborted`, `refused`, …).
+    fn close_steps(&self, ending: &runbook::AuditEntry) -> Result<(), crate::audit::AuditError> {
+        let steps: Vec<String> = match self.open.lock() {
+            Ok(open) => open
+                .keys()
+                .filter_map(|k| match k {
+                    Opened::Step(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let suspended = ending.action == AuditAction::Interrupt;
+        for step in steps {
+            let mut e = LogEntry::new(&self.actor, AuditAction::StepResult.as_str())
+                .run(&self.run_id)
+                .runbook(&ending.runbook)
+                .step(&step);
+            e.result = Some(if suspended {
+                "suspended".to_owned()
+            } else {
+                ending.result.clone().unwrap_or_else(|| "ended".to_owned())
+            });
+            let how = if suspended { "suspended" } else { "ended" };
+            e.reason = Some(match &ending.reason {
+                Some(r) => format!("the run {how} during this step: {r}"),
+                None => format!("the run {how} during this step"),
+            });
+            self.append_closing(e, Opened::Step(step))?;
+        }
+        Ok(())
     }
 
     /// Runs one batch of execs concurrently. Returns the results, and a reason when a

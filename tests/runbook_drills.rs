@@ -667,6 +667,34 @@ fn interrupted_run_resumes_and_secrets_stay_secret() {
         field(interrupt, "reason").contains("outcome unknown"),
         "{interrupt}"
     );
+    // A suspension closes the run (`interrupt` pairs with `runbook.start`) and the step in
+    // progress (`step.result` `suspended`); only the command whose outcome is unknown stays open.
+    let opened = |action: &str| {
+        run.iter()
+            .find(|r| field(r, "action") == action)
+            .unwrap_or_else(|| panic!("no {action}: {:?}", actions(&run)))
+    };
+    assert_eq!(interrupt["phase"], "after", "{interrupt}");
+    assert_eq!(interrupt["pair"], opened("runbook.start")["seq"]);
+    let suspended = run
+        .iter()
+        .find(|r| field(r, "action") == "step.result" && field(r, "step") == "long")
+        .unwrap_or_else(|| panic!("no step.result for long: {:?}", actions(&run)));
+    assert_eq!(field(suspended, "result"), "suspended", "{suspended}");
+    let long_step = run
+        .iter()
+        .find(|r| field(r, "action") == "step.run" && field(r, "step") == "long")
+        .expect("step.run long");
+    assert_eq!(suspended["pair"], long_step["seq"], "{suspended}");
+    let out = d.run(&["audit", "show", "--unfinished", "--json"]);
+    let open: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let open: Vec<&str> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(open, ["exec"], "only the interrupted command is unfinished");
     let saved = d.runs_dir().join(format!("{run_id}.json"));
     assert!(
         saved.is_file(),
@@ -908,19 +936,33 @@ fn exec_records_pair_and_a_killed_run_leaves_an_unfinished_exec() {
         "the killed command has no result"
     );
 
+    // Steps pair the same way: the finished step closed, the killed one open.
+    let quick_step = by("step.run", "quick");
+    let quick_step_result = by("step.result", "quick");
+    assert_eq!(quick_step["phase"], "before", "{quick_step}");
+    assert_eq!(quick_step_result["phase"], "after", "{quick_step_result}");
+    assert_eq!(quick_step_result["pair"], quick_step["seq"]);
+    let long_step = by("step.run", "long");
+    let start = records
+        .iter()
+        .find(|r| field(r, "action") == "runbook.start")
+        .expect("a runbook.start record");
+    assert_eq!(start["phase"], "before", "{start}");
+
+    // The run, the step in progress and its command never reported: all three are listed.
     let out = d.run(&["audit", "show", "--unfinished", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let open: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let open = open.as_array().unwrap();
-    assert_eq!(open.len(), 1, "{open:?}");
-    assert_eq!(open[0]["seq"], long["seq"]);
+    let open: Vec<&serde_json::Value> =
+        open.as_array().unwrap().iter().map(|r| &r["seq"]).collect();
+    assert_eq!(open, [&start["seq"], &long_step["seq"], &long["seq"]]);
     let out = d.run(&["audit", "verify"]);
     let said = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(
         said.contains(&format!(
-            "unfinished: 1 action(s) started and never reported, at line(s) {} ",
-            long["seq"]
+            "unfinished: 3 action(s) started and never reported, at line(s) {}, {}, {} ",
+            start["seq"], long_step["seq"], long["seq"]
         )),
         "{said}"
     );

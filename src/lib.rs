@@ -12,6 +12,7 @@ pub mod cli;
 pub mod diag;
 pub mod executor;
 pub mod health;
+pub mod host_path;
 pub mod inventory;
 pub mod logfile;
 pub mod mounts;

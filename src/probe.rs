@@ -20,7 +20,6 @@
 pub mod certs;
 pub mod chain;
 pub mod facts;
-pub mod host_path;
 pub mod http;
 pub mod logs;
 pub mod parse;

@@ -179,6 +179,10 @@ pub enum InputType {
     Duration,
     /// The name of a host of the fleet.
     Host,
+    /// A file or directory on the hosts: absolute, or `~`, `~/rest`, `~user/rest`. In a
+    /// command it renders through [`crate::host_path::shell_word`], so a leading `~` is the
+    /// host's home, the same rule as the inventory's paths.
+    Path,
 }
 
 impl InputType {
@@ -191,6 +195,7 @@ impl InputType {
             Self::Choice => "choice",
             Self::Duration => "duration",
             Self::Host => "host",
+            Self::Path => "path",
         }
     }
 }

@@ -967,3 +967,104 @@ fn exec_records_pair_and_a_killed_run_leaves_an_unfinished_exec() {
         "{said}"
     );
 }
+
+/// An operator's runbook with a `path` input, checked on a real host.
+const HOME_PATH: &str = r#"
+name = "home-path-drill"
+title = "A directory given relative to the home"
+
+[[inputs]]
+name = "dir"
+type = "path"
+prompt = "Directory on the host"
+
+[targets]
+hosts = "*"
+
+[[steps]]
+id = "exists"
+kind = "check"
+command = "test -d {{dir}} && test -f {{dir}}/marker"
+"#;
+
+/// Bug (issue 10): runbook values are shell-quoted whole, so `backup_dir = "~/backups"` named
+/// a directory literally called `~`. A `path` input renders through the inventory's host-path
+/// rule: `~/…` is the SSH user's home on the host.
+#[test]
+fn a_path_input_given_with_a_tilde_names_the_home_relative_directory() {
+    let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(1)));
+    let opts = writer_inventory(&d, &[0]);
+    d.set_inventory(&opts);
+    fs::write(d.own_runbooks().join("home-path-drill.toml"), HOME_PATH).unwrap();
+    let home = d.fleet.host(0).home;
+    fs::create_dir_all(home.join("fd backups")).unwrap();
+    fs::write(home.join("fd backups/marker"), "x").unwrap();
+
+    // The shipped backup runbook shows the home-relative form in its plan.
+    let out = d.run(&[
+        "run",
+        "backup",
+        "--dry-run",
+        "--hosts",
+        "h1",
+        "--var",
+        "backup_dir=~/fd backups",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\"$HOME\"/'fd backups'"),
+        "the backup directory renders as a home path:\n{stdout}"
+    );
+    assert!(!stdout.contains("'~/fd backups'"), "{stdout}");
+
+    // And a real run acts on that directory of the host.
+    let out = d.run(&[
+        "run",
+        "home-path-drill",
+        "--hosts",
+        "h1",
+        "--var",
+        "dir=~/fd backups",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = d.run(&[
+        "run",
+        "home-path-drill",
+        "--hosts",
+        "h1",
+        "--var",
+        "dir=~/absent",
+    ]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a missing directory fails the check"
+    );
+    // A relative path is refused before anything runs: relative to what?
+    let out = d.run(&[
+        "run",
+        "home-path-drill",
+        "--hosts",
+        "h1",
+        "--var",
+        "dir=fd backups",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("is not a host path"),
+        "{}",
+        text(&out.stderr)
+    );
+}

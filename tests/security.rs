@@ -446,6 +446,7 @@ async fn hostile_runbook_inputs_are_quoted_for_the_remote_shell() {
             targets: &targets,
             inputs: &inputs,
             secret: &not_secret,
+            path: &not_secret,
             stamp: "20260101000000",
             decisions: &decisions,
         };
@@ -487,6 +488,7 @@ fn a_secret_input_is_masked_in_every_copy_but_the_one_that_runs() {
         targets: &targets,
         inputs: &inputs,
         secret: &is_secret,
+        path: &|_: &str| false,
         stamp: "20260101000000",
         decisions: &decisions,
     };

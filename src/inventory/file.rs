@@ -359,7 +359,7 @@ pub struct BackupFile {
     /// Name shown to the operator, unique within a host.
     pub name: Spanned<String>,
     /// Directory on the host; `~/` is the login user's home there, as for every host path
-    /// (`crate::probe::host_path`).
+    /// (`crate::host_path`).
     pub dir: Spanned<String>,
     /// Glob of the backup files in `dir`.
     pub pattern: Spanned<String>,

@@ -28,9 +28,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::PollPlan;
-use super::host_path::shell_word as host_path;
 use super::parse::{self, ServiceReading, first_line, shorten};
 use super::{certs, facts, logs};
+use crate::host_path::shell_word as host_path;
 use crate::inventory::{Host, LogOrigin, LogSource, ServiceKind};
 use crate::observation::{
     BackupObs, CertObs, DiskObs, DiskUsage, FailureSource, HostFacts, LoadAvg, LogObs, Metric,

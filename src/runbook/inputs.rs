@@ -15,6 +15,21 @@ pub(crate) fn anchored(pattern: &str) -> String {
     format!("^(?:{pattern})$")
 }
 
+/// `value` when it matches the input's `pattern` (if any), else why not.
+fn matches_pattern(input: &Input, value: &str) -> Result<String, String> {
+    if let Some(p) = &input.pattern {
+        let re = regex::Regex::new(&anchored(p)).map_err(|e| format!("invalid pattern: {e}"))?;
+        if !re.is_match(value) {
+            return Err(if input.secret {
+                format!("the value does not match the pattern /{p}/")
+            } else {
+                format!("{value:?} does not match the pattern /{p}/")
+            });
+        }
+    }
+    Ok(value.to_owned())
+}
+
 /// Checks one input value; returns its canonical spelling. `fleet` (when given) is the list
 /// `host` inputs must come from.
 pub(crate) fn validate_input(
@@ -23,20 +38,18 @@ pub(crate) fn validate_input(
     fleet: Option<&[HostInfo]>,
 ) -> Result<String, String> {
     match input.kind {
-        InputType::String => {
-            if let Some(p) = &input.pattern {
-                let re =
-                    regex::Regex::new(&anchored(p)).map_err(|e| format!("invalid pattern: {e}"))?;
-                if !re.is_match(value) {
-                    return Err(if input.secret {
-                        format!("the value does not match the pattern /{p}/")
-                    } else {
-                        format!("{value:?} does not match the pattern /{p}/")
-                    });
-                }
+        InputType::Path => {
+            // Relative to what? The SSH session's working directory is an accident of the
+            // host's setup: a host path names its root, or the home with `~`.
+            if !(value.starts_with('/') || value.starts_with('~')) {
+                return Err(format!(
+                    "{value:?} is not a host path: start it with / or ~ (the login user's home)"
+                ));
             }
-            Ok(value.to_owned())
+            crate::host_path::shell_word(value)?;
+            matches_pattern(input, value)
         }
+        InputType::String => matches_pattern(input, value),
         InputType::Int => value
             .trim()
             .parse::<i64>()
@@ -114,4 +127,41 @@ pub(crate) fn validate_inputs(
         }
     }
     Ok((values, missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_input(pattern: Option<&str>) -> Input {
+        Input {
+            name: "dir".into(),
+            prompt: "Directory".into(),
+            kind: InputType::Path,
+            pattern: pattern.map(str::to_owned),
+            choices: Vec::new(),
+            default: None,
+            required: true,
+            secret: false,
+        }
+    }
+
+    #[test]
+    fn a_path_is_absolute_or_home_relative_and_kept_as_written() {
+        let input = path_input(None);
+        for ok in ["/srv/backups", "~", "~/backups", "~postgres/backups", "/"] {
+            assert_eq!(validate_input(&input, ok, None).as_deref(), Ok(ok));
+        }
+        for bad in ["backups", "./backups", "", "-rf"] {
+            let err = validate_input(&input, bad, None).unwrap_err();
+            assert!(err.contains("is not a host path"), "{bad}: {err}");
+        }
+        assert!(validate_input(&input, "/a\0b", None).is_err(), "NUL");
+        let input = path_input(Some("(/|~/).+"));
+        assert!(validate_input(&input, "~/x", None).is_ok());
+        assert!(
+            validate_input(&input, "~", None).is_err(),
+            "the pattern still applies"
+        );
+    }
 }

@@ -333,6 +333,9 @@ pub struct Values<'a> {
     pub inputs: &'a BTreeMap<String, String>,
     /// Names of the secret inputs.
     pub secret: &'a dyn Fn(&str) -> bool,
+    /// Names of the `path` inputs: in a command they render through
+    /// [`crate::host_path::shell_word`] (`~/x` → `"$HOME"/'x'`), not quoted whole.
+    pub path: &'a dyn Fn(&str) -> bool,
     /// `run.stamp`.
     pub stamp: &'a str,
     /// Choice step id → label of the option taken.
@@ -435,7 +438,12 @@ fn render_inner(
                         continue;
                     }
                 };
-                let quoted = quote(&value, context)?;
+                let host_path = matches!(&resolved, Name::Input(i) if (values.path)(i));
+                let quoted = if host_path && context == Context::Command {
+                    crate::host_path::shell_word(&value)?
+                } else {
+                    quote(&value, context)?
+                };
                 real.push_str(&quoted);
                 if secret {
                     display.push_str(MASK);
@@ -613,17 +621,35 @@ mod tests {
         inputs.insert("token".to_owned(), "s3cr3t/x".to_owned());
         inputs.insert("service".to_owned(), "geth".to_owned());
         let targets = vec!["node-1".to_owned(), "node 2".to_owned()];
+        inputs.insert("dir".to_owned(), "~/back ups".to_owned());
+        inputs.insert("root".to_owned(), "/var/x y".to_owned());
         let secret = |n: &str| n == "token";
+        let path = |n: &str| n == "dir" || n == "root";
         let decisions = BTreeMap::from([("level".to_owned(), "P0".to_owned())]);
         let values = Values {
             host: Some(&host),
             targets: &targets,
             inputs: &inputs,
             secret: &secret,
+            path: &path,
             stamp: "20261122020000",
             decisions: &decisions,
         };
         render(text, context, &values)
+    }
+
+    /// Bug (issue 10): a path input `~/backups` was quoted whole and named a directory called
+    /// `~`. A `path` input follows the inventory's rule for host paths; other contexts are as
+    /// for any value.
+    #[test]
+    fn path_inputs_render_as_host_paths_in_commands() {
+        let r = render_with("test -d {{dir}} && ls {{root}}/a", Context::Command).unwrap();
+        assert_eq!(r.real, "test -d \"$HOME\"/'back ups' && ls '/var/x y'/a");
+        assert_eq!(r.display, r.real);
+        let r = render_with("backups in {{dir}}", Context::Display).unwrap();
+        assert_eq!(r.real, "backups in ~/back ups");
+        let r = render_with("https://x/?d={{dir}}", Context::Url).unwrap();
+        assert_eq!(r.real, "https://x/?d=~%2Fback%20ups");
     }
 
     #[test]

@@ -273,12 +273,13 @@ impl Linter<'_> {
                     "choice" => InputType::Choice,
                     "duration" => InputType::Duration,
                     "host" => InputType::Host,
+                    "path" => InputType::Path,
                     other => {
                         self.at(
                             k.span(),
                             format!(
                                 "invalid input type {other:?} for input `{name}`: expected one \
-                                 of string, int, bool, choice, duration, host"
+                                 of string, int, bool, choice, duration, host, path"
                             ),
                         );
                         InputType::String
@@ -296,12 +297,12 @@ impl Linter<'_> {
         let name = input.name.get_ref().clone();
         let place = format!("input `{name}`");
         let pattern = input.pattern.as_ref().and_then(|p| {
-            if kind != InputType::String {
+            if !matches!(kind, InputType::String | InputType::Path) {
                 self.at(
                     p.span(),
                     format!(
-                        "key `pattern` does not apply to {place} of type {}: only string inputs \
-                         take a pattern",
+                        "key `pattern` does not apply to {place} of type {}: only string and \
+                         path inputs take a pattern",
                         kind.as_str()
                     ),
                 );
@@ -374,7 +375,11 @@ impl Linter<'_> {
                 (InputType::Int, toml::Value::Integer(i)) => Some(i.to_string()),
                 (InputType::Bool, toml::Value::Boolean(b)) => Some(b.to_string()),
                 (
-                    InputType::String | InputType::Choice | InputType::Duration | InputType::Host,
+                    InputType::String
+                    | InputType::Choice
+                    | InputType::Duration
+                    | InputType::Host
+                    | InputType::Path,
                     toml::Value::String(s),
                 ) => Some(s.clone()),
                 _ => None,

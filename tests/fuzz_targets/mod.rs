@@ -409,6 +409,7 @@ fn render_keeps_secrets(text: &str) {
         targets: &targets,
         inputs: &inputs,
         secret: &is_secret,
+        path: &|_: &str| false,
         stamp: "20260101000000",
         decisions: &decisions,
     };

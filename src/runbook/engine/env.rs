@@ -62,11 +62,17 @@ impl Env<'_> {
         };
         let runbook = self.runbook;
         let secret = |n: &str| runbook.input(n).is_some_and(|i| i.secret);
+        let path = |n: &str| {
+            runbook
+                .input(n)
+                .is_some_and(|i| i.kind == crate::runbook::InputType::Path)
+        };
         let values = Values {
             host: info,
             targets: self.targets,
             inputs: self.inputs,
             secret: &secret,
+            path: &path,
             stamp: &self.stamp,
             decisions: &self.decisions,
         };

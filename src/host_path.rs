@@ -20,8 +20,14 @@
 //! "no such directory: ~/backups" for a directory that exists). Only the tilde prefix is left to
 //! the shell; the rest is always quoted, so spaces, quotes and `$` in a path stay text.
 //!
-//! This module only renders text; it runs nothing and reads no environment.
-//! Callers: [`super::script`] (every path section of the probe batch).
+//! Runbook inputs of `type = "path"` (a backup directory, a data directory) follow the same
+//! rule when a template puts them into a command, so `backup_dir = "~/backups"` means the
+//! same directory in a runbook as in the inventory.
+//!
+//! This module only renders text; it runs nothing, reads no environment and imports nothing of
+//! fleetdeck, so both the probe and the runbook engine use it without depending on each other.
+//! Callers: `crate::probe::script` (every path section of the probe batch) and
+//! `crate::runbook` templates (path inputs).
 
 /// `path` as one word of POSIX sh text that names the same file on the host, with a leading
 /// `~` / `~/` / `~name/` expanded by the host's shell (see the module rules). `Err` only for a

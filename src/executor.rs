@@ -879,6 +879,46 @@ mod tests {
         assert_eq!(exec_batch_end(&effects, 1), 2);
     }
 
+    /// Which engine records open and close a pair (docs/audit.md, "Actions"): the run, each
+    /// step, each webhook and each command.
+    #[test]
+    fn pairing_opens_and_closes_the_documented_pairs() {
+        let entry = |action, step: Option<&str>, exec: Option<u64>| runbook::AuditEntry {
+            action,
+            runbook: "r".into(),
+            step: step.map(str::to_owned),
+            target: None,
+            command: None,
+            result: None,
+            reason: None,
+            duration_ms: None,
+            exec: exec.map(runbook::ExecId),
+        };
+        let key = |e: &runbook::AuditEntry| match pairing(e) {
+            Pairing::Open(k) => format!("open {k:?}"),
+            Pairing::Close(k) => format!("close {k:?}"),
+            Pairing::Single => "single".to_owned(),
+        };
+        let s = Some("s");
+        let cases = [
+            (AuditAction::RunbookStart, None, None, "open Run"),
+            (AuditAction::RunbookResume, s, None, "open Run"),
+            (AuditAction::RunbookFinish, s, None, "close Run"),
+            (AuditAction::Interrupt, s, None, "close Run"),
+            (AuditAction::StepRun, s, None, "open Step(\"s\")"),
+            (AuditAction::StepResult, s, None, "close Step(\"s\")"),
+            (AuditAction::Notify, s, None, "open Notify(\"s\")"),
+            (AuditAction::NotifyResult, s, None, "close Notify(\"s\")"),
+            (AuditAction::Exec, s, Some(7), "open Exec(7)"),
+            (AuditAction::ExecResult, s, Some(7), "close Exec(7)"),
+            (AuditAction::Confirm, s, None, "single"),
+            (AuditAction::Abort, s, None, "single"),
+        ];
+        for (action, step, exec, want) in cases {
+            assert_eq!(key(&entry(action, step, exec)), want, "{action}");
+        }
+    }
+
     #[test]
     fn run_ids_are_unique_and_start_with_the_time() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);

@@ -373,4 +373,30 @@ mod tests {
             "{text}"
         );
     }
+
+    /// Logs written before runbook, step and notify records were paired carry `phase` and
+    /// `pair` null on them: still valid, and nothing in them counts as unfinished.
+    #[test]
+    fn records_without_phase_from_older_versions_verify_and_are_never_unfinished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path).unwrap();
+        let me = Actor::new("alice", "operator", "127.0.0.1");
+        for action in [
+            AuditAction::RunbookStart,
+            AuditAction::StepRun,
+            AuditAction::Notify,
+            AuditAction::Interrupt,
+        ] {
+            log.append(AuditEntry::new(&me, action).step("s")).unwrap();
+        }
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = cli_verify(Some(&path), &VerifyOptions::default(), &mut out, &mut err);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(code, 0, "{text}");
+        assert!(!text.contains("unfinished"), "{text}");
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(cli_show(Some(&path), true, true, &mut out, &mut err), 0);
+        assert_eq!(String::from_utf8(out).unwrap().trim(), "[]");
+    }
 }

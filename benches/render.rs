@@ -91,8 +91,9 @@ fn report_only(c: &mut Criterion) {
         let now = synthetic::now();
         group.bench_function(format!("{n}_hosts"), |b| {
             b.iter(|| {
-                let verdicts = health::evaluate(&fleet, &app.state, now);
-                let r = report::status_report(&fleet, &app.state, &verdicts, &selected, now);
+                let verdicts = health::evaluate(&fleet, app.store().state(), now);
+                let r =
+                    report::status_report(&fleet, app.store().state(), &verdicts, &selected, now);
                 black_box(report::fleet_rows(&r))
             })
         });

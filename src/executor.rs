@@ -25,12 +25,11 @@ use crate::audit::{Actor, AuditEntry as LogEntry, AuditLog};
 use crate::health::{self, Severity};
 use crate::inventory::{Fleet, Role};
 use crate::observation::{ServiceState as ObservedState, UnreachableKind};
-use crate::poller;
 use crate::runbook::{
     self, AccessRole, AuditAction, Effect, Event, ExecResult, HealthFact, Outcome, OutcomeKind,
     Run, RunContext, ServiceState, Session,
 };
-use crate::state::FleetState;
+use crate::store::Store;
 use crate::transport::{ExecRequest, Transport, TransportError};
 
 /// Output kept per command and stream; the engine keeps less.
@@ -582,18 +581,20 @@ impl Executor {
             .filter(|(_, h)| hosts.contains(&h.name))
             .map(|(i, _)| i)
             .collect();
-        let observations = poller::poll_once(&self.fleet, &self.transports, &selected).await;
-        let mut state = FleetState::new(self.fleet.hosts.len());
-        for obs in observations {
-            state.apply(obs);
-        }
-        let now = SystemTime::now();
-        let verdicts = health::evaluate(&self.fleet, &state, now);
+        let store = Store::poll_once(
+            self.fleet.clone(),
+            &self.transports,
+            &selected,
+            SystemTime::now,
+        )
+        .await;
+        let (state, verdicts) = (store.state(), store.health());
         // What makes a consensus member count as down for the quorum guard is its group's
         // judgment of that member (unreachable, no height, stalled, syncing, lagging), not the
         // group alert (`consensus_at_risk`, `consensus_lost`) every member carries when *other*
         // members are down: counting that would make one member down look like N down.
-        let member_ok: BTreeMap<usize, bool> = health::consensus_groups(&self.fleet, &state, now)
+        let member_ok: BTreeMap<usize, bool> = store
+            .consensus_groups()
             .iter()
             .flat_map(|g| g.members.iter().map(|m| (m.host, m.healthy)))
             .collect();

@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::inventory::{Fleet, Host, NodeRole};
 use crate::observation::{BackupObs, CertInfo, Metric, ServiceState, UnreachableKind};
 use crate::state::{FleetState, HostState};
+use crate::units::{epoch_secs, short_duration};
 
 /// A disk trend must span this long before it may raise `disk_filling`: a short history
 /// extrapolates one large file into "full tomorrow".
@@ -488,7 +489,7 @@ pub fn evaluate_host(
                         Severity::Critical,
                         "backup_stale",
                         &b.name,
-                        Some(short(Duration::from_secs(age))),
+                        Some(short_duration(Duration::from_secs(age))),
                         format!(
                             "newest {} backup is {} old (expected every {})",
                             b.name,
@@ -557,7 +558,7 @@ pub fn evaluate_host(
                         Severity::Critical,
                         "height_stalled",
                         "chain",
-                        Some(short(still)),
+                        Some(short_duration(still)),
                         format!(
                             "no new block for {} (height {h})",
                             humantime::format_duration(Duration::from_secs(still.as_secs()))
@@ -608,11 +609,11 @@ pub fn evaluate_host(
                 Severity::Warning,
                 "role_mismatch",
                 "chain",
-                Some(role_str(observed).into()),
+                Some(observed.as_str().into()),
                 format!(
                     "the chain lists this node as {}, the inventory as {}",
-                    role_str(observed),
-                    role_str(host.role)
+                    observed.as_str(),
+                    host.role.as_str()
                 ),
             );
         }
@@ -660,7 +661,7 @@ pub fn evaluate_host(
         for l in &logs.value {
             match &l.summary {
                 Ok(s) if s.errors >= t.log_errors_warn && t.log_errors_warn > 0 => {
-                    let window = short(Duration::from_secs(s.window_seconds));
+                    let window = short_duration(Duration::from_secs(s.window_seconds));
                     push(
                         Severity::Warning,
                         "log_errors",
@@ -701,31 +702,6 @@ fn finish(mut alerts: Vec<Alert>, lag: Option<u64>) -> HostHealth {
         alerts,
         lag,
     }
-}
-
-/// `90s` → `1m`: the one unit an alert value needs.
-fn short(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
-fn role_str(r: NodeRole) -> &'static str {
-    match r {
-        NodeRole::Consensus => "consensus",
-        NodeRole::Observer => "observer",
-        NodeRole::Free => "free",
-    }
-}
-
-fn epoch_secs(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// Days until `cert` expires at host time `host_now` (negative once expired).

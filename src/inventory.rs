@@ -178,6 +178,17 @@ pub enum NodeRole {
     Free,
 }
 
+impl NodeRole {
+    /// The role's name as the inventory spells it (`consensus`, `observer`, `free`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::Consensus => "consensus",
+            NodeRole::Observer => "observer",
+            NodeRole::Free => "free",
+        }
+    }
+}
+
 /// One host of the fleet, with its profile merged in.
 ///
 /// `Default` exists so tests and tools can write `Host { name, ..Host::default() }` and keep

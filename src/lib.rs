@@ -23,6 +23,8 @@ pub mod progress;
 pub mod report;
 pub mod runbook;
 pub mod state;
+pub mod store;
 pub mod transport;
 pub mod ui;
+pub mod units;
 pub mod view;

@@ -18,6 +18,7 @@ use crate::observation::{
     ServiceState, UnreachableKind,
 };
 use crate::state::FleetState;
+use crate::units::{epoch_secs, short_duration};
 
 /// The whole `status --json` document.
 #[derive(Debug, Serialize)]
@@ -364,7 +365,9 @@ fn host_report(
     let reachable = hs.reachable() == Some(true);
     // Data from an earlier poll is not reported as current for an unreachable host.
     let p = if reachable { hs.probed.as_ref() } else { None };
-    let host_now = p.and_then(|p| p.host_time).unwrap_or_else(|| epoch(now));
+    let host_now = p
+        .and_then(|p| p.host_time)
+        .unwrap_or_else(|| epoch_secs(now));
     let services = match p {
         Some(p) => p
             .services
@@ -833,17 +836,6 @@ fn fleet_row(h: &HostReport) -> FleetRow {
     }
 }
 
-/// `90s` → `1m`, `7200s` → `2h`: the one unit an operator reads at a glance.
-pub fn short_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
 /// The status table as text; `colour` adds ANSI colours to the status column.
 pub fn status_table(report: &StatusReport, colour: bool) -> String {
     let rows = fleet_rows(report);
@@ -908,12 +900,6 @@ fn ansi(s: Status) -> &'static str {
         Status::Critical => "\x1b[1;31m",
         Status::Unknown => "\x1b[2m",
     }
-}
-
-fn epoch(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// UTC RFC 3339 with seconds, e.g. `2026-11-22T02:00:00Z`.
@@ -1250,13 +1236,5 @@ logs = [{ name = "node", file = "/l/log", format = "fisco" }]
         assert!(table.contains("dvn-aws-2  critical"), "{table}");
         assert!(!table.contains('\x1b'));
         assert!(status_table(&report, true).contains("\x1b[1;31mcritical"));
-    }
-
-    #[test]
-    fn short_durations() {
-        assert_eq!(short_duration(Duration::from_secs(59)), "59s");
-        assert_eq!(short_duration(Duration::from_secs(90)), "1m");
-        assert_eq!(short_duration(Duration::from_secs(7200)), "2h");
-        assert_eq!(short_duration(Duration::from_secs(86400 * 3)), "3d");
     }
 }

@@ -2,7 +2,9 @@
 //! palette commands into actions.
 //!
 //! The only module (with its children) that uses ratatui and crossterm. [`App`] holds what the
-//! screen needs — the state store, the pane and host being looked at, selections, the filter,
+//! screen needs — the core [`Store`] it routes observations, ticks and acks to (the fleet
+//! state, verdicts and alert book live there, not here), the pane and host being looked at,
+//! selections, the filter,
 //! an open palette, help or dialog — and is driven by [`App::on_key`], [`App::on_mouse`],
 //! [`App::on_observation`] and [`App::on_tick`]; [`App::render`] is a function of that state and
 //! of the `now` it is given, so render tests are deterministic. Rows come from the pure
@@ -15,8 +17,8 @@
 //! they are registered. Acknowledging an alert is an operator action: it goes through the
 //! [`AckHook`] (the audit log) before it takes effect.
 //!
-//! Where things are: this file holds [`App`]'s state, the block that reads and changes the fleet
-//! state and alert book (observations, ticks, acks, the cached [`Model`]) and selection and
+//! Where things are: this file holds [`App`]'s state, the block that sends observations, ticks
+//! and acks to the store and caches what it derives (the [`Model`]) and selection and
 //! navigation; `input.rs` keys, actions, palette commands and the mouse; `chrome.rs` everything
 //! drawn around the pane; `panes.rs` the pane registry (each `*_pane.rs` registers its
 //! [`panes::PaneSpec`]); `event_loop.rs` the terminal and the tasks around the console.
@@ -53,11 +55,11 @@ use std::time::{Duration, SystemTime};
 use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
 
-use crate::alerts::{AlertBook, AlertState};
-use crate::health::{self, HostHealth};
+use crate::alerts::AlertState;
 use crate::inventory::Fleet;
 use crate::observation::Observation;
-use crate::state::FleetState;
+use crate::store::{Effect, Msg, Store};
+use crate::units::epoch_secs;
 use crate::view::{
     self, AlertPhase, AlertRow, Ctx, Filter, FleetLine, FleetQuery, FleetRow, Summary,
 };
@@ -133,8 +135,7 @@ type Scope = (Pane, Option<usize>);
 /// that only move the selection cost a redraw, not a recomputation. Panes read it when they
 /// build and draw their rows.
 pub struct Model {
-    key: (u64, u64, u64),
-    health: Vec<HostHealth>,
+    key: (u64, i64, u64),
     rows: Vec<FleetRow>,
     lines: Vec<FleetLine>,
     summary: Summary,
@@ -162,12 +163,11 @@ struct AuditSource {
 
 /// What the console shows.
 pub struct App {
-    // Domain state: read and changed only by the block of `impl App` under "The fleet state",
-    // so moving it into a core store re-points one place.
+    // Domain state lives in the store; only the block of `impl App` under "The fleet state"
+    // sends it messages.
     fleet: Arc<Fleet>,
-    /// The state store.
-    pub state: FleetState,
-    alerts: AlertBook,
+    /// The core store: fleet state, verdicts and alerts, changed only through its messages.
+    store: Store,
     // View state.
     selected: Vec<usize>,
     theme: Theme,
@@ -198,20 +198,13 @@ pub struct App {
     model: Option<Model>,
 }
 
-fn epoch_secs(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl App {
     /// A console over `selected` hosts of `fleet`.
     pub fn new(fleet: Arc<Fleet>, selected: Vec<usize>, theme: Theme, readonly: bool) -> App {
-        let state = FleetState::new(fleet.hosts.len());
+        let store = Store::new(fleet.clone());
         App {
             fleet,
-            state,
-            alerts: AlertBook::default(),
+            store,
             selected,
             theme,
             readonly,
@@ -399,14 +392,26 @@ impl App {
     // -----------------------------------------------------------------------------------------
     // The fleet state: observations, the clock, acks, and what is derived from them
 
-    /// Folds an observation into the state store.
-    pub fn on_observation(&mut self, obs: Observation) {
-        self.state.apply(obs);
+    /// The core store the console shows.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    /// Tells the console what time it is (notices expire, acks are timestamped).
+    /// Folds an observation into the store (which judges it).
+    pub fn on_observation(&mut self, obs: Observation) {
+        self.store.update(Msg::Observed(obs));
+    }
+
+    /// Folds several observations into the store, judged once (a drained queue).
+    pub fn on_observations(&mut self, all: Vec<Observation>) {
+        self.store.update(Msg::ObservedAll(all));
+    }
+
+    /// Tells the console and its store what time it is (notices expire, acks are timestamped,
+    /// data ages, alerts follow).
     pub fn on_tick(&mut self, now: SystemTime) {
         self.now = now;
+        self.store.update(Msg::Tick { now });
         if self.notice.as_ref().is_some_and(|n| n.until <= now) {
             self.notice = None;
         }
@@ -442,7 +447,8 @@ impl App {
             AlertPhase::New => {}
         }
         let Some(tracked) = self
-            .alerts
+            .store
+            .alerts()
             .get(&row.key)
             .filter(|t| t.state == AlertState::New)
         else {
@@ -464,40 +470,45 @@ impl App {
             self.notify(format!("ack not recorded, so not taken: {e}"), true);
             return None;
         }
-        match self.alerts.ack(&row.key, &self.operator, self.now) {
-            Ok(ev) => {
-                self.invalidate();
-                self.notify(format!("acknowledged {} as {}", ev.key, ev.operator), false);
-                Some(Action::Ack)
-            }
-            Err(e) => {
-                self.notify(e.to_string(), true);
-                None
+        let effects = self.store.update(Msg::Ack {
+            key: row.key.clone(),
+            operator: self.operator.clone(),
+            at: self.now,
+        });
+        for effect in effects {
+            match effect {
+                Effect::Acked(ev) => {
+                    self.notify(format!("acknowledged {} as {}", ev.key, ev.operator), false);
+                    return Some(Action::Ack);
+                }
+                Effect::AckRefused(e) => {
+                    self.notify(e.to_string(), true);
+                    return None;
+                }
+                _ => {}
             }
         }
+        None
     }
 
     fn ensure_model(&mut self) {
-        let key = (self.state.version, epoch_secs(self.now), self.rev);
+        let key = (self.store.version(), epoch_secs(self.now), self.rev);
         if self.model.as_ref().is_none_or(|m| m.key != key) {
-            let health = health::evaluate(&self.fleet, &self.state, self.now);
-            // The lifecycle follows every evaluation the console makes (at most one per state
-            // change and second).
-            self.alerts.update(&self.fleet, &health, self.now);
+            // The store judged the state when it changed (observations, ticks): the model only
+            // reads its verdicts and alerts.
             let ctx = Ctx {
                 fleet: &self.fleet,
-                state: &self.state,
-                health: &health,
+                state: self.store.state(),
+                health: self.store.health(),
                 now: self.now,
             };
             let rows = view::fleet_rows(&ctx, &self.selected);
             let lines = view::arrange(&rows, &self.query);
             let summary = view::summary(&rows);
-            let alerts = self.alerts.counts();
+            let alerts = self.store.alerts().counts();
             let alerts = alerts.new + alerts.acked;
             self.model = Some(Model {
                 key,
-                health,
                 rows,
                 lines,
                 summary,
@@ -539,11 +550,11 @@ impl App {
             model,
             ctx: Ctx {
                 fleet: &self.fleet,
-                state: &self.state,
-                health: &model.health,
+                state: self.store.state(),
+                health: self.store.health(),
                 now: self.now,
             },
-            alerts: &self.alerts,
+            alerts: self.store.alerts(),
             hosts: self.pane_hosts(model),
             filter: self.query.filter.as_ref(),
         };

@@ -18,11 +18,11 @@ use std::time::{Duration, SystemTime};
 
 use crate::alerts::{AlertBook, AlertKey, AlertState};
 use crate::health::{self, GroupHealth, HostHealth, Severity, Status};
-use crate::inventory::{ChainKind, Fleet, Host, LogFormat, LogOrigin, NodeRole, ServiceKind};
+use crate::inventory::{ChainKind, Fleet, Host, LogFormat, LogOrigin, ServiceKind};
 use crate::observation::{CertObs, HostFacts, LogObs, Metric, Probed, ServiceState};
 use crate::probe::Cadence;
-use crate::report::short_duration;
 use crate::state::{DiskTrend, FleetState, HostState, Timed};
+use crate::units::{epoch_secs as epoch, short_duration};
 
 /// Everything a row is computed from.
 #[derive(Clone, Copy)]
@@ -213,12 +213,6 @@ impl DataCell {
         };
         self.text.chars().count() + suffix
     }
-}
-
-fn epoch(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The host's clock at its latest poll, or `now` when it did not say.
@@ -902,7 +896,7 @@ pub fn host_facts(ctx: &Ctx, i: usize) -> Vec<Fact> {
         push("groups", host.groups.join(", "));
     }
     if let Some(g) = &host.consensus_group {
-        push("consensus", format!("{g} ({})", role_name(host.role)));
+        push("consensus", format!("{g} ({})", host.role.as_str()));
     }
     if let Some(u) = p.and_then(|p| p.uptime) {
         push("uptime", humantime_short(u));
@@ -1049,15 +1043,6 @@ pub fn humantime_short(d: Duration) -> String {
         format!("{hours}h {mins}m")
     } else {
         format!("{mins}m {secs}s")
-    }
-}
-
-/// The inventory name of a role.
-pub fn role_name(r: NodeRole) -> &'static str {
-    match r {
-        NodeRole::Consensus => "consensus",
-        NodeRole::Observer => "observer",
-        NodeRole::Free => "free",
     }
 }
 
@@ -1438,9 +1423,9 @@ pub fn chain_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<ChainRow> {
             .unwrap_or_default();
         let role = match observed_role {
             Some(seen) if seen != host.role => {
-                format!("{} (chain: {})", role_name(host.role), role_name(seen))
+                format!("{} (chain: {})", host.role.as_str(), seen.as_str())
             }
-            _ => role_name(host.role).to_string(),
+            _ => host.role.as_str().to_string(),
         };
         let status = worst(
             health

@@ -13,8 +13,9 @@ use std::time::SystemTime;
 use super::out;
 use super::prompt::TtyPrompt;
 use crate::inventory::Fleet;
+use crate::store::Store;
 use crate::transport::ssh::SshShared;
-use crate::{health, poller, report, state};
+use crate::{poller, report};
 
 /// Runs `fleetdeck status`; returns the exit code.
 pub async fn run(fleet: Fleet, json: bool, hosts: Option<&str>, group: Option<&str>) -> u8 {
@@ -36,14 +37,14 @@ async fn status(
     let selected = fleet.select(hosts, group).map_err(anyhow::Error::msg)?;
     let shared = SshShared::new(Arc::new(TtyPrompt));
     let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
-    let observations = poller::poll_once(&fleet, &transports, &selected).await;
-    let mut store = state::FleetState::new(fleet.hosts.len());
-    for obs in observations {
-        store.apply(obs);
-    }
-    let now = SystemTime::now();
-    let verdicts = health::evaluate(&fleet, &store, now);
-    let report = report::status_report(&fleet, &store, &verdicts, &selected, now);
+    let store = Store::poll_once(Arc::new(fleet), &transports, &selected, SystemTime::now).await;
+    let report = report::status_report(
+        store.fleet(),
+        store.state(),
+        store.health(),
+        &selected,
+        store.now(),
+    );
     let mut out = out::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?);

@@ -182,11 +182,13 @@ async fn event_loop(
         }
         tokio::select! {
             Some(obs) = observations.recv() => {
-                app.on_observation(obs);
-                // Fold in everything already queued; the frame comes within DATA_FRAME.
+                // Fold in everything already queued, judged once; the frame comes within
+                // DATA_FRAME.
+                let mut all = vec![obs];
                 while let Ok(more) = observations.try_recv() {
-                    app.on_observation(more);
+                    all.push(more);
                 }
+                app.on_observations(all);
                 fresh_data = true;
             }
             () = tokio::time::sleep_until(last_draw + DATA_FRAME), if fresh_data => {}
@@ -242,7 +244,11 @@ async fn event_loop(
                 app.ask_passphrase(request);
                 dirty = true;
             }
-            _ = tick.tick() => dirty = true,
+            _ = tick.tick() => {
+                // Time is a message: data ages and alerts follow the clock, not the frames.
+                app.on_tick(SystemTime::now());
+                dirty = true;
+            }
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
         }

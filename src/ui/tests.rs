@@ -400,25 +400,30 @@ fn app_with(readonly: bool) -> App {
         readonly,
     );
     app.set_operator("alice");
-    // Twenty minutes of polls every 30 s, the console evaluating after each round (as it does
-    // on every redraw), so histories, trends and alert ages are those of a console left open.
+    // Twenty minutes of polls every 30 s, each round arriving together (one drained queue, so
+    // the store judges it once), so histories, trends and alert ages are those of a console
+    // left open.
     for k in 0..=40u64 {
         let secs = T0 - 2 - 30 * (40 - k);
         let slow = k == 40;
         let behind = 15 * (40 - k);
-        app.on_observation(fisco(0, secs, 10_030 - behind, slow));
-        app.on_observation(fisco(1, secs, 10_030 - behind, slow));
-        app.on_observation(fisco(2, secs, 10_027 - behind, slow));
+        let mut round = vec![
+            fisco(0, secs, 10_030 - behind, slow),
+            fisco(1, secs, 10_030 - behind, slow),
+            fisco(2, secs, 10_027 - behind, slow),
+        ];
         if secs <= T0 - 120 {
             // fisco-4 answers until two minutes ago.
-            app.on_observation(fisco(3, secs, 10_030 - behind, secs > T0 - 150));
+            round.push(fisco(3, secs, 10_030 - behind, secs > T0 - 150));
         }
-        app.on_observation(pg(secs, slow, 93.3 + 0.1 * k as f64 / 40.0));
-        app.on_observation(geth(5, secs, 19_000_004 - 2 * (40 - k), 41.0));
-        app.on_observation(geth(6, secs, 19_000_004 - 2 * (40 - k), 85.5));
+        round.push(pg(secs, slow, 93.3 + 0.1 * k as f64 / 40.0));
+        round.push(geth(5, secs, 19_000_004 - 2 * (40 - k), 41.0));
+        round.push(geth(6, secs, 19_000_004 - 2 * (40 - k), 85.5));
+        app.on_observations(round);
         app.on_tick(at(secs));
         app.ensure_model();
     }
+    app.on_tick(at(T0 - 3));
     app.on_observation(Observation {
         host: 3,
         started: at(T0 - 3),
@@ -429,7 +434,6 @@ fn app_with(readonly: bool) -> App {
             retry_in: Some(Duration::from_secs(8)),
         }),
     });
-    app.on_tick(at(T0 - 3));
     app.ensure_model();
     app
 }
@@ -612,8 +616,8 @@ fn stale_cells_use_the_stale_slot_and_fresh_ones_do_not() {
 /// else about it is fresh (as if backups were listed on a schedule of their own).
 fn app_with_an_old_backup_listing() -> App {
     let mut app = app();
-    app.state.hosts[4].parts.backups = Some(at(T0 - 180));
-    app.state.version += 1;
+    app.store
+        .edit_state(|s| s.hosts[4].parts.backups = Some(at(T0 - 180)));
     app
 }
 

@@ -1,0 +1,231 @@
+//! The core store: the fleet state, the health verdicts and the alert book behind one door that
+//! opens only to messages.
+//!
+//! [`Store::update`] takes a [`Msg`] — an observation folded in, a tick carrying `now`, an
+//! operator's acknowledgement — and returns the [`Effect`]s the caller should act on (alert
+//! transitions to notify about, an acknowledgement to confirm, a new version to redraw). Health
+//! is evaluated ([`crate::health::evaluate`]) and the alert lifecycle advanced
+//! ([`AlertBook::update`]) here, on every observation and on every tick that starts a new
+//! second, so alert transitions follow the data and the clock, never the redraw rate of a
+//! front end.
+//!
+//! The store never reads the clock and does no I/O: time arrives with [`Msg::Tick`] (and an
+//! observation moves the store's time up to the moment its poll started, so data is never judged
+//! as of a time before it was read), which keeps every test deterministic. The one exception is
+//! the headless edge [`Store::poll_once`], which polls through [`crate::poller`] and takes the
+//! clock as an argument. No terminal code here.
+//!
+//! Callers: the console (`ui::App` owns one and routes observations, ticks and acks through
+//! it), `fleetdeck status` and the executor's health gate ([`Store::poll_once`]).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::alerts::{AckEvent, AlertBook, AlertError, AlertEvent, AlertKey};
+use crate::health::{self, GroupHealth, HostHealth};
+use crate::inventory::Fleet;
+use crate::observation::Observation;
+use crate::state::FleetState;
+use crate::transport::Transport;
+use crate::units::epoch_secs;
+
+/// A fact the store folds in.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// One poll finished.
+    Observed(Observation),
+    /// Several polls finished (a drained queue): folded in order, judged once.
+    ObservedAll(Vec<Observation>),
+    /// The time is now `now`.
+    Tick {
+        /// The caller's clock.
+        now: SystemTime,
+    },
+    /// An operator acknowledges an alert.
+    Ack {
+        /// The alert.
+        key: AlertKey,
+        /// Who.
+        operator: String,
+        /// When (the caller's clock).
+        at: SystemTime,
+    },
+}
+
+/// What the caller should do after a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// An alert changed phase (raised, reopened, escalated, resolved): notify.
+    Alert(AlertEvent),
+    /// An acknowledgement was taken.
+    Acked(AckEvent),
+    /// An acknowledgement was refused.
+    AckRefused(AlertError),
+    /// What the store holds changed; front ends redraw what depends on it.
+    Changed {
+        /// The new [`Store::version`].
+        version: u64,
+    },
+}
+
+/// The fleet state, its health verdicts and the alert book.
+#[derive(Debug, Clone)]
+pub struct Store {
+    fleet: Arc<Fleet>,
+    state: FleetState,
+    health: Vec<HostHealth>,
+    alerts: AlertBook,
+    now: SystemTime,
+    /// The epoch second of the latest evaluation: a tick within the same second changes nothing
+    /// (the console ticks on every key and mouse move).
+    judged_at: Option<i64>,
+    version: u64,
+}
+
+impl Store {
+    /// An empty store for `fleet`: nothing polled, every host unknown, no alerts, the time the
+    /// Unix epoch until a tick or an observation says otherwise.
+    pub fn new(fleet: Arc<Fleet>) -> Store {
+        let state = FleetState::new(fleet.hosts.len());
+        let now = SystemTime::UNIX_EPOCH;
+        let health = health::evaluate(&fleet, &state, now);
+        Store {
+            fleet,
+            state,
+            health,
+            alerts: AlertBook::default(),
+            now,
+            judged_at: None,
+            version: 0,
+        }
+    }
+
+    /// A store that has seen `observations` and is judged as of `now`: what `fleetdeck status`
+    /// and the executor's health gate read after one poll.
+    pub fn from_observations(
+        fleet: Arc<Fleet>,
+        observations: Vec<Observation>,
+        now: SystemTime,
+    ) -> Store {
+        let mut store = Store::new(fleet);
+        store.update(Msg::ObservedAll(observations));
+        store.update(Msg::Tick { now });
+        store
+    }
+
+    /// Polls the `selected` hosts once over `transports` and returns the store that has seen
+    /// the results, judged at `clock()` read after the poll finished.
+    pub async fn poll_once(
+        fleet: Arc<Fleet>,
+        transports: &[Transport],
+        selected: &[usize],
+        clock: fn() -> SystemTime,
+    ) -> Store {
+        let observations = crate::poller::poll_once(&fleet, transports, selected).await;
+        Store::from_observations(fleet, observations, clock())
+    }
+
+    /// Folds `msg` in and says what should happen next.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match msg {
+            Msg::Observed(obs) => {
+                self.fold(obs);
+                self.judge(&mut effects);
+            }
+            Msg::ObservedAll(all) => {
+                if all.is_empty() {
+                    return effects;
+                }
+                for obs in all {
+                    self.fold(obs);
+                }
+                self.judge(&mut effects);
+            }
+            Msg::Tick { now } => {
+                self.now = now;
+                if self.judged_at != Some(epoch_secs(now)) {
+                    self.judge(&mut effects);
+                }
+            }
+            Msg::Ack { key, operator, at } => match self.alerts.ack(&key, &operator, at) {
+                Ok(ev) => {
+                    self.version += 1;
+                    effects.push(Effect::Acked(ev));
+                    effects.push(Effect::Changed {
+                        version: self.version,
+                    });
+                }
+                Err(e) => effects.push(Effect::AckRefused(e)),
+            },
+        }
+        effects
+    }
+
+    fn fold(&mut self, obs: Observation) {
+        // Data is never judged as of a time before it was read.
+        self.now = self.now.max(obs.started);
+        self.state.apply(obs);
+    }
+
+    /// Evaluates every host at the store's time and advances the alert lifecycle.
+    fn judge(&mut self, effects: &mut Vec<Effect>) {
+        self.health = health::evaluate(&self.fleet, &self.state, self.now);
+        let events = self.alerts.update(&self.fleet, &self.health, self.now);
+        effects.extend(events.into_iter().map(Effect::Alert));
+        self.judged_at = Some(epoch_secs(self.now));
+        self.version += 1;
+        effects.push(Effect::Changed {
+            version: self.version,
+        });
+    }
+
+    /// The inventory the store judges against.
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
+    }
+
+    /// Everything observed, folded.
+    pub fn state(&self) -> &FleetState {
+        &self.state
+    }
+
+    /// The latest verdicts, one per inventory host (as of [`Store::now`]).
+    pub fn health(&self) -> &[HostHealth] {
+        &self.health
+    }
+
+    /// The consensus groups, judged as of [`Store::now`].
+    pub fn consensus_groups(&self) -> Vec<GroupHealth> {
+        health::consensus_groups(&self.fleet, &self.state, self.now)
+    }
+
+    /// The alert lifecycle.
+    pub fn alerts(&self) -> &AlertBook {
+        &self.alerts
+    }
+
+    /// The time the store judges as of: the latest tick, or the start of a later poll.
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+
+    /// Bumped on every change of what the store holds (state, verdicts, alerts), so a front end
+    /// recomputes only when something happened.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Changes the state behind the messages' back, then judges it like an observation: for
+    /// tests that need a state no poll produces.
+    #[cfg(test)]
+    pub(crate) fn edit_state(&mut self, edit: impl FnOnce(&mut FleetState)) {
+        edit(&mut self.state);
+        self.state.version += 1;
+        let mut effects = Vec::new();
+        self.judge(&mut effects);
+    }
+}
+
+#[cfg(test)]
+mod tests;

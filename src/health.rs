@@ -505,11 +505,14 @@ pub fn evaluate_host(
                         Severity::Critical,
                         "backup_shrunk",
                         &b.name,
-                        Some(format!("{:.0}%", change.percent)),
+                        Some(change.percent_text()),
                         format!(
-                            "newest {} backup is {:.0}% smaller than the one before ({} bytes, \
+                            "newest {} backup is {} smaller than the one before ({} bytes, \
                              was {})",
-                            b.name, -change.percent, change.latest_bytes, change.previous_bytes
+                            b.name,
+                            change.shrink_text(),
+                            change.latest_bytes,
+                            change.previous_bytes
                         ),
                     );
                 }
@@ -724,6 +727,28 @@ impl BackupChange {
     /// Whether the newest is at least `shrink_percent` smaller than the previous one.
     pub fn shrunk(&self, shrink_percent: f64) -> bool {
         self.previous_bytes > 0 && -self.percent >= shrink_percent
+    }
+
+    /// The change as the panes and alert values print it: `-95%`, `+3%`.
+    pub fn percent_text(&self) -> String {
+        if self.percent < 0.0 {
+            format!("-{}", self.shrink_text())
+        } else {
+            format!("{:+.0}%", self.percent)
+        }
+    }
+
+    /// How much smaller the newest is, unsigned: `95%`. Whole percents, except that a shrink
+    /// which left something never reads `100%`: 1,000 bytes after 200,000 is `99.5%`
+    /// (truncated to a tenth, at most `99.9%`), so "100% smaller" always means an empty file.
+    pub fn shrink_text(&self) -> String {
+        let shrink = -self.percent;
+        if format!("{shrink:.0}") == "100" && self.latest_bytes > 0 {
+            let tenths = ((shrink * 10.0).floor() / 10.0).min(99.9);
+            format!("{tenths:.1}%")
+        } else {
+            format!("{shrink:.0}%")
+        }
     }
 }
 
@@ -1522,5 +1547,28 @@ role = "consensus"
         assert!(c.shrunk(75.0) && !c.shrunk(76.0));
         assert_eq!(backup_change(&b(50, None)), None);
         assert!(!backup_change(&b(0, Some(0))).unwrap().shrunk(90.0));
+    }
+
+    /// Issue 10: a 1,000-byte backup after a 200,000-byte one read "100% smaller" (it is
+    /// 99.5%). Only an empty file is 100% smaller.
+    #[test]
+    fn a_shrink_that_leaves_bytes_never_reads_100_percent() {
+        let change = |latest: u64, previous: u64| {
+            let percent = (latest as f64 - previous as f64) * 100.0 / previous as f64;
+            BackupChange {
+                latest_bytes: latest,
+                previous_bytes: previous,
+                percent,
+            }
+        };
+        let c = change(1_000, 200_000);
+        assert_eq!(c.shrink_text(), "99.5%");
+        assert_eq!(c.percent_text(), "-99.5%");
+        assert_eq!(change(1, 1_000_000_000).shrink_text(), "99.9%");
+        assert_eq!(change(0, 200_000).percent_text(), "-100%");
+        assert_eq!(change(5_000, 200_000).percent_text(), "-98%");
+        assert_eq!(change(50, 200).percent_text(), "-75%");
+        assert_eq!(change(210, 200).percent_text(), "+5%");
+        assert_eq!(change(200, 200).percent_text(), "+0%");
     }
 }

@@ -1705,7 +1705,7 @@ pub fn backup_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<BackupRow> {
                     row.size = human_bytes(f.size_bytes);
                     row.stale = age as f64 > set.every.as_secs_f64() * 1.5;
                     if let Some(change) = obs.and_then(health::backup_change) {
-                        row.change = format!("{:+.0}%", change.percent);
+                        row.change = change.percent_text();
                         row.shrunk = change.shrunk(host.thresholds.backup_shrink_percent);
                     }
                     row.status = if row.stale || row.shrunk {
@@ -2670,6 +2670,51 @@ chain = { kind = "ethereum", rpc = "http://127.0.0.1:8545" }
         assert_eq!(b.change, "-90%");
         assert!(b.shrunk && !b.stale);
         assert_eq!(b.status, Status::Critical);
+    }
+
+    /// Issue 10: 1,000 bytes after 200,000 is 99.5% smaller, in the pane and in the alert.
+    #[test]
+    fn a_nearly_empty_backup_is_not_shown_100_percent_smaller() {
+        let f = fleet();
+        let mut s = FleetState::new(4);
+        let file = |path: &str, mtime: i64, size_bytes: u64| BackupFile {
+            path: path.into(),
+            mtime,
+            size_bytes,
+        };
+        s.apply(Observation {
+            host: 0,
+            started: at(T0),
+            elapsed: Duration::from_millis(5),
+            outcome: Ok(Probed {
+                host_time: Some(T0 as i64),
+                backups: vec![BackupObs {
+                    name: "pg".into(),
+                    latest: Ok(Some(file("/b/2027-01-15.gz", T0 as i64 - 3600, 1_000))),
+                    previous: Some(file("/b/2027-01-14.gz", T0 as i64 - 90000, 200_000)),
+                }],
+                ..Probed::default()
+            }),
+        });
+        let health = evaluate(&f, &s, at(T0));
+        let ctx = Ctx {
+            fleet: &f,
+            state: &s,
+            health: &health,
+            now: at(T0),
+        };
+        assert_eq!(backup_rows(&ctx, &[0])[0].change, "-99.5%");
+        let alert = health[0]
+            .alerts
+            .iter()
+            .find(|a| a.rule == "backup_shrunk")
+            .expect("shrunk");
+        assert_eq!(alert.value.as_deref(), Some("-99.5%"));
+        assert!(
+            alert.message.contains("is 99.5% smaller"),
+            "{}",
+            alert.message
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Headless views of the fleet state: the `status --json` document, the status table, the
-//! render-ready [`FleetRow`]s that the console's fleet table also uses, and the monitoring
-//! plugin exit code.
+//! Headless views of the fleet state: the `status --json` document, the status table (its
+//! [`FleetRow`]s are built from that document, not from the state: the console's fleet table
+//! has its own `view::FleetRow` with ages and sort keys), the host counts ([`Summary`], shared
+//! with the console's status line) and the monitoring plugin exit code.
 //!
 //! Pure: everything is computed from the inventory, the state store, the health verdicts and a
 //! `now` passed in. The JSON shape is a contract (docs/status-json.md): add fields, never rename.
@@ -33,10 +34,11 @@ pub struct StatusReport {
     pub hosts: Vec<HostReport>,
 }
 
-/// Counts over the selected hosts.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+/// Counts over a set of hosts: the `summary` of `status --json` (the hosts in the report) and
+/// the console's status line (the hosts shown).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
-    /// Hosts in the report.
+    /// Hosts counted.
     pub hosts: usize,
     /// Hosts whose latest poll reached them.
     pub reachable: usize,
@@ -48,6 +50,26 @@ pub struct Summary {
     pub critical: usize,
     /// Hosts with status unknown.
     pub unknown: usize,
+    /// Hosts with at least one stale cell. Only the console counts it (its data ages while it
+    /// is open); `status` reads everything once, so it is 0 there and not part of the JSON
+    /// document (docs/status-json.md).
+    #[serde(skip)]
+    pub stale: usize,
+}
+
+impl Summary {
+    /// Counts one more host.
+    pub fn count(&mut self, status: Status, reachable: bool, stale: bool) {
+        self.hosts += 1;
+        self.reachable += usize::from(reachable);
+        self.stale += usize::from(stale);
+        match status {
+            Status::Ok => self.ok += 1,
+            Status::Warning => self.warning += 1,
+            Status::Critical => self.critical += 1,
+            Status::Unknown => self.unknown += 1,
+        }
+    }
 }
 
 /// One host in `status --json`.
@@ -335,14 +357,7 @@ pub fn status_report(
         .map(|&i| host_report(fleet, state, &health[i], &groups, i, now))
         .collect();
     for h in &hosts {
-        summary.hosts += 1;
-        summary.reachable += usize::from(h.reachable);
-        match h.status {
-            Status::Ok => summary.ok += 1,
-            Status::Warning => summary.warning += 1,
-            Status::Critical => summary.critical += 1,
-            Status::Unknown => summary.unknown += 1,
-        }
+        summary.count(h.status, h.reachable, false);
     }
     StatusReport {
         fleet: fleet.name.clone(),
@@ -738,7 +753,7 @@ pub fn exit_code(report: &StatusReport) -> u8 {
     }
 }
 
-/// One line of the fleet table, ready to print or render.
+/// One line of the headless status table, every cell text, built from a [`HostReport`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetRow {
     /// Host name.
@@ -761,7 +776,7 @@ pub struct FleetRow {
     pub note: String,
 }
 
-/// Render-ready rows for the hosts in `selected`.
+/// The status table's rows: one per host of the report, in its order.
 pub fn fleet_rows(report: &StatusReport) -> Vec<FleetRow> {
     report.hosts.iter().map(fleet_row).collect()
 }

@@ -30,6 +30,9 @@ use crate::transport::Transport;
 use crate::units::epoch_secs;
 
 /// A fact the store folds in.
+// A message is built once and consumed at once by `update`; boxing the observation would only
+// add an allocation per poll.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Msg {
     /// One poll finished.

@@ -1,0 +1,530 @@
+//! The fleet table: one row per host, its filter, sort and grouping, and the counts for the
+//! status line.
+//!
+//! Part of [`crate::view`]: pure rows from the inventory, the state, the verdicts and `now`.
+
+use super::*;
+
+/// Sort keys of a fleet row (numbers, not the display text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetKeys {
+    /// Services not running.
+    pub services_down: usize,
+    /// Chain height.
+    pub height: Option<u64>,
+    /// Peers.
+    pub peers: Option<u64>,
+    /// Worst disk use.
+    pub disk: Option<f64>,
+    /// Age of the oldest newest-backup, seconds.
+    pub backup_age: Option<u64>,
+    /// Data age, seconds.
+    pub age: Option<u64>,
+}
+
+/// One host in the fleet table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRow {
+    /// Index into `Fleet::hosts`.
+    pub host: usize,
+    /// Host name.
+    pub name: String,
+    /// Overall status.
+    pub status: Status,
+    /// `yes`, `no`, or `…` before the first poll; as old as the latest poll attempt.
+    pub reach: DataCell,
+    /// `running/total`; `?/total` while unreachable.
+    pub services: DataCell,
+    /// Chain height, `-` without a chain, `n/a` when the node does not say.
+    pub height: DataCell,
+    /// Peers, `n/a` when the node does not say.
+    pub peers: DataCell,
+    /// Worst disk use, `41%`.
+    pub disk: DataCell,
+    /// Age of the oldest newest-backup, `1h`; `none` when a set has no file.
+    pub backup: DataCell,
+    /// The oldest cell's age (the AGE column); stale when any cell is.
+    pub fresh: Freshness,
+    /// First alert, or the connection error.
+    pub note: String,
+    /// Inventory groups.
+    pub groups: Vec<String>,
+    /// Region, when the inventory gives one.
+    pub region: Option<String>,
+    /// Consensus group.
+    pub consensus_group: Option<String>,
+    /// Numbers for sorting.
+    pub keys: FleetKeys,
+}
+
+/// Builds the fleet rows of `hosts` (inventory indices), in that order.
+pub fn fleet_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<FleetRow> {
+    hosts.iter().map(|&i| fleet_row(ctx, i)).collect()
+}
+
+fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
+    let (host, hs, health) = ctx.host(i);
+    let reachable = hs.reachable();
+    let p = hs.probed.as_ref();
+    let fresh = |part: Part| part.freshness(host, hs, ctx.now);
+    let mut keys = FleetKeys::default();
+    let services = if host.services.is_empty() {
+        DataCell::none("")
+    } else if reachable != Some(true) || p.is_none() {
+        // Unknown, not down: "0/1" would send the operator after the wrong problem. Its age
+        // is that of the last states read, which are what is not known any more.
+        DataCell::new(format!("?/{}", host.services.len()), fresh(Part::Services))
+    } else {
+        let p = p.expect("checked above");
+        let up = p
+            .services
+            .iter()
+            .filter(|s| s.state == ServiceState::Running)
+            .count();
+        keys.services_down = host.services.len().saturating_sub(up);
+        DataCell::new(
+            format!("{up}/{}", host.services.len()),
+            fresh(Part::Services),
+        )
+    };
+    let chain = p.and_then(|p| p.chain.as_ref());
+    let (height, peers) = match (&host.chain, chain) {
+        (None, _) | (Some(_), None) => (DataCell::none("-"), DataCell::none("-")),
+        (Some(_), Some(c)) => {
+            keys.height = c.height.value().copied();
+            keys.peers = c.peers.value().copied();
+            let f = fresh(Part::Chain);
+            (
+                DataCell::new(metric_text(&c.height), f),
+                DataCell::new(metric_text(&c.peers), f),
+            )
+        }
+    };
+    keys.disk = p
+        .into_iter()
+        .flat_map(|p| &p.disks)
+        .filter_map(|d| d.usage.as_ref().ok().map(|u| u.used_percent))
+        .fold(None, |w: Option<f64>, x| Some(w.map_or(x, |w| w.max(x))));
+    let disk = match keys.disk {
+        None => DataCell::none("-"),
+        Some(pct) => DataCell::new(format!("{pct:.0}%"), fresh(Part::Disks)),
+    };
+    let hnow = host_now(p, ctx.now);
+    let backup = match p {
+        _ if host.backups.is_empty() => DataCell::none("-"),
+        None => DataCell::none("-"),
+        Some(p) if p.backups.iter().any(|b| matches!(b.latest, Ok(None))) => {
+            DataCell::new("none", fresh(Part::Backups))
+        }
+        Some(p) => {
+            keys.backup_age = p
+                .backups
+                .iter()
+                .filter_map(|b| b.latest.as_ref().ok().and_then(Option::as_ref))
+                .map(|f| hnow.saturating_sub(f.mtime).max(0) as u64)
+                .max();
+            match keys.backup_age {
+                None => DataCell::none("-"),
+                Some(s) => {
+                    DataCell::new(short_duration(Duration::from_secs(s)), fresh(Part::Backups))
+                }
+            }
+        }
+    };
+    let reach = DataCell::new(
+        match reachable {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "…",
+        },
+        fresh(Part::Reach),
+    );
+    let row_fresh = [&reach, &services, &height, &peers, &disk, &backup]
+        .into_iter()
+        .fold(Freshness::default(), |acc, c| acc.oldest(c.fresh));
+    keys.age = row_fresh.age.map(|a| a.as_secs());
+    let note = health
+        .alerts
+        .first()
+        .map(|a| a.message.clone())
+        .or_else(|| hs.error.as_ref().map(|e| e.message.clone()))
+        .unwrap_or_else(|| {
+            if row_fresh.stale {
+                format!("stale: no data for {}", row_fresh.text())
+            } else {
+                String::new()
+            }
+        });
+    FleetRow {
+        host: i,
+        name: host.name.clone(),
+        status: health.status,
+        reach,
+        services,
+        height,
+        peers,
+        disk,
+        backup,
+        fresh: row_fresh,
+        note,
+        groups: host.groups.clone(),
+        region: region_of(host).map(str::to_string),
+        consensus_group: host.consensus_group.clone(),
+        keys,
+    }
+}
+
+/// Columns the fleet table sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortColumn {
+    /// Inventory order.
+    #[default]
+    Inventory,
+    /// Host name.
+    Name,
+    /// Status, worst first.
+    Status,
+    /// Services not running, most first.
+    Services,
+    /// Chain height, lowest first (the laggards).
+    Height,
+    /// Peers, fewest first.
+    Peers,
+    /// Disk use, fullest first.
+    Disk,
+    /// Oldest backup first.
+    Backup,
+    /// Oldest data first.
+    Age,
+}
+
+impl SortColumn {
+    /// Every column, in the order `s` cycles through them.
+    pub const ALL: [SortColumn; 9] = [
+        SortColumn::Inventory,
+        SortColumn::Name,
+        SortColumn::Status,
+        SortColumn::Services,
+        SortColumn::Height,
+        SortColumn::Peers,
+        SortColumn::Disk,
+        SortColumn::Backup,
+        SortColumn::Age,
+    ];
+
+    /// The name used by `:sort` and shown in the title.
+    pub fn name(self) -> &'static str {
+        match self {
+            SortColumn::Inventory => "inventory",
+            SortColumn::Name => "name",
+            SortColumn::Status => "status",
+            SortColumn::Services => "services",
+            SortColumn::Height => "height",
+            SortColumn::Peers => "peers",
+            SortColumn::Disk => "disk",
+            SortColumn::Backup => "backup",
+            SortColumn::Age => "age",
+        }
+    }
+
+    /// The column called `name`.
+    pub fn from_name(name: &str) -> Option<SortColumn> {
+        SortColumn::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The next column in the cycle.
+    pub fn next(self) -> SortColumn {
+        let i = SortColumn::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        SortColumn::ALL[(i + 1) % SortColumn::ALL.len()]
+    }
+}
+
+/// How the fleet table groups hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupBy {
+    /// One flat list.
+    #[default]
+    None,
+    /// By inventory group (a host in two groups shows under both).
+    Group,
+    /// By region.
+    Region,
+    /// By consensus group.
+    Consensus,
+}
+
+impl GroupBy {
+    /// Every grouping, in the order `b` cycles through them.
+    pub const ALL: [GroupBy; 4] = [
+        GroupBy::None,
+        GroupBy::Group,
+        GroupBy::Region,
+        GroupBy::Consensus,
+    ];
+
+    /// The name used by `:groupby` and shown in the title.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::None => "none",
+            GroupBy::Group => "group",
+            GroupBy::Region => "region",
+            GroupBy::Consensus => "consensus",
+        }
+    }
+
+    /// The grouping called `name`.
+    pub fn from_name(name: &str) -> Option<GroupBy> {
+        GroupBy::ALL.into_iter().find(|g| g.name() == name)
+    }
+
+    /// The next grouping in the cycle.
+    pub fn next(self) -> GroupBy {
+        let i = GroupBy::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        GroupBy::ALL[(i + 1) % GroupBy::ALL.len()]
+    }
+}
+
+/// A row filter typed after `/`: a glob (`dvn-*`), a regular expression (`^h[12]$`) or plain
+/// text (a case-insensitive substring); a leading `!` keeps the rows that do *not* match.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    text: String,
+    invert: bool,
+    how: Matcher,
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    Glob(globset::GlobMatcher),
+    Regex(regex::Regex),
+    Text(String),
+}
+
+impl Filter {
+    /// Parses a filter; `Ok(None)` for an empty one. A pattern with `*`, `?` or `[` and no
+    /// other regex syntax is a glob (matched against whole fields); one with regex syntax is a
+    /// regular expression (searched in each field); anything else is a substring. All are
+    /// case-insensitive.
+    pub fn parse(text: &str) -> Result<Option<Filter>, String> {
+        let trimmed = text.trim();
+        let (invert, pattern) = match trimmed.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, trimmed),
+        };
+        if pattern.is_empty() {
+            return Ok(None);
+        }
+        let regex_syntax = pattern.contains(['^', '$', '(', ')', '|', '+', '\\', '{', '}']);
+        let glob_syntax = pattern.contains(['*', '?', '[']);
+        let how = if glob_syntax && !regex_syntax && !pattern.contains(".*") {
+            let glob = globset::GlobBuilder::new(pattern)
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| format!("invalid glob {pattern:?}: {e}"))?;
+            Matcher::Glob(glob.compile_matcher())
+        } else if regex_syntax || glob_syntax || pattern.contains('.') {
+            let re = regex::RegexBuilder::new(pattern)
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
+            Matcher::Regex(re)
+        } else {
+            Matcher::Text(pattern.to_lowercase())
+        };
+        Ok(Some(Filter {
+            text: trimmed.to_string(),
+            invert,
+            how,
+        }))
+    }
+
+    /// The text as typed (trimmed).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether a row with these fields passes.
+    pub fn keeps<'a>(&self, fields: impl IntoIterator<Item = &'a str>) -> bool {
+        let mut fields = fields.into_iter();
+        let hit = match &self.how {
+            Matcher::Glob(g) => fields.any(|f| g.is_match(f)),
+            Matcher::Regex(r) => fields.any(|f| r.is_match(f)),
+            Matcher::Text(t) => fields.any(|f| f.to_lowercase().contains(t.as_str())),
+        };
+        hit != self.invert
+    }
+}
+
+impl FleetRow {
+    /// The fields a filter looks at: name, status, groups, consensus group, region.
+    pub fn filter_fields(&self) -> impl Iterator<Item = &str> {
+        [self.name.as_str(), self.status.as_str()]
+            .into_iter()
+            .chain(self.groups.iter().map(String::as_str))
+            .chain(self.consensus_group.as_deref())
+            .chain(self.region.as_deref())
+    }
+}
+
+/// How the fleet table is arranged.
+#[derive(Debug, Clone, Default)]
+pub struct FleetQuery {
+    /// Column to sort by.
+    pub sort: SortColumn,
+    /// Reverse the column's natural order.
+    pub reverse: bool,
+    /// Worst status first, before the sort column.
+    pub worst_first: bool,
+    /// Grouping.
+    pub group_by: GroupBy,
+    /// Only hosts passing this filter.
+    pub filter: Option<Filter>,
+    /// Only hosts in this group or consensus group (`:group G`).
+    pub group: Option<String>,
+}
+
+/// One line of the arranged fleet table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FleetLine {
+    /// A group heading.
+    Group {
+        /// Group name (`(none)` for hosts outside every group).
+        label: String,
+        /// Hosts under it.
+        hosts: usize,
+        /// Their worst status.
+        worst: Status,
+    },
+    /// A host: index into the rows given to [`arrange`].
+    Host(usize),
+}
+
+fn cmp_opt<T: PartialOrd>(a: &Option<T>, b: &Option<T>) -> Ordering {
+    // Missing values sort last whichever way the column runs.
+    match (a, b) {
+        (Some(a), Some(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+fn cmp_opt_desc<T: PartialOrd>(a: &Option<T>, b: &Option<T>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => b.partial_cmp(a).unwrap_or(Ordering::Equal),
+        _ => cmp_opt(a, b),
+    }
+}
+
+fn compare(a: &FleetRow, b: &FleetRow, col: SortColumn) -> Ordering {
+    let k = (&a.keys, &b.keys);
+    match col {
+        SortColumn::Inventory => a.host.cmp(&b.host),
+        SortColumn::Name => a.name.cmp(&b.name),
+        SortColumn::Status => b.status.cmp(&a.status),
+        SortColumn::Services => k.1.services_down.cmp(&k.0.services_down),
+        SortColumn::Height => cmp_opt(&k.0.height, &k.1.height),
+        SortColumn::Peers => cmp_opt(&k.0.peers, &k.1.peers),
+        SortColumn::Disk => cmp_opt_desc(&k.0.disk, &k.1.disk),
+        SortColumn::Backup => cmp_opt_desc(&k.0.backup_age, &k.1.backup_age),
+        SortColumn::Age => cmp_opt_desc(&k.0.age, &k.1.age),
+    }
+}
+
+fn missing(r: &FleetRow, col: SortColumn) -> bool {
+    let k = &r.keys;
+    match col {
+        SortColumn::Height => k.height.is_none(),
+        SortColumn::Peers => k.peers.is_none(),
+        SortColumn::Disk => k.disk.is_none(),
+        SortColumn::Backup => k.backup_age.is_none(),
+        SortColumn::Age => k.age.is_none(),
+        _ => false,
+    }
+}
+
+/// Filters, sorts and groups `rows` into display lines.
+pub fn arrange(rows: &[FleetRow], q: &FleetQuery) -> Vec<FleetLine> {
+    let mut order: Vec<usize> = (0..rows.len())
+        .filter(|&i| {
+            let r = &rows[i];
+            q.group.as_deref().is_none_or(|g| {
+                r.groups.iter().any(|x| x == g) || r.consensus_group.as_deref() == Some(g)
+            }) && q.filter.as_ref().is_none_or(|f| f.keeps(r.filter_fields()))
+        })
+        .collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (&rows[a], &rows[b]);
+        let first = if q.worst_first {
+            rb.status.cmp(&ra.status)
+        } else {
+            Ordering::Equal
+        };
+        // Reversing flips the values, never where missing ones go: they stay last.
+        let missing = missing(ra, q.sort).cmp(&missing(rb, q.sort));
+        let by_col = compare(ra, rb, q.sort);
+        let by_col = if q.reverse { by_col.reverse() } else { by_col };
+        first.then(missing).then(by_col).then(ra.host.cmp(&rb.host))
+    });
+    if q.group_by == GroupBy::None {
+        return order.into_iter().map(FleetLine::Host).collect();
+    }
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for i in order {
+        let r = &rows[i];
+        let labels: Vec<String> = match q.group_by {
+            GroupBy::None => unreachable!("handled above"),
+            GroupBy::Group => r.groups.clone(),
+            GroupBy::Region => r.region.iter().cloned().collect(),
+            GroupBy::Consensus => r.consensus_group.iter().cloned().collect(),
+        };
+        if labels.is_empty() {
+            groups.entry(String::new()).or_default().push(i);
+        }
+        for l in labels {
+            groups.entry(l).or_default().push(i);
+        }
+    }
+    let mut groups: Vec<(String, Vec<usize>)> = groups.into_iter().collect();
+    // The catch-all group goes last; with worst-first, the worst group goes first.
+    groups.sort_by(|(la, a), (lb, b)| {
+        let wa = worst(a.iter().map(|&i| rows[i].status));
+        let wb = worst(b.iter().map(|&i| rows[i].status));
+        let w = if q.worst_first {
+            wb.cmp(&wa)
+        } else {
+            Ordering::Equal
+        };
+        la.is_empty().cmp(&lb.is_empty()).then(w).then(la.cmp(lb))
+    });
+    let mut lines = Vec::new();
+    for (label, members) in groups {
+        let none = match q.group_by {
+            GroupBy::Region => "(no region)",
+            GroupBy::Consensus => "(no consensus group)",
+            _ => "(no group)",
+        };
+        lines.push(FleetLine::Group {
+            label: if label.is_empty() {
+                none.to_string()
+            } else {
+                label
+            },
+            hosts: members.len(),
+            worst: worst(members.iter().map(|&i| rows[i].status)),
+        });
+        lines.extend(members.into_iter().map(FleetLine::Host));
+    }
+    lines
+}
+
+pub use crate::report::Summary;
+
+/// Counts over `rows` (the hosts shown), for the status line.
+pub fn summary(rows: &[FleetRow]) -> Summary {
+    let mut s = Summary::default();
+    for r in rows {
+        s.count(r.status, r.reach.text == "yes", r.fresh.stale);
+    }
+    s
+}

@@ -167,6 +167,7 @@ fn ticks_alone_raise_a_stall_and_a_tick_in_the_same_second_changes_nothing() {
     let mut s = store();
     s.update(api(1_000, ServiceState::Running));
     s.update(geth(1_000, 500));
+    s.update(Msg::Tick { now: at(1_000) });
     assert!(s.alerts().active().is_empty());
     let v = s.version();
     // Within the same second: no evaluation, no new version (the console ticks on every key).
@@ -240,4 +241,30 @@ fn from_observations_judges_as_of_the_given_time() {
     assert_eq!(s.now(), at(1_003));
     assert_eq!(s.health().len(), 2);
     assert_eq!(s.alerts().active().len(), 1);
+}
+
+#[test]
+fn a_second_observation_in_the_same_second_waits_for_the_next_tick() {
+    let mut s = store();
+    s.update(api(1_000, ServiceState::Running));
+    // Folded (the state changed), not judged: a fleet whose polls finish one by one judges
+    // once a second, not once a poll.
+    let effects = s.update(api(1_000, ServiceState::Stopped));
+    assert!(alert_events(&effects).is_empty(), "{effects:?}");
+    assert!(matches!(effects[..], [Effect::Changed { .. }]));
+    assert!(s.alerts().get(&service_down()).is_none());
+    // The next tick judges it, even within the same second.
+    let effects = s.update(Msg::Tick {
+        now: at(1_000) + Duration::from_millis(900),
+    });
+    assert_eq!(
+        alert_events(&effects),
+        [&AlertEvent::Raised(service_down())]
+    );
+    assert!(
+        s.update(Msg::Tick {
+            now: at(1_000) + Duration::from_millis(950)
+        })
+        .is_empty()
+    );
 }

@@ -423,7 +423,6 @@ fn app_with(readonly: bool) -> App {
         app.on_tick(at(secs));
         app.ensure_model();
     }
-    app.on_tick(at(T0 - 3));
     app.on_observation(Observation {
         host: 3,
         started: at(T0 - 3),
@@ -434,6 +433,7 @@ fn app_with(readonly: bool) -> App {
             retry_in: Some(Duration::from_secs(8)),
         }),
     });
+    app.on_tick(at(T0 - 3));
     app.ensure_model();
     app
 }

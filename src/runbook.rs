@@ -123,6 +123,39 @@ pub struct Runbook {
 }
 
 impl Runbook {
+    /// Where a step may go next: its success successor(s) and its failure successor.
+    /// An index equal to the number of steps means "the end of the runbook".
+    pub fn successors(&self, i: usize) -> Vec<usize> {
+        let step = &self.steps[i];
+        let index = |id: &str| self.step(id).map(|(j, _)| j);
+        let fallthrough = || match &step.next {
+            Some(id) => index(id),
+            None => Some(i + 1),
+        };
+        let fail = |f: &FailTo| match f {
+            FailTo::Stop => None,
+            FailTo::Next => Some(i + 1),
+            FailTo::Step(id) => index(id),
+        };
+        let mut out: Vec<Option<usize>> = match &step.kind {
+            StepKind::End(_) => Vec::new(),
+            StepKind::Choice(c) => c.options.iter().map(|o| index(&o.goto)).collect(),
+            StepKind::Check(c) => vec![fallthrough(), fail(&c.on_fail)],
+            StepKind::Action(a) => vec![fallthrough(), fail(&a.on_fail)],
+            StepKind::Wait(Wait::Until { on_fail, .. }) => vec![fallthrough(), fail(on_fail)],
+            StepKind::Notify(n) => vec![fallthrough(), fail(&n.on_fail)],
+            StepKind::Rolling(r) => vec![fallthrough(), fail(&r.on_fail)],
+            StepKind::Wait(Wait::For(_))
+            | StepKind::Manual(_)
+            | StepKind::Note
+            | StepKind::Timer(_) => {
+                vec![fallthrough()]
+            }
+        };
+        out.dedup();
+        out.into_iter().flatten().collect()
+    }
+
     /// The step with id `id` and its index.
     pub fn step(&self, id: &str) -> Option<(usize, &Step)> {
         self.steps.iter().enumerate().find(|(_, s)| s.id == id)

@@ -21,7 +21,7 @@ use crate::diag::Located;
 
 // Kept reachable here for the engine and `expect`, which import them from `load`.
 pub use super::validate::parse_comparison;
-pub(crate) use super::validate::{single_placeholder, successors};
+pub(crate) use super::validate::single_placeholder;
 
 /// The runbooks shipped in `runbooks/`, embedded so every install has them: (name, TOML text).
 pub fn shipped() -> &'static [(&'static str, &'static str)] {
@@ -307,8 +307,8 @@ mod tests {
             "t.toml",
         )
         .unwrap();
-        assert_eq!(successors(&rb, 0), [1, 2]);
-        assert_eq!(successors(&rb, 1), Vec::<usize>::new());
-        assert_eq!(successors(&rb, 2), [1]);
+        assert_eq!(rb.successors(0), [1, 2]);
+        assert_eq!(rb.successors(1), Vec::<usize>::new());
+        assert_eq!(rb.successors(2), [1]);
     }
 }

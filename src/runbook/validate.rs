@@ -5,7 +5,7 @@
 //!
 //! It never panics on any input and reads no file; TOML and serde errors are located and
 //! worded by [`crate::diag`], with tables named as [`RunbookPlaces`] says. Caller:
-//! [`super::load::parse`]; the engine reuses [`successors`] and [`single_placeholder`]. Input
+//! [`super::load::parse`]; the engine reuses [`single_placeholder`]. Input
 //! checks (and anchoring a pattern) come from [`super::inputs`], below this module.
 
 mod steps;
@@ -22,8 +22,8 @@ use super::file::{InputFile, RunbookFile, TargetsFile};
 use super::inputs::{anchored, validate_input};
 use super::template;
 use super::{
-    AccessRole, CmpOp, Comparison, Dur, FailTo, HostSel, Input, InputType, Runbook, StepKind,
-    TargetRole, Targets, Wait,
+    AccessRole, CmpOp, Comparison, Dur, HostSel, Input, InputType, Runbook, StepKind, TargetRole,
+    Targets,
 };
 // `load::LintError` is this type; named from `diag` so that `validate` does not import `load`
 // (which calls it).
@@ -553,7 +553,7 @@ impl Linter<'_> {
 
     fn graph(&mut self, runbook: &Runbook, spans: &[Range<usize>], file: &RunbookFile) {
         let n = runbook.steps.len();
-        let edges: Vec<Vec<usize>> = (0..n).map(|i| successors(runbook, i)).collect();
+        let edges: Vec<Vec<usize>> = (0..n).map(|i| runbook.successors(i)).collect();
         // Reachability from the first step.
         let mut seen = vec![false; n];
         let mut stack = vec![0];
@@ -657,39 +657,6 @@ impl Linter<'_> {
         path.pop();
         color[node] = 2;
     }
-}
-
-/// Where a step may go next: its success successor(s) and its failure successor.
-/// An index equal to the number of steps means "the end of the runbook".
-pub(crate) fn successors(runbook: &Runbook, i: usize) -> Vec<usize> {
-    let step = &runbook.steps[i];
-    let index = |id: &str| runbook.step(id).map(|(j, _)| j);
-    let fallthrough = || match &step.next {
-        Some(id) => index(id),
-        None => Some(i + 1),
-    };
-    let fail = |f: &FailTo| match f {
-        FailTo::Stop => None,
-        FailTo::Next => Some(i + 1),
-        FailTo::Step(id) => index(id),
-    };
-    let mut out: Vec<Option<usize>> = match &step.kind {
-        StepKind::End(_) => Vec::new(),
-        StepKind::Choice(c) => c.options.iter().map(|o| index(&o.goto)).collect(),
-        StepKind::Check(c) => vec![fallthrough(), fail(&c.on_fail)],
-        StepKind::Action(a) => vec![fallthrough(), fail(&a.on_fail)],
-        StepKind::Wait(Wait::Until { on_fail, .. }) => vec![fallthrough(), fail(on_fail)],
-        StepKind::Notify(n) => vec![fallthrough(), fail(&n.on_fail)],
-        StepKind::Rolling(r) => vec![fallthrough(), fail(&r.on_fail)],
-        StepKind::Wait(Wait::For(_))
-        | StepKind::Manual(_)
-        | StepKind::Note
-        | StepKind::Timer(_) => {
-            vec![fallthrough()]
-        }
-    };
-    out.dedup();
-    out.into_iter().flatten().collect()
 }
 
 /// `{{name}}` when `text` is exactly one placeholder.

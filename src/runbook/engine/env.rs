@@ -177,7 +177,7 @@ pub(crate) fn reachable_from(runbook: &Runbook, start: usize) -> BTreeSet<usize>
         if i >= runbook.steps.len() || !seen.insert(i) {
             continue;
         }
-        stack.extend(crate::runbook::load::successors(runbook, i));
+        stack.extend(runbook.successors(i));
     }
     seen
 }

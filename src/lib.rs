@@ -21,6 +21,7 @@ pub mod poller;
 pub mod probe;
 pub mod progress;
 pub mod report;
+pub mod rules;
 pub mod runbook;
 pub mod state;
 pub mod store;

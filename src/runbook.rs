@@ -79,11 +79,13 @@ pub mod file;
 pub mod hosts;
 mod inputs;
 pub mod load;
+pub mod matching;
 pub mod plan;
 pub mod quorum;
 pub mod template;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -98,6 +100,7 @@ pub use load::{
     CatalogEntry, LintError, Origin, catalog, find, lint, lint_file, load_file, parse, shipped,
     shipped_runbook, user_dir,
 };
+pub use matching::{AlertFacts, AlertField, Offer, offers};
 pub use plan::{PlannedCommand, plan_dry_run, select_targets};
 
 /// A validated runbook: every reference resolved, every template and pattern checked.
@@ -114,6 +117,14 @@ pub struct Runbook {
     /// Least role that may start it; `None` means anyone may start it (writing steps still
     /// need an operator).
     pub requires: Option<AccessRole>,
+    /// Health rules the runbook answers (its `for`), in file order; empty = it is offered for
+    /// no alert in particular. Names from [`crate::rules::RULES`].
+    #[serde(default)]
+    pub answers: Vec<String>,
+    /// Input name → the part of an alert that fills it when the runbook is started from one
+    /// (its `[fill]`); see [`matching`].
+    #[serde(default)]
+    pub fill: BTreeMap<String, AlertField>,
     /// Inputs, in the order they are asked for.
     pub inputs: Vec<Input>,
     /// Target selection; `None` means whatever the caller selects.

@@ -29,6 +29,11 @@ pub struct RunbookFile {
     pub source: Option<Spanned<String>>,
     /// Least role that may start the runbook at all: `operator` or `admin`.
     pub requires: Option<Spanned<String>>,
+    /// `for = ["service_down", …]`: the health rules the runbook answers.
+    #[serde(rename = "for")]
+    pub answers: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `[fill]`: input name → what of the alert fills it (`service = "alert.subject"`).
+    pub fill: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
     /// `[[inputs]]`, in order.
     #[serde(default)]
     pub inputs: Vec<Spanned<InputFile>>,

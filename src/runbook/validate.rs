@@ -179,6 +179,7 @@ impl Linter<'_> {
                 }
             });
         let inputs = self.inputs(&file.inputs);
+        let (answers, fill) = super::matching::lint_for(file, &inputs, |at, m| self.at(at, m));
         self.choices = file
             .steps
             .iter()
@@ -210,6 +211,8 @@ impl Linter<'_> {
             description: text_of(&file.description),
             source: file.source.as_ref().map(|s| s.get_ref().clone()),
             requires,
+            answers,
+            fill,
             inputs,
             targets,
             steps,

@@ -1,0 +1,563 @@
+//! Runbooks matched to what is wrong: the `for` and `[fill]` of a runbook (which health rules
+//! it answers, and which part of such an alert fills which input), their lint, and the ranked
+//! offers for one host and its alerts.
+//!
+//! This module owns the meaning of `for` and `[fill]` and the order offers come in: runbooks
+//! answering the host's worst alert first, then those answering its other alerts (worst
+//! first), then the rest alphabetically; each with its inputs filled from the alert it
+//! answers, checked like a value given on the command line. It is pure: no I/O, no clock, no
+//! terminal; it never starts anything, and filling never skips a confirmation (a filled input
+//! is only a value, as `--var` gives one).
+//!
+//! Callers: the runbook validator (one call, [`lint_for`], in `validate.rs`), the console's
+//! palette and Alerts pane ([`offers`]), `runbook show|list` (the `for` line).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use super::inputs::validate_input;
+use super::file::RunbookFile;
+use super::{Input, InputType, Runbook};
+use crate::health::Severity;
+use crate::rules::{self, Subject};
+
+/// The part of an alert an input is filled from (`alert.subject` in `[fill]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertField {
+    /// The host's name (`alert.host`), for `host` inputs and names of the host.
+    Host,
+    /// The rule name (`alert.rule`).
+    Rule,
+    /// What the alert is about (`alert.subject`): a service, mount, backup set, …
+    Subject,
+    /// `warning` or `critical` (`alert.severity`).
+    Severity,
+    /// The alert's sentence (`alert.message`).
+    Message,
+    /// The measured value, when the alert has one (`alert.value`: `93%`, `stopped`).
+    Value,
+}
+
+impl AlertField {
+    /// Every field, in the order messages list them.
+    pub const ALL: [AlertField; 6] = [
+        Self::Host,
+        Self::Subject,
+        Self::Rule,
+        Self::Severity,
+        Self::Message,
+        Self::Value,
+    ];
+
+    /// The spelling in `[fill]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Host => "alert.host",
+            Self::Rule => "alert.rule",
+            Self::Subject => "alert.subject",
+            Self::Severity => "alert.severity",
+            Self::Message => "alert.message",
+            Self::Value => "alert.value",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// One alert of a host, as matching needs it (what `status --json` and the Alerts pane show).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertFacts {
+    /// Rule name (`service_down`).
+    pub rule: String,
+    /// What it is about (`app`); empty for the host as a whole.
+    pub subject: String,
+    /// How bad.
+    pub severity: Severity,
+    /// One sentence.
+    pub message: String,
+    /// The measured value, when there is one.
+    pub value: Option<String>,
+}
+
+impl From<&crate::health::Alert> for AlertFacts {
+    fn from(a: &crate::health::Alert) -> Self {
+        Self {
+            rule: a.rule.to_owned(),
+            subject: a.subject.clone(),
+            severity: a.severity,
+            message: a.message.clone(),
+            value: a.value.clone(),
+        }
+    }
+}
+
+impl From<&crate::alerts::TrackedAlert> for AlertFacts {
+    fn from(a: &crate::alerts::TrackedAlert) -> Self {
+        Self {
+            rule: a.key.rule.clone(),
+            subject: a.key.subject.clone(),
+            severity: a.severity,
+            message: a.message.clone(),
+            value: a.value.clone(),
+        }
+    }
+}
+
+impl AlertFacts {
+    /// The text of `field` for an alert on `host` (`None`: the alert has no such value).
+    pub fn field(&self, field: AlertField, host: &str) -> Option<String> {
+        let text = match field {
+            AlertField::Host => host.to_owned(),
+            AlertField::Rule => self.rule.clone(),
+            AlertField::Subject => self.subject.clone(),
+            AlertField::Severity => self.severity.as_str().to_owned(),
+            AlertField::Message => self.message.clone(),
+            AlertField::Value => self.value.clone()?,
+        };
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+/// One runbook offered for a host, in the order [`offers`] ranks them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    /// Runbook name.
+    pub runbook: String,
+    /// Its title.
+    pub title: String,
+    /// The host it would run on (`--hosts HOST`).
+    pub host: String,
+    /// The alert it answers (a rule of its `for`), `None` for a runbook offered because it
+    /// exists.
+    pub answers: Option<AlertFacts>,
+    /// Inputs filled from that alert, validated like `--var` values (defaults are not here:
+    /// the runbook has them).
+    pub inputs: BTreeMap<String, String>,
+    /// Required inputs with no default and no value from the alert, in the runbook's order:
+    /// they must be asked before the run starts.
+    pub missing: Vec<String>,
+    /// Inputs the alert would fill with a value the input refuses, with why (the input then
+    /// keeps its default, or is missing).
+    pub refused: BTreeMap<String, String>,
+}
+
+/// Ranks `catalog` for `host` with its `alerts`: runbooks whose `for` holds the rule of the
+/// worst alert first, then those answering the host's other alerts (by severity, then the
+/// order given), then the rest alphabetically; ties alphabetically. Each is filled from the
+/// first alert (in that order) it answers.
+pub fn offers<'a>(
+    catalog: impl IntoIterator<Item = &'a Runbook>,
+    host: &str,
+    alerts: &[AlertFacts],
+) -> Vec<Offer> {
+    let mut order: Vec<&AlertFacts> = alerts.iter().collect();
+    // Stable: alerts of one severity keep the caller's order (worst first by its own measure).
+    order.sort_by_key(|a| std::cmp::Reverse(a.severity));
+    let mut ranked: Vec<(usize, Offer)> = catalog
+        .into_iter()
+        .map(|rb| {
+            let hit = order
+                .iter()
+                .position(|a| rb.answers.iter().any(|r| *r == a.rule));
+            let alert = hit.map(|i| order[i]);
+            (hit.unwrap_or(usize::MAX), offer(rb, host, alert))
+        })
+        .collect();
+    ranked.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.runbook.cmp(&y.runbook)));
+    ranked.into_iter().map(|(_, o)| o).collect()
+}
+
+fn offer(rb: &Runbook, host: &str, alert: Option<&AlertFacts>) -> Offer {
+    let mut inputs = BTreeMap::new();
+    let mut refused = BTreeMap::new();
+    if let Some(alert) = alert {
+        for (name, field) in &rb.fill {
+            let (Some(input), Some(value)) = (rb.input(name), alert.field(*field, host)) else {
+                continue;
+            };
+            match validate_input(input, &value, None) {
+                Ok(v) => {
+                    inputs.insert(name.clone(), v);
+                }
+                Err(why) => {
+                    refused.insert(name.clone(), why);
+                }
+            }
+        }
+    }
+    let missing = rb
+        .inputs
+        .iter()
+        .filter(|i| i.required && i.default.is_none() && !inputs.contains_key(&i.name))
+        .map(|i| i.name.clone())
+        .collect();
+    Offer {
+        runbook: rb.name.clone(),
+        title: rb.title.clone(),
+        host: host.to_owned(),
+        answers: alert.cloned(),
+        inputs,
+        missing,
+        refused,
+    }
+}
+
+/// Checks a runbook's `for` and `[fill]` against the rule list and its `inputs`, reporting each
+/// problem at its position through `at`; returns the rules and the fill map (what could be
+/// understood of them). Called once from the runbook linter.
+pub(super) fn lint_for(
+    file: &RunbookFile,
+    inputs: &[Input],
+    mut at: impl FnMut(Range<usize>, String),
+) -> (Vec<String>, BTreeMap<String, AlertField>) {
+    let mut answers: Vec<String> = Vec::new();
+    if let Some(list) = &file.answers {
+        if list.get_ref().is_empty() {
+            at(
+                list.span(),
+                "`for` is empty: name the health rules the runbook answers, or leave `for` out"
+                    .into(),
+            );
+        }
+        for rule in list.get_ref() {
+            let name = rule.get_ref();
+            if rules::find(name).is_none() {
+                let known: Vec<&str> = rules::RULES.iter().map(|r| r.name).collect();
+                at(
+                    rule.span(),
+                    format!(
+                        "unknown health rule {name:?} in `for`: expected one of {}",
+                        known.join(", ")
+                    ),
+                );
+            } else if answers.contains(name) {
+                at(
+                    rule.span(),
+                    format!("rule `{name}` is listed twice in `for`"),
+                );
+            } else {
+                answers.push(name.clone());
+            }
+        }
+    }
+    let mut fill = BTreeMap::new();
+    let Some(table) = &file.fill else {
+        return (answers, fill);
+    };
+    if file.answers.is_none() {
+        at(
+            table.span(),
+            "`fill` says how an alert fills the inputs, but the runbook answers no alert: add \
+             `for = [\"rule\", …]`"
+                .into(),
+        );
+    }
+    for (key, source) in table.get_ref() {
+        let name = key.get_ref();
+        let Some(input) = inputs.iter().find(|i| i.name == *name) else {
+            let known: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+            at(
+                key.span(),
+                if known.is_empty() {
+                    format!("`fill` names no input `{name}`: the runbook takes no inputs")
+                } else {
+                    format!(
+                        "`fill` names no input `{name}`: the inputs are {}",
+                        known.join(", ")
+                    )
+                },
+            );
+            continue;
+        };
+        let Some(field) = AlertField::parse(source.get_ref()) else {
+            let known: Vec<&str> = AlertField::ALL.iter().map(|f| f.as_str()).collect();
+            at(
+                source.span(),
+                format!(
+                    "invalid source {:?} for input `{name}` in `fill`: expected one of {}",
+                    source.get_ref(),
+                    known.join(", ")
+                ),
+            );
+            continue;
+        };
+        if let Some(problem) = fit(input, field, &answers) {
+            at(source.span(), problem);
+            continue;
+        }
+        fill.insert(name.clone(), field);
+    }
+    (answers, fill)
+}
+
+/// Why `field` cannot fill `input` for alerts of `answers`, if it cannot.
+fn fit(input: &Input, field: AlertField, answers: &[String]) -> Option<String> {
+    let name = &input.name;
+    if input.secret {
+        return Some(format!(
+            "input `{name}` is secret: it is always asked, never filled from an alert"
+        ));
+    }
+    match (input.kind, field) {
+        (InputType::Host, AlertField::Host) => {}
+        (InputType::Host, _) => {
+            return Some(format!(
+                "input `{name}` is of type host: only alert.host names a host"
+            ));
+        }
+        (InputType::String | InputType::Choice, _) => {}
+        (kind, _) => {
+            return Some(format!(
+                "input `{name}` is of type {}: an alert's text cannot fill it (only string, \
+                 choice and host inputs can be filled)",
+                kind.as_str()
+            ));
+        }
+    }
+    if field != AlertField::Subject {
+        return None;
+    }
+    // One input holds one kind of thing: the subject must mean the same for every rule.
+    let subjects: Vec<(&str, Subject)> = answers
+        .iter()
+        .filter_map(|r| rules::find(r).map(|rule| (rule.name, rule.subject)))
+        .collect();
+    if let Some((rule, subject)) = subjects
+        .iter()
+        .find(|(_, s)| matches!(s, Subject::Host | Subject::Probe))
+    {
+        return Some(format!(
+            "input `{name}` is filled from alert.subject, but the subject of `{rule}` alerts is \
+             {}",
+            subject.describe()
+        ));
+    }
+    if let Some(((first, a), (other, b))) = subjects
+        .first()
+        .and_then(|f| subjects.iter().find(|(_, s)| *s != f.1).map(|o| (f, o)))
+    {
+        return Some(format!(
+            "input `{name}` is filled from alert.subject, which is {} for `{first}` but {} for \
+             `{other}`: answer rules about one kind of thing, or fill it from elsewhere",
+            a.describe(),
+            b.describe()
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::{parse, shipped_runbook};
+
+    fn alert(rule: &str, subject: &str, severity: Severity) -> AlertFacts {
+        AlertFacts {
+            rule: rule.into(),
+            subject: subject.into(),
+            severity,
+            message: format!("{subject}: {rule}"),
+            value: None,
+        }
+    }
+
+    fn shipped() -> Vec<Runbook> {
+        crate::runbook::shipped()
+            .iter()
+            .map(|(name, _)| {
+                shipped_runbook(name)
+                    .expect("shipped")
+                    .expect("shipped runbooks lint clean")
+            })
+            .collect()
+    }
+
+    const TWO: &str = r#"
+name = "x"
+title = "x"
+for = ["disk_full", "disk_usage"]
+fill = { mount = "alert.subject", node = "alert.host", note = "alert.message" }
+
+[[inputs]]
+name = "mount"
+pattern = "/.*"
+
+[[inputs]]
+name = "node"
+type = "host"
+
+[[inputs]]
+name = "note"
+required = false
+
+[[inputs]]
+name = "reason"
+
+[[steps]]
+id = "a"
+kind = "manual"
+"#;
+
+    #[test]
+    fn troubleshoot_on_service_down_of_app_fills_service_with_app() {
+        let catalog = shipped();
+        let alerts = [
+            alert("service_down", "app", Severity::Critical),
+            alert("disk_usage", "/data", Severity::Warning),
+        ];
+        let offers = offers(&catalog, "web-3", &alerts);
+        let first = &offers[0];
+        assert_eq!(first.runbook, "troubleshoot");
+        assert_eq!(first.host, "web-3");
+        assert_eq!(first.inputs.get("service").map(String::as_str), Some("app"));
+        assert_eq!(
+            first.answers.as_ref().map(|a| a.rule.as_str()),
+            Some("service_down")
+        );
+        assert!(first.missing.is_empty(), "{:?}", first.missing);
+        // The rest: those answering nothing here, alphabetically, with nothing filled.
+        let rest: Vec<&str> = offers
+            .iter()
+            .filter(|o| o.answers.is_none())
+            .map(|o| o.runbook.as_str())
+            .collect();
+        let mut sorted = rest.clone();
+        sorted.sort_unstable();
+        assert_eq!(rest, sorted);
+        assert!(
+            offers
+                .iter()
+                .filter(|o| o.answers.is_none())
+                .all(|o| o.inputs.is_empty())
+        );
+    }
+
+    #[test]
+    fn the_worst_alert_ranks_first_then_other_alerts_then_the_rest() {
+        let answering = |name: &str, rules: &[&str]| {
+            let mut rb = parse(TWO, "x.toml").expect("valid");
+            rb.name = name.into();
+            rb.answers = rules.iter().map(|r| (*r).to_owned()).collect();
+            rb
+        };
+        let catalog = [
+            answering("a-none", &[]),
+            answering("b-warn", &["disk_usage"]),
+            answering("c-crit", &["disk_full"]),
+            answering("d-none", &[]),
+            answering("e-crit-too", &["service_down", "disk_full"]),
+        ];
+        // Given out of order: the critical one must still lead.
+        let alerts = [
+            alert("disk_usage", "/logs", Severity::Warning),
+            alert("disk_full", "/data", Severity::Critical),
+        ];
+        let got: Vec<(String, Option<String>)> = offers(&catalog, "db-1", &alerts)
+            .into_iter()
+            .map(|o| (o.runbook, o.answers.map(|a| a.subject)))
+            .collect();
+        let want = |n: &str, s: Option<&str>| (n.to_owned(), s.map(str::to_owned));
+        assert_eq!(
+            got,
+            vec![
+                want("c-crit", Some("/data")),
+                want("e-crit-too", Some("/data")),
+                want("b-warn", Some("/logs")),
+                want("a-none", None),
+                want("d-none", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn filling_validates_like_the_command_line_and_lists_what_is_missing() {
+        let rb = parse(TWO, "x.toml").expect("valid");
+        let full = alert("disk_full", "/data", Severity::Critical);
+        let o = &offers([&rb], "db-1", std::slice::from_ref(&full))[0];
+        let filled: Vec<(&str, &str)> = o
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            filled,
+            [
+                ("mount", "/data"),
+                ("node", "db-1"),
+                ("note", "/data: disk_full")
+            ]
+        );
+        assert_eq!(o.missing, ["reason"]);
+        assert!(o.refused.is_empty());
+
+        // A subject the input's pattern refuses is not filled, and the input stays missing.
+        let odd = alert("disk_full", "data", Severity::Critical);
+        let o = &offers([&rb], "db-1", &[odd])[0];
+        assert!(!o.inputs.contains_key("mount"));
+        assert_eq!(o.missing, ["mount", "reason"]);
+        assert!(o.refused["mount"].contains("does not match the pattern"));
+
+        // No alert answered: nothing filled, every required input without default missing.
+        let o = &offers([&rb], "db-1", &[])[0];
+        assert!(o.answers.is_none() && o.inputs.is_empty());
+        assert_eq!(o.missing, ["mount", "node", "reason"]);
+    }
+
+    #[test]
+    fn lint_checks_rules_inputs_sources_and_subjects() {
+        let errs = |head: &str| -> Vec<String> {
+            let text = format!(
+                "name = \"x\"\ntitle = \"x\"\n{head}\n\n[[inputs]]\nname = \"service\"\n\n\
+                 [[inputs]]\nname = \"port\"\ntype = \"int\"\ndefault = 1\n\n\
+                 [[inputs]]\nname = \"key\"\nsecret = true\nrequired = false\n\n\
+                 [[steps]]\nid = \"a\"\nkind = \"manual\"\n"
+            );
+            crate::runbook::lint(&text, "x.toml")
+                .into_iter()
+                .map(|e| e.message)
+                .collect()
+        };
+        assert!(
+            errs("for = [\"service_down\"]\nfill = { service = \"alert.subject\" }").is_empty()
+        );
+        let one = |head: &str| {
+            let e = errs(head);
+            assert_eq!(e.len(), 1, "{head}: {e:?}");
+            e[0].clone()
+        };
+        assert!(
+            one("for = [\"chain_stalled\"]").starts_with("unknown health rule \"chain_stalled\"")
+        );
+        assert!(one("for = []").starts_with("`for` is empty"));
+        assert!(one("for = [\"syncing\", \"syncing\"]").contains("listed twice"));
+        assert!(one("fill = { service = \"alert.subject\" }").contains("answers no alert"));
+        assert!(
+            one("for = [\"service_down\"]\nfill = { svc = \"alert.subject\" }")
+                .contains("names no input `svc`: the inputs are service, port, key")
+        );
+        assert!(
+            one("for = [\"service_down\"]\nfill = { service = \"subject\" }")
+                .contains("invalid source \"subject\"")
+        );
+        assert!(
+            one("for = [\"service_down\"]\nfill = { port = \"alert.value\" }")
+                .contains("of type int")
+        );
+        assert!(
+            one("for = [\"service_down\"]\nfill = { key = \"alert.subject\" }").contains("secret")
+        );
+        assert!(
+            one("for = [\"host_unreachable\"]\nfill = { service = \"alert.subject\" }")
+                .contains("the subject of `host_unreachable` alerts is nothing")
+        );
+        assert!(
+            one("for = [\"service_down\", \"disk_full\"]\nfill = { service = \"alert.subject\" }")
+                .contains("a service for `service_down` but a mount point for `disk_full`")
+        );
+    }
+}

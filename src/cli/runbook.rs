@@ -8,14 +8,15 @@ use clap::Subcommand;
 
 use super::out;
 use super::run::{find, print_lint};
+use crate::rules;
 use crate::runbook::{self, LintError};
 
 /// `fleetdeck runbook …`.
 #[derive(Subcommand)]
 pub enum RunbookCommand {
-    /// List shipped runbooks and the operator's own.
+    /// List shipped runbooks and the operator's own, with the health rules each answers.
     List,
-    /// Show one runbook: inputs, targets and steps.
+    /// Show one runbook: the health rules it answers, inputs (and what an alert fills), steps.
     Show {
         /// Runbook name or file.
         name: String,
@@ -39,10 +40,16 @@ pub fn runbook_command(command: RunbookCommand) -> u8 {
                     runbook::Origin::Shipped => "shipped",
                     runbook::Origin::User(_) => "own",
                 };
-                let title = entry
-                    .runbook
-                    .map(|r| r.title)
-                    .unwrap_or_else(|_| "(invalid: run `fleetdeck runbook lint`)".into());
+                let title = entry.runbook.map_or_else(
+                    |_| "(invalid: run `fleetdeck runbook lint`)".into(),
+                    |r| {
+                        if r.answers.is_empty() {
+                            r.title
+                        } else {
+                            format!("{} [for {}]", r.title, r.answers.join(", "))
+                        }
+                    },
+                );
                 writeln!(out, "{:<18} {from:<9} {title}", entry.name);
             }
             0
@@ -56,11 +63,22 @@ pub fn runbook_command(command: RunbookCommand) -> u8 {
                 if !rb.description.is_empty() {
                     writeln!(out, "\n{}", rb.description.trim());
                 }
+                if !rb.answers.is_empty() {
+                    writeln!(out, "\nfor (health rules it answers):");
+                    for name in &rb.answers {
+                        let meaning = rules::find(name).map_or("", |r| r.meaning);
+                        writeln!(out, "  {name:<24} {meaning}");
+                    }
+                }
                 if !rb.inputs.is_empty() {
                     writeln!(out, "\ninputs:");
                     for i in &rb.inputs {
                         let secret = if i.secret { " (secret)" } else { "" };
-                        writeln!(out, "  {}{secret}", i.name);
+                        let fill = rb
+                            .fill
+                            .get(&i.name)
+                            .map_or_else(String::new, |f| format!(" ← {}", f.as_str()));
+                        writeln!(out, "  {}{secret}{fill}", i.name);
                     }
                 }
                 writeln!(out, "\nsteps:");

@@ -72,6 +72,30 @@ pub enum Ending {
     },
 }
 
+/// Why the operator stopped a run: the words recorded in [`Event::Interrupted`], the audit
+/// record and the saved run, so a suspension from the console never reads as a Ctrl-C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// Ctrl-C at the terminal (`fleetdeck run`).
+    CtrlC,
+    /// The console's suspend: `X` in the Runbook pane, or `:stop`.
+    Suspend,
+    /// The console closed (quit, or its run handle dropped) with the run in progress.
+    ConsoleClosed,
+}
+
+impl Interrupt {
+    /// The recorded reason; `during` says what was going on (`" while waiting"`, or empty).
+    pub fn reason(self, during: &str) -> String {
+        let why = match self {
+            Self::CtrlC => "interrupted by the operator (Ctrl-C)",
+            Self::Suspend => "suspended by the operator from the console",
+            Self::ConsoleClosed => "interrupted: the console closed",
+        };
+        format!("{why}{during}")
+    }
+}
+
 /// The person at the keyboard, as the executor sees them.
 pub trait Frontend: Send + Sync {
     /// Answers an `Ask*` effect with the matching event (or [`Event::Abort`] /
@@ -260,14 +284,15 @@ impl Executor {
         }
     }
 
-    /// Drives `run` from `effects` until it finishes or suspends. `interrupt` resolves when the
-    /// operator presses Ctrl-C (or the console closes): the run is then interrupted and saved.
+    /// Drives `run` from `effects` until it finishes or suspends. `interrupt` resolves, with
+    /// why, when the operator presses Ctrl-C, suspends from the console or the console closes:
+    /// the run is then interrupted with that reason and saved.
     pub async fn drive(
         &self,
         run: &mut Run,
         mut effects: Vec<Effect>,
         frontend: &dyn Frontend,
-        interrupt: &mut (dyn futures::Future<Output = ()> + Send + Unpin),
+        interrupt: &mut (dyn futures::Future<Output = Interrupt> + Send + Unpin),
     ) -> Result<Ending, ExecutorError> {
         loop {
             frontend.progress(run);
@@ -306,7 +331,7 @@ impl Executor {
                         .collect();
                     let (finished, lost) = tokio::select! {
                         r = self.exec_batch(&execs, frontend) => r,
-                        () = &mut *interrupt => (Vec::new(), Some("interrupted by the operator (Ctrl-C) while commands ran".to_string())),
+                        why = &mut *interrupt => (Vec::new(), Some(why.reason(" while commands ran"))),
                     };
                     events.extend(finished);
                     if let Some(reason) = lost {
@@ -341,7 +366,7 @@ impl Executor {
                         let answer = frontend.answer(effect);
                         let event = tokio::select! {
                             e = answer => e,
-                            () = &mut *interrupt => Event::Interrupted { reason: "interrupted by the operator (Ctrl-C)".into() },
+                            why = &mut *interrupt => Event::Interrupted { reason: why.reason("") },
                         };
                         events.push(event);
                     }
@@ -350,7 +375,7 @@ impl Executor {
                         let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
                         tokio::select! {
                             () = tokio::time::sleep(wait) => events.push(Event::Ticked { now: SystemTime::now() }),
-                            () = &mut *interrupt => events.push(Event::Interrupted { reason: "interrupted by the operator (Ctrl-C) while waiting".into() }),
+                            why = &mut *interrupt => events.push(Event::Interrupted { reason: why.reason(" while waiting") }),
                         }
                     }
                     Effect::ProbeHealth { hosts, .. } => {
@@ -411,7 +436,7 @@ impl Executor {
                 // The engine asked for nothing and is not finished: it waits for time to pass.
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => events.push(Event::Ticked { now: SystemTime::now() }),
-                    () = &mut *interrupt => events.push(Event::Interrupted { reason: "interrupted by the operator (Ctrl-C)".into() }),
+                    why = &mut *interrupt => events.push(Event::Interrupted { reason: why.reason("") }),
                 }
             }
             effects = events.into_iter().flat_map(|e| run.handle(e)).collect();
@@ -918,6 +943,77 @@ mod tests {
         for (action, step, exec, want) in cases {
             assert_eq!(key(&entry(action, step, exec)), want, "{action}");
         }
+    }
+
+    /// A front end at which nobody answers: only the interrupt can end the question.
+    struct Silent;
+
+    impl Frontend for Silent {
+        fn answer(&self, _: &Effect) -> BoxFuture<'static, Event> {
+            Box::pin(futures::future::pending())
+        }
+        fn show(&self, _: &Effect) {}
+    }
+
+    /// Issue 17: `X` in the console was recorded as "interrupted by the operator (Ctrl-C)".
+    /// The interrupt's own reason must reach the engine, the audit record and the ending.
+    #[test]
+    fn a_suspension_from_the_console_is_audited_in_its_own_words() {
+        let fleet = load_fleet_from_str(
+            "[fleet]\nname = \"t\"\n[[hosts]]\nname = \"a\"\naddress = \"10.0.0.1\"\n",
+            ConfigSource::Embedded,
+        )
+        .unwrap();
+        let rb = runbook::parse(
+            "name = \"tick\"\ntitle = \"t\"\n[[steps]]\nid = \"tick\"\nkind = \"manual\"\n",
+            "tick.toml",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Arc::new(AuditLog::open(dir.path().join("audit.log")).unwrap());
+        let session = operator_session(&fleet, Some("alice"), false, true);
+        let exec = Executor::new(
+            Arc::new(fleet.clone()),
+            Vec::new(),
+            audit,
+            &session,
+            "r1".into(),
+            dir.path().join("runs"),
+        );
+        let ctx = RunContext {
+            fleet: runbook::HostInfo::from_fleet(&fleet),
+            targets: vec!["a".into()],
+            inputs: BTreeMap::new(),
+            health: BTreeMap::new(),
+            session,
+            now: SystemTime::now(),
+            height_lag: 10,
+        };
+        let (mut run, effects) = Run::start(rb, ctx);
+        // The audit log is written with `block_in_place`: a multi-threaded runtime, as in use.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut suspend = Box::pin(async { Interrupt::Suspend });
+        let ending = runtime
+            .block_on(exec.drive(&mut run, effects, &Silent, &mut suspend))
+            .unwrap();
+        let Ending::Suspended { reason, .. } = ending else {
+            panic!("expected a suspension, got {ending:?}");
+        };
+        assert_eq!(reason, "suspended by the operator from the console");
+        let log = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+        let record = log
+            .lines()
+            .find(|l| l.contains("\"interrupt\""))
+            .unwrap_or_else(|| panic!("no interrupt record in:\n{log}"));
+        assert!(
+            record.contains("suspended by the operator from the console"),
+            "{record}"
+        );
+        assert!(!log.contains("Ctrl-C"), "{log}");
     }
 
     #[test]

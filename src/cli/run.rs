@@ -219,6 +219,7 @@ async fn drive(
 ) -> Result<Ending, executor::ExecutorError> {
     let mut interrupt = Box::pin(async {
         let _ = tokio::signal::ctrl_c().await;
+        executor::Interrupt::CtrlC
     });
     exec.drive(run, effects, &TtyFrontend, &mut interrupt).await
 }

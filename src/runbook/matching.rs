@@ -17,8 +17,8 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::inputs::validate_input;
 use super::file::RunbookFile;
+use super::inputs::validate_input;
 use super::{Input, InputType, Runbook};
 use crate::health::Severity;
 use crate::rules::{self, Subject};
@@ -161,9 +161,7 @@ pub fn offers<'a>(
     let mut ranked: Vec<(usize, Offer)> = catalog
         .into_iter()
         .map(|rb| {
-            let hit = order
-                .iter()
-                .position(|a| rb.answers.iter().any(|r| *r == a.rule));
+            let hit = order.iter().position(|a| rb.answers.contains(&a.rule));
             let alert = hit.map(|i| order[i]);
             (hit.unwrap_or(usize::MAX), offer(rb, host, alert))
         })

@@ -209,7 +209,7 @@ async fn event_loop(
                         }
                         Some(Action::StopRun) => {
                             if let Some(run) = &mut running {
-                                run.interrupt();
+                                run.suspend();
                             }
                         }
                         _ => {}

@@ -218,21 +218,27 @@ pub struct RunbookLauncher {
 
 /// A run in progress: interrupting it suspends it (saved, audited, resumable).
 pub struct RunHandle {
-    interrupt: Option<oneshot::Sender<()>>,
+    interrupt: Option<oneshot::Sender<executor::Interrupt>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RunHandle {
-    /// Asks the run to stop where it is (it is saved and can be resumed).
-    pub fn interrupt(&mut self) {
+    /// The operator suspends the run where it is (`X`, `:stop`); it is saved, audited as a
+    /// suspension by the operator, and can be resumed.
+    pub fn suspend(&mut self) {
+        self.stop(executor::Interrupt::Suspend);
+    }
+
+    fn stop(&mut self, why: executor::Interrupt) {
         if let Some(tx) = self.interrupt.take() {
-            let _ = tx.send(());
+            let _ = tx.send(why);
         }
     }
 
-    /// Interrupts the run and waits (bounded) until it has been saved and audited.
+    /// Interrupts the run (the console is closing) and waits (bounded) until it has been
+    /// saved and audited.
     pub async fn settle(mut self, bound: std::time::Duration) {
-        self.interrupt();
+        self.stop(executor::Interrupt::ConsoleClosed);
         let _ = tokio::time::timeout(bound, self.task).await;
     }
 }
@@ -288,7 +294,7 @@ impl RunbookLauncher {
         &self,
         start: RunStart,
         tx: &mpsc::UnboundedSender<RunbookMsg>,
-        stop: oneshot::Receiver<()>,
+        stop: oneshot::Receiver<executor::Interrupt>,
     ) -> Result<Ending, String> {
         let audit = AuditLog::open(&self.audit_path)
             .map(Arc::new)
@@ -333,7 +339,7 @@ impl RunbookLauncher {
         let frontend = PaneFrontend { tx: tx.clone() };
         let mut interrupt = Box::pin(async move {
             // A dropped handle (the console closing) interrupts too.
-            let _ = stop.await;
+            stop.await.unwrap_or(executor::Interrupt::ConsoleClosed)
         });
         let ending = exec
             .drive(&mut run, effects, &frontend, &mut interrupt)

@@ -100,7 +100,7 @@ pub use load::{
     CatalogEntry, LintError, Origin, catalog, find, lint, lint_file, load_file, parse, shipped,
     shipped_runbook, user_dir,
 };
-pub use matching::{AlertFacts, AlertField, Offer, offers};
+pub use matching::{AlertFacts, FillSource, HostFacts, Offer, offers};
 pub use plan::{PlannedCommand, plan_dry_run, select_targets};
 
 /// A validated runbook: every reference resolved, every template and pattern checked.
@@ -124,7 +124,7 @@ pub struct Runbook {
     /// Input name → the part of an alert that fills it when the runbook is started from one
     /// (its `[fill]`); see [`matching`].
     #[serde(default)]
-    pub fill: BTreeMap<String, AlertField>,
+    pub fill: BTreeMap<String, FillSource>,
     /// Inputs, in the order they are asked for.
     pub inputs: Vec<Input>,
     /// Target selection; `None` means whatever the caller selects.

@@ -23,10 +23,11 @@ use super::{Input, InputType, Runbook};
 use crate::health::Severity;
 use crate::rules::{self, Subject};
 
-/// The part of an alert an input is filled from (`alert.subject` in `[fill]`).
+/// What an input is filled from (`alert.subject` in `[fill]`): a part of the alert, or a fact
+/// of the inventory about the alert's subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum AlertField {
+pub enum FillSource {
     /// The host's name (`alert.host`), for `host` inputs and names of the host.
     Host,
     /// The rule name (`alert.rule`).
@@ -39,17 +40,24 @@ pub enum AlertField {
     Message,
     /// The measured value, when the alert has one (`alert.value`: `93%`, `stopped`).
     Value,
+    /// Where the logs of the service the alert names are (`service.log_source`): `journald`
+    /// for a systemd service, `docker` for a docker container.
+    ServiceLogSource,
+    /// The systemd unit or docker container of that service (`service.log_name`).
+    ServiceLogName,
 }
 
-impl AlertField {
+impl FillSource {
     /// Every field, in the order messages list them.
-    pub const ALL: [AlertField; 6] = [
+    pub const ALL: [FillSource; 8] = [
         Self::Host,
         Self::Subject,
         Self::Rule,
         Self::Severity,
         Self::Message,
         Self::Value,
+        Self::ServiceLogSource,
+        Self::ServiceLogName,
     ];
 
     /// The spelling in `[fill]`.
@@ -61,6 +69,8 @@ impl AlertField {
             Self::Severity => "alert.severity",
             Self::Message => "alert.message",
             Self::Value => "alert.value",
+            Self::ServiceLogSource => "service.log_source",
+            Self::ServiceLogName => "service.log_name",
         }
     }
 
@@ -108,16 +118,64 @@ impl From<&crate::alerts::TrackedAlert> for AlertFacts {
     }
 }
 
+/// What offers need to know of the host: its name, and where its services' logs are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// Host name.
+    pub name: String,
+    /// Service name → (`journald` or `docker`, unit or container), for the services whose
+    /// logs have one obvious place (a systemd unit, a named docker container).
+    pub service_logs: BTreeMap<String, (String, String)>,
+}
+
+impl HostFacts {
+    /// A host known by name only (no inventory facts: `service.*` sources stay unfilled).
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            service_logs: BTreeMap::new(),
+        }
+    }
+
+    /// The facts of an inventory host.
+    pub fn from_host(host: &crate::inventory::Host) -> Self {
+        use crate::inventory::ServiceKind;
+        let service_logs = host
+            .services
+            .iter()
+            .filter_map(|s| {
+                let place = match &s.kind {
+                    ServiceKind::Systemd { unit } => ("journald", unit.clone()),
+                    ServiceKind::Docker {
+                        container: Some(c), ..
+                    } => ("docker", c.clone()),
+                    // A compose service's container name is the project's choice, and
+                    // processes and ports have no log of their own: nothing to fill.
+                    _ => return None,
+                };
+                Some((s.name.clone(), (place.0.to_owned(), place.1)))
+            })
+            .collect();
+        Self {
+            name: host.name.clone(),
+            service_logs,
+        }
+    }
+}
+
 impl AlertFacts {
-    /// The text of `field` for an alert on `host` (`None`: the alert has no such value).
-    pub fn field(&self, field: AlertField, host: &str) -> Option<String> {
-        let text = match field {
-            AlertField::Host => host.to_owned(),
-            AlertField::Rule => self.rule.clone(),
-            AlertField::Subject => self.subject.clone(),
-            AlertField::Severity => self.severity.as_str().to_owned(),
-            AlertField::Message => self.message.clone(),
-            AlertField::Value => self.value.clone()?,
+    /// The text `source` gives for this alert on `host` (`None`: there is no such value).
+    pub fn field(&self, source: FillSource, host: &HostFacts) -> Option<String> {
+        let logs = || host.service_logs.get(&self.subject);
+        let text = match source {
+            FillSource::Host => host.name.clone(),
+            FillSource::Rule => self.rule.clone(),
+            FillSource::Subject => self.subject.clone(),
+            FillSource::Severity => self.severity.as_str().to_owned(),
+            FillSource::Message => self.message.clone(),
+            FillSource::Value => self.value.clone()?,
+            FillSource::ServiceLogSource => logs()?.0.clone(),
+            FillSource::ServiceLogName => logs()?.1.clone(),
         };
         (!text.is_empty()).then_some(text)
     }
@@ -152,7 +210,7 @@ pub struct Offer {
 /// first alert (in that order) it answers.
 pub fn offers<'a>(
     catalog: impl IntoIterator<Item = &'a Runbook>,
-    host: &str,
+    host: &HostFacts,
     alerts: &[AlertFacts],
 ) -> Vec<Offer> {
     let mut order: Vec<&AlertFacts> = alerts.iter().collect();
@@ -170,7 +228,7 @@ pub fn offers<'a>(
     ranked.into_iter().map(|(_, o)| o).collect()
 }
 
-fn offer(rb: &Runbook, host: &str, alert: Option<&AlertFacts>) -> Offer {
+fn offer(rb: &Runbook, host: &HostFacts, alert: Option<&AlertFacts>) -> Offer {
     let mut inputs = BTreeMap::new();
     let mut refused = BTreeMap::new();
     if let Some(alert) = alert {
@@ -197,7 +255,7 @@ fn offer(rb: &Runbook, host: &str, alert: Option<&AlertFacts>) -> Offer {
     Offer {
         runbook: rb.name.clone(),
         title: rb.title.clone(),
-        host: host.to_owned(),
+        host: host.name.clone(),
         answers: alert.cloned(),
         inputs,
         missing,
@@ -212,7 +270,7 @@ pub(super) fn lint_for(
     file: &RunbookFile,
     inputs: &[Input],
     mut at: impl FnMut(Range<usize>, String),
-) -> (Vec<String>, BTreeMap<String, AlertField>) {
+) -> (Vec<String>, BTreeMap<String, FillSource>) {
     let mut answers: Vec<String> = Vec::new();
     if let Some(list) = &file.answers {
         if list.get_ref().is_empty() {
@@ -272,8 +330,8 @@ pub(super) fn lint_for(
             );
             continue;
         };
-        let Some(field) = AlertField::parse(source.get_ref()) else {
-            let known: Vec<&str> = AlertField::ALL.iter().map(|f| f.as_str()).collect();
+        let Some(field) = FillSource::parse(source.get_ref()) else {
+            let known: Vec<&str> = FillSource::ALL.iter().map(|f| f.as_str()).collect();
             at(
                 source.span(),
                 format!(
@@ -294,7 +352,7 @@ pub(super) fn lint_for(
 }
 
 /// Why `field` cannot fill `input` for alerts of `answers`, if it cannot.
-fn fit(input: &Input, field: AlertField, answers: &[String]) -> Option<String> {
+fn fit(input: &Input, field: FillSource, answers: &[String]) -> Option<String> {
     let name = &input.name;
     if input.secret {
         return Some(format!(
@@ -302,7 +360,7 @@ fn fit(input: &Input, field: AlertField, answers: &[String]) -> Option<String> {
         ));
     }
     match (input.kind, field) {
-        (InputType::Host, AlertField::Host) => {}
+        (InputType::Host, FillSource::Host) => {}
         (InputType::Host, _) => {
             return Some(format!(
                 "input `{name}` is of type host: only alert.host names a host"
@@ -317,7 +375,25 @@ fn fit(input: &Input, field: AlertField, answers: &[String]) -> Option<String> {
             ));
         }
     }
-    if field != AlertField::Subject {
+    if matches!(
+        field,
+        FillSource::ServiceLogSource | FillSource::ServiceLogName
+    ) {
+        return answers
+            .iter()
+            .filter_map(|r| rules::find(r))
+            .find(|r| r.subject != Subject::Service)
+            .map(|r| {
+                format!(
+                    "input `{name}` is filled from {}, but `{}` alerts are not about a service \
+                     (their subject is {})",
+                    field.as_str(),
+                    r.name,
+                    r.subject.describe()
+                )
+            });
+    }
+    if field != FillSource::Subject {
         return None;
     }
     // One input holds one kind of thing: the subject must mean the same for every rule.
@@ -364,6 +440,27 @@ mod tests {
         }
     }
 
+    /// `web-3` runs `app` as a systemd unit and `api` in a compose project.
+    fn web3() -> HostFacts {
+        let fleet = crate::inventory::load_fleet_from_str(
+            r#"
+[fleet]
+name = "t"
+
+[[hosts]]
+name = "web-3"
+address = "10.0.0.3"
+services = [
+  { name = "app", kind = "systemd", unit = "app.service" },
+  { name = "api", kind = "docker", compose_file = "/srv/c.yml", compose_service = "api" },
+]
+"#,
+            crate::inventory::ConfigSource::Embedded,
+        )
+        .expect("inventory");
+        HostFacts::from_host(&fleet.hosts[0])
+    }
+
     fn shipped() -> Vec<Runbook> {
         crate::runbook::shipped()
             .iter()
@@ -408,18 +505,30 @@ kind = "manual"
             alert("service_down", "app", Severity::Critical),
             alert("disk_usage", "/data", Severity::Warning),
         ];
-        let offers = offers(&catalog, "web-3", &alerts);
-        let first = &offers[0];
+        let ranked = offers(&catalog, &web3(), &alerts);
+        let first = &ranked[0];
         assert_eq!(first.runbook, "troubleshoot");
         assert_eq!(first.host, "web-3");
-        assert_eq!(first.inputs.get("service").map(String::as_str), Some("app"));
+        let filled: Vec<(&str, &str)> = first
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            filled,
+            [
+                ("log_name", "app.service"),
+                ("log_source", "journald"),
+                ("service", "app")
+            ]
+        );
         assert_eq!(
             first.answers.as_ref().map(|a| a.rule.as_str()),
             Some("service_down")
         );
         assert!(first.missing.is_empty(), "{:?}", first.missing);
         // The rest: those answering nothing here, alphabetically, with nothing filled.
-        let rest: Vec<&str> = offers
+        let rest: Vec<&str> = ranked
             .iter()
             .filter(|o| o.answers.is_none())
             .map(|o| o.runbook.as_str())
@@ -428,11 +537,18 @@ kind = "manual"
         sorted.sort_unstable();
         assert_eq!(rest, sorted);
         assert!(
-            offers
+            ranked
                 .iter()
                 .filter(|o| o.answers.is_none())
                 .all(|o| o.inputs.is_empty())
         );
+
+        // A compose service's container is not known: its logs keep the defaults.
+        let api = [alert("service_down", "api", Severity::Critical)];
+        let first = &offers(&catalog, &web3(), &api)[0];
+        assert_eq!(first.runbook, "troubleshoot");
+        let keys: Vec<&str> = first.inputs.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["service"]);
     }
 
     #[test]
@@ -455,10 +571,11 @@ kind = "manual"
             alert("disk_usage", "/logs", Severity::Warning),
             alert("disk_full", "/data", Severity::Critical),
         ];
-        let got: Vec<(String, Option<String>)> = offers(&catalog, "db-1", &alerts)
-            .into_iter()
-            .map(|o| (o.runbook, o.answers.map(|a| a.subject)))
-            .collect();
+        let got: Vec<(String, Option<String>)> =
+            offers(&catalog, &HostFacts::named("db-1"), &alerts)
+                .into_iter()
+                .map(|o| (o.runbook, o.answers.map(|a| a.subject)))
+                .collect();
         let want = |n: &str, s: Option<&str>| (n.to_owned(), s.map(str::to_owned));
         assert_eq!(
             got,
@@ -476,7 +593,11 @@ kind = "manual"
     fn filling_validates_like_the_command_line_and_lists_what_is_missing() {
         let rb = parse(TWO, "x.toml").expect("valid");
         let full = alert("disk_full", "/data", Severity::Critical);
-        let o = &offers([&rb], "db-1", std::slice::from_ref(&full))[0];
+        let o = &offers(
+            [&rb],
+            &HostFacts::named("db-1"),
+            std::slice::from_ref(&full),
+        )[0];
         let filled: Vec<(&str, &str)> = o
             .inputs
             .iter()
@@ -495,13 +616,13 @@ kind = "manual"
 
         // A subject the input's pattern refuses is not filled, and the input stays missing.
         let odd = alert("disk_full", "data", Severity::Critical);
-        let o = &offers([&rb], "db-1", &[odd])[0];
+        let o = &offers([&rb], &HostFacts::named("db-1"), &[odd])[0];
         assert!(!o.inputs.contains_key("mount"));
         assert_eq!(o.missing, ["mount", "reason"]);
         assert!(o.refused["mount"].contains("does not match the pattern"));
 
         // No alert answered: nothing filled, every required input without default missing.
-        let o = &offers([&rb], "db-1", &[])[0];
+        let o = &offers([&rb], &HostFacts::named("db-1"), &[])[0];
         assert!(o.answers.is_none() && o.inputs.is_empty());
         assert_eq!(o.missing, ["mount", "node", "reason"]);
     }
@@ -552,6 +673,10 @@ kind = "manual"
         assert!(
             one("for = [\"host_unreachable\"]\nfill = { service = \"alert.subject\" }")
                 .contains("the subject of `host_unreachable` alerts is nothing")
+        );
+        assert!(
+            one("for = [\"cert_expiring\"]\nfill = { service = \"service.log_name\" }")
+                .contains("`cert_expiring` alerts are not about a service")
         );
         assert!(
             one("for = [\"service_down\", \"disk_full\"]\nfill = { service = \"alert.subject\" }")

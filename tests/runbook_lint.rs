@@ -2,7 +2,8 @@
 //! every command for a sample fleet; every `tests/fixtures/runbooks/valid/*.toml` is clean;
 //! every `tests/fixtures/runbooks/invalid/*.toml` fails with exactly the lines of its sibling
 //! `*.expected` file (one `LintError` per line, in position order). Fixture folders go through
-//! the shared runner [`support::fixtures::run_dir`].
+//! the shared runner [`support::fixtures::run_dir`]. `runbook list` and `runbook show`, through
+//! the binary, print the health rules a runbook answers (its `for`) and what an alert fills.
 //!
 //! Files are linted under their bare file name, so the expected text reads
 //! `bad-regex.toml:7:9: …` wherever the repository is checked out. After changing a message on
@@ -190,4 +191,41 @@ fn valid_fixtures_lint_clean() {
 fn invalid_fixtures_fail_with_the_expected_messages() {
     let dir = root().join("tests/fixtures/runbooks/invalid");
     run_dir(&dir, Expect::Invalid, 20, lint_fixture);
+}
+
+/// Issue 17: a runbook says what it fixes, and the headless listing says so too.
+#[test]
+fn list_and_show_print_the_rules_a_runbook_answers() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(support::fleetdeck_bin())
+            .args(args)
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env_remove("FLEETDECK_CONFIG")
+            .env("FLEETDECK_LOG", "off")
+            .output()
+            .expect("run fleetdeck");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let list = run(&["runbook", "list"]);
+    let line = |name: &str| {
+        list.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{list}"))
+            .to_owned()
+    };
+    assert!(
+        line("troubleshoot").ends_with("[for service_down]"),
+        "{list}"
+    );
+    assert!(!line("daily-check").contains("[for"), "{list}");
+    let show = run(&["runbook", "show", "troubleshoot"]);
+    assert!(
+        show.contains("for (health rules it answers):\n  service_down "),
+        "{show}"
+    );
+    assert!(show.contains("  service ← alert.subject\n"), "{show}");
+    assert!(show.contains("  log_name ← service.log_name\n"), "{show}");
 }

@@ -608,6 +608,13 @@ impl TestFleet {
                 toml_str(APP_SERVICE_COMMAND)
             );
             let _ = writeln!(t, "disks = [{{ mount = \"/\" }}]");
+            // The hosts' `/` is this machine's disk, shared with builds and other tests: how full it
+            // happens to be must not decide a test's status (a fresh clone at 89% full turned every
+            // host "warning"), so only a disk that is really full counts, and the trend is off.
+            let _ = writeln!(
+                t,
+                "thresholds = {{ disk_warn_percent = 99.0, disk_crit_percent = 99.9, disk_full_warn_days = 0 }}"
+            );
             let _ = writeln!(
                 t,
                 "backups = [{{ name = \"postgres\", dir = {}, pattern = {}, every = \"24h\" }}]",

@@ -7,8 +7,8 @@
 //! - `fleet_table_200x60/redraw_N_hosts`: the same frame with nothing new (the 1 s tick, a key);
 //! - `busiest_pane_200x60/PANE/N_hosts`: the same after-observation frame for the pane that is
 //!   slowest at 1000 hosts, picked when the benchmark starts by drawing every pane a few times;
-//! - `rules_report_rows/N_hosts`: `health::evaluate` + `report::status_report` + `fleet_rows`
-//!   alone (what `fleetdeck status` computes), to tell rules from drawing.
+//! - `rules_report_rows/N_hosts`: `health::evaluate` + `report::status_report` (which builds the
+//!   table's fleet rows too) alone (what `fleetdeck status` computes), to tell rules from drawing.
 //!
 //! Run with `cargo bench --bench render`; `scripts/bench` runs it and collects the numbers.
 
@@ -94,7 +94,7 @@ fn report_only(c: &mut Criterion) {
                 let verdicts = health::evaluate(&fleet, app.store().state(), now);
                 let r =
                     report::status_report(&fleet, app.store().state(), &verdicts, &selected, now);
-                black_box(report::fleet_rows(&r))
+                black_box(r)
             })
         });
     }

@@ -1,7 +1,10 @@
-//! Headless views of the fleet state: the `status --json` document, the status table (its
-//! [`FleetRow`]s are built from that document, not from the state: the console's fleet table
-//! has its own `view::FleetRow` with ages and sort keys), the host counts ([`Summary`], shared
-//! with the console's status line) and the monitoring plugin exit code.
+//! Headless views of the fleet state, and the two things the console shares with them: the
+//! `status --json` document, the fleet row ([`FleetRow`], one host's line of the `status` table
+//! and of the console's fleet table, which only adds how old each cell is), the host counts
+//! ([`Summary`], also the console's status line) and the monitoring plugin exit code.
+//!
+//! Must not import `view` or `ui`: they build on this, not the other way round. Callers:
+//! `cli::status`, `view` (fleet rows, summary) and `ui` (the clock's text).
 //!
 //! Pure: everything is computed from the inventory, the state store, the health verdicts and a
 //! `now` passed in. The JSON shape is a contract (docs/status-json.md): add fields, never rename.
@@ -32,6 +35,10 @@ pub struct StatusReport {
     pub summary: Summary,
     /// One entry per selected host, inventory order.
     pub hosts: Vec<HostReport>,
+    /// The status table's rows, one per entry of `hosts`: built from the same state, not part
+    /// of the JSON document.
+    #[serde(skip)]
+    pub rows: Vec<FleetRow>,
 }
 
 /// Counts over a set of hosts: the `summary` of `status --json` (the hosts in the report) and
@@ -359,11 +366,16 @@ pub fn status_report(
     for h in &hosts {
         summary.count(h.status, h.reachable, false);
     }
+    let rows = selected
+        .iter()
+        .map(|&i| fleet_row(fleet, state, &health[i], i, now))
+        .collect();
     StatusReport {
         fleet: fleet.name.clone(),
         generated_at: rfc3339(now),
         summary,
         hosts,
+        rows,
     }
 }
 
@@ -753,101 +765,205 @@ pub fn exit_code(report: &StatusReport) -> u8 {
     }
 }
 
-/// One line of the headless status table, every cell text, built from a [`HostReport`].
+/// Sort keys of a fleet row (numbers, not the display text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetKeys {
+    /// Services not running.
+    pub services_down: usize,
+    /// Chain height.
+    pub height: Option<u64>,
+    /// Peers.
+    pub peers: Option<u64>,
+    /// Worst disk use.
+    pub disk: Option<f64>,
+    /// Age of the oldest newest-backup, seconds.
+    pub backup_age: Option<u64>,
+    /// Data age, seconds. Only the console knows it (it is how old the row's oldest cell is),
+    /// so [`fleet_row`] leaves it `None` and `view::fleet_rows` fills it in.
+    pub age: Option<u64>,
+}
+
+/// The value cells of a fleet row, in column order: REACH, SVC, HEIGHT, PEERS, DISK, BACKUP.
+pub const FLEET_CELLS: usize = 6;
+
+/// One host's line of a fleet table, every cell text: the one row type of both fleet tables.
+/// The `status` table prints it as it is; the console's fleet table shows it through
+/// `view::FleetRow`, which adds how old each cell's data is (and goes stale) and the AGE
+/// column. Built by [`fleet_row`] from the state, so both tables say the same of the same host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetRow {
+    /// Index into `Fleet::hosts`.
+    pub host: usize,
     /// Host name.
     pub name: String,
     /// Overall status.
     pub status: Status,
-    /// `yes`, `no` or `…` (not polled yet).
+    /// `yes`, `no`, or `…` before the first poll.
     pub reach: &'static str,
-    /// `running/total`, or empty when no services are configured.
+    /// `running/total`; `?/total` while unreachable (unknown, not down); empty when no services
+    /// are configured.
     pub services: String,
-    /// Chain height, `-` without a chain, `n/a` when unavailable.
+    /// Chain height, `-` without a chain (or before it was read), `n/a` when the node does not
+    /// say, `err` when asking failed.
     pub height: String,
-    /// Peers, `n/a` when the node does not say.
+    /// Peers, like `height`.
     pub peers: String,
-    /// Worst disk use, e.g. `41%`.
+    /// Worst disk use, `41%`; `-` when none was read.
     pub disk: String,
-    /// Age of the oldest "newest backup" of the host's sets, e.g. `1h`.
+    /// Age of the oldest newest-backup, `1h`; `none` when a set has no file; `-` when nothing
+    /// was read.
     pub backup: String,
-    /// First alert or error, for the last column.
+    /// Which value cells (in [`FLEET_CELLS`] order) show data read from the host rather than a
+    /// placeholder for something not configured or not read: only those age in the console.
+    pub read: [bool; FLEET_CELLS],
+    /// First alert, or the connection error; empty otherwise (the console puts a stale row's
+    /// age here).
     pub note: String,
+    /// Inventory groups.
+    pub groups: Vec<String>,
+    /// Region, when the inventory gives one.
+    pub region: Option<String>,
+    /// Consensus group.
+    pub consensus_group: Option<String>,
+    /// Numbers for sorting.
+    pub keys: FleetKeys,
 }
 
-/// The status table's rows: one per host of the report, in its order.
-pub fn fleet_rows(report: &StatusReport) -> Vec<FleetRow> {
-    report.hosts.iter().map(fleet_row).collect()
+impl FleetRow {
+    /// The value cells' text, in [`FLEET_CELLS`] order.
+    pub fn cells(&self) -> [&str; FLEET_CELLS] {
+        [
+            self.reach,
+            &self.services,
+            &self.height,
+            &self.peers,
+            &self.disk,
+            &self.backup,
+        ]
+    }
 }
 
-fn fleet_row(h: &HostReport) -> FleetRow {
-    let polled = h.reachable || h.error.is_some();
-    let services = if h.services.is_empty() {
+/// The status table's rows: one per host of the report, in its order (built with the report,
+/// from the same state).
+pub fn fleet_rows(report: &StatusReport) -> &[FleetRow] {
+    &report.rows
+}
+
+/// The fleet row of host `i` at `now`. Values are the latest read, even from a poll before the
+/// host stopped answering: the console shows them with their age (a one-shot `status` has no
+/// earlier poll, so there they are always the current ones).
+pub fn fleet_row(
+    fleet: &Fleet,
+    state: &FleetState,
+    health: &HostHealth,
+    i: usize,
+    now: SystemTime,
+) -> FleetRow {
+    let (host, hs) = (&fleet.hosts[i], &state.hosts[i]);
+    let reachable = hs.reachable();
+    let p = hs.probed.as_ref();
+    let mut keys = FleetKeys::default();
+    let mut read = [true; FLEET_CELLS];
+    let services = if host.services.is_empty() {
+        read[1] = false;
         String::new()
-    } else if !h.reachable {
-        // Unknown, not down: "0/1" would send the operator after the wrong problem.
-        format!("?/{}", h.services.len())
-    } else {
-        let up = h
+    } else if let (Some(true), Some(p)) = (reachable, p) {
+        let up = p
             .services
             .iter()
             .filter(|s| s.state == ServiceState::Running)
             .count();
-        format!("{up}/{}", h.services.len())
-    };
-    let (height, peers) = match &h.chain {
-        None => ("-".into(), "-".into()),
-        Some(c) => (
-            c.height.map_or_else(|| "n/a".into(), |v| v.to_string()),
-            c.peers.map_or_else(|| "n/a".into(), |v| v.to_string()),
-        ),
-    };
-    let disk = h
-        .disks
-        .iter()
-        .filter_map(|d| d.used_percent)
-        .fold(None, |worst: Option<f64>, p| {
-            Some(worst.map_or(p, |w| w.max(p)))
-        })
-        .map_or_else(|| "-".into(), |p| format!("{p:.0}%"));
-    let backup = if h.backups.is_empty() {
-        "-".into()
-    } else if h
-        .backups
-        .iter()
-        .any(|b| b.latest.is_none() && b.error.as_deref() == Some("no matching file"))
-    {
-        "none".into()
+        keys.services_down = host.services.len().saturating_sub(up);
+        format!("{up}/{}", host.services.len())
     } else {
-        h.backups
-            .iter()
-            .filter_map(|b| b.age_seconds)
-            .max()
-            .map_or_else(|| "-".into(), |s| short_duration(Duration::from_secs(s)))
+        // Unknown, not down: "0/1" would send the operator after the wrong problem. Its age
+        // is that of the last states read, which are what is not known any more.
+        format!("?/{}", host.services.len())
     };
-    let note = h
+    let chain = p.and_then(|p| p.chain.as_ref());
+    let (height, peers) = match (&host.chain, chain) {
+        (Some(_), Some(c)) => {
+            keys.height = c.height.value().copied();
+            keys.peers = c.peers.value().copied();
+            (metric_text(&c.height), metric_text(&c.peers))
+        }
+        _ => {
+            (read[2], read[3]) = (false, false);
+            ("-".into(), "-".into())
+        }
+    };
+    keys.disk = p
+        .into_iter()
+        .flat_map(|p| &p.disks)
+        .filter_map(|d| d.usage.as_ref().ok().map(|u| u.used_percent))
+        .fold(None, |w: Option<f64>, x| Some(w.map_or(x, |w| w.max(x))));
+    let disk = match keys.disk {
+        None => {
+            read[4] = false;
+            "-".into()
+        }
+        Some(pct) => format!("{pct:.0}%"),
+    };
+    let backup = match p {
+        Some(p) if !host.backups.is_empty() => {
+            if p.backups.iter().any(|b| matches!(b.latest, Ok(None))) {
+                "none".into()
+            } else {
+                let host_now = p.host_time.unwrap_or_else(|| epoch_secs(now));
+                keys.backup_age = p
+                    .backups
+                    .iter()
+                    .filter_map(|b| b.latest.as_ref().ok().and_then(Option::as_ref))
+                    .map(|f| host_now.saturating_sub(f.mtime).max(0) as u64)
+                    .max();
+                keys.backup_age.map_or_else(
+                    || {
+                        read[5] = false;
+                        "-".into()
+                    },
+                    |s| short_duration(Duration::from_secs(s)),
+                )
+            }
+        }
+        _ => {
+            read[5] = false;
+            "-".into()
+        }
+    };
+    let note = health
         .alerts
         .first()
         .map(|a| a.message.clone())
-        .or_else(|| h.error.clone())
+        .or_else(|| hs.error.as_ref().map(|e| e.message.clone()))
         .unwrap_or_default();
     FleetRow {
-        name: h.name.clone(),
-        status: h.status,
-        reach: if h.reachable {
-            "yes"
-        } else if polled {
-            "no"
-        } else {
-            "…"
+        host: i,
+        name: host.name.clone(),
+        status: health.status,
+        reach: match reachable {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "…",
         },
         services,
         height,
         peers,
         disk,
         backup,
+        read,
         note,
+        groups: host.groups.clone(),
+        region: host.region.clone(),
+        consensus_group: host.consensus_group.clone(),
+        keys,
+    }
+}
+
+fn metric_text<T: ToString>(m: &Metric<T>) -> String {
+    match m {
+        Metric::Value(v) => v.to_string(),
+        Metric::Unavailable(_) => "n/a".into(),
+        Metric::Error(_) => "err".into(),
     }
 }
 
@@ -897,7 +1013,7 @@ pub fn status_table(report: &StatusReport, colour: bool) -> String {
         out.push('\n');
     };
     line(&headers.map(String::from), None, &mut out);
-    for (row, r) in cells.iter().zip(&rows) {
+    for (row, r) in cells.iter().zip(rows) {
         line(row, Some(r.status), &mut out);
     }
     let s = &report.summary;

@@ -10,10 +10,10 @@
 //! plain data and could feed another front end). Filtering, sorting and grouping of the fleet
 //! table live here too, for the same reason.
 //!
-//! Callers: `ui` (every pane) and its tests. The headless status table has its own
-//! `report::FleetRow`, built from the `status --json` document rather than from the state, so
-//! that contract is untouched by console changes; both count hosts with the one
-//! [`Summary`].
+//! Callers: `ui` (every pane) and its tests. The fleet table's [`FleetRow`] is the core
+//! `report::FleetRow` (the row `fleetdeck status` prints) with the age of each cell added, and
+//! both tables count hosts with the one [`Summary`]: this module builds on `report`, never the
+//! other way round.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -25,6 +25,7 @@ use crate::health::{self, GroupHealth, HostHealth, Severity, Status};
 use crate::inventory::{ChainKind, Fleet, Host, LogFormat, LogOrigin, ServiceKind};
 use crate::observation::{CertObs, HostFacts, LogObs, Metric, Probed, ServiceState};
 use crate::probe::Cadence;
+use crate::report;
 use crate::state::{DiskTrend, FleetState, HostState, Timed};
 use crate::units::{epoch_secs as epoch, short_duration};
 
@@ -168,33 +169,26 @@ impl Part {
 }
 
 /// One value cell: the text and the freshness of the data behind it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DataCell {
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DataCell<'a> {
     /// The value as read (`82%`), without any age.
-    pub text: String,
+    pub text: &'a str,
     /// How old the data behind it is.
     pub fresh: Freshness,
 }
 
-impl DataCell {
-    fn new(text: impl Into<String>, fresh: Freshness) -> DataCell {
-        DataCell {
-            text: text.into(),
-            fresh,
-        }
-    }
-
-    /// A cell with nothing behind it (`-` for a part not configured): never stale.
-    fn none(text: impl Into<String>) -> DataCell {
-        DataCell::new(text, Freshness::default())
+impl<'a> DataCell<'a> {
+    /// The cell showing `text`, read as old as `fresh` says.
+    pub fn new(text: &'a str, fresh: Freshness) -> DataCell<'a> {
+        DataCell { text, fresh }
     }
 
     /// What is displayed: the value, and once stale its age after it (`82% ·3m`).
-    pub fn shown(&self) -> Cow<'_, str> {
+    pub fn shown(&self) -> Cow<'a, str> {
         if self.fresh.stale && self.fresh.age.is_some() {
             Cow::Owned(format!("{}{}", self.text, self.fresh.suffix()))
         } else {
-            Cow::Borrowed(&self.text)
+            Cow::Borrowed(self.text)
         }
     }
 

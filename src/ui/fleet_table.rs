@@ -127,18 +127,7 @@ const HEADERS: [&str; 10] = [
 /// A value column widens by at most this much for the age of its stale cells (` ·59m`).
 const MAX_AGE_SUFFIX: u16 = 6;
 
-fn cells(r: &FleetRow) -> [&DataCell; 6] {
-    [
-        &r.reach,
-        &r.services,
-        &r.height,
-        &r.peers,
-        &r.disk,
-        &r.backup,
-    ]
-}
-
-fn data_cell<'a>(t: &Theme, c: &'a DataCell) -> Cell<'a> {
+fn data_cell<'a>(t: &Theme, c: DataCell<'a>) -> Cell<'a> {
     Cell::from(Span::styled(c.shown(), data_style(t, c.fresh.stale)))
 }
 
@@ -155,7 +144,7 @@ impl StatefulWidget for FleetTable<'_> {
                 FleetLine::Host(i) => {
                     let r = &self.rows[*i];
                     name_width = name_width.max(r.name.chars().count());
-                    for (w, c) in value_widths.iter_mut().zip(cells(r)) {
+                    for (w, c) in value_widths.iter_mut().zip(r.cells()) {
                         // Fresh cells fit the base width; only stale ones can widen a column.
                         if c.fresh.stale {
                             *w = (*w).max(c.width());
@@ -223,18 +212,19 @@ impl StatefulWidget for FleetTable<'_> {
             }
             FleetLine::Host(i) => {
                 let r = &rows[*i];
+                let [reach, services, height, peers, disk, backup] = r.cells();
                 let all = [
                     Cell::from(Span::styled(
                         r.name.as_str(),
                         Style::new().fg(t.colour("text")),
                     )),
                     Cell::from(Span::styled(r.status.as_str(), status_style(t, r.status))),
-                    data_cell(t, &r.reach),
-                    data_cell(t, &r.services),
-                    data_cell(t, &r.height),
-                    data_cell(t, &r.peers),
-                    data_cell(t, &r.disk),
-                    data_cell(t, &r.backup),
+                    data_cell(t, reach),
+                    data_cell(t, services),
+                    data_cell(t, height),
+                    data_cell(t, peers),
+                    data_cell(t, disk),
+                    data_cell(t, backup),
                     Cell::from(Span::styled(
                         r.fresh.text(),
                         if r.fresh.stale {

@@ -5,56 +5,67 @@
 
 use super::*;
 
-/// Sort keys of a fleet row (numbers, not the display text).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FleetKeys {
-    /// Services not running.
-    pub services_down: usize,
-    /// Chain height.
-    pub height: Option<u64>,
-    /// Peers.
-    pub peers: Option<u64>,
-    /// Worst disk use.
-    pub disk: Option<f64>,
-    /// Age of the oldest newest-backup, seconds.
-    pub backup_age: Option<u64>,
-    /// Data age, seconds.
-    pub age: Option<u64>,
-}
+pub use crate::report::FleetKeys;
 
-/// One host in the fleet table.
+/// One host in the console's fleet table: the core [`report::FleetRow`] — the row the `status`
+/// table prints, every cell's text computed there once — plus how old the data behind each value
+/// cell is. It dereferences to the core row (`row.name`, `row.status`, `row.keys` read
+/// through), since it is that row with ages, not another description of the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetRow {
-    /// Index into `Fleet::hosts`.
-    pub host: usize,
-    /// Host name.
-    pub name: String,
-    /// Overall status.
-    pub status: Status,
-    /// `yes`, `no`, or `…` before the first poll; as old as the latest poll attempt.
-    pub reach: DataCell,
-    /// `running/total`; `?/total` while unreachable.
-    pub services: DataCell,
-    /// Chain height, `-` without a chain, `n/a` when the node does not say.
-    pub height: DataCell,
-    /// Peers, `n/a` when the node does not say.
-    pub peers: DataCell,
-    /// Worst disk use, `41%`.
-    pub disk: DataCell,
-    /// Age of the oldest newest-backup, `1h`; `none` when a set has no file.
-    pub backup: DataCell,
+    /// The text of every cell, the note and the sort keys (`keys.age` filled in here).
+    pub core: report::FleetRow,
+    /// Freshness of each value cell, in [`report::FLEET_CELLS`] order; a placeholder cell
+    /// (`-`) has nothing behind it and never goes stale.
+    pub ages: [Freshness; report::FLEET_CELLS],
     /// The oldest cell's age (the AGE column); stale when any cell is.
     pub fresh: Freshness,
-    /// First alert, or the connection error.
-    pub note: String,
-    /// Inventory groups.
-    pub groups: Vec<String>,
-    /// Region, when the inventory gives one.
-    pub region: Option<String>,
-    /// Consensus group.
-    pub consensus_group: Option<String>,
-    /// Numbers for sorting.
-    pub keys: FleetKeys,
+}
+
+impl std::ops::Deref for FleetRow {
+    type Target = report::FleetRow;
+
+    fn deref(&self) -> &report::FleetRow {
+        &self.core
+    }
+}
+
+impl FleetRow {
+    /// The value cells with their ages, in [`report::FLEET_CELLS`] order.
+    pub fn cells(&self) -> [DataCell<'_>; report::FLEET_CELLS] {
+        let text = self.core.cells();
+        std::array::from_fn(|k| DataCell::new(text[k], self.ages[k]))
+    }
+
+    /// REACH: `yes`, `no`, or `…`; as old as the latest poll attempt.
+    pub fn reach(&self) -> DataCell<'_> {
+        self.cells()[0]
+    }
+
+    /// SVC.
+    pub fn services(&self) -> DataCell<'_> {
+        self.cells()[1]
+    }
+
+    /// HEIGHT.
+    pub fn height(&self) -> DataCell<'_> {
+        self.cells()[2]
+    }
+
+    /// PEERS.
+    pub fn peers(&self) -> DataCell<'_> {
+        self.cells()[3]
+    }
+
+    /// DISK.
+    pub fn disk(&self) -> DataCell<'_> {
+        self.cells()[4]
+    }
+
+    /// BACKUP.
+    pub fn backup(&self) -> DataCell<'_> {
+        self.cells()[5]
+    }
 }
 
 /// Builds the fleet rows of `hosts` (inventory indices), in that order.
@@ -62,116 +73,34 @@ pub fn fleet_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<FleetRow> {
     hosts.iter().map(|&i| fleet_row(ctx, i)).collect()
 }
 
+/// The part each value cell is read by, in [`report::FLEET_CELLS`] order.
+const CELL_PARTS: [Part; report::FLEET_CELLS] = [
+    Part::Reach,
+    Part::Services,
+    Part::Chain,
+    Part::Chain,
+    Part::Disks,
+    Part::Backups,
+];
+
 fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
     let (host, hs, health) = ctx.host(i);
-    let reachable = hs.reachable();
-    let p = hs.probed.as_ref();
-    let fresh = |part: Part| part.freshness(host, hs, ctx.now);
-    let mut keys = FleetKeys::default();
-    let services = if host.services.is_empty() {
-        DataCell::none("")
-    } else if reachable != Some(true) || p.is_none() {
-        // Unknown, not down: "0/1" would send the operator after the wrong problem. Its age
-        // is that of the last states read, which are what is not known any more.
-        DataCell::new(format!("?/{}", host.services.len()), fresh(Part::Services))
-    } else {
-        let p = p.expect("checked above");
-        let up = p
-            .services
-            .iter()
-            .filter(|s| s.state == ServiceState::Running)
-            .count();
-        keys.services_down = host.services.len().saturating_sub(up);
-        DataCell::new(
-            format!("{up}/{}", host.services.len()),
-            fresh(Part::Services),
-        )
-    };
-    let chain = p.and_then(|p| p.chain.as_ref());
-    let (height, peers) = match (&host.chain, chain) {
-        (None, _) | (Some(_), None) => (DataCell::none("-"), DataCell::none("-")),
-        (Some(_), Some(c)) => {
-            keys.height = c.height.value().copied();
-            keys.peers = c.peers.value().copied();
-            let f = fresh(Part::Chain);
-            (
-                DataCell::new(metric_text(&c.height), f),
-                DataCell::new(metric_text(&c.peers), f),
-            )
+    let mut core = report::fleet_row(ctx.fleet, ctx.state, health, i, ctx.now);
+    let ages: [Freshness; report::FLEET_CELLS] = std::array::from_fn(|k| {
+        if core.read[k] {
+            CELL_PARTS[k].freshness(host, hs, ctx.now)
+        } else {
+            Freshness::default()
         }
-    };
-    keys.disk = p
-        .into_iter()
-        .flat_map(|p| &p.disks)
-        .filter_map(|d| d.usage.as_ref().ok().map(|u| u.used_percent))
-        .fold(None, |w: Option<f64>, x| Some(w.map_or(x, |w| w.max(x))));
-    let disk = match keys.disk {
-        None => DataCell::none("-"),
-        Some(pct) => DataCell::new(format!("{pct:.0}%"), fresh(Part::Disks)),
-    };
-    let hnow = host_now(p, ctx.now);
-    let backup = match p {
-        _ if host.backups.is_empty() => DataCell::none("-"),
-        None => DataCell::none("-"),
-        Some(p) if p.backups.iter().any(|b| matches!(b.latest, Ok(None))) => {
-            DataCell::new("none", fresh(Part::Backups))
-        }
-        Some(p) => {
-            keys.backup_age = p
-                .backups
-                .iter()
-                .filter_map(|b| b.latest.as_ref().ok().and_then(Option::as_ref))
-                .map(|f| hnow.saturating_sub(f.mtime).max(0) as u64)
-                .max();
-            match keys.backup_age {
-                None => DataCell::none("-"),
-                Some(s) => {
-                    DataCell::new(short_duration(Duration::from_secs(s)), fresh(Part::Backups))
-                }
-            }
-        }
-    };
-    let reach = DataCell::new(
-        match reachable {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "…",
-        },
-        fresh(Part::Reach),
-    );
-    let row_fresh = [&reach, &services, &height, &peers, &disk, &backup]
-        .into_iter()
-        .fold(Freshness::default(), |acc, c| acc.oldest(c.fresh));
-    keys.age = row_fresh.age.map(|a| a.as_secs());
-    let note = health
-        .alerts
-        .first()
-        .map(|a| a.message.clone())
-        .or_else(|| hs.error.as_ref().map(|e| e.message.clone()))
-        .unwrap_or_else(|| {
-            if row_fresh.stale {
-                format!("stale: no data for {}", row_fresh.text())
-            } else {
-                String::new()
-            }
-        });
-    FleetRow {
-        host: i,
-        name: host.name.clone(),
-        status: health.status,
-        reach,
-        services,
-        height,
-        peers,
-        disk,
-        backup,
-        fresh: row_fresh,
-        note,
-        groups: host.groups.clone(),
-        region: region_of(host).map(str::to_string),
-        consensus_group: host.consensus_group.clone(),
-        keys,
+    });
+    let fresh = ages
+        .iter()
+        .fold(Freshness::default(), |acc, f| acc.oldest(*f));
+    core.keys.age = fresh.age.map(|a| a.as_secs());
+    if core.note.is_empty() && fresh.stale {
+        core.note = format!("stale: no data for {}", fresh.text());
     }
+    FleetRow { core, ages, fresh }
 }
 
 /// Columns the fleet table sorts by.
@@ -524,7 +453,7 @@ pub use crate::report::Summary;
 pub fn summary(rows: &[FleetRow]) -> Summary {
     let mut s = Summary::default();
     for r in rows {
-        s.count(r.status, r.reach.text == "yes", r.fresh.stale);
+        s.count(r.status, r.reach == "yes", r.fresh.stale);
     }
     s
 }

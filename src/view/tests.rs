@@ -149,34 +149,34 @@ fn each_cell_turns_stale_after_twice_its_own_interval() {
 
     // 1.9 × 5 s after the good poll: nothing is stale, nothing carries an age.
     let r = row_at(&f, &s, ms(9_500));
-    for c in [&r.reach, &r.services, &r.height, &r.peers, &r.disk] {
+    for c in [r.reach(), r.services(), r.height(), r.peers(), r.disk()] {
         assert!(!c.fresh.stale, "{c:?}");
         assert_eq!(c.shown(), c.text);
     }
-    assert_eq!(r.disk.shown(), "82%");
+    assert_eq!(r.disk().shown(), "82%");
     assert!(!r.fresh.stale);
 
     // 2.1 × 5 s: the cells read at T0 are stale and say how old; REACH, read at T0+8 s,
     // is not. AGE is the oldest cell.
     let r = row_at(&f, &s, ms(10_500));
-    assert_eq!(r.disk.shown(), "82% ·10s");
-    assert_eq!(r.height.shown(), "130 ·10s");
-    assert_eq!(r.peers.shown(), "3 ·10s");
-    assert_eq!(r.services.shown(), "?/1 ·10s");
-    assert!(r.disk.fresh.stale && r.services.fresh.stale);
+    assert_eq!(r.disk().shown(), "82% ·10s");
+    assert_eq!(r.height().shown(), "130 ·10s");
+    assert_eq!(r.peers().shown(), "3 ·10s");
+    assert_eq!(r.services().shown(), "?/1 ·10s");
+    assert!(r.disk().fresh.stale && r.services().fresh.stale);
     assert_eq!(
-        (r.reach.shown().as_ref(), r.reach.fresh.stale),
+        (r.reach().shown().as_ref(), r.reach().fresh.stale),
         ("no", false)
     );
-    assert_eq!(r.reach.fresh.age, Some(Duration::from_millis(2_500)));
+    assert_eq!(r.reach().fresh.age, Some(Duration::from_millis(2_500)));
     assert_eq!(r.fresh.age, Some(Duration::from_millis(10_500)));
     assert!(r.fresh.stale);
-    assert_eq!(r.backup.shown(), "-", "nothing read: no age, never stale");
+    assert_eq!(r.backup().shown(), "-", "nothing read: no age, never stale");
     assert_eq!(r.keys.age, Some(10));
 
     // REACH goes stale on its own clock: 2.1 × 5 s after its poll.
-    assert!(!row_at(&f, &s, ms(8_000 + 9_500)).reach.fresh.stale);
-    assert!(row_at(&f, &s, ms(8_000 + 10_500)).reach.fresh.stale);
+    assert!(!row_at(&f, &s, ms(8_000 + 9_500)).reach().fresh.stale);
+    assert!(row_at(&f, &s, ms(8_000 + 10_500)).reach().fresh.stale);
 
     // Slower parts have their own intervals: logs 30 s, facts 60 s, certificates 300 s.
     let h = &f.hosts[0];
@@ -525,11 +525,11 @@ fn unreachable_hosts_show_services_as_unknown_not_down() {
         now: at(T0 + 20),
     };
     let r = &fleet_rows(&ctx, &[0])[0];
-    assert_eq!(r.services.text, "?/1");
-    assert_eq!(r.services.shown(), "?/1 ·20s");
-    assert_eq!(r.reach.text, "no");
+    assert_eq!(r.services().text, "?/1");
+    assert_eq!(r.services().shown(), "?/1 ·20s");
+    assert_eq!(r.reach().text, "no");
     assert!(r.fresh.stale);
-    assert_eq!(r.height.shown(), "100 ·20s", "last known, shown stale");
+    assert_eq!(r.height().shown(), "100 ·20s", "last known, shown stale");
     let svc = &service_rows(&ctx, &[0])[0];
     assert_eq!(svc.state, "unknown");
     assert!(svc.detail.contains("last seen running"), "{}", svc.detail);

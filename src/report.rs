@@ -1368,4 +1368,26 @@ logs = [{ name = "node", file = "/l/log", format = "fisco" }]
         assert!(!table.contains('\x1b'));
         assert!(status_table(&report, true).contains("\x1b[1;31mcritical"));
     }
+
+    #[test]
+    fn table_rows_tell_a_failed_chain_call_from_a_metric_the_node_does_not_give() {
+        let (fleet, mut state) = fixture();
+        let now = at(1_800_000_000);
+        if let Some(p) = state.hosts[0].probed.as_mut() {
+            p.chain.as_mut().unwrap().height = Metric::Error("connection refused".into());
+        }
+        let health = evaluate(&fleet, &state, now);
+        let report = status_report(&fleet, &state, &health, &[0, 1], now);
+        let rows = fleet_rows(&report);
+        // The same words as the console's fleet table, which shows this very row.
+        assert_eq!(
+            (rows[0].height.as_str(), rows[0].peers.as_str()),
+            ("err", "n/a")
+        );
+        assert_eq!(rows[0].read, [true; FLEET_CELLS]);
+        // The unreachable host: nothing read behind its value cells but REACH and SVC.
+        assert_eq!(rows[1].cells(), ["no", "?/1", "-", "-", "-", "-"]);
+        assert_eq!(rows[1].read, [true, true, false, false, false, false]);
+        assert_eq!(rows[1].note, report.hosts[1].error.clone().unwrap());
+    }
 }

@@ -47,8 +47,34 @@ pub struct Fleet {
     pub operators: BTreeMap<String, Role>,
     /// Read-only console: no action that changes a host may run.
     pub readonly: bool,
+    /// How the console arranges the fleet (`[ui]`).
+    pub ui: UiSettings,
     /// The hosts, in inventory order.
     pub hosts: Vec<Host>,
+}
+
+/// How the console arranges the fleet (`[ui]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct UiSettings {
+    /// The fleet table's default order.
+    pub sort: UiSort,
+    /// Ring the terminal bell when a host turns bad (off by default: a bell in a shared room
+    /// is an opt-in).
+    pub bell: bool,
+}
+
+/// The fleet table's default order (`[ui] sort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UiSort {
+    /// Hosts that are not ok first (worst status, then newest problem), the rest in inventory
+    /// order. The default: on a large fleet the failing host must reach the first screen.
+    #[default]
+    Problems,
+    /// Inventory order.
+    Inventory,
+    /// By host name.
+    Name,
 }
 
 /// Host key policy of the fleet (`[fleet] host_key_policy`).

@@ -56,7 +56,8 @@ use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
 
 use crate::alerts::AlertState;
-use crate::inventory::Fleet;
+use crate::health::Status;
+use crate::inventory::{Fleet, UiSort};
 use crate::observation::Observation;
 use crate::store::{Effect, Msg, Store};
 use crate::units::epoch_secs;
@@ -196,12 +197,30 @@ pub struct App {
     audit: Option<AuditSource>,
     tabs: Vec<(Rect, Pane)>,
     model: Option<Model>,
+    /// Each host's status at the last model build, to see which ones just turned bad.
+    last_status: HashMap<usize, Status>,
+    /// Hosts that turned bad (ok → warning or critical), and when the console saw it: marked in
+    /// the fleet table until selected or [`TURNED_BAD_MARK`] has passed.
+    turned_bad: HashMap<usize, SystemTime>,
+    /// A host turned bad and `[ui] bell` is on: the event loop rings the terminal bell once.
+    bell: bool,
+    /// The operator moved the fleet selection: from then on it follows its host when rows
+    /// move. Until then it stays on the first row, which problems-first makes the worst host.
+    fleet_sel_moved: bool,
 }
+
+/// How long a host that just turned bad stays marked in the fleet table (unless selected).
+pub const TURNED_BAD_MARK: Duration = Duration::from_secs(60);
 
 impl App {
     /// A console over `selected` hosts of `fleet`.
     pub fn new(fleet: Arc<Fleet>, selected: Vec<usize>, theme: Theme, readonly: bool) -> App {
         let store = Store::new(fleet.clone());
+        let (sort, problems_first) = match fleet.ui.sort {
+            UiSort::Problems => (view::SortColumn::Inventory, true),
+            UiSort::Inventory => (view::SortColumn::Inventory, false),
+            UiSort::Name => (view::SortColumn::Name, false),
+        };
         App {
             fleet,
             store,
@@ -214,7 +233,11 @@ impl App {
             back: Vec::new(),
             sels: HashMap::new(),
             disk_sels: [Selection::default(); 2],
-            query: FleetQuery::default(),
+            query: FleetQuery {
+                sort,
+                problems_first,
+                ..FleetQuery::default()
+            },
             rev: 0,
             input: Input::None,
             dialog: None,
@@ -229,7 +252,24 @@ impl App {
             audit: None,
             tabs: Vec::new(),
             model: None,
+            last_status: HashMap::new(),
+            turned_bad: HashMap::new(),
+            bell: false,
+            fleet_sel_moved: false,
         }
+    }
+
+    /// Whether the terminal bell should ring now (a host turned bad and `[ui] bell` is on);
+    /// asking clears it.
+    pub fn take_bell(&mut self) -> bool {
+        std::mem::take(&mut self.bell)
+    }
+
+    /// Hosts marked as having just turned bad (inventory indices).
+    pub fn turned_bad(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self.turned_bad.keys().copied().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Sets who acknowledges alerts in this console (default `$USER`).
@@ -502,8 +542,19 @@ impl App {
                 health: self.store.health(),
                 now: self.now,
             };
-            let rows = view::fleet_rows(&ctx, &self.selected);
+            let mut rows = view::fleet_rows(&ctx, &self.selected);
+            view::note_problems(&mut rows, self.store.alerts());
+            self.note_turned_bad(&rows);
+            // The selection follows its host when the rows move (a host turning bad jumps up).
+            let followed = self.selected_fleet_host().filter(|_| self.fleet_sel_moved);
             let lines = view::arrange(&rows, &self.query);
+            if let Some(h) = followed
+                && let Some(at) = lines
+                    .iter()
+                    .position(|l| matches!(l, FleetLine::Host(k) if rows[*k].host == h))
+            {
+                self.sels.entry(Pane::Fleet).or_default().selected = at;
+            }
             let summary = view::summary(&rows);
             let alerts = self.store.alerts().counts();
             let alerts = alerts.new + alerts.acked;
@@ -524,7 +575,39 @@ impl App {
         }
         if self.pane == Pane::Fleet {
             self.settle_fleet_selection(1);
+            // Selecting a marked host is seeing it: the mark has done its job.
+            if let Some(h) = self.selected_fleet_host() {
+                self.turned_bad.remove(&h);
+            }
         }
+    }
+
+    /// The host on the selected line of the fleet table in the current model.
+    fn selected_fleet_host(&self) -> Option<usize> {
+        let m = self.model.as_ref()?;
+        let i = self.sels.get(&Pane::Fleet).map_or(0, |s| s.selected);
+        match m.lines.get(i)? {
+            FleetLine::Host(k) => m.rows.get(*k).map(|r| r.host),
+            FleetLine::Group { .. } => None,
+        }
+    }
+
+    /// Marks hosts that went from ok to warning or critical since the last build (a host first
+    /// seen bad is not "turned": the console was not watching it turn), drops old marks, and
+    /// asks for the bell when `[ui] bell` is on.
+    fn note_turned_bad(&mut self, rows: &[FleetRow]) {
+        for r in rows {
+            let before = self.last_status.insert(r.host, r.status);
+            if before == Some(Status::Ok) && r.status > Status::Unknown {
+                self.turned_bad.insert(r.host, self.now);
+                self.bell |= self.fleet.ui.bell;
+            } else if r.status == Status::Ok {
+                self.turned_bad.remove(&r.host);
+            }
+        }
+        let now = self.now;
+        self.turned_bad
+            .retain(|_, at| now.duration_since(*at).unwrap_or_default() < TURNED_BAD_MARK);
     }
 
     /// Hosts the non-fleet panes show: the host looked at, or every host the `:group` keeps.
@@ -621,6 +704,7 @@ impl App {
         let before = sel.selected;
         sel.selected = sel.selected.saturating_add_signed(delta).min(len - 1);
         if self.pane == Pane::Fleet {
+            self.fleet_sel_moved = true;
             self.settle_fleet_selection(delta.signum());
             let sel = self.sels.entry(Pane::Fleet).or_default();
             // Only a heading beyond the last host: stay put.
@@ -637,6 +721,7 @@ impl App {
         let sel = self.sels.entry(self.pane).or_default();
         sel.selected = index.min(len.saturating_sub(1));
         if self.pane == Pane::Fleet {
+            self.fleet_sel_moved = true;
             self.settle_fleet_selection(if index == 0 { 1 } else { -1 });
         }
     }

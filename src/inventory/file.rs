@@ -31,6 +31,9 @@ pub struct InventoryFile {
     /// `[operators]`: operator name → role.
     #[serde(default)]
     pub operators: BTreeMap<String, Spanned<RoleFile>>,
+    /// `[ui]`: how the console arranges the fleet.
+    #[serde(default)]
+    pub ui: UiFile,
     /// `[profiles.NAME]`: shared host definitions.
     #[serde(default)]
     pub profiles: BTreeMap<String, ProfileFile>,
@@ -53,6 +56,28 @@ pub struct FleetFile {
     pub known_hosts: Option<Spanned<Vec<Spanned<String>>>>,
     /// Read-only console.
     pub readonly: Option<bool>,
+}
+
+/// `[ui]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiFile {
+    /// The fleet table's default order.
+    pub sort: Option<UiSortFile>,
+    /// Ring the terminal bell when a host turns bad.
+    pub bell: Option<bool>,
+}
+
+/// `[ui] sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UiSortFile {
+    /// `problems`.
+    Problems,
+    /// `inventory`.
+    Inventory,
+    /// `name`.
+    Name,
 }
 
 /// `[ssh]`.

@@ -141,6 +141,7 @@ pub fn embedded_default() -> Fleet {
         thresholds: Thresholds::default(),
         operators: BTreeMap::new(),
         readonly: false,
+        ui: super::UiSettings::default(),
         hosts: vec![Host {
             name: host_name,
             address: "localhost".to_owned(),

@@ -16,7 +16,7 @@ use serde_spanned::Spanned;
 use super::file::{
     BackupFile, CertFile, ChainFile, ChainKindFile, DiskFile, DurationFile, HostFile,
     HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, ProfileFile, RoleFile,
-    ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile,
+    ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile, UiSortFile,
 };
 use super::load::{ConfigError, ConfigSource};
 use super::lookup::expand_home;
@@ -24,7 +24,7 @@ use super::places::{chain_label, host_label, item_label, profile_label, threshol
 use super::{
     BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk, Fleet, Host, HostKeyPolicy,
     LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands, ServiceKind,
-    SshDefaults, Thresholds, TransportKind,
+    SshDefaults, Thresholds, TransportKind, UiSettings, UiSort,
 };
 use crate::diag::{Source, line_column, regex_problem};
 
@@ -219,6 +219,14 @@ impl Resolver<'_> {
             thresholds,
             operators,
             readonly: f.readonly.unwrap_or(false),
+            ui: UiSettings {
+                sort: match file.ui.sort {
+                    None | Some(UiSortFile::Problems) => UiSort::Problems,
+                    Some(UiSortFile::Inventory) => UiSort::Inventory,
+                    Some(UiSortFile::Name) => UiSort::Name,
+                },
+                bell: file.ui.bell.unwrap_or(false),
+            },
             hosts,
         })
     }

@@ -174,6 +174,12 @@ async fn event_loop(
         }
         if dirty || (fresh_data && last_draw.elapsed() >= DATA_FRAME) {
             terminal.draw(|f| app.render(f, SystemTime::now()))?;
+            // `[ui] bell = true` and a host just turned bad: BEL, once, outside the frame.
+            if app.take_bell() {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+            }
             dirty = false;
             fresh_data = false;
             last_draw = tokio::time::Instant::now();

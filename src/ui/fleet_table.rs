@@ -53,10 +53,12 @@ impl PaneContent for Fleet {
 
     fn render(&self, app: &mut App, model: &Model, frame: &mut Frame, area: Rect, hints: String) {
         let title = fleet_title(app, model);
+        let marked = app.turned_bad();
         let sel = app.sels.entry(Pane::Fleet).or_default();
         FleetTable {
             rows: &model.rows,
             lines: &model.lines,
+            marked: &marked,
             theme: &app.theme,
             title,
             hints,
@@ -89,6 +91,15 @@ fn fleet_title(app: &App, model: &Model) -> String {
     if let Some(f) = &query.filter {
         title.push_str(&format!(" · /{}", f.text()));
     }
+    // Said only when it moves something: with every host ok the order is the column's.
+    if query.problems_first
+        && model
+            .rows
+            .iter()
+            .any(|r| r.status > crate::health::Status::Unknown)
+    {
+        title.push_str(" · problems first");
+    }
     if query.worst_first {
         title.push_str(" · worst first");
     }
@@ -112,6 +123,8 @@ pub struct FleetTable<'a> {
     pub rows: &'a [FleetRow],
     /// Display lines: group headings and hosts.
     pub lines: &'a [FleetLine],
+    /// Hosts (inventory indices) that just turned bad: their name is marked `!`.
+    pub marked: &'a [usize],
     /// Colours.
     pub theme: &'a Theme,
     /// Block title.
@@ -143,7 +156,8 @@ impl StatefulWidget for FleetTable<'_> {
             match l {
                 FleetLine::Host(i) => {
                     let r = &self.rows[*i];
-                    name_width = name_width.max(r.name.chars().count());
+                    let mark = if self.marked.contains(&r.host) { 2 } else { 0 };
+                    name_width = name_width.max(r.name.chars().count() + mark);
                     for (w, c) in value_widths.iter_mut().zip(r.cells()) {
                         // Fresh cells fit the base width; only stale ones can widen a column.
                         if c.fresh.stale {
@@ -190,6 +204,7 @@ impl StatefulWidget for FleetTable<'_> {
         };
         let rows = self.rows;
         let lines = self.lines;
+        let marked = self.marked;
         render_table(spec, area, buf, lines.len(), sel, |k| match &lines[k] {
             FleetLine::Group {
                 label,
@@ -213,11 +228,19 @@ impl StatefulWidget for FleetTable<'_> {
             FleetLine::Host(i) => {
                 let r = &rows[*i];
                 let [reach, services, height, peers, disk, backup] = r.cells();
-                let all = [
+                let name = if marked.contains(&r.host) {
+                    Cell::from(Span::styled(
+                        format!("! {}", r.name),
+                        status_style(t, r.status).add_modifier(Modifier::BOLD),
+                    ))
+                } else {
                     Cell::from(Span::styled(
                         r.name.as_str(),
                         Style::new().fg(t.colour("text")),
-                    )),
+                    ))
+                };
+                let all = [
+                    name,
                     Cell::from(Span::styled(r.status.as_str(), status_style(t, r.status))),
                     data_cell(t, reach),
                     data_cell(t, services),

@@ -416,6 +416,7 @@ impl App {
                     if row < len {
                         self.sels.entry(self.pane).or_default().selected = row;
                         if self.pane == Pane::Fleet {
+                            self.fleet_sel_moved = true;
                             self.settle_fleet_selection(1);
                         }
                     }

@@ -26,10 +26,15 @@ fn now() -> SystemTime {
     at(T0)
 }
 
+// Inventory order: these screens were drawn before problems-first became the default; the
+// default order has its own tests (`problems_first_*`).
 const INVENTORY: &str = r#"
 [fleet]
 name = "dvn-prod"
 interval = "5s"
+
+[ui]
+sort = "inventory"
 
 [thresholds]
 cert_warn_days = 30
@@ -391,7 +396,12 @@ fn geth(host: usize, secs: u64, height: u64, disk: f64) -> Observation {
 /// disk and a shrunk backup, a healthy geth node, one with a filling disk, and a host not
 /// polled yet.
 fn app_with(readonly: bool) -> App {
-    let fleet = load_fleet_from_str(INVENTORY, ConfigSource::Embedded).unwrap();
+    app_from(INVENTORY, readonly)
+}
+
+/// [`app_with`] over another inventory text (the same hosts, other `[ui]` settings).
+fn app_from(inventory: &str, readonly: bool) -> App {
+    let fleet = load_fleet_from_str(inventory, ConfigSource::Embedded).unwrap();
     let n = fleet.hosts.len();
     let mut app = App::new(
         Arc::new(fleet),
@@ -1469,4 +1479,177 @@ fn the_audit_log_is_read_again_only_when_it_changed_and_only_on_screen() {
     assert_eq!(app.audit_read_wanted(), None, "unchanged");
     std::fs::write(&path, "x").unwrap();
     assert_eq!(app.audit_read_wanted(), Some(path));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Problems first (issue 17)
+
+/// The shared console with the default order, `[ui] sort = "problems"`.
+fn app_problems_first() -> App {
+    app_from(
+        &INVENTORY.replace("sort = \"inventory\"", "sort = \"problems\""),
+        false,
+    )
+}
+
+#[test]
+fn problems_first_is_the_default_order_worst_then_newest_then_the_inventory() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app_problems_first();
+        let t = draw(&mut app, w, h);
+        insta::assert_snapshot!(format!("fleet_pane_problems_first_{w}x{h}"), t.backend());
+    }
+    let mut app = app_problems_first();
+    app.ensure_model();
+    let m = app.model.as_ref().unwrap();
+    let order: Vec<(&str, Status)> = m
+        .lines
+        .iter()
+        .map(|l| match l {
+            FleetLine::Host(k) => (m.rows[*k].name.as_str(), m.rows[*k].status),
+            FleetLine::Group { .. } => unreachable!("not grouped"),
+        })
+        .collect();
+    // Statuses never get better down the problem part, and ok hosts come last.
+    let first_ok = order.iter().position(|(_, s)| *s == Status::Ok).unwrap();
+    assert!(
+        order[..first_ok].windows(2).all(|p| p[0].1 >= p[1].1),
+        "{order:?}"
+    );
+    assert!(
+        order[first_ok..].iter().all(|(_, s)| *s == Status::Ok),
+        "{order:?}"
+    );
+    assert!(app.store().health().iter().any(|h| h.status == Status::Ok));
+}
+
+/// Draws as of the console's own clock (the last tick), for tests that move time.
+fn draw_at(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let now = app.now;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| app.render(f, now)).unwrap();
+    terminal
+}
+
+fn thousand_hosts(ui: &str) -> App {
+    let mut t = format!("[fleet]\nname = \"big\"\ninterval = \"30s\"\n{ui}\n");
+    for i in 0..1000 {
+        t.push_str(&format!(
+            "[[hosts]]\nname = \"node-{i:04}\"\naddress = \"10.0.{}.{}\"\n",
+            i / 256,
+            i % 256,
+        ));
+    }
+    let fleet = load_fleet_from_str(&t, ConfigSource::Embedded).unwrap();
+    let mut app = App::new(
+        Arc::new(fleet),
+        (0..1000).collect(),
+        Theme::default_theme(),
+        false,
+    );
+    app.on_tick(at(T0 - 2));
+    app.on_observations(
+        (0..1000)
+            .map(|i| Observation {
+                host: i,
+                started: at(T0 - 2),
+                elapsed: Duration::from_millis(5),
+                outcome: Ok(Probed::default()),
+            })
+            .collect(),
+    );
+    app.on_tick(at(T0 - 1));
+    app
+}
+
+fn unreachable(host: usize, secs: u64) -> Observation {
+    Observation {
+        host,
+        started: at(secs),
+        elapsed: Duration::from_secs(3),
+        outcome: Err(Unreachable {
+            kind: UnreachableKind::Timeout,
+            message: "no SSH session within 3s".into(),
+            retry_in: None,
+        }),
+    }
+}
+
+#[test]
+fn problems_first_puts_a_failing_host_deep_in_a_thousand_on_the_first_screen_with_no_key() {
+    let mut app = thousand_hosts("");
+    // The operator looks at node-0003 before anything breaks.
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Char('j'));
+    }
+    let text = screen(&draw_at(&mut app, 120, 40));
+    assert!(text.contains("▶ node-0003"), "{text}");
+    assert!(!app.take_bell(), "no bell unless [ui] bell = true");
+
+    app.on_observation(unreachable(742, T0));
+    app.on_tick(at(T0));
+    let t = draw_at(&mut app, 80, 24);
+    let text = screen(&t);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[3].contains("! node-0742"),
+        "first row, marked:\n{text}"
+    );
+    assert!(
+        lines[0..3].iter().any(|l| l.contains("problems first")),
+        "{text}"
+    );
+    // The selection stayed on its host although every row under the new one moved down.
+    assert!(text.contains("▶ node-0003"), "{text}");
+    assert_eq!(app.turned_bad(), vec![742]);
+    insta::assert_snapshot!("fleet_thousand_hosts_one_turned_bad_80x24", t.backend());
+
+    // A second failure is newer: it goes on top (same status).
+    app.on_observation(unreachable(17, T0 + 1));
+    app.on_tick(at(T0 + 1));
+    let text = screen(&draw_at(&mut app, 80, 24));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[3].contains("! node-0017"), "{text}");
+    assert!(lines[4].contains("! node-0742"), "{text}");
+
+    // Selecting a marked host is seeing it: its mark goes; the other keeps its own.
+    key(&mut app, KeyCode::Char('g'));
+    draw_at(&mut app, 80, 24);
+    assert_eq!(app.turned_bad(), vec![742]);
+    // Marks fade after a while even unseen.
+    app.on_tick(at(T0 + 1) + TURNED_BAD_MARK);
+    draw_at(&mut app, 80, 24);
+    assert!(!app.turned_bad().contains(&742));
+}
+
+#[test]
+fn the_bell_rings_once_when_a_host_turns_bad_and_only_when_asked_for() {
+    let mut app = thousand_hosts("[ui]\nbell = true");
+    draw_at(&mut app, 80, 24);
+    assert!(!app.take_bell(), "hosts first seen ok ring nothing");
+    app.on_observation(unreachable(5, T0));
+    app.on_tick(at(T0));
+    draw_at(&mut app, 80, 24);
+    assert!(app.take_bell());
+    assert!(!app.take_bell(), "once");
+}
+
+#[test]
+fn inventory_and_name_orders_keep_a_failing_host_where_it_is() {
+    for (ui, first) in [
+        ("[ui]\nsort = \"inventory\"", "node-0000"),
+        ("[ui]\nsort = \"name\"", "node-0000"),
+    ] {
+        let mut app = thousand_hosts(ui);
+        app.on_observation(unreachable(742, T0));
+        app.on_tick(at(T0));
+        let text = screen(&draw_at(&mut app, 80, 24));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[3].contains(first), "{ui}:\n{text}");
+        assert!(!text.contains("problems first"), "{text}");
+        // The column keys still work on top: `w` brings it up.
+        key(&mut app, KeyCode::Char('w'));
+        let text = screen(&draw_at(&mut app, 80, 24));
+        assert!(text.lines().nth(3).unwrap().contains("node-0742"), "{text}");
+    }
 }

@@ -20,6 +20,9 @@ pub struct FleetRow {
     pub ages: [Freshness; report::FLEET_CELLS],
     /// The oldest cell's age (the AGE column); stale when any cell is.
     pub fresh: Freshness,
+    /// When the newest of the host's open alerts was raised (set by [`note_problems`]): the
+    /// console's "newest problem first"; the status table has no alert book, so not in `core`.
+    pub problem_since: Option<SystemTime>,
 }
 
 impl std::ops::Deref for FleetRow {
@@ -100,7 +103,12 @@ fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
     if core.note.is_empty() && fresh.stale {
         core.note = format!("stale: no data for {}", fresh.text());
     }
-    FleetRow { core, ages, fresh }
+    FleetRow {
+        core,
+        ages,
+        fresh,
+        problem_since: None,
+    }
 }
 
 /// Columns the fleet table sorts by.
@@ -295,9 +303,25 @@ impl FleetRow {
     }
 }
 
+/// Records in each row when its newest open alert was raised, for "newest problem first".
+/// The alert book is the one place that knows since when something has been failing.
+pub fn note_problems(rows: &mut [FleetRow], alerts: &AlertBook) {
+    let mut newest: HashMap<&str, SystemTime> = HashMap::new();
+    for a in alerts.active() {
+        let e = newest.entry(a.key.host.as_str()).or_insert(a.since);
+        *e = (*e).max(a.since);
+    }
+    for r in rows {
+        r.problem_since = newest.get(r.name.as_str()).copied();
+    }
+}
+
 /// How the fleet table is arranged.
 #[derive(Debug, Clone, Default)]
 pub struct FleetQuery {
+    /// Hosts that are not ok before the rest (worst status, then newest problem), each part
+    /// then ordered by the sort column (`[ui] sort = "problems"`, the default).
+    pub problems_first: bool,
     /// Column to sort by.
     pub sort: SortColumn,
     /// Reverse the column's natural order.
@@ -372,6 +396,21 @@ fn missing(r: &FleetRow, col: SortColumn) -> bool {
     }
 }
 
+/// Problems before ok hosts; among problems, in inventory order (the default column), the worst
+/// status and then the newest problem first, so the host that just broke is on top. An operator
+/// who picked a column gets it inside each part.
+fn problem_order(a: &FleetRow, b: &FleetRow, col: SortColumn) -> Ordering {
+    let pa = a.status != Status::Ok;
+    let pb = b.status != Status::Ok;
+    let by_part = pb.cmp(&pa);
+    if !(pa && pb) || col != SortColumn::Inventory {
+        return by_part;
+    }
+    b.status
+        .cmp(&a.status)
+        .then_with(|| b.problem_since.cmp(&a.problem_since))
+}
+
 /// Filters, sorts and groups `rows` into display lines.
 pub fn arrange(rows: &[FleetRow], q: &FleetQuery) -> Vec<FleetLine> {
     let mut order: Vec<usize> = (0..rows.len())
@@ -384,11 +423,17 @@ pub fn arrange(rows: &[FleetRow], q: &FleetQuery) -> Vec<FleetLine> {
         .collect();
     order.sort_by(|&a, &b| {
         let (ra, rb) = (&rows[a], &rows[b]);
+        let problems = if q.problems_first {
+            problem_order(ra, rb, q.sort)
+        } else {
+            Ordering::Equal
+        };
         let first = if q.worst_first {
             rb.status.cmp(&ra.status)
         } else {
             Ordering::Equal
         };
+        let first = problems.then(first);
         // Reversing flips the values, never where missing ones go: they stay last.
         let missing = missing(ra, q.sort).cmp(&missing(rb, q.sort));
         let by_col = compare(ra, rb, q.sort);

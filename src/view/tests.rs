@@ -633,3 +633,27 @@ fn human_units() {
     );
     assert_eq!(humantime_short(Duration::from_secs(250)), "4m 10s");
 }
+
+#[test]
+fn problems_first_orders_worst_then_newest_problem_then_the_column() {
+    let mut rows = rows_for_arrange();
+    let q = FleetQuery {
+        problems_first: true,
+        ..FleetQuery::default()
+    };
+    // b1 critical, a2 warning, b2 unknown, a1 ok.
+    assert_eq!(names(&rows, &arrange(&rows, &q)), ["b1", "a2", "b2", "a1"]);
+    // Same status: the newest problem first.
+    rows[1].core.status = Status::Critical;
+    rows[1].problem_since = Some(at(T0));
+    rows[2].problem_since = Some(at(T0 - 60));
+    assert_eq!(names(&rows, &arrange(&rows, &q)), ["a2", "b1", "b2", "a1"]);
+    // A chosen column orders inside each part; problems stay first.
+    let q = FleetQuery {
+        problems_first: true,
+        sort: SortColumn::Name,
+        reverse: true,
+        ..FleetQuery::default()
+    };
+    assert_eq!(names(&rows, &arrange(&rows, &q)), ["b2", "b1", "a2", "a1"]);
+}

@@ -193,6 +193,8 @@ pub struct App {
     runbook_start: Option<RunStart>,
     /// The host a palette opened with `x` (or on a host) offers as the run's target.
     palette_focus: Option<String>,
+    /// Runs matched to that host's problems, as palette lines, best first.
+    palette_offers: Vec<String>,
     /// The audit log the Audit pane reads (`None`: no Audit pane).
     audit: Option<AuditSource>,
     tabs: Vec<(Rect, Pane)>,
@@ -249,6 +251,7 @@ impl App {
             runbook: RunbookPane::default(),
             runbook_start: None,
             palette_focus: None,
+            palette_offers: Vec::new(),
             audit: None,
             tabs: Vec::new(),
             model: None,

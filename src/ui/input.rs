@@ -195,6 +195,7 @@ impl App {
             }
             Action::Palette => {
                 self.palette_focus = self.focus_host_name();
+                self.palette_offers.clear();
                 self.input = Input::Palette(Palette::open(&self.candidates(), self.readonly));
             }
             Action::RunOnHost => {
@@ -285,6 +286,7 @@ impl App {
                 .map(|(name, _)| name.clone())
                 .collect(),
             focus_host: self.palette_focus.clone(),
+            offers: self.palette_offers.clone(),
         }
     }
 
@@ -318,8 +320,16 @@ impl App {
                 }
                 return self.ack_selected();
             }
-            Command::Run { runbook, hosts } => {
-                return self.request_run(RunStart::New { runbook, hosts });
+            Command::Run {
+                runbook,
+                hosts,
+                inputs,
+            } => {
+                return self.request_run(RunStart::New {
+                    runbook,
+                    hosts,
+                    inputs,
+                });
             }
             Command::Resume(id) => return self.request_run(RunStart::Resume(id)),
             Command::Stop => return self.apply(Action::StopRun),

@@ -6,6 +6,8 @@
 //! [`Palette`] and runs the command. Commands that change anything are `dangerous` and are
 //! left out of a read-only console's table, like dangerous key bindings.
 
+use std::collections::BTreeMap;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::Pane;
@@ -120,9 +122,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "run",
         aliases: &[],
-        usage: "RUNBOOK [HOSTS]",
+        usage: "RUNBOOK [HOSTS] [NAME=VALUE…]",
         arg: ArgKind::Runbook,
-        help: "run a runbook in the runbook pane, on hosts matching a glob (default: its targets)",
+        help: "run a runbook in the runbook pane, on hosts matching a glob (default: its targets), with inputs as `--var` takes them (quote a value with spaces: `msg=\"a b\"`)",
         dangerous: false,
     },
     CommandSpec {
@@ -192,6 +194,8 @@ pub enum Command {
         runbook: String,
         /// Host glob; `None`: the runbook's own targets.
         hosts: Option<String>,
+        /// Input values (`NAME=VALUE`), as `fleetdeck run --var` takes them.
+        inputs: BTreeMap<String, String>,
     },
     /// Suspend the running runbook.
     Stop,
@@ -218,6 +222,9 @@ pub struct Candidates {
     pub runbooks: Vec<String>,
     /// The host the palette was opened on, offered as a run's target.
     pub focus_host: Option<String>,
+    /// Runs matched to what is wrong with that host, best first, as whole lines
+    /// (`run troubleshoot web-3 service=app`): offered before every other `run` line.
+    pub offers: Vec<String>,
 }
 
 /// The commands a console offers: all, or the harmless ones when read-only.
@@ -333,21 +340,19 @@ pub fn parse(line: &str, c: &Candidates, readonly: bool) -> Result<Command, Stri
             if c.runbooks.is_empty() {
                 return Err("this console runs no runbooks".into());
             }
-            let arg = need("a runbook name")?;
-            let (name, hosts) = match arg.split_once(char::is_whitespace) {
-                Some((n, h)) => (n, Some(h.trim().to_string())),
-                None => (arg, None),
-            };
+            need("a runbook name")?;
+            let (name, hosts, inputs) = run_args(arg)?;
             let is_file = name.contains('/') || name.ends_with(".toml");
-            if !is_file && !c.runbooks.iter().any(|r| r == name) {
+            if !is_file && !c.runbooks.contains(&name) {
                 return Err(format!(
                     "no runbook called `{name}`; expected one of {}",
                     c.runbooks.join(", ")
                 ));
             }
             Ok(Command::Run {
-                runbook: name.to_string(),
+                runbook: name,
                 hosts,
+                inputs,
             })
         }
         "stop" => none(Command::Stop),
@@ -357,6 +362,87 @@ pub fn parse(line: &str, c: &Candidates, readonly: bool) -> Result<Command, Stri
         "quit" => none(Command::Quit),
         other => unreachable!("command `{other}` has no parser"),
     }
+}
+
+/// Splits a line into words: whitespace separates them, and a `"…"` or `'…'` run keeps its
+/// spaces (`msg="two words"`). No escapes and no expansion: the value is data, quoted again
+/// where the engine puts it into a command.
+fn words(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for ch in line.chars() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => word.push(ch),
+            None if ch == '"' || ch == '\'' => {
+                quote = Some(ch);
+                in_word = true;
+            }
+            None if ch.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            None => {
+                word.push(ch);
+                in_word = true;
+            }
+        }
+    }
+    if let Some(q) = quote {
+        return Err(format!("unclosed {q} in `{line}`"));
+    }
+    if in_word {
+        out.push(word);
+    }
+    Ok(out)
+}
+
+/// A runbook, its host glob and its inputs.
+type RunArgs = (String, Option<String>, BTreeMap<String, String>);
+
+/// `RUNBOOK [HOSTS] [NAME=VALUE…]`: the runbook, the host glob (the one word without `=`),
+/// and the inputs. A name is what `--var` accepts (letters, digits, `_`, `-`); each at most
+/// once; control characters are refused in any value (nothing a terminal or a log line should
+/// interpret).
+fn run_args(arg: &str) -> Result<RunArgs, String> {
+    let mut words = words(arg)?.into_iter();
+    let name = words.next().ok_or("`run` needs a runbook name")?;
+    let mut hosts = None;
+    let mut inputs = BTreeMap::new();
+    for w in words {
+        match w.split_once('=') {
+            None if hosts.is_none() => hosts = Some(w),
+            None => {
+                return Err(format!(
+                    "`{w}`: one host glob only (`{}` already); inputs are NAME=VALUE",
+                    hosts.unwrap_or_default()
+                ));
+            }
+            Some((k, v)) => {
+                let k = k.trim();
+                if k.is_empty()
+                    || !k
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(format!(
+                        "`{w}`: an input is NAME=VALUE with a name of letters, digits, _ or -"
+                    ));
+                }
+                if v.chars().any(char::is_control) {
+                    return Err(format!("input `{k}`: control characters are not allowed"));
+                }
+                if inputs.insert(k.to_string(), v.to_string()).is_some() {
+                    return Err(format!("input `{k}` is given twice"));
+                }
+            }
+        }
+    }
+    Ok((name, hosts, inputs))
 }
 
 /// Completions of `line`: whole lines the operator may want, best first.
@@ -402,23 +488,36 @@ pub fn complete(line: &str, c: &Candidates, readonly: bool) -> Vec<String> {
 /// Completions of `run ARG`: runbook names (first with the focused host as target), then, once
 /// a name is typed, host names for the glob.
 fn complete_run(name: &str, arg: &str, c: &Candidates) -> Vec<String> {
+    let mut out: Vec<String> = c
+        .offers
+        .iter()
+        .filter(|o| {
+            o.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .is_some_and(|rest| rest.starts_with(arg))
+        })
+        .cloned()
+        .collect();
     if let Some((runbook, hosts)) = arg.split_once(char::is_whitespace) {
         let hosts = hosts.trim_start();
-        return c
-            .hosts
-            .iter()
-            .filter(|h| h.starts_with(hosts))
-            .map(|h| format!("{name} {runbook} {h}"))
-            .collect();
-    }
-    let mut out = Vec::new();
-    let names = c.runbooks.iter().filter(|r| r.starts_with(arg));
-    for r in names.clone() {
-        if let Some(h) = &c.focus_host {
-            out.push(format!("{name} {r} {h}"));
+        out.extend(
+            c.hosts
+                .iter()
+                .filter(|h| h.starts_with(hosts))
+                .map(|h| format!("{name} {runbook} {h}")),
+        );
+    } else {
+        let names = c.runbooks.iter().filter(|r| r.starts_with(arg));
+        for r in names.clone() {
+            if let Some(h) = &c.focus_host {
+                out.push(format!("{name} {r} {h}"));
+            }
         }
+        out.extend(names.map(|r| format!("{name} {r}")));
     }
-    out.extend(names.map(|r| format!("{name} {r}")));
+    // An offer already is the line for its runbook and host: said once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|l| seen.insert(l.clone()));
     out
 }
 
@@ -433,6 +532,8 @@ pub struct Palette {
     pub selected: usize,
     /// Why the last Enter did not run.
     pub error: Option<String>,
+    /// The operator moved the highlight (Up/Down) since the list was last computed.
+    pub moved: bool,
 }
 
 /// What a key did to the palette.
@@ -467,6 +568,23 @@ impl Palette {
     fn refresh(&mut self, c: &Candidates, readonly: bool) {
         self.candidates = complete(&self.line, c, readonly);
         self.selected = 0;
+        self.moved = false;
+    }
+
+    /// The line Enter runs: the highlighted completion when the typed line leads to it (the
+    /// operator accepted what was offered), else the line as typed. A typed line that is
+    /// itself one of the completions wins over an untouched highlight, so `run restore`
+    /// still runs on the runbook's own targets.
+    pub fn submitted(&self) -> String {
+        let typed = self.line.trim();
+        let Some(pick) = self.candidates.get(self.selected) else {
+            return self.line.clone();
+        };
+        let exact = self.candidates.iter().any(|c| c.trim() == typed);
+        if (exact && !self.moved) || !pick.starts_with(self.line.trim_start()) {
+            return self.line.clone();
+        }
+        pick.clone()
     }
 
     /// Handles a key.
@@ -476,7 +594,7 @@ impl Palette {
             KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                 return PaletteOutcome::Cancelled;
             }
-            KeyCode::Enter => return PaletteOutcome::Submit(self.line.clone()),
+            KeyCode::Enter => return PaletteOutcome::Submit(self.submitted()),
             KeyCode::Tab => {
                 if let Some(pick) = self.candidates.get(self.selected) {
                     self.line = pick.clone();
@@ -485,9 +603,11 @@ impl Palette {
             }
             KeyCode::Down if !self.candidates.is_empty() => {
                 self.selected = (self.selected + 1) % self.candidates.len();
+                self.moved = true;
             }
             KeyCode::Up if !self.candidates.is_empty() => {
                 self.selected = (self.selected + self.candidates.len() - 1) % self.candidates.len();
+                self.moved = true;
             }
             KeyCode::Backspace => {
                 if self.line.pop().is_none() {
@@ -548,6 +668,7 @@ mod tests {
             themes: vec!["default".into(), "light".into()],
             runbooks: vec!["restore".into(), "rolling-upgrade".into()],
             focus_host: None,
+            offers: Vec::new(),
         }
     }
 
@@ -559,21 +680,24 @@ mod tests {
             p("run restore"),
             Ok(Command::Run {
                 runbook: "restore".into(),
-                hosts: None
+                hosts: None,
+                inputs: BTreeMap::new(),
             })
         );
         assert_eq!(
             p("run rolling-upgrade  dvn-*"),
             Ok(Command::Run {
                 runbook: "rolling-upgrade".into(),
-                hosts: Some("dvn-*".into())
+                hosts: Some("dvn-*".into()),
+                inputs: BTreeMap::new(),
             })
         );
         assert_eq!(
             p("run ./mine.toml"),
             Ok(Command::Run {
                 runbook: "./mine.toml".into(),
-                hosts: None
+                hosts: None,
+                inputs: BTreeMap::new(),
             })
         );
         assert!(
@@ -588,6 +712,57 @@ mod tests {
         assert_eq!(
             parse("run restore", &none, false),
             Err("this console runs no runbooks".into())
+        );
+    }
+
+    #[test]
+    fn run_takes_inputs_as_var_does_and_refuses_what_is_not_one() {
+        let c = cands();
+        let p = |l: &str| parse(l, &c, false);
+        let vars = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            p("run restore h2 backup=nightly dir=/srv/b"),
+            Ok(Command::Run {
+                runbook: "restore".into(),
+                hosts: Some("h2".into()),
+                inputs: vars(&[("backup", "nightly"), ("dir", "/srv/b")]),
+            })
+        );
+        // Inputs without a host glob; values are data, hostile or not, kept as typed.
+        assert_eq!(
+            p(r#"run restore msg="a b; rm -rf /" x='$(id)' y=a=b z="#),
+            Ok(Command::Run {
+                runbook: "restore".into(),
+                hosts: None,
+                inputs: vars(&[
+                    ("msg", "a b; rm -rf /"),
+                    ("x", "$(id)"),
+                    ("y", "a=b"),
+                    ("z", "")
+                ]),
+            })
+        );
+        assert_eq!(
+            p("run restore h1 h2"),
+            Err("`h2`: one host glob only (`h1` already); inputs are NAME=VALUE".into())
+        );
+        assert_eq!(
+            p("run restore a=1 a=2"),
+            Err("input `a` is given twice".into())
+        );
+        assert!(p("run restore =x").unwrap_err().contains("NAME=VALUE"));
+        assert!(p("run restore $(x)=1").unwrap_err().contains("NAME=VALUE"));
+        assert_eq!(
+            p("run restore m=\"open"),
+            Err("unclosed \" in `restore m=\"open`".into())
+        );
+        assert_eq!(
+            p("run restore m=\"a\u{1b}[2J\""),
+            Err("input `m`: control characters are not allowed".into())
         );
     }
 
@@ -668,6 +843,74 @@ mod tests {
         assert_eq!(complete("theme li", &c, false), vec!["theme light"]);
         assert!(complete("", &c, false).len() >= 10);
         assert!(complete("nope x", &c, false).is_empty());
+    }
+
+    #[test]
+    fn offers_come_first_then_the_other_runbooks_once_each() {
+        let mut c = cands();
+        c.focus_host = Some("h2".into());
+        c.offers = vec!["run rolling-upgrade h2 version=2".into()];
+        assert_eq!(
+            complete("run ", &c, false),
+            vec![
+                "run rolling-upgrade h2 version=2",
+                "run restore h2",
+                "run rolling-upgrade h2",
+                "run restore",
+                "run rolling-upgrade"
+            ]
+        );
+        assert_eq!(
+            complete("run rol", &c, false),
+            vec![
+                "run rolling-upgrade h2 version=2",
+                "run rolling-upgrade h2",
+                "run rolling-upgrade"
+            ]
+        );
+        assert_eq!(
+            complete("run re", &c, false),
+            vec!["run restore h2", "run restore"]
+        );
+    }
+
+    #[test]
+    fn enter_takes_the_highlighted_offer_when_the_line_leads_to_it() {
+        let mut c = cands();
+        c.focus_host = Some("h2".into());
+        c.offers = vec!["run rolling-upgrade h2 version=2".into()];
+        let k = |code| KeyEvent::new(code, KeyModifiers::NONE);
+        // `x` opens on `run `: Enter runs the first offer, inputs and all.
+        let mut p = Palette::with_line("run ", &c, false);
+        assert_eq!(
+            p.on_key(k(KeyCode::Enter), &c, false),
+            PaletteOutcome::Submit("run rolling-upgrade h2 version=2".into())
+        );
+        // Down, Enter: the one highlighted.
+        p.on_key(k(KeyCode::Down), &c, false);
+        assert_eq!(
+            p.on_key(k(KeyCode::Enter), &c, false),
+            PaletteOutcome::Submit("run restore h2".into())
+        );
+        // A prefix of a command is that command.
+        let mut p = Palette::with_line("pane c", &c, false);
+        assert_eq!(
+            p.on_key(k(KeyCode::Enter), &c, false),
+            PaletteOutcome::Submit("pane chain".into())
+        );
+        // A typed line that is a completion itself runs as typed (its own targets)…
+        let mut p = Palette::with_line("run restore", &c, false);
+        assert_eq!(p.candidates[0], "run restore h2");
+        assert_eq!(
+            p.on_key(k(KeyCode::Enter), &c, false),
+            PaletteOutcome::Submit("run restore".into())
+        );
+        // …and a line the highlight does not continue runs as typed.
+        let mut p = Palette::with_line("filter x", &c, false);
+        assert_eq!(
+            p.on_key(k(KeyCode::Enter), &c, false),
+            PaletteOutcome::Submit("filter x".into())
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! commands, and a secret input is typed into a masked editor whose text goes straight into the
 //! answer.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -193,6 +193,9 @@ pub enum RunStart {
         runbook: String,
         /// Host glob (`--hosts`).
         hosts: Option<String>,
+        /// Input values (`--var NAME=VALUE`); the engine validates them and asks what is
+        /// missing.
+        inputs: BTreeMap<String, String>,
     },
     /// A suspended run by id.
     Resume(String),
@@ -310,7 +313,11 @@ impl RunbookLauncher {
                 });
                 (run, effects, run_id)
             }
-            RunStart::New { runbook, hosts } => {
+            RunStart::New {
+                runbook,
+                hosts,
+                inputs,
+            } => {
                 let rb = runbook::find(&runbook, self.user_dir.as_deref()).map_err(|errors| {
                     errors
                         .iter()
@@ -325,9 +332,7 @@ impl RunbookLauncher {
                     "checking the health of {} target(s) and their consensus groups…",
                     targets.len()
                 )));
-                let ctx = exec
-                    .context(targets, Default::default(), session.clone())
-                    .await;
+                let ctx = exec.context(targets, inputs, session.clone()).await;
                 let (run, effects) = Run::start(rb, ctx);
                 (run, effects, run_id)
             }

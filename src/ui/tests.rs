@@ -1372,7 +1372,8 @@ fn x_on_a_host_offers_runbooks_for_that_host_and_run_asks_the_event_loop() {
         app.take_runbook_start(),
         Some(runbook_pane::RunStart::New {
             runbook: "drill".into(),
-            hosts: Some("fisco-2".into())
+            hosts: Some("fisco-2".into()),
+            inputs: Default::default(),
         })
     );
     // Without the runbook pane there is nothing to run.

@@ -100,6 +100,8 @@ pub use load::{
     CatalogEntry, LintError, Origin, catalog, find, lint, lint_file, load_file, parse, shipped,
     shipped_runbook, user_dir,
 };
+// The console checks inputs typed into it with the same rules as `--var`.
+pub(crate) use inputs::validate_inputs;
 pub use matching::{AlertFacts, FillSource, HostFacts, Offer, offers};
 pub use plan::{PlannedCommand, plan_dry_run, select_targets};
 

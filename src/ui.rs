@@ -189,6 +189,8 @@ pub struct App {
     ack_hook: Option<AckHook>,
     /// Runbooks that can be run here (name, title); `None`: no runbook pane.
     runbooks: Option<Vec<(String, String)>>,
+    /// The runbooks of that list that lint: what they answer, what inputs they take.
+    runbook_defs: Vec<crate::runbook::Runbook>,
     runbook: RunbookPane,
     runbook_start: Option<RunStart>,
     /// The host a palette opened with `x` (or on a host) offers as the run's target.
@@ -248,6 +250,7 @@ impl App {
             operator: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
             ack_hook: None,
             runbooks: None,
+            runbook_defs: Vec::new(),
             runbook: RunbookPane::default(),
             runbook_start: None,
             palette_focus: None,
@@ -288,6 +291,12 @@ impl App {
     /// Adds the runbook pane to the Tab cycle, offering these runbooks (name, title).
     pub fn enable_runbook_pane(&mut self, catalog: Vec<(String, String)>) {
         self.runbooks = Some(catalog);
+    }
+
+    /// The runbooks (that lint) behind the runbook pane's list: matched to a host's problems
+    /// when `x` offers runs, and their inputs checked before a run starts.
+    pub fn set_runbook_definitions(&mut self, defs: Vec<crate::runbook::Runbook>) {
+        self.runbook_defs = defs;
     }
 
     /// Adds the Audit pane, reading the audit log at `path`.

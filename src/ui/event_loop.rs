@@ -144,6 +144,7 @@ async fn event_loop(
     let launcher = options.runbooks;
     if let Some(l) = &launcher {
         app.enable_runbook_pane(l.catalog());
+        app.set_runbook_definitions(l.definitions());
     }
     if let Some(path) = options.audit_log {
         app.enable_audit_pane(path);

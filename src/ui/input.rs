@@ -15,10 +15,12 @@ use crossterm::event::{
 
 use super::keymap::Lookup;
 use super::palette::{self, Candidates, Command, Palette, PaletteOutcome};
+use super::panes::Rows;
 use super::runbook_pane::RunStart;
 use super::theme::{self, Theme};
 use super::{Action, App, Input, Pane};
-use crate::view::Filter;
+use crate::runbook::{AlertFacts, HostFacts, Offer};
+use crate::view::{AlertRow, Filter};
 
 impl App {
     // -----------------------------------------------------------------------------------------
@@ -42,7 +44,9 @@ impl App {
                     PaletteOutcome::Editing => self.input = Input::Palette(p),
                     PaletteOutcome::Cancelled => {}
                     PaletteOutcome::Submit(line) => {
-                        match palette::parse(&line, &c, self.readonly) {
+                        match palette::parse(&line, &c, self.readonly)
+                            .and_then(|cmd| self.check_command(cmd))
+                        {
                             Ok(cmd) => return self.run_command(cmd),
                             Err(e) => {
                                 p.error = Some(e);
@@ -177,6 +181,12 @@ impl App {
             Action::SelectLast => self.select_absolute(usize::MAX),
             Action::NextPane => self.cycle_pane(true),
             Action::PreviousPane => self.cycle_pane(false),
+            // Enter on an alert offers what fixes it (when this console runs runbooks).
+            Action::Open if self.pane == Pane::Alerts && self.runbooks.is_some() => {
+                let alert = self.selected_alert();
+                let host = alert.as_ref().map(|a| a.host);
+                return self.open_run_palette(host, alert);
+            }
             Action::Open => match self.selected_host() {
                 Some(h) if self.host != Some(h) => self.open_host(h),
                 _ => return None,
@@ -199,20 +209,8 @@ impl App {
                 self.input = Input::Palette(Palette::open(&self.candidates(), self.readonly));
             }
             Action::RunOnHost => {
-                if self.runbooks.is_none() {
-                    self.notify("this console runs no runbooks", true);
-                    return None;
-                }
-                let Some(host) = self.focus_host_name() else {
-                    self.notify("select a host first", true);
-                    return None;
-                };
-                self.palette_focus = Some(host);
-                self.input = Input::Palette(Palette::with_line(
-                    "run ",
-                    &self.candidates(),
-                    self.readonly,
-                ));
+                let host = self.host.or_else(|| self.selected_host());
+                return self.open_run_palette(host, None);
             }
             Action::StartRunbook => {}
             Action::StopRun => {
@@ -241,6 +239,63 @@ impl App {
             Action::Ack => return self.ack_selected(),
         }
         Some(action)
+    }
+
+    /// Opens the palette on `run ` for `host`, the runbooks matching its problems first with
+    /// their inputs filled: ranked by `alert` when one was picked in the Alerts pane, else by
+    /// the host's worst alert. Without runbooks or a host, says why.
+    fn open_run_palette(&mut self, host: Option<usize>, alert: Option<AlertRow>) -> Option<Action> {
+        if self.runbooks.is_none() {
+            self.notify("this console runs no runbooks", true);
+            return None;
+        }
+        let Some(host) = host else {
+            self.notify("select a host first", true);
+            return None;
+        };
+        let h = &self.fleet.hosts[host];
+        let facts = match &alert {
+            Some(a) => vec![AlertFacts {
+                rule: a.rule.clone(),
+                subject: a.subject.clone(),
+                severity: a.severity,
+                message: a.message.clone(),
+                value: self
+                    .store
+                    .alerts()
+                    .get(&a.key)
+                    .and_then(|t| t.value.clone()),
+            }],
+            None => self
+                .store
+                .health()
+                .get(host)
+                .map(|hh| hh.alerts.iter().map(AlertFacts::from).collect())
+                .unwrap_or_default(),
+        };
+        self.palette_offers =
+            crate::runbook::offers(&self.runbook_defs, &HostFacts::from_host(h), &facts)
+                .into_iter()
+                .filter(|o| o.answers.is_some())
+                .map(|o| offer_line(&o))
+                .collect();
+        self.palette_focus = Some(h.name.clone());
+        self.input = Input::Palette(Palette::with_line(
+            "run ",
+            &self.candidates(),
+            self.readonly,
+        ));
+        Some(Action::RunOnHost)
+    }
+
+    /// The alert selected in the Alerts pane.
+    fn selected_alert(&mut self) -> Option<AlertRow> {
+        self.ensure_model();
+        let i = self.selected_row();
+        self.model
+            .as_ref()
+            .and_then(|m| m.content::<Rows<AlertRow>>())
+            .and_then(|a| a.rows.get(i).cloned())
     }
 
     /// The host a run started now would be offered for: the one looked at, or the selected row's.
@@ -305,6 +360,21 @@ impl App {
         }
         self.runbook_start = Some(start);
         Some(Action::StartRunbook)
+    }
+
+    /// Checks a command against what only the console knows: a run's inputs against its
+    /// runbook, with the same check as `fleetdeck run --var` (an error keeps the palette open
+    /// with it).
+    fn check_command(&self, cmd: Command) -> Result<Command, String> {
+        if let Command::Run {
+            runbook, inputs, ..
+        } = &cmd
+            && let Some(rb) = self.runbook_defs.iter().find(|r| &r.name == runbook)
+        {
+            let fleet = crate::runbook::HostInfo::from_fleet(&self.fleet);
+            crate::runbook::validate_inputs(rb, inputs, &fleet)?;
+        }
+        Ok(cmd)
     }
 
     /// Runs a palette command.
@@ -441,4 +511,26 @@ impl App {
         let (_, content) = self.model.as_ref()?.pane.as_ref()?;
         content.row_at(self, x, y)
     }
+}
+
+/// An offer as the palette line that runs it: `run troubleshoot web-3 service=app`. A value
+/// with spaces is quoted the way the palette reads it back; one that cannot be (both quote
+/// kinds) is left out, and the run asks for it.
+pub(super) fn offer_line(o: &Offer) -> String {
+    let mut line = format!("run {} {}", o.runbook, o.host);
+    for (k, v) in &o.inputs {
+        let plain =
+            !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'');
+        let v = if plain {
+            v.clone()
+        } else if !v.contains('"') {
+            format!("\"{v}\"")
+        } else if !v.contains('\'') {
+            format!("'{v}'")
+        } else {
+            continue;
+        };
+        line.push_str(&format!(" {k}={v}"));
+    }
+    line
 }

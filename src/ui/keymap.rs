@@ -321,7 +321,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::Enter],
         Action::Open,
         Context::List,
-        "open the selected row's host",
+        "open the selected row's host (an alert: offer what answers it, as `x`)",
         Some("open"),
     ),
     bind(
@@ -364,7 +364,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::Char('x')],
         Action::RunOnHost,
         Context::List,
-        "run a runbook on the selected row's host (the palette offers `run NAME HOST`)",
+        "run a runbook on the row's host: those answering its worst alert first, inputs filled",
         None,
     ),
     bind(

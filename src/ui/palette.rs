@@ -510,7 +510,15 @@ fn complete_run(name: &str, arg: &str, c: &Candidates) -> Vec<String> {
         let names = c.runbooks.iter().filter(|r| r.starts_with(arg));
         for r in names.clone() {
             if let Some(h) = &c.focus_host {
-                out.push(format!("{name} {r} {h}"));
+                // An offer for this runbook and host already says it, inputs and all.
+                let plain = format!("{name} {r} {h}");
+                let offered = c.offers.iter().any(|o| {
+                    o.strip_prefix(plain.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+                });
+                if !offered {
+                    out.push(plain);
+                }
             }
         }
         out.extend(names.map(|r| format!("{name} {r}")));
@@ -855,18 +863,13 @@ mod tests {
             vec![
                 "run rolling-upgrade h2 version=2",
                 "run restore h2",
-                "run rolling-upgrade h2",
                 "run restore",
                 "run rolling-upgrade"
             ]
         );
         assert_eq!(
             complete("run rol", &c, false),
-            vec![
-                "run rolling-upgrade h2 version=2",
-                "run rolling-upgrade h2",
-                "run rolling-upgrade"
-            ]
+            vec!["run rolling-upgrade h2 version=2", "run rolling-upgrade"]
         );
         assert_eq!(
             complete("run re", &c, false),

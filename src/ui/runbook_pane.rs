@@ -262,6 +262,15 @@ impl RunbookLauncher {
             .collect()
     }
 
+    /// The runbooks that lint, for matching them to problems and for asking their inputs
+    /// before a run starts.
+    pub fn definitions(&self) -> Vec<runbook::Runbook> {
+        runbook::catalog(self.user_dir.as_deref())
+            .into_iter()
+            .filter_map(|e| e.runbook.ok())
+            .collect()
+    }
+
     /// Starts `start` in a task of its own; its progress and questions arrive on `tx`.
     pub fn spawn(&self, start: RunStart, tx: mpsc::UnboundedSender<RunbookMsg>) -> RunHandle {
         let (interrupt, stop) = oneshot::channel();

@@ -1654,3 +1654,176 @@ fn inventory_and_name_orders_keep_a_failing_host_where_it_is() {
         assert!(text.lines().nth(3).unwrap().contains("node-0742"), "{text}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// From the page to the fix (issue 17): runbooks matched to what is wrong
+
+/// The shared console with every shipped runbook behind its runbook pane.
+fn app_with_shipped_runbooks() -> App {
+    let mut app = app();
+    let defs: Vec<crate::runbook::Runbook> = crate::runbook::shipped()
+        .iter()
+        .map(|(n, _)| crate::runbook::shipped_runbook(n).unwrap().unwrap())
+        .collect();
+    app.enable_runbook_pane(
+        defs.iter()
+            .map(|r| (r.name.clone(), r.title.clone()))
+            .collect(),
+    );
+    app.set_runbook_definitions(defs);
+    app
+}
+
+fn palette_lines(app: &App) -> Vec<String> {
+    match &app.input {
+        Input::Palette(p) => p.candidates.clone(),
+        _ => panic!("no palette open"),
+    }
+}
+
+#[test]
+fn x_offers_the_runbook_matching_the_worst_alert_first_with_its_inputs_and_enter_runs_it() {
+    let mut app = app_with_shipped_runbooks();
+    draw(&mut app, 120, 40);
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Char('j'));
+    }
+    assert_eq!(
+        app.selected_host()
+            .map(|h| app.fleet.hosts[h].name.clone())
+            .as_deref(),
+        Some("dvn-pg-1")
+    );
+    // `x`, Enter: two keys to troubleshoot with the stopped service filled in.
+    key(&mut app, KeyCode::Char('x'));
+    let lines = palette_lines(&app);
+    assert!(
+        lines[0].starts_with("run troubleshoot dvn-pg-1 ") && lines[0].contains(" service=dvn-api"),
+        "{lines:?}"
+    );
+    // The runbooks that answer nothing wrong here follow, once each.
+    assert!(
+        lines.contains(&"run rolling-upgrade dvn-pg-1".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.contains(&"run troubleshoot dvn-pg-1".to_string()),
+        "{lines:?}"
+    );
+    let t = draw(&mut app, 120, 40);
+    insta::assert_snapshot!("palette_offers_for_a_stopped_service_120x40", t.backend());
+    assert_eq!(key(&mut app, KeyCode::Enter), Some(Action::StartRunbook));
+    let Some(runbook_pane::RunStart::New {
+        runbook,
+        hosts,
+        inputs,
+    }) = app.take_runbook_start()
+    else {
+        panic!("no run asked for")
+    };
+    assert_eq!(
+        (runbook.as_str(), hosts.as_deref()),
+        ("troubleshoot", Some("dvn-pg-1"))
+    );
+    assert_eq!(inputs.get("service").map(String::as_str), Some("dvn-api"));
+}
+
+#[test]
+fn enter_on_an_alert_offers_what_answers_that_alert() {
+    let mut app = app_with_shipped_runbooks();
+    goto(&mut app, "alerts");
+    app.ensure_model();
+    let rows = app
+        .model
+        .as_ref()
+        .and_then(|m| m.content::<Rows<AlertRow>>())
+        .unwrap()
+        .rows
+        .clone();
+    let at = rows
+        .iter()
+        .position(|r| r.rule == "backup_shrunk")
+        .expect("the shrunk backup alerts");
+    app.sels.entry(Pane::Alerts).or_default().selected = at;
+    assert_eq!(key(&mut app, KeyCode::Enter), Some(Action::RunOnHost));
+    let lines = palette_lines(&app);
+    assert!(lines[0].starts_with("run backup dvn-pg-1"), "{lines:?}");
+    // Without runbooks, Enter on an alert still opens its host.
+    let mut plain = app_with(false);
+    goto(&mut plain, "alerts");
+    assert_eq!(key(&mut plain, KeyCode::Enter), Some(Action::Open));
+    assert_eq!(plain.pane(), Pane::Host);
+}
+
+#[test]
+fn run_inputs_are_checked_against_the_runbook_before_anything_starts() {
+    let mut app = app_with_shipped_runbooks();
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "run troubleshoot dvn-pg-1 nope=1");
+    key(&mut app, KeyCode::Enter);
+    let Input::Palette(p) = &app.input else {
+        panic!("the palette stays open with the error")
+    };
+    assert!(
+        p.error
+            .as_deref()
+            .unwrap()
+            .starts_with("unknown input `nope`: runbook `troubleshoot` takes service"),
+        "{:?}",
+        p.error
+    );
+    assert!(app.take_runbook_start().is_none());
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "run troubleshoot dvn-pg-1 since=soon");
+    key(&mut app, KeyCode::Enter);
+    let Input::Palette(p) = &app.input else {
+        panic!("the palette stays open with the error")
+    };
+    assert!(
+        p.error
+            .as_deref()
+            .unwrap()
+            .contains("invalid input `since`"),
+        "{:?}",
+        p.error
+    );
+}
+
+#[test]
+fn offer_lines_quote_what_has_spaces_and_drop_what_cannot_be_quoted() {
+    let offer = |inputs: &[(&str, &str)]| crate::runbook::Offer {
+        runbook: "p0-response".into(),
+        title: String::new(),
+        host: "h".into(),
+        answers: None,
+        inputs: inputs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        missing: Vec::new(),
+        refused: Default::default(),
+    };
+    assert_eq!(
+        input::offer_line(&offer(&[("a", "x")])),
+        "run p0-response h a=x"
+    );
+    assert_eq!(
+        input::offer_line(&offer(&[("m", "group0 lost quorum"), ("q", "it's")])),
+        "run p0-response h m=\"group0 lost quorum\" q=\"it's\""
+    );
+    assert_eq!(
+        input::offer_line(&offer(&[("b", "say \"it's\"")])),
+        "run p0-response h"
+    );
+    // What the palette reads back is what was offered.
+    let c = palette::Candidates {
+        runbooks: vec!["p0-response".into()],
+        ..Default::default()
+    };
+    let line = input::offer_line(&offer(&[("m", "a b; $(id)")]));
+    let Ok(Command::Run { inputs, .. }) = palette::parse(&line, &c, false) else {
+        panic!("{line}")
+    };
+    assert_eq!(inputs["m"], "a b; $(id)");
+}

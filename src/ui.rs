@@ -43,6 +43,7 @@ pub mod keymap;
 pub mod palette;
 pub mod panes;
 pub mod prompt;
+pub mod run_form;
 pub mod table;
 #[cfg(test)]
 mod tests;
@@ -193,6 +194,8 @@ pub struct App {
     runbook_defs: Vec<crate::runbook::Runbook>,
     runbook: RunbookPane,
     runbook_start: Option<RunStart>,
+    /// A run waiting for its inputs in the Runbook pane (nothing has started).
+    run_form: Option<run_form::RunForm>,
     /// The host a palette opened with `x` (or on a host) offers as the run's target.
     palette_focus: Option<String>,
     /// Runs matched to that host's problems, as palette lines, best first.
@@ -253,6 +256,7 @@ impl App {
             runbook_defs: Vec::new(),
             runbook: RunbookPane::default(),
             runbook_start: None,
+            run_form: None,
             palette_focus: None,
             palette_offers: Vec::new(),
             audit: None,

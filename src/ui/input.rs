@@ -16,6 +16,7 @@ use crossterm::event::{
 use super::keymap::Lookup;
 use super::palette::{self, Candidates, Command, Palette, PaletteOutcome};
 use super::panes::Rows;
+use super::run_form::{FormOutcome, RunForm};
 use super::runbook_pane::RunStart;
 use super::theme::{self, Theme};
 use super::{Action, App, Input, Pane};
@@ -118,6 +119,27 @@ impl App {
                 self.input = Input::Help { scroll };
                 return None;
             }
+        }
+        // A run waiting for its inputs owns the keys of its pane (Tab still leaves it).
+        if self.pane == Pane::Runbook
+            && let Some(form) = &mut self.run_form
+            && !matches!(key.code, KeyCode::Tab | KeyCode::BackTab)
+        {
+            let fleet = crate::runbook::HostInfo::from_fleet(&self.fleet);
+            match form.on_key(key, &fleet) {
+                FormOutcome::Editing => {}
+                FormOutcome::Cancelled => {
+                    let name = form.runbook().to_string();
+                    self.run_form = None;
+                    self.notify(format!("{name} cancelled: nothing ran"), false);
+                }
+                FormOutcome::Start(start) => {
+                    self.run_form = None;
+                    return self.request_run_as(start, false);
+                }
+            }
+            self.invalidate();
+            return None;
         }
         // The pane on screen may take the key first (a runbook's open question).
         if let Some(keys) = self.pane.spec().keys
@@ -346,6 +368,12 @@ impl App {
     }
 
     fn request_run(&mut self, start: RunStart) -> Option<Action> {
+        self.request_run_as(start, true)
+    }
+
+    /// Asks for a run; a new run whose runbook takes inputs shows them first when `show_inputs`
+    /// (the form itself sends its confirmed values with `false`).
+    fn request_run_as(&mut self, start: RunStart, show_inputs: bool) -> Option<Action> {
         if self.runbooks.is_none() {
             self.notify("this console runs no runbooks", true);
             return None;
@@ -356,6 +384,21 @@ impl App {
                 true,
             );
             self.pane = Pane::Runbook;
+            return None;
+        }
+        // A new run with inputs shows them first.
+        if let RunStart::New {
+            runbook,
+            hosts,
+            inputs,
+        } = &start
+            && show_inputs
+            && let Some(rb) = self.runbook_defs.iter().find(|r| &r.name == runbook)
+            && !rb.inputs.is_empty()
+        {
+            self.run_form = Some(RunForm::new(rb.clone(), hosts.clone(), inputs));
+            self.pane = Pane::Runbook;
+            self.invalidate();
             return None;
         }
         self.runbook_start = Some(start);

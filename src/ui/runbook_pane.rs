@@ -788,6 +788,10 @@ impl PaneContent for PathRows {
     }
 
     fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {
+        if let Some(form) = &app.run_form {
+            form.render(frame, area, &app.theme);
+            return;
+        }
         let sel = app.sels.entry(Pane::Runbook).or_default();
         let catalog = app.runbooks.as_deref().unwrap_or_default();
         app.runbook.render(

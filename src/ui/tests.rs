@@ -1712,6 +1712,12 @@ fn x_offers_the_runbook_matching_the_worst_alert_first_with_its_inputs_and_enter
     );
     let t = draw(&mut app, 120, 40);
     insta::assert_snapshot!("palette_offers_for_a_stopped_service_120x40", t.backend());
+    // Enter: the inputs, in the Runbook pane, before anything starts; Enter again starts it.
+    assert_eq!(key(&mut app, KeyCode::Enter), None);
+    assert_eq!(app.pane(), Pane::Runbook);
+    assert!(app.take_runbook_start().is_none(), "nothing started yet");
+    let t = draw(&mut app, 120, 40);
+    insta::assert_snapshot!("runbook_inputs_before_troubleshoot_120x40", t.backend());
     assert_eq!(key(&mut app, KeyCode::Enter), Some(Action::StartRunbook));
     let Some(runbook_pane::RunStart::New {
         runbook,
@@ -1826,4 +1832,24 @@ fn offer_lines_quote_what_has_spaces_and_drop_what_cannot_be_quoted() {
         panic!("{line}")
     };
     assert_eq!(inputs["m"], "a b; $(id)");
+}
+
+#[test]
+fn esc_on_the_inputs_cancels_and_nothing_starts() {
+    let mut app = app_with_shipped_runbooks();
+    key(&mut app, KeyCode::Char(':'));
+    typing(&mut app, "run troubleshoot dvn-pg-1 service=dvn-api");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane(), Pane::Runbook);
+    // A bad value typed in the form is refused with the command line's words.
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    typing(&mut app, "x");
+    assert_eq!(key(&mut app, KeyCode::Enter), None);
+    let err = app.run_form.as_ref().unwrap().error().unwrap().to_string();
+    assert!(err.starts_with("invalid input `since`"), "{err}");
+    assert_eq!(key(&mut app, KeyCode::Esc), None);
+    assert!(app.run_form.is_none());
+    assert!(app.take_runbook_start().is_none());
 }

@@ -219,6 +219,12 @@ impl RunForm {
             } else {
                 ""
             };
+            // Said in the words the engine's own question uses.
+            let note = if f.input.secret {
+                format!("{note} (hidden)").trim_start().to_string()
+            } else {
+                note.to_string()
+            };
             let mark = if here { "▶ " } else { "  " };
             let value_style = if here {
                 text.add_modifier(Modifier::BOLD)

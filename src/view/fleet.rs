@@ -319,7 +319,7 @@ pub fn note_problems(rows: &mut [FleetRow], alerts: &AlertBook) {
 /// How the fleet table is arranged.
 #[derive(Debug, Clone, Default)]
 pub struct FleetQuery {
-    /// Hosts that are not ok before the rest (worst status, then newest problem), each part
+    /// Hosts in warning or critical before the rest (worst status, then newest problem), each part
     /// then ordered by the sort column (`[ui] sort = "problems"`, the default).
     pub problems_first: bool,
     /// Column to sort by.
@@ -396,12 +396,14 @@ fn missing(r: &FleetRow, col: SortColumn) -> bool {
     }
 }
 
-/// Problems before ok hosts; among problems, in inventory order (the default column), the worst
+/// Problems (warning, critical) before the rest; among problems, in inventory order (the default column), the worst
 /// status and then the newest problem first, so the host that just broke is on top. An operator
 /// who picked a column gets it inside each part.
 fn problem_order(a: &FleetRow, b: &FleetRow, col: SortColumn) -> Ordering {
-    let pa = a.status != Status::Ok;
-    let pb = b.status != Status::Ok;
+    // A problem is a warning or worse: a host not polled yet (unknown) is news of nothing, and
+    // an unreachable one is critical anyway.
+    let pa = a.status > Status::Unknown;
+    let pb = b.status > Status::Unknown;
     let by_part = pb.cmp(&pa);
     if !(pa && pb) || col != SortColumn::Inventory {
         return by_part;

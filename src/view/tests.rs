@@ -641,13 +641,13 @@ fn problems_first_orders_worst_then_newest_problem_then_the_column() {
         problems_first: true,
         ..FleetQuery::default()
     };
-    // b1 critical, a2 warning, b2 unknown, a1 ok.
-    assert_eq!(names(&rows, &arrange(&rows, &q)), ["b1", "a2", "b2", "a1"]);
+    // b1 critical, a2 warning; then a1 ok and b2 unknown (not polled yet) in inventory order.
+    assert_eq!(names(&rows, &arrange(&rows, &q)), ["b1", "a2", "a1", "b2"]);
     // Same status: the newest problem first.
     rows[1].core.status = Status::Critical;
     rows[1].problem_since = Some(at(T0));
     rows[2].problem_since = Some(at(T0 - 60));
-    assert_eq!(names(&rows, &arrange(&rows, &q)), ["a2", "b1", "b2", "a1"]);
+    assert_eq!(names(&rows, &arrange(&rows, &q)), ["a2", "b1", "a1", "b2"]);
     // A chosen column orders inside each part; problems stay first.
     let q = FleetQuery {
         problems_first: true,
@@ -655,5 +655,5 @@ fn problems_first_orders_worst_then_newest_problem_then_the_column() {
         reverse: true,
         ..FleetQuery::default()
     };
-    assert_eq!(names(&rows, &arrange(&rows, &q)), ["b2", "b1", "a2", "a1"]);
+    assert_eq!(names(&rows, &arrange(&rows, &q)), ["b1", "a2", "b2", "a1"]);
 }

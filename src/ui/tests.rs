@@ -1857,3 +1857,94 @@ fn esc_on_the_inputs_cancels_and_nothing_starts() {
     assert!(app.run_form.is_none());
     assert!(app.take_runbook_start().is_none());
 }
+
+#[test]
+fn from_the_first_screen_to_troubleshoot_on_the_stopped_service_in_three_keys() {
+    // 300 hosts, each running `app` under systemd; the 257th stops it.
+    let mut t = String::from("[fleet]\nname = \"web\"\ninterval = \"30s\"\n");
+    for i in 0..300 {
+        t.push_str(&format!(
+            "[[hosts]]\nname = \"web-{i}\"\naddress = \"10.1.{}.{}\"\nservices = [{{ name = \"app\", kind = \"systemd\", unit = \"app.service\" }}]\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    let fleet = load_fleet_from_str(&t, ConfigSource::Embedded).unwrap();
+    let mut app = App::new(
+        Arc::new(fleet),
+        (0..300).collect(),
+        Theme::default_theme(),
+        false,
+    );
+    let defs: Vec<crate::runbook::Runbook> = crate::runbook::shipped()
+        .iter()
+        .map(|(n, _)| crate::runbook::shipped_runbook(n).unwrap().unwrap())
+        .collect();
+    app.enable_runbook_pane(
+        defs.iter()
+            .map(|r| (r.name.clone(), r.title.clone()))
+            .collect(),
+    );
+    app.set_runbook_definitions(defs);
+    let poll = |host: usize, state: ServiceState| Observation {
+        host,
+        started: at(T0 - 1),
+        elapsed: Duration::from_millis(5),
+        outcome: Ok(Probed {
+            host_time: Some(T0 as i64 - 1),
+            services: vec![ServiceObs {
+                name: "app".into(),
+                state,
+                detail: String::new(),
+                since: None,
+                restarts: None,
+            }],
+            ..Probed::default()
+        }),
+    };
+    app.on_tick(at(T0 - 1));
+    app.on_observations(
+        (0..300)
+            .map(|i| {
+                poll(
+                    i,
+                    if i == 256 {
+                        ServiceState::Stopped
+                    } else {
+                        ServiceState::Running
+                    },
+                )
+            })
+            .collect(),
+    );
+    app.on_tick(at(T0));
+    // 0 keys: the cause is on the first row, selected.
+    let text = screen(&draw_at(&mut app, 100, 30));
+    let first = text.lines().nth(3).unwrap();
+    assert!(
+        first.contains("▶ web-256") && first.contains("app"),
+        "{text}"
+    );
+    // `x`: troubleshoot first, on web-256, working on `app` and reading its unit's logs.
+    key(&mut app, KeyCode::Char('x'));
+    assert_eq!(
+        palette_lines(&app)[0],
+        "run troubleshoot web-256 log_name=app.service log_source=journald service=app"
+    );
+    // Enter: its inputs, shown before anything runs; Enter: it starts.
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(key(&mut app, KeyCode::Enter), Some(Action::StartRunbook));
+    let Some(runbook_pane::RunStart::New {
+        runbook,
+        hosts,
+        inputs,
+    }) = app.take_runbook_start()
+    else {
+        panic!("no run asked for")
+    };
+    assert_eq!(runbook, "troubleshoot");
+    assert_eq!(hosts.as_deref(), Some("web-256"));
+    assert_eq!(inputs["service"], "app");
+    assert_eq!(inputs["log_source"], "journald");
+    assert_eq!(inputs["log_name"], "app.service");
+}

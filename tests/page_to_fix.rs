@@ -1,0 +1,170 @@
+//! From the page to the fix, in a real terminal (tmux) against real sshd hosts: one fault injected
+//! on one host, the cause on the first screen with no key pressed (problems first puts the host on
+//! the first row), the runbook that answers it running on that host with its inputs filled in at
+//! most three keys (`x`, `Enter`, `Enter`), its questions answered along the fix branch, and the
+//! row back to ok. The keys sent are counted, not assumed; docs/console.md quotes the counts.
+//!
+//! Waiting is always a bounded poll of the screen (capture-pane), never a sleep.
+
+#[path = "runbook_drills/common.rs"]
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use common::{Drill, field, records_of_run, runs_of};
+use support::fleet::APP_SERVICE_COMMAND;
+use support::{FleetSpec, InventoryOpts, TestFleet, Tmux, fleet::toml_str};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn until(t: &Tmux, what: &str, pred: impl FnMut(&str) -> bool) -> String {
+    t.wait_until(WAIT, pred)
+        .unwrap_or_else(|screen| panic!("timed out waiting for {what}; screen:\n{screen}"))
+}
+
+/// Keys sent to the console, counted: the measure of the path from the page to the fix.
+struct Keys<'a> {
+    t: &'a Tmux,
+    sent: usize,
+}
+
+impl Keys<'_> {
+    fn press(&mut self, key: &str) {
+        self.t.send_keys(&[key]);
+        self.sent += 1;
+    }
+}
+
+/// The standard inventory with a `start` command on every host's `app` service (what the
+/// troubleshoot tree's fix step runs: `{{service.start}}`), creating the marker the service's
+/// check tests for.
+fn inventory_with_app_start(d: &Drill, opts: &InventoryOpts) -> std::path::PathBuf {
+    let plain = format!(
+        "services = [{{ name = \"app\", kind = \"command\", command = {} }}]",
+        toml_str(APP_SERVICE_COMMAND)
+    );
+    let with_start = format!(
+        "services = [{{ name = \"app\", kind = \"command\", command = {}, start = {} }}]",
+        toml_str(APP_SERVICE_COMMAND),
+        toml_str(r#"mkdir -p "$HOME/svc" && echo running > "$HOME/svc/app.running""#)
+    );
+    let text = d.fleet.inventory_toml(opts);
+    assert!(
+        text.contains(&plain),
+        "the inventory's app service:\n{text}"
+    );
+    let path = d.fleet.root().join("page-to-fix.toml");
+    std::fs::write(&path, text.replace(&plain, &with_start)).unwrap();
+    path
+}
+
+/// The rows of the fleet table, top to bottom: the lines that name a host of the fleet.
+fn host_rows<'s>(screen: &'s str, names: &[String]) -> Vec<&'s str> {
+    screen
+        .lines()
+        .filter(|l| {
+            names
+                .iter()
+                .any(|n| l.split_whitespace().any(|w| w == n) && !l.contains("reachable"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_stopped_service_is_on_the_first_row_and_troubleshoot_starts_it_in_three_keys() {
+    let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
+    d.config = inventory_with_app_start(&d, &InventoryOpts::default());
+    let names: Vec<String> = (0..4).map(|i| d.fleet.host(i).name).collect();
+    // The fault: `app` stopped on h3 (its marker removed), before the console starts.
+    d.fleet.set_service_running(2, false);
+    let marker = d.fleet.host(2).service_marker;
+    assert!(!marker.exists());
+
+    let t = Tmux::start(&d.shell_line(&[]), 160, 45);
+    let mut keys = Keys { t: &t, sent: 0 };
+
+    // 0 keys: h3 on the first row, selected, with the cause on it.
+    let screen = until(&t, "every host polled, h3 critical", |s| {
+        s.contains("4/4 reachable") && s.contains("3 ok")
+    });
+    let rows = host_rows(&screen, &names);
+    assert_eq!(rows.len(), 4, "four host rows:\n{screen}");
+    assert!(
+        rows[0].contains("▶") && rows[0].split_whitespace().any(|w| w == "h3"),
+        "h3 first and selected:\n{screen}"
+    );
+    assert!(
+        rows[0].contains("critical") && rows[0].contains("app is failed"),
+        "the cause on h3's row:\n{screen}"
+    );
+    assert_eq!(keys.sent, 0);
+
+    // `x`: the palette with troubleshoot first, filled for the stopped service.
+    keys.press("x");
+    let screen = until(&t, "the offers", |s| s.contains(":run troubleshoot h3"));
+    assert!(screen.contains("service=app"), "{screen}");
+    // `Enter`: the inputs form, service filled.
+    keys.press("Enter");
+    let screen = until(&t, "the inputs form", |s| {
+        s.contains("filled") && s.contains("Inventory service to troubleshoot")
+    });
+    assert!(screen.contains("app"), "{screen}");
+    // `Enter`: the run starts; its first question is the pre-selected decision.
+    keys.press("Enter");
+    let screen = until(&t, "the run's first decision", |s| {
+        s.contains("Is app running?") && s.contains("← suggested by the check")
+    });
+    assert!(keys.sent <= 3, "{} keys to a running run", keys.sent);
+    assert_eq!(keys.sent, 3);
+    let suggested = screen.lines().find(|l| l.contains("← suggested")).unwrap();
+    assert!(
+        suggested.contains("no"),
+        "the check says not running:\n{screen}"
+    );
+
+    // The fix branch: accept "no" → the start step runs → verify → solved.
+    keys.press("Enter");
+    let screen = until(&t, "the run's success", |s| s.contains("success:"));
+    for step in ["service-running", "running", "start", "verify", "solved"] {
+        assert!(screen.contains(step), "{step} on the path:\n{screen}");
+    }
+    assert!(marker.exists(), "the start command ran on h3");
+
+    // The row goes back to ok by itself.
+    t.send_keys(&["Escape"]);
+    until(&t, "every host ok again", |s| {
+        s.contains("4 ok") && s.contains("4/4 reachable")
+    });
+    t.send_keys(&["q"]);
+    t.wait_for_exit(WAIT);
+
+    d.assert_audit_intact();
+    let records = d.audit();
+    let runs = runs_of(&records, "troubleshoot");
+    assert_eq!(runs.len(), 1, "{records:?}");
+    let run = records_of_run(&records, &runs[0]);
+    let path: Vec<&str> = run
+        .iter()
+        .filter(|r| field(r, "action") == "step.run")
+        .map(|r| field(r, "step"))
+        .collect();
+    assert_eq!(
+        path,
+        [
+            "service-running",
+            "running",
+            "why-not-started",
+            "start",
+            "verify",
+            "verify-logs",
+            "solved"
+        ],
+        "the path taken through the tree"
+    );
+    let finish = run
+        .iter()
+        .find(|r| field(r, "action") == "runbook.finish")
+        .expect("the finish audited");
+    assert_eq!(field(finish, "result"), "success", "{finish}");
+}

@@ -168,3 +168,90 @@ fn a_stopped_service_is_on_the_first_row_and_troubleshoot_starts_it_in_three_key
         .expect("the finish audited");
     assert_eq!(field(finish, "result"), "success", "{finish}");
 }
+
+/// The fleet's inventory listed under 1,000 names: each of the first `real - 1` sshd hosts under
+/// many names (`h1-1`, `h1-2`, …, as scripts/bench does), and the last real host once, last of all.
+fn thousand_entries(d: &Drill, real: usize, opts: &InventoryOpts) -> std::path::PathBuf {
+    let text = d.fleet.inventory_toml(opts);
+    let (head, blocks) = {
+        let mut parts = text.split("\n[[hosts]]\n");
+        let head = parts.next().unwrap().to_string();
+        (head, parts.map(str::to_string).collect::<Vec<_>>())
+    };
+    assert_eq!(blocks.len(), real);
+    let last = blocks[real - 1].clone();
+    let mut out = vec![head];
+    let clones = 1000 - 1;
+    for k in 0..clones {
+        let i = k % (real - 1);
+        let name = &d.fleet.host(i).name;
+        out.push(blocks[i].replacen(
+            &format!("name = {}", toml_str(name)),
+            &format!(
+                "name = {}",
+                toml_str(&format!("{name}-{}", k / (real - 1) + 1))
+            ),
+            1,
+        ));
+    }
+    out.push(last);
+    assert_eq!(out.len(), 1 + 1000);
+    let path = d.fleet.root().join("thousand.toml");
+    std::fs::write(&path, out.join("\n[[hosts]]\n")).unwrap();
+    path
+}
+
+#[test]
+fn in_a_thousand_entry_fleet_the_failing_host_listed_last_is_first_within_one_interval() {
+    // 126 real sshd hosts: 125 listed under 8 names each (999 entries) and the failing one once.
+    // No sshd sees more than 8 handshakes at once, below OpenSSH's MaxStartups (10), so the
+    // other 999 entries are reachable and ok: a throttled handshake would be a critical row of
+    // the test's own making next to the real fault.
+    const REAL: usize = 126;
+    let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(REAL)));
+    // One interval: long enough for 1,000 handshakes on a small machine (scripts/bench uses 60 s
+    // for 1,000 hosts), and the bound the failing host must be on the first screen within.
+    let interval = Duration::from_secs(60);
+    let opts = InventoryOpts {
+        interval: "60s".into(),
+        connect_timeout: "60s".into(),
+        command_timeout: "30s".into(),
+        ..InventoryOpts::default()
+    };
+    d.config = thousand_entries(&d, REAL, &opts);
+    let failing = d.fleet.host(REAL - 1).name;
+    d.fleet.set_service_running(REAL - 1, false);
+
+    let started = std::time::Instant::now();
+    let t = Tmux::start(&d.shell_line(&[]), 160, 45);
+    let screen = t
+        .wait_until(interval, |s| {
+            s.contains("1000 hosts")
+                && s.lines().any(|l| {
+                    l.contains("▶")
+                        && l.split_whitespace().any(|w| w == failing)
+                        && l.contains("app is failed")
+                })
+        })
+        .unwrap_or_else(|screen| {
+            panic!("{failing} not first with its cause within {interval:?}; screen:\n{screen}")
+        });
+    let took = started.elapsed();
+    let mut lines = screen
+        .lines()
+        .skip_while(|l| !(l.contains(" HOST ") && l.contains(" STATUS ")));
+    lines.next();
+    let first = lines.next().expect("a first row");
+    assert!(
+        first.contains("▶") && first.split_whitespace().any(|w| w == failing),
+        "the first row:\n{screen}"
+    );
+    assert!(first.contains("critical"), "{first}\n{screen}");
+    assert!(
+        !screen.contains("cannot connect"),
+        "no other entry is critical:\n{screen}"
+    );
+    eprintln!("{failing} first with its cause after {took:?} (no key pressed):\n{screen}");
+    t.send_keys(&["q"]);
+    t.wait_for_exit(WAIT);
+}

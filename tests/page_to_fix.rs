@@ -4,6 +4,11 @@
 //! most three keys (`x`, `Enter`, `Enter`), its questions answered along the fix branch, and the
 //! row back to ok. The keys sent are counted, not assumed; docs/console.md quotes the counts.
 //!
+//! - troubleshoot: `app` stopped on one of four hosts; the tree's "not running → start it" branch.
+//! - 1,000 entries: the failing host, listed last, is the first row within one interval.
+//! - backup: a stale backup set; the inputs an alert cannot fill (the host's backup directory,
+//!   its database) are typed into the form, then a fresh dump against a real PostgreSQL.
+//!
 //! Waiting is always a bounded poll of the screen (capture-pane), never a sleep.
 
 #[path = "runbook_drills/common.rs"]
@@ -254,4 +259,84 @@ fn in_a_thousand_entry_fleet_the_failing_host_listed_last_is_first_within_one_in
     eprintln!("{failing} first with its cause after {took:?} (no key pressed):\n{screen}");
     t.send_keys(&["q"]);
     t.wait_for_exit(WAIT);
+}
+
+#[test]
+fn a_stale_backup_is_on_the_first_row_and_the_backup_runbook_replaces_it() {
+    let pg = support::Postgres::start();
+    pg.query("postgres", "CREATE DATABASE page");
+    let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
+    d.config = d.fleet.write_inventory(&InventoryOpts::default());
+    let names: Vec<String> = (0..4).map(|i| d.fleet.host(i).name).collect();
+    // The fault: h2's backups are all three days old (the set wants one every 24 h).
+    let three_days_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
+    for b in d.fleet.backups(1) {
+        std::fs::File::options()
+            .write(true)
+            .open(&b)
+            .and_then(|f| f.set_modified(three_days_ago))
+            .unwrap();
+    }
+    let before = d.fleet.backups(1);
+
+    let t = Tmux::start(&d.shell_line(&[]), 160, 45);
+    let mut keys = Keys { t: &t, sent: 0 };
+    let screen = until(&t, "every host polled, h2 not ok", |s| {
+        s.contains("4/4 reachable") && s.contains("3 ok")
+    });
+    let rows = host_rows(&screen, &names);
+    assert!(
+        rows[0].contains("▶") && rows[0].split_whitespace().any(|w| w == "h2"),
+        "h2 first and selected:\n{screen}"
+    );
+    assert!(
+        rows[0].contains("newest postgres backup is 3days"),
+        "the backup's age on h2's row:\n{screen}"
+    );
+    assert_eq!(keys.sent, 0);
+
+    keys.press("x");
+    until(&t, "the offers", |s| s.contains(":run backup h2"));
+    keys.press("Enter");
+    until(&t, "the inputs form", |s| {
+        s.contains("Directory for the backup files")
+    });
+    let offer_keys = keys.sent;
+    // What an alert cannot fill: where this host keeps its backups and how to reach its
+    // database. Each is one edit: clear (Ctrl-U), the value, ↓ to the next input.
+    let mut edits = 0;
+    for value in [
+        d.fleet.host(1).backups_dir.display().to_string(),
+        "127.0.0.1".to_string(),
+        pg.port.to_string(),
+    ] {
+        t.send_keys(&["C-u"]);
+        t.send_literal(&value);
+        t.send_keys(&["Down"]);
+        edits += 1;
+    }
+    t.send_keys(&["Down"]);
+    t.send_literal(&pg.bin_dir().display().to_string());
+    edits += 1;
+    keys.press("Enter");
+    let screen = until(&t, "the backup's end", |s| {
+        s.contains("success:") || s.contains("failure:")
+    });
+    assert!(screen.contains("success:"), "{screen}");
+    assert_eq!(offer_keys, 2);
+    assert_eq!(keys.sent, 3, "x, Enter, Enter around the edits");
+    eprintln!(
+        "backup: {} keys and {edits} typed values to the run",
+        keys.sent
+    );
+    let after = d.fleet.backups(1);
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+
+    t.send_keys(&["Escape"]);
+    until(&t, "every host ok again", |s| {
+        s.contains("4 ok") && s.contains("4/4 reachable")
+    });
+    t.send_keys(&["q"]);
+    t.wait_for_exit(WAIT);
+    d.assert_audit_intact();
 }

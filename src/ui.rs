@@ -466,8 +466,14 @@ impl App {
     /// Tells the console and its store what time it is (notices expire, acks are timestamped,
     /// data ages, alerts follow).
     pub fn on_tick(&mut self, now: SystemTime) {
-        self.now = now;
         self.store.update(Msg::Tick { now });
+        self.show_at(now);
+    }
+
+    /// Moves what the screen shows to `now` (data ages, countdowns, notices) without telling
+    /// the store: a frame is not a tick.
+    fn show_at(&mut self, now: SystemTime) {
+        self.now = now;
         if self.notice.as_ref().is_some_and(|n| n.until <= now) {
             self.notice = None;
         }

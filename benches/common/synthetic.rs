@@ -225,5 +225,9 @@ pub fn frame_after_observation(
 ) {
     *k += 1;
     app.on_observation(next_observation(n, *k));
+    // The store judges at most once per second of its time and leaves later observations to
+    // the next tick; the console ticks every second. Tick here so every measured frame pays for
+    // the health rules and alerts, as the documented figure says.
+    app.on_tick(now());
     draw(app, terminal);
 }

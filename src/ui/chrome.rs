@@ -29,7 +29,9 @@ impl App {
 
     /// Draws the console as of `now`.
     pub fn render(&mut self, frame: &mut Frame, now: SystemTime) {
-        self.on_tick(now);
+        // Only what the frame shows moves with `now` (ages, countdowns, notices); the store is
+        // ticked by the event loop, so alert transitions never follow the redraw rate.
+        self.show_at(now);
         let area = frame.area();
         if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
             self.tabs.clear();

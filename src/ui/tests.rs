@@ -1948,3 +1948,19 @@ fn from_the_first_screen_to_troubleshoot_on_the_stopped_service_in_three_keys() 
     assert_eq!(inputs["log_source"], "journald");
     assert_eq!(inputs["log_name"], "app.service");
 }
+
+/// Issue 10: alert transitions follow observations and ticks, never frames. Drawing at later
+/// and later times leaves the store as it was; one tick moves it.
+#[test]
+fn frames_never_tick_the_store() {
+    let mut app = app();
+    draw(&mut app, 120, 40);
+    let version = app.store().version();
+    for s in 1..5 {
+        let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        t.draw(|f| app.render(f, at(T0 + 60 * s))).unwrap();
+    }
+    assert_eq!(app.store().version(), version, "a frame changed the store");
+    app.on_tick(at(T0 + 600));
+    assert!(app.store().version() > version, "a tick judges the store");
+}

@@ -140,6 +140,7 @@ pub struct Model {
     key: (u64, i64, u64),
     rows: Vec<FleetRow>,
     lines: Vec<FleetLine>,
+    fleet_widths: fleet_table::ColumnWidths,
     summary: Summary,
     alerts: usize,
     /// The rows of the pane on screen, for the scope (pane, host) they were built for.
@@ -580,10 +581,12 @@ impl App {
             let summary = view::summary(&rows);
             let alerts = self.store.alerts().counts();
             let alerts = alerts.new + alerts.acked;
+            let fleet_widths = fleet_table::ColumnWidths::of(&rows, &lines);
             self.model = Some(Model {
                 key,
                 rows,
                 lines,
+                fleet_widths,
                 summary,
                 alerts,
                 pane: None,

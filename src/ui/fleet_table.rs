@@ -59,6 +59,7 @@ impl PaneContent for Fleet {
             rows: &model.rows,
             lines: &model.lines,
             marked: &marked,
+            widths: model.fleet_widths,
             theme: &app.theme,
             title,
             hints,
@@ -125,12 +126,50 @@ pub struct FleetTable<'a> {
     pub lines: &'a [FleetLine],
     /// Hosts (inventory indices) that just turned bad: their name is marked `!`.
     pub marked: &'a [usize],
+    /// Column widths of `lines`, measured once per model ([`ColumnWidths::of`]).
+    pub widths: ColumnWidths,
     /// Colours.
     pub theme: &'a Theme,
     /// Block title.
     pub title: String,
     /// Key hints, shown right-aligned on the bottom border.
     pub hints: String,
+}
+
+/// The widths the fleet table's text needs: measured over every line when the model is built,
+/// not on every frame (a redraw with nothing new draws only the lines on screen).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ColumnWidths {
+    /// HOST, without marks.
+    pub name: usize,
+    /// REACH..BACKUP as their cells are shown, stale ages included.
+    pub values: [usize; 6],
+}
+
+impl ColumnWidths {
+    /// Measures `lines` of `rows`.
+    pub fn of(rows: &[FleetRow], lines: &[FleetLine]) -> Self {
+        let mut name = 4;
+        let mut values = [0usize; 6];
+        for l in lines {
+            match l {
+                FleetLine::Host(i) => {
+                    let r = &rows[*i];
+                    name = name.max(r.name.chars().count());
+                    for (w, c) in values.iter_mut().zip(r.cells()) {
+                        // Fresh cells fit the base width; only stale ones can widen a column.
+                        if c.fresh.stale {
+                            *w = (*w).max(c.width());
+                        }
+                    }
+                }
+                FleetLine::Group { label, hosts, .. } => {
+                    name = name.max(label.chars().count() + 6 + hosts.to_string().len());
+                }
+            }
+        }
+        Self { name, values }
+    }
 }
 
 const HEADERS: [&str; 10] = [
@@ -149,28 +188,17 @@ impl StatefulWidget for FleetTable<'_> {
 
     fn render(self, area: Rect, buf: &mut Buffer, sel: &mut Selection) {
         let t = self.theme;
-        let mut name_width = 4;
-        // Widths of REACH..BACKUP as their cells are shown, stale ages included.
-        let mut value_widths = [0usize; 6];
+        let widths = self.widths;
+        // A mark (`! `) widens a name; the marked hosts are few, the cached widths cover the rest.
+        let mut name_width = widths.name;
         for l in self.lines {
-            match l {
-                FleetLine::Host(i) => {
-                    let r = &self.rows[*i];
-                    let mark = if self.marked.contains(&r.host) { 2 } else { 0 };
-                    name_width = name_width.max(r.name.chars().count() + mark);
-                    for (w, c) in value_widths.iter_mut().zip(r.cells()) {
-                        // Fresh cells fit the base width; only stale ones can widen a column.
-                        if c.fresh.stale {
-                            *w = (*w).max(c.width());
-                        }
-                    }
-                }
-                FleetLine::Group { label, hosts, .. } => {
-                    name_width =
-                        name_width.max(label.chars().count() + 6 + hosts.to_string().len());
-                }
+            if let FleetLine::Host(i) = l
+                && self.marked.contains(&self.rows[*i].host)
+            {
+                name_width = name_width.max(self.rows[*i].name.chars().count() + 2);
             }
         }
+        let value_widths = widths.values;
         let name_width = name_width.clamp(4, 28) as u16;
         let value =
             |k: usize, base: u16| (value_widths[k] as u16).clamp(base, base + MAX_AGE_SUFFIX);

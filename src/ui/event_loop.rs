@@ -174,6 +174,11 @@ async fn event_loop(
             });
         }
         if dirty || (fresh_data && last_draw.elapsed() >= DATA_FRAME) {
+            if fresh_data {
+                // New polls are drawn judged: the store judges what it deferred (at most once a
+                // second otherwise), so a frame never shows a host reachable but not yet rated.
+                app.on_tick(SystemTime::now());
+            }
             terminal.draw(|f| app.render(f, SystemTime::now()))?;
             // `[ui] bell = true` and a host just turned bad: BEL, once, outside the frame.
             if app.take_bell() {

@@ -75,19 +75,7 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
     )?;
     let t = &fleet.thresholds;
     writeln!(out, "thresholds:")?;
-    writeln!(
-        out,
-        "  disk: warn at {}%, critical at {}%",
-        t.disk_warn_percent, t.disk_crit_percent
-    )?;
-    writeln!(
-        out,
-        "  chain: warn {} blocks behind, critical after {} without a block, warn below {} peers",
-        t.height_lag_warn,
-        humantime::format_duration(t.height_stall),
-        t.min_peers
-    )?;
-    write_threshold_details(out, t, "  ")?;
+    write_thresholds(out, t, "  ")?;
     if fleet.operators.is_empty() {
         writeln!(out, "operators: none")?;
     } else {
@@ -104,6 +92,24 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
 }
 
 /// The threshold lines after the disk and chain ones (shared by the fleet and host overrides).
+/// Every threshold, one line per concern, each line starting with `indent` (the fleet's and a
+/// host's own are described the same way).
+fn write_thresholds(out: &mut String, t: &Thresholds, indent: &str) -> fmt::Result {
+    writeln!(
+        out,
+        "{indent}disk: warn at {}%, critical at {}%",
+        t.disk_warn_percent, t.disk_crit_percent
+    )?;
+    writeln!(
+        out,
+        "{indent}chain: warn {} blocks behind, critical after {} without a block, warn below {} peers",
+        t.height_lag_warn,
+        humantime::format_duration(t.height_stall),
+        t.min_peers
+    )?;
+    write_threshold_details(out, t, indent)
+}
+
 fn write_threshold_details(out: &mut String, t: &Thresholds, indent: &str) -> fmt::Result {
     writeln!(
         out,
@@ -280,19 +286,7 @@ fn write_host(out: &mut String, host: &Host, fleet_thresholds: &Thresholds) -> f
     let t = &host.thresholds;
     if !same_thresholds(t, fleet_thresholds) {
         writeln!(out, "    thresholds:")?;
-        writeln!(
-            out,
-            "      disk: warn at {}%, critical at {}%",
-            t.disk_warn_percent, t.disk_crit_percent
-        )?;
-        writeln!(
-            out,
-            "      chain: warn {} blocks behind, critical after {} without a block, warn below {} peers",
-            t.height_lag_warn,
-            humantime::format_duration(t.height_stall),
-            t.min_peers
-        )?;
-        write_threshold_details(out, t, "      ")?;
+        write_thresholds(out, t, "      ")?;
     }
     Ok(())
 }

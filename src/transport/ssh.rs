@@ -11,25 +11,28 @@
 //!
 //! Nothing here blocks another host: each `SshHost` has its own lock, and every wait is bounded.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+mod auth;
+mod host_key;
+mod target;
+
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
 use rand::Rng;
 use russh::client::{self, Handle};
-use russh::keys::agent::client::AgentClient;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::PrivateKey;
 use russh::{ChannelMsg, Disconnect, Sig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
-use super::known_hosts::{self, Verdict};
+pub use auth::{NoPrompt, PassphrasePrompt, SshShared};
+use host_key::Client;
+pub use target::{SshTarget, read_ssh_config, resolve_target};
+
 use super::{BoxStream, ExecOutput, ExecRequest, TransportError};
-use crate::inventory::{Fleet, Host, HostKeyPolicy};
 use crate::observation::{Unreachable, UnreachableKind};
 
 /// Concurrent channels per connection: below OpenSSH's default `MaxSessions 10`, leaving room
@@ -40,165 +43,6 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 const KEEPALIVE_MAX: usize = 3;
-
-/// Everything needed to reach one host, resolved from the inventory and `~/.ssh/config`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshTarget {
-    /// Inventory host name (for messages).
-    pub name: String,
-    /// Network address to dial (after `~/.ssh/config` HostName).
-    pub address: String,
-    /// TCP port.
-    pub port: u16,
-    /// Remote user.
-    pub user: String,
-    /// Private keys to try after the agent, in order.
-    pub identity_files: Vec<PathBuf>,
-    /// known_hosts files to check, first one receives `accept-new` keys.
-    pub known_hosts: Vec<PathBuf>,
-    /// Unknown-key policy.
-    pub policy: HostKeyPolicy,
-    /// Bound on connect + handshake + auth.
-    pub connect_timeout: Duration,
-}
-
-/// Asks the operator for a key's passphrase (a TUI dialog, a TTY prompt, or nobody).
-pub trait PassphrasePrompt: Send + Sync {
-    /// `attempt` starts at 1; `None` means the operator declined.
-    fn ask(&self, key: &Path, attempt: u32) -> BoxFuture<'static, Option<String>>;
-}
-
-/// A prompt that never answers: encrypted keys must then come through the agent.
-pub struct NoPrompt;
-
-impl PassphrasePrompt for NoPrompt {
-    fn ask(&self, _key: &Path, _attempt: u32) -> BoxFuture<'static, Option<String>> {
-        Box::pin(async { None })
-    }
-}
-
-/// State shared by all SSH hosts of one process: decrypted keys and the passphrase prompt.
-pub struct SshShared {
-    prompt: Arc<dyn PassphrasePrompt>,
-    /// Keys already loaded, so a passphrase is asked once per key, not once per host.
-    keys: Mutex<HashMap<PathBuf, Option<Arc<PrivateKey>>>>,
-}
-
-impl SshShared {
-    /// Shared state using `prompt` for encrypted keys.
-    pub fn new(prompt: Arc<dyn PassphrasePrompt>) -> Arc<Self> {
-        Arc::new(SshShared {
-            prompt,
-            keys: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// Loads (once) the private key at `path`, asking for its passphrase when it is encrypted.
-    /// `None` when the file is missing, unreadable or the operator gave up.
-    async fn key(&self, path: &Path) -> Option<Arc<PrivateKey>> {
-        let mut keys = self.keys.lock().await;
-        if let Some(cached) = keys.get(path) {
-            return cached.clone();
-        }
-        let loaded = self.load_key(path).await;
-        keys.insert(path.to_path_buf(), loaded.clone());
-        loaded
-    }
-
-    async fn load_key(&self, path: &Path) -> Option<Arc<PrivateKey>> {
-        if !path.exists() {
-            return None;
-        }
-        match super::key_file::load_secret_key(path, None) {
-            Ok(key) => return Some(Arc::new(key)),
-            Err(russh::keys::Error::KeyIsEncrypted) => {}
-            Err(e) => {
-                tracing::warn!(key = %path.display(), error = %e, "cannot load identity file");
-                return None;
-            }
-        }
-        for attempt in 1..=3 {
-            let passphrase = self.prompt.ask(path, attempt).await?;
-            match super::key_file::load_secret_key(path, Some(&passphrase)) {
-                Ok(key) => return Some(Arc::new(key)),
-                // A wrong passphrase shows up as a decryption failure: ask again.
-                Err(e) => {
-                    tracing::warn!(key = %path.display(), attempt, error = %e, "passphrase rejected")
-                }
-            }
-        }
-        None
-    }
-}
-
-/// Builds the [`SshTarget`] of `host`, honouring `~/.ssh/config` (HostName, Port, User,
-/// IdentityFile) for aliases. Inventory values win over the ssh config, which wins over the
-/// fleet's `[ssh]` defaults.
-pub fn resolve_target(
-    fleet: &Fleet,
-    host: &Host,
-    ssh_config: Option<&ssh2_config::SshConfig>,
-) -> SshTarget {
-    let params = ssh_config.map(|c| c.query(&host.address));
-    let address = params
-        .as_ref()
-        .and_then(|p| p.host_name.clone())
-        .unwrap_or_else(|| host.address.clone());
-    let port = host
-        .port
-        .or_else(|| params.as_ref().and_then(|p| p.port))
-        .unwrap_or(22);
-    let user = host
-        .user
-        .clone()
-        .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
-        .or_else(|| fleet.ssh.user.clone())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "root".to_string());
-    let mut identity_files = host.identity_files.clone();
-    if let Some(files) = params.as_ref().and_then(|p| p.identity_file.clone()) {
-        identity_files.extend(files);
-    }
-    identity_files.extend(fleet.ssh.identity_files.iter().cloned());
-    if identity_files.is_empty()
-        && let Some(home) = dirs::home_dir()
-    {
-        // OpenSSH's own defaults, in its order.
-        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-            identity_files.push(home.join(".ssh").join(name));
-        }
-    }
-    dedup_in_order(&mut identity_files);
-    SshTarget {
-        name: host.name.clone(),
-        address,
-        port,
-        user,
-        identity_files,
-        known_hosts: fleet.known_hosts.clone(),
-        policy: fleet.host_key_policy,
-        connect_timeout: fleet.ssh.connect_timeout,
-    }
-}
-
-/// Reads the OpenSSH client config (`Include` supported); a missing file is no config.
-pub fn read_ssh_config(path: &Path) -> Result<Option<ssh2_config::SshConfig>, String> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let mut reader = std::io::BufReader::new(file);
-    ssh2_config::SshConfig::default()
-        .parse(&mut reader, ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS)
-        .map(Some)
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn dedup_in_order(paths: &mut Vec<PathBuf>) {
-    let mut seen = std::collections::HashSet::new();
-    paths.retain(|p| seen.insert(p.clone()));
-}
 
 /// One host reached over SSH.
 pub struct SshHost {
@@ -350,97 +194,8 @@ impl SshHost {
                 });
             }
         };
-        self.authenticate(&mut handle, identities).await?;
+        auth::authenticate(&mut handle, t, identities).await?;
         Ok(handle)
-    }
-
-    async fn authenticate(
-        &self,
-        handle: &mut Handle<Client>,
-        identities: &[(PathBuf, Arc<PrivateKey>)],
-    ) -> Result<(), Unreachable> {
-        let t = &self.target;
-        let mut tried = Vec::new();
-        if std::env::var_os("SSH_AUTH_SOCK").is_some() {
-            match AgentClient::connect_env().await {
-                Ok(mut agent) => match agent.request_identities().await {
-                    Ok(identities) => {
-                        let rsa_hash = handle
-                            .best_supported_rsa_hash()
-                            .await
-                            .ok()
-                            .flatten()
-                            .flatten();
-                        for identity in &identities {
-                            let key = identity.public_key().into_owned();
-                            let hash = if key.algorithm().is_rsa() {
-                                rsa_hash
-                            } else {
-                                None
-                            };
-                            match handle
-                                .authenticate_publickey_with(&t.user, key, hash, &mut agent)
-                                .await
-                            {
-                                Ok(r) if r.success() => return Ok(()),
-                                Ok(_) => {}
-                                Err(e) => {
-                                    tracing::debug!(host = %t.name, error = %e, "agent signing failed")
-                                }
-                            }
-                        }
-                        tried.push(format!("ssh-agent ({} keys)", identities.len()));
-                    }
-                    Err(e) => tracing::debug!(error = %e, "agent has no identities"),
-                },
-                Err(e) => tracing::debug!(error = %e, "cannot reach ssh-agent"),
-            }
-        }
-        for (path, key) in identities {
-            let key = key.clone();
-            let hash = if key.algorithm().is_rsa() {
-                handle
-                    .best_supported_rsa_hash()
-                    .await
-                    .ok()
-                    .flatten()
-                    .flatten()
-            } else {
-                None
-            };
-            tried.push(path.display().to_string());
-            match handle
-                .authenticate_publickey(&t.user, PrivateKeyWithHashAlg::new(key, hash))
-                .await
-            {
-                Ok(r) if r.success() => return Ok(()),
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(Unreachable {
-                        kind: UnreachableKind::Disconnected,
-                        message: format!("connection lost during authentication: {e}"),
-                        retry_in: None,
-                    });
-                }
-            }
-        }
-        Err(Unreachable {
-            kind: UnreachableKind::Auth,
-            message: if tried.is_empty() {
-                format!(
-                    "no usable key for {}@{}: no ssh-agent identities and none of the identity files could be loaded",
-                    t.user, t.address
-                )
-            } else {
-                format!(
-                    "{}@{} accepted none of: {}",
-                    t.user,
-                    t.address,
-                    tried.join(", ")
-                )
-            },
-            retry_in: None,
-        })
     }
 
     /// Runs one command on an exec channel, with timeout and output cap.
@@ -626,109 +381,6 @@ fn classify_connect_error(e: &russh::Error, t: &SshTarget) -> Unreachable {
     }
 }
 
-/// russh's per-connection event handler: host key verification happens here.
-struct Client {
-    target: SshTarget,
-    /// Why the key was refused, read by `connect` to turn russh's generic error into ours.
-    verdict: Arc<StdMutex<Option<Unreachable>>>,
-}
-
-impl Client {
-    fn refuse(&self, kind: UnreachableKind, message: String) -> Result<bool, russh::Error> {
-        tracing::error!(host = %self.target.name, %message, "host key refused");
-        *self.verdict.lock().expect("verdict lock") = Some(Unreachable {
-            kind,
-            message,
-            retry_in: None,
-        });
-        Ok(false)
-    }
-}
-
-impl client::Handler for Client {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        server: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let key: PublicKey = match server {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            // Host certificates are checked as their plain key: no @cert-authority trust yet.
-            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                PublicKey::from(cert.public_key().clone())
-            }
-        };
-        let t = &self.target;
-        let fp = known_hosts::fingerprint(&key);
-        let name = known_hosts::host_key_name(&t.address, t.port);
-        match known_hosts::check(&t.known_hosts, &t.address, t.port, &key) {
-            Verdict::Known(_) => Ok(true),
-            Verdict::Changed { recorded, recorded_fingerprint } => self.refuse(
-                UnreachableKind::HostKeyChanged,
-                format!(
-                    "HOST KEY CHANGED for {name}: it now presents {} {fp}, but {recorded} records {recorded_fingerprint}. \
-                     Someone may be intercepting the connection. Refusing under every policy; if the host was \
-                     really reinstalled, remove line {} from {} after checking the new key out of band.",
-                    key.algorithm(),
-                    recorded.line,
-                    recorded.file.display()
-                ),
-            ),
-            Verdict::Revoked(at) => self.refuse(
-                UnreachableKind::HostKeyChanged,
-                format!("host key {fp} of {name} is marked @revoked at {at}"),
-            ),
-            Verdict::Unknown { other_algorithms } => match t.policy {
-                HostKeyPolicy::AcceptNew => {
-                    let Some(file) = t.known_hosts.first() else {
-                        return self.refuse(
-                            UnreachableKind::HostKeyUnknown,
-                            format!("host key of {name} is unknown and no known_hosts file is configured to record it"),
-                        );
-                    };
-                    match known_hosts::append(file, &t.address, t.port, &key) {
-                        Ok(()) => {
-                            tracing::warn!(host = %t.name, fingerprint = %fp, file = %file.display(), "new host key recorded (accept-new)");
-                            Ok(true)
-                        }
-                        Err(e) => self.refuse(
-                            UnreachableKind::HostKeyUnknown,
-                            format!("host key {fp} of {name} is unknown and could not be recorded in {}: {e}", file.display()),
-                        ),
-                    }
-                }
-                HostKeyPolicy::Strict => {
-                    let also = if other_algorithms.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " (keys of other types are recorded at {})",
-                            other_algorithms.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                        )
-                    };
-                    let file = t
-                        .known_hosts
-                        .first()
-                        .map(|f| f.display().to_string())
-                        .unwrap_or_else(|| "~/.ssh/known_hosts".into());
-                    self.refuse(
-                        UnreachableKind::HostKeyUnknown,
-                        format!(
-                            "unknown host key for {name}: {} {fp}{also}. Verify it out of band, then accept it with \
-                             `ssh-keyscan -p {} {} >> {file}` (check the fingerprint it prints with `ssh-keygen -lf`), \
-                             or set host_key_policy = \"accept-new\" in [fleet].",
-                            key.algorithm(),
-                            t.port,
-                            t.address
-                        ),
-                    )
-                }
-            },
-        }
-    }
-}
-
 /// A forwarded stream that holds its channel permit until dropped.
 struct PermitStream {
     inner: Pin<Box<dyn super::HostStream>>,
@@ -790,42 +442,5 @@ mod tests {
         keep(&mut buf, b"world", 3, &mut dropped);
         assert_eq!(buf, b"hel");
         assert_eq!(dropped, 7);
-    }
-
-    #[test]
-    fn ssh_config_aliases_resolve_hostname_port_user_and_identity() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("config");
-        std::fs::write(
-            &cfg,
-            "Host db-alias\n  HostName 127.0.0.9\n  Port 2201\n  User dba\n  IdentityFile /keys/db\n\nHost *\n  User fallback\n",
-        )
-        .unwrap();
-        let ssh_config = read_ssh_config(&cfg).unwrap().unwrap();
-        let fleet = crate::inventory::load_fleet_from_str(
-            "[fleet]\nname = \"t\"\n[[hosts]]\nname = \"db\"\naddress = \"db-alias\"\n[[hosts]]\nname = \"web\"\naddress = \"10.0.0.1\"\nport = 2022\nuser = \"me\"\n",
-            crate::inventory::ConfigSource::Embedded,
-        )
-        .unwrap();
-        let db = resolve_target(&fleet, &fleet.hosts[0], Some(&ssh_config));
-        assert_eq!(
-            (db.address.as_str(), db.port, db.user.as_str()),
-            ("127.0.0.9", 2201, "dba")
-        );
-        assert_eq!(db.identity_files[0], PathBuf::from("/keys/db"));
-        let web = resolve_target(&fleet, &fleet.hosts[1], Some(&ssh_config));
-        assert_eq!(
-            (web.address.as_str(), web.port, web.user.as_str()),
-            ("10.0.0.1", 2022, "me")
-        );
-    }
-
-    #[test]
-    fn a_missing_ssh_config_is_no_config() {
-        assert!(
-            read_ssh_config(Path::new("/nonexistent/ssh_config"))
-                .unwrap()
-                .is_none()
-        );
     }
 }

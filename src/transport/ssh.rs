@@ -30,7 +30,7 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 pub use auth::{NoPrompt, PassphrasePrompt, SshShared};
 use host_key::Client;
-pub use target::{SshTarget, read_ssh_config, resolve_target};
+pub use target::{Proxy, SshTarget, read_ssh_config, resolve_target};
 
 use super::{BoxStream, ExecOutput, ExecRequest, TransportError};
 use crate::observation::{Unreachable, UnreachableKind};

@@ -27,6 +27,55 @@ pub struct SshTarget {
     pub policy: HostKeyPolicy,
     /// Bound on connect + handshake + auth.
     pub connect_timeout: Duration,
+    /// How the byte stream to the host is made, as configured (hops not yet resolved).
+    pub proxy: Proxy,
+}
+
+/// How the stream to a host is made, as written in the inventory or `~/.ssh/config`.
+///
+/// Hops are kept as written (`[user@]host[:port]` or an inventory/ssh_config name): turning them
+/// into connections, sharing one connection per bastion, is the transport's job, not parsing's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Proxy {
+    /// A TCP connection from this machine.
+    #[default]
+    Direct,
+    /// Through jump hosts, outermost (the one this machine dials) first, like `ProxyJump a,b`.
+    Jump(Vec<String>),
+    /// The stdin/stdout of a command carry the SSH stream (`ProxyCommand`), tokens not yet expanded.
+    Command(String),
+}
+
+impl Proxy {
+    /// Reads `ProxyJump` / `ProxyCommand` from ssh_config parameters; `ProxyJump none` and
+    /// `ProxyCommand none` mean a direct connection, as in OpenSSH.
+    fn from_ssh_config(params: &ssh2_config::HostParams) -> Proxy {
+        if let Some(hops) = &params.proxy_jump {
+            let hops: Vec<String> = hops
+                .iter()
+                .flat_map(|h| h.split(','))
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect();
+            return if hops.is_empty() || hops.iter().any(|h| h.eq_ignore_ascii_case("none")) {
+                Proxy::Direct
+            } else {
+                Proxy::Jump(hops)
+            };
+        }
+        let command = params
+            .unsupported_fields
+            .iter()
+            .chain(params.ignored_fields.iter())
+            .find(|(k, _)| k.eq_ignore_ascii_case("proxycommand"))
+            .map(|(_, v)| v.join(" "));
+        match command {
+            Some(c) if !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("none") => {
+                Proxy::Command(c)
+            }
+            _ => Proxy::Direct,
+        }
+    }
 }
 
 /// Builds the [`SshTarget`] of `host`, honouring `~/.ssh/config` (HostName, Port, User,
@@ -76,6 +125,10 @@ pub fn resolve_target(
         known_hosts: fleet.known_hosts.clone(),
         policy: fleet.host_key_policy,
         connect_timeout: fleet.ssh.connect_timeout,
+        proxy: params
+            .as_ref()
+            .map(Proxy::from_ssh_config)
+            .unwrap_or_default(),
     }
 }
 
@@ -88,7 +141,11 @@ pub fn read_ssh_config(path: &Path) -> Result<Option<ssh2_config::SshConfig>, St
     };
     let mut reader = std::io::BufReader::new(file);
     ssh2_config::SshConfig::default()
-        .parse(&mut reader, ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS)
+        .parse(
+            &mut reader,
+            ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
+                | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+        )
         .map(Some)
         .map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -127,6 +184,37 @@ mod tests {
         assert_eq!(
             (web.address.as_str(), web.port, web.user.as_str()),
             ("10.0.0.1", 2022, "me")
+        );
+    }
+
+    #[test]
+    fn proxy_jump_and_proxy_command_are_read_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        std::fs::write(
+            &cfg,
+            "Host inner\n  ProxyJump ops@bastion:2222,b2\nHost cmd\n  ProxyCommand ssh -W %h:%p bastion\nHost off\n  ProxyJump none\n",
+        )
+        .unwrap();
+        let ssh_config = read_ssh_config(&cfg).unwrap().unwrap();
+        let fleet = crate::inventory::load_fleet_from_str(
+            "[fleet]\nname = \"t\"\n[[hosts]]\nname = \"a\"\naddress = \"inner\"\n[[hosts]]\nname = \"b\"\naddress = \"cmd\"\n[[hosts]]\nname = \"c\"\naddress = \"off\"\n[[hosts]]\nname = \"d\"\naddress = \"plain\"\n",
+            crate::inventory::ConfigSource::Embedded,
+        )
+        .unwrap();
+        let proxies: Vec<Proxy> = fleet
+            .hosts
+            .iter()
+            .map(|h| resolve_target(&fleet, h, Some(&ssh_config)).proxy)
+            .collect();
+        assert_eq!(
+            proxies,
+            vec![
+                Proxy::Jump(vec!["ops@bastion:2222".into(), "b2".into()]),
+                Proxy::Command("ssh -W %h:%p bastion".into()),
+                Proxy::Direct,
+                Proxy::Direct,
+            ]
         );
     }
 

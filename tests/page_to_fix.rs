@@ -6,8 +6,8 @@
 //!
 //! - troubleshoot: `app` stopped on one of four hosts; the tree's "not running → start it" branch.
 //! - 1,000 entries: the failing host, listed last, is the first row within one interval.
-//! - backup: a stale backup set; the inputs an alert cannot fill (the host's backup directory,
-//!   its database) are typed into the form, then a fresh dump against a real PostgreSQL.
+//! - backup: a stale backup set; the backup directory filled from the alert's set, the database
+//!   found as the host's libpq finds it; a fresh dump against a real PostgreSQL.
 //!
 //! Waiting is always a bounded poll of the screen (capture-pane), never a sleep.
 
@@ -268,6 +268,11 @@ fn a_stale_backup_is_on_the_first_row_and_the_backup_runbook_replaces_it() {
     let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
     d.config = d.fleet.write_inventory(&InventoryOpts::default());
     let names: Vec<String> = (0..4).map(|i| d.fleet.host(i).name).collect();
+    // h2's database: where its sessions' libpq looks (PGHOST/PGPORT), as a host's own setup
+    // says where its database is; PostgreSQL's client programs are on its PATH.
+    let port = pg.port.to_string();
+    d.fleet
+        .set_host_env(1, &[("PGHOST", "127.0.0.1"), ("PGPORT", &port)]);
     // The fault: h2's backups are all three days old (the set wants one every 24 h).
     let three_days_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
     for b in d.fleet.backups(1) {
@@ -295,40 +300,29 @@ fn a_stale_backup_is_on_the_first_row_and_the_backup_runbook_replaces_it() {
     );
     assert_eq!(keys.sent, 0);
 
+    // `x`: backup first, its directory filled from the alert's backup set.
     keys.press("x");
-    until(&t, "the offers", |s| s.contains(":run backup h2"));
+    let backups_dir = d.fleet.host(1).backups_dir.display().to_string();
+    let screen = until(&t, "the offers", |s| s.contains(":run backup h2"));
+    assert!(
+        screen.contains("backup_dir="),
+        "the directory filled in the offer:\n{screen}"
+    );
+    // `Enter`: the form, the directory filled; where the database is and which pg_dumpall
+    // are the host's own (libpq's PGHOST/PGPORT, pg_dumpall from PATH), as in the guide.
     keys.press("Enter");
-    until(&t, "the inputs form", |s| {
+    let screen = until(&t, "the inputs form", |s| {
         s.contains("Directory for the backup files")
     });
-    let offer_keys = keys.sent;
-    // What an alert cannot fill: where this host keeps its backups and how to reach its
-    // database. Each is one edit: clear (Ctrl-U), the value, ↓ to the next input.
-    let mut edits = 0;
-    for value in [
-        d.fleet.host(1).backups_dir.display().to_string(),
-        "127.0.0.1".to_string(),
-        pg.port.to_string(),
-    ] {
-        t.send_keys(&["C-u"]);
-        t.send_literal(&value);
-        t.send_keys(&["Down"]);
-        edits += 1;
-    }
-    t.send_keys(&["Down"]);
-    t.send_literal(&pg.bin_dir().display().to_string());
-    edits += 1;
+    assert!(screen.contains(&backups_dir), "{screen}");
+    // `Enter`: the run starts and runs to its end with no question.
     keys.press("Enter");
     let screen = until(&t, "the backup's end", |s| {
         s.contains("success:") || s.contains("failure:")
     });
     assert!(screen.contains("success:"), "{screen}");
-    assert_eq!(offer_keys, 2);
-    assert_eq!(keys.sent, 3, "x, Enter, Enter around the edits");
-    eprintln!(
-        "backup: {} keys and {edits} typed values to the run",
-        keys.sent
-    );
+    assert_eq!(keys.sent, 3, "x, Enter, Enter: nothing typed");
+    eprintln!("backup: {} keys to the run, no value typed", keys.sent);
     let after = d.fleet.backups(1);
     assert_eq!(after.len(), before.len() + 1, "{after:?}");
 

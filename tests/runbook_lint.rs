@@ -228,4 +228,8 @@ fn list_and_show_print_the_rules_a_runbook_answers() {
     );
     assert!(show.contains("  service ← alert.subject\n"), "{show}");
     assert!(show.contains("  log_name ← service.log_name\n"), "{show}");
+    let show = run(&["runbook", "show", "backup"]);
+    assert!(show.contains("  backup_dir ← backup.dir\n"), "{show}");
+    let show = run(&["runbook", "show", "cert-rotation"]);
+    assert!(show.contains("  conf_dir ← cert.dir\n"), "{show}");
 }

@@ -45,11 +45,17 @@ pub enum FillSource {
     ServiceLogSource,
     /// The systemd unit or docker container of that service (`service.log_name`).
     ServiceLogName,
+    /// The directory of the backup set the alert names (`backup.dir`), as the inventory gives
+    /// it (a relative one under `~/`).
+    BackupDir,
+    /// The directory holding the certificate the alert names (`cert.dir`): where the
+    /// inventory's certificate path lives (a relative one under `~/`).
+    CertDir,
 }
 
 impl FillSource {
     /// Every field, in the order messages list them.
-    pub const ALL: [FillSource; 8] = [
+    pub const ALL: [FillSource; 10] = [
         Self::Host,
         Self::Subject,
         Self::Rule,
@@ -58,6 +64,8 @@ impl FillSource {
         Self::Value,
         Self::ServiceLogSource,
         Self::ServiceLogName,
+        Self::BackupDir,
+        Self::CertDir,
     ];
 
     /// The spelling in `[fill]`.
@@ -71,6 +79,19 @@ impl FillSource {
             Self::Value => "alert.value",
             Self::ServiceLogSource => "service.log_source",
             Self::ServiceLogName => "service.log_name",
+            Self::BackupDir => "backup.dir",
+            Self::CertDir => "cert.dir",
+        }
+    }
+
+    /// What an alert's subject must be for this source to mean anything: an inventory fact
+    /// about a service, a backup set or a certificate needs an alert naming one.
+    fn needs_subject(self) -> Option<Subject> {
+        match self {
+            Self::ServiceLogSource | Self::ServiceLogName => Some(Subject::Service),
+            Self::BackupDir => Some(Subject::Backup),
+            Self::CertDir => Some(Subject::Cert),
+            _ => None,
         }
     }
 
@@ -118,7 +139,8 @@ impl From<&crate::alerts::TrackedAlert> for AlertFacts {
     }
 }
 
-/// What offers need to know of the host: its name, and where its services' logs are.
+/// What offers need to know of the host: its name, where its services' logs are, where its
+/// backup sets and certificates live.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostFacts {
     /// Host name.
@@ -126,6 +148,36 @@ pub struct HostFacts {
     /// Service name → (`journald` or `docker`, unit or container), for the services whose
     /// logs have one obvious place (a systemd unit, a named docker container).
     pub service_logs: BTreeMap<String, (String, String)>,
+    /// Backup set name → its directory on the host (a host path: `/…` or `~/…`).
+    pub backup_dirs: BTreeMap<String, String>,
+    /// Certificate name → the directory holding its file on the host (`/…` or `~/…`).
+    pub cert_dirs: BTreeMap<String, String>,
+}
+
+/// An inventory path as a host path: a relative one is relative to the login user's home
+/// (as the probes read it), so it gets `~/`; a trailing `/` goes.
+fn host_dir(dir: &str) -> String {
+    let dir = if dir.len() > 1 {
+        dir.trim_end_matches('/')
+    } else {
+        dir
+    };
+    if dir.starts_with('/') || dir == "~" || dir.starts_with("~/") {
+        dir.to_owned()
+    } else if dir.is_empty() {
+        "~".to_owned()
+    } else {
+        format!("~/{dir}")
+    }
+}
+
+/// The directory of the file at inventory path `path` (`~/c/ssl.crt` → `~/c`, `ssl.crt` → `~`).
+fn parent_dir(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some(("", _)) => "/".to_owned(),
+        Some((dir, _)) => host_dir(dir),
+        None => "~".to_owned(),
+    }
 }
 
 impl HostFacts {
@@ -133,7 +185,7 @@ impl HostFacts {
     pub fn named(name: &str) -> Self {
         Self {
             name: name.to_owned(),
-            service_logs: BTreeMap::new(),
+            ..Self::default()
         }
     }
 
@@ -159,6 +211,16 @@ impl HostFacts {
         Self {
             name: host.name.clone(),
             service_logs,
+            backup_dirs: host
+                .backups
+                .iter()
+                .map(|b| (b.name.clone(), host_dir(&b.dir)))
+                .collect(),
+            cert_dirs: host
+                .certs
+                .iter()
+                .map(|c| (c.name.clone(), parent_dir(&c.path)))
+                .collect(),
         }
     }
 }
@@ -166,6 +228,13 @@ impl HostFacts {
 impl AlertFacts {
     /// The text `source` gives for this alert on `host` (`None`: there is no such value).
     pub fn field(&self, source: FillSource, host: &HostFacts) -> Option<String> {
+        // A service, a backup set and a certificate may share a name: the subject names one
+        // only when the rule is about that kind of thing.
+        if let Some(needed) = source.needs_subject()
+            && rules::find(&self.rule).is_none_or(|r| r.subject != needed)
+        {
+            return None;
+        }
         let logs = || host.service_logs.get(&self.subject);
         let text = match source {
             FillSource::Host => host.name.clone(),
@@ -176,6 +245,8 @@ impl AlertFacts {
             FillSource::Value => self.value.clone()?,
             FillSource::ServiceLogSource => logs()?.0.clone(),
             FillSource::ServiceLogName => logs()?.1.clone(),
+            FillSource::BackupDir => host.backup_dirs.get(&self.subject)?.clone(),
+            FillSource::CertDir => host.cert_dirs.get(&self.subject)?.clone(),
         };
         (!text.is_empty()).then_some(text)
     }
@@ -366,29 +437,28 @@ fn fit(input: &Input, field: FillSource, answers: &[String]) -> Option<String> {
                 "input `{name}` is of type host: only alert.host names a host"
             ));
         }
-        (InputType::String | InputType::Choice, _) => {}
+        // A path is text too; the fill checks it is a host path like any `--var` value.
+        (InputType::String | InputType::Choice | InputType::Path, _) => {}
         (kind, _) => {
             return Some(format!(
                 "input `{name}` is of type {}: an alert's text cannot fill it (only string, \
-                 choice and host inputs can be filled)",
+                 choice, path and host inputs can be filled)",
                 kind.as_str()
             ));
         }
     }
-    if matches!(
-        field,
-        FillSource::ServiceLogSource | FillSource::ServiceLogName
-    ) {
+    if let Some(needed) = field.needs_subject() {
         return answers
             .iter()
             .filter_map(|r| rules::find(r))
-            .find(|r| r.subject != Subject::Service)
+            .find(|r| r.subject != needed)
             .map(|r| {
                 format!(
-                    "input `{name}` is filled from {}, but `{}` alerts are not about a service \
+                    "input `{name}` is filled from {}, but `{}` alerts are not about {} \
                      (their subject is {})",
                     field.as_str(),
                     r.name,
+                    needed.describe(),
                     r.subject.describe()
                 )
             });
@@ -627,6 +697,84 @@ kind = "manual"
         assert_eq!(o.missing, ["mount", "node", "reason"]);
     }
 
+    /// `db-1` keeps its `postgres` dumps in `/srv/backups/` and `wal` under its home; its node
+    /// certificate lives in an absolute conf directory, its SDK one under its home.
+    fn db1() -> HostFacts {
+        let fleet = crate::inventory::load_fleet_from_str(
+            r#"
+[fleet]
+name = "t"
+
+[[hosts]]
+name = "db-1"
+address = "10.0.0.1"
+backups = [
+  { name = "postgres", dir = "/srv/backups/", pattern = "*.sql.gz", every = "24h" },
+  { name = "wal", dir = "wal", pattern = "*.gz", every = "1h" },
+]
+certs = [
+  { name = "node", path = "/data/fisco/nodes/127.0.0.1/node0/conf/ssl.crt" },
+  { name = "sdk", path = "~/sdk/conf/sdk.crt" },
+  { name = "bare", path = "ca.crt" },
+]
+"#,
+            crate::inventory::ConfigSource::Embedded,
+        )
+        .expect("inventory");
+        HostFacts::from_host(&fleet.hosts[0])
+    }
+
+    #[test]
+    fn backup_on_a_stale_set_fills_the_set_s_directory() {
+        let catalog = shipped();
+        let host = db1();
+        let stale = [alert("backup_stale", "postgres", Severity::Critical)];
+        let first = &offers(&catalog, &host, &stale)[0];
+        assert_eq!(first.runbook, "backup");
+        assert_eq!(
+            first.inputs.get("backup_dir").map(String::as_str),
+            Some("/srv/backups"),
+            "{first:?}"
+        );
+        assert!(
+            first.missing.is_empty() && first.refused.is_empty(),
+            "{first:?}"
+        );
+        // A relative directory is under the login user's home, as the probe reads it.
+        let wal = [alert("backup_missing", "wal", Severity::Critical)];
+        let first = &offers(&catalog, &host, &wal)[0];
+        assert_eq!(first.inputs["backup_dir"], "~/wal");
+        // A set the inventory does not know (an old alert): nothing filled, the default stays.
+        let gone = [alert("backup_stale", "nightly", Severity::Critical)];
+        let first = &offers(&catalog, &host, &gone)[0];
+        assert_eq!(first.runbook, "backup");
+        assert!(first.inputs.is_empty(), "{first:?}");
+        // Only alerts about a backup set have one.
+        let svc = alert("service_down", "postgres", Severity::Critical);
+        assert_eq!(svc.field(FillSource::BackupDir, &host), None);
+    }
+
+    #[test]
+    fn cert_rotation_on_an_expiring_certificate_fills_its_directory() {
+        let catalog = shipped();
+        let host = db1();
+        let expiring = [alert("cert_expiring", "node", Severity::Warning)];
+        let first = &offers(&catalog, &host, &expiring)[0];
+        assert_eq!(first.runbook, "cert-rotation");
+        assert_eq!(
+            first.inputs.get("conf_dir").map(String::as_str),
+            Some("/data/fisco/nodes/127.0.0.1/node0/conf")
+        );
+        let field = |name: &str| {
+            alert("cert_expired", name, Severity::Critical).field(FillSource::CertDir, &host)
+        };
+        assert_eq!(field("sdk").as_deref(), Some("~/sdk/conf"));
+        assert_eq!(field("bare").as_deref(), Some("~"));
+        assert_eq!(field("other"), None);
+        assert_eq!(parent_dir("/ssl.crt"), "/");
+        assert_eq!(host_dir("/"), "/");
+    }
+
     #[test]
     fn lint_checks_rules_inputs_sources_and_subjects() {
         let errs = |head: &str| -> Vec<String> {
@@ -677,6 +825,22 @@ kind = "manual"
         assert!(
             one("for = [\"cert_expiring\"]\nfill = { service = \"service.log_name\" }")
                 .contains("`cert_expiring` alerts are not about a service")
+        );
+        assert!(
+            one("for = [\"backup_stale\", \"service_down\"]\nfill = { service = \"backup.dir\" }")
+                .contains(
+                    "filled from backup.dir, but `service_down` alerts are not about a backup set"
+                )
+        );
+        assert!(
+            one("for = [\"cert_expiring\", \"disk_full\"]\nfill = { service = \"cert.dir\" }")
+                .contains("`disk_full` alerts are not about a certificate")
+        );
+        assert!(
+            errs(
+                "for = [\"backup_stale\", \"backup_missing\"]\nfill = { service = \"backup.dir\" }"
+            )
+            .is_empty()
         );
         assert!(
             one("for = [\"service_down\", \"disk_full\"]\nfill = { service = \"alert.subject\" }")

@@ -199,6 +199,8 @@ struct SshHost {
     pidfile: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// Variables sessions get besides `HOME` ([`TestFleet::set_host_env`]).
+    env: Vec<(String, String)>,
 }
 
 struct AnvilNode {
@@ -295,6 +297,7 @@ impl TestFleet {
                 host_key,
                 host_public_key,
                 child: None,
+                env: Vec::new(),
             });
         }
         if let Some(first) = fleet.hosts.first() {
@@ -463,6 +466,25 @@ impl TestFleet {
         } else if marker.exists() {
             fs::remove_file(&marker).expect("remove service marker");
         }
+    }
+
+    /// Gives every new session on host `i` these environment variables besides `HOME` (sshd's
+    /// `SetEnv`, as a host's own setup would, e.g. `PGHOST` where its database listens), by
+    /// restarting its sshd on the same port with the same key. Values must be plain words.
+    pub fn set_host_env(&mut self, i: usize, vars: &[(&str, &str)]) {
+        for (k, v) in vars {
+            assert!(
+                !k.is_empty()
+                    && !format!("{k}{v}").contains(|c: char| c.is_whitespace() || c == '"'),
+                "set_host_env: {k}={v} is not a plain word"
+            );
+        }
+        self.hosts[i].env = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.stop_host(i);
+        self.start_host(i);
     }
 
     /// Backup files of host `i`, oldest first.
@@ -685,7 +707,7 @@ impl TestFleet {
             if new_port {
                 h.port = free_port();
             }
-            let config = sshd_config_text(
+            let mut config = sshd_config_text(
                 h.port,
                 &h.host_key,
                 &h.pidfile,
@@ -693,6 +715,14 @@ impl TestFleet {
                 &h.home,
                 self.per_source_penalties,
             );
+            if !h.env.is_empty() {
+                // sshd takes the first `SetEnv` only: the extra variables join HOME's line.
+                let home = format!("SetEnv HOME={}\n", h.home.display());
+                let extra: Vec<String> = h.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let with = format!("SetEnv HOME={} {}\n", h.home.display(), extra.join(" "));
+                assert!(config.contains(&home), "sshd_config_text sets HOME");
+                config = config.replace(&home, &with);
+            }
             fs::write(&h.config, config).expect("write sshd_config");
             let _ = fs::remove_file(&h.pidfile);
             let log = fs::File::create(&h.log).expect("create sshd log");

@@ -141,6 +141,8 @@ pub struct PollerStats {
 pub struct Poller {
     tasks: Vec<JoinHandle<()>>,
     refresh: Arc<Notify>,
+    /// How many refreshes were asked for: each host task polls everything once per new one.
+    refreshes: Arc<AtomicU64>,
     /// Shared counters.
     pub stats: Arc<PollerStats>,
 }
@@ -154,6 +156,7 @@ impl Poller {
         tx: mpsc::Sender<Observation>,
     ) -> Poller {
         let refresh = Arc::new(Notify::new());
+        let refreshes = Arc::new(AtomicU64::new(0));
         let stats = Arc::new(PollerStats::default());
         let limits = Arc::new(limits(&fleet));
         let tasks = selected
@@ -163,6 +166,7 @@ impl Poller {
                 let transport = transports[index].clone();
                 let tx = tx.clone();
                 let refresh = refresh.clone();
+                let asked = refreshes.clone();
                 let stats = stats.clone();
                 let limits = limits.clone();
                 tokio::spawn(async move {
@@ -170,14 +174,26 @@ impl Poller {
                     let mut interval = tokio::time::interval(interval_len);
                     // Facts, certificates and logs ride along in the same exec when due.
                     let mut schedule = Schedule::for_host(&fleet.hosts[index]);
+                    let mut served = asked.load(Ordering::Relaxed);
                     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                     loop {
                         tokio::select! {
                             _ = interval.tick() => {}
                             _ = refresh.notified() => {}
                         }
+                        // A refresh asked while this host's poll was in flight wakes nothing
+                        // (only waiters are notified): the count makes the next poll full.
+                        let now_asked = asked.load(Ordering::Relaxed);
+                        let asked_since = now_asked != served;
+                        served = now_asked;
                         let began = Instant::now();
-                        let plan = schedule.plan(began);
+                        // Asked for (`r`, `:refresh`): the slow parts too — after a fix they
+                        // are what must show it (a renewed certificate would wait 5 minutes).
+                        let plan = if asked_since {
+                            PollPlan::ALL
+                        } else {
+                            schedule.plan(began)
+                        };
                         let obs = poll_planned(&fleet, index, &transport, &limits, plan).await;
                         schedule.ran(plan, began, obs.outcome.is_ok());
                         stats.polls.fetch_add(1, Ordering::Relaxed);
@@ -197,12 +213,15 @@ impl Poller {
         Poller {
             tasks,
             refresh,
+            refreshes,
             stats,
         }
     }
 
-    /// Asks every host to poll now (each still polls at most once at a time).
+    /// Asks every host to poll now, everything (facts, certificates and logs too); each still
+    /// polls at most once at a time.
     pub fn refresh_now(&self) {
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
         self.refresh.notify_waiters();
     }
 }

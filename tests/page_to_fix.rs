@@ -334,3 +334,250 @@ fn a_stale_backup_is_on_the_first_row_and_the_backup_runbook_replaces_it() {
     t.wait_for_exit(WAIT);
     d.assert_audit_intact();
 }
+
+/// Runs `openssl ARGS…` in `dir`; panics with its stderr when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `notAfter=…` of the certificate at `path`.
+fn not_after(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-enddate", "-noout", "-in"])
+        .arg(path)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A FISCO BCOS node's TLS files on a test host, laid out as build_chain.sh run in ~/fisco
+/// lays them out: the chain's CA in `nodes/ca`, the node's `ssl.crt`/`ssl.key` in
+/// `nodes/127.0.0.1/node0/conf`, signed by that CA and valid for `days` days. Returns the conf
+/// directory.
+fn fisco_node_tls(home: &std::path::Path, days: u32) -> std::path::PathBuf {
+    let ca = home.join("fisco/nodes/ca");
+    let conf = home.join("fisco/nodes/127.0.0.1/node0/conf");
+    std::fs::create_dir_all(&ca).unwrap();
+    std::fs::create_dir_all(&conf).unwrap();
+    let ec = ["ecparam", "-name", "secp256k1", "-genkey", "-noout", "-out"];
+    openssl(&ca, &[&ec[..], &["ca.key"]].concat());
+    openssl(
+        &ca,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-sha256",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=chain-ca",
+            "-days",
+            "3650",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    openssl(&conf, &[&ec[..], &["ssl.key"]].concat());
+    openssl(
+        &conf,
+        &[
+            "req",
+            "-new",
+            "-sha256",
+            "-key",
+            "ssl.key",
+            "-subj",
+            "/CN=h1/O=fisco-bcos/OU=node",
+            "-out",
+            "ssl.csr",
+        ],
+    );
+    let ca_crt = ca.join("ca.crt").display().to_string();
+    let ca_key = ca.join("ca.key").display().to_string();
+    let days = days.to_string();
+    openssl(
+        &conf,
+        &[
+            "x509",
+            "-req",
+            "-sha256",
+            "-days",
+            &days,
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-in",
+            "ssl.csr",
+            "-out",
+            "ssl.crt",
+        ],
+    );
+    std::fs::remove_file(conf.join("ssl.csr")).unwrap();
+    conf
+}
+
+#[test]
+fn an_expiring_node_certificate_is_on_the_first_row_and_cert_rotation_replaces_it() {
+    let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
+    let names: Vec<String> = (0..4).map(|i| d.fleet.host(i).name).collect();
+    let home = d.fleet.host(0).home;
+    // The fault: h1's node certificate expires in 10 days (the warning starts under 30).
+    let conf = fisco_node_tls(&home, 10);
+    let ssl_crt = conf.join("ssl.crt");
+    let old_cert = std::fs::read(&ssl_crt).unwrap();
+    let old_end = not_after(&ssl_crt);
+    // h1 runs the node as the `fisco` service (running while its marker exists; `restart`
+    // counts restarts) and watches its TLS certificate.
+    std::fs::write(home.join("fisco/node.running"), "running\n").unwrap();
+    let restarts = home.join("fisco/restarts");
+    let mut opts = InventoryOpts::default();
+    opts.host_toml.insert(
+        0,
+        r#"certs = [{ name = "node0-tls", path = "~/fisco/nodes/127.0.0.1/node0/conf/ssl.crt" }]"#
+            .into(),
+    );
+    let text = d.fleet.inventory_toml(&opts);
+    let plain = format!(
+        "services = [{{ name = \"app\", kind = \"command\", command = {} }}]",
+        toml_str(APP_SERVICE_COMMAND)
+    );
+    let with_node = format!(
+        "services = [{{ name = \"app\", kind = \"command\", command = {} }}, \
+         {{ name = \"fisco\", kind = \"command\", command = {}, restart = {} }}]",
+        toml_str(APP_SERVICE_COMMAND),
+        toml_str(r#"test -f "$HOME/fisco/node.running""#),
+        toml_str(r#"echo restarted >> "$HOME/fisco/restarts" && touch "$HOME/fisco/node.running""#)
+    );
+    assert!(
+        text.contains(&plain),
+        "the inventory's app service:\n{text}"
+    );
+    let path = d.fleet.root().join("cert-rotation.toml");
+    // h1's table comes first: only its services gain the node.
+    std::fs::write(&path, text.replacen(&plain, &with_node, 1)).unwrap();
+    d.config = path;
+
+    let t = Tmux::start(&d.shell_line(&[]), 160, 45);
+    let mut keys = Keys { t: &t, sent: 0 };
+
+    // 0 keys: h1 first and selected, the certificate's expiry on its row.
+    let screen = until(&t, "every host polled, h1 warning", |s| {
+        s.contains("4/4 reachable") && s.contains("3 ok")
+    });
+    let rows = host_rows(&screen, &names);
+    assert!(
+        rows[0].contains("▶") && rows[0].split_whitespace().any(|w| w == "h1"),
+        "h1 first and selected:\n{screen}"
+    );
+    assert!(
+        rows[0].contains("warning") && rows[0].contains("node0-tls"),
+        "the certificate on h1's row:\n{screen}"
+    );
+    assert_eq!(keys.sent, 0);
+
+    // `x`: cert-rotation first, working in the certificate's directory.
+    keys.press("x");
+    let screen = until(&t, "the offers", |s| s.contains(":run cert-rotation h1"));
+    assert!(screen.contains("conf_dir="), "{screen}");
+    // `Enter`: the form, conf_dir filled from the alert; `Enter`: the run starts.
+    keys.press("Enter");
+    let screen = until(&t, "the inputs form", |s| {
+        s.contains("The node's conf directory") && s.contains("filled")
+    });
+    assert!(
+        screen.contains("~/fisco/nodes/127.0.0.1/node0/conf"),
+        "{screen}"
+    );
+    keys.press("Enter");
+    // The first question: back up the new pair by hand (a checklist item, Enter).
+    until(&t, "the manual backup of the new pair", |s| {
+        s.contains("[backup-new]") && s.contains("Enter when done")
+    });
+    assert_eq!(keys.sent, 3, "x, Enter, Enter to a running, filled run");
+    assert!(
+        conf.join("ssl.crt.new").exists() && conf.join("ssl.key.new").exists(),
+        "the new pair generated next to the old one"
+    );
+    t.send_keys(&["Enter"]);
+
+    // The fix step is dangerous: it waits for the host's name, typed.
+    let screen = until(&t, "the typed confirmation", |s| {
+        s.contains("DANGEROUS step `deploy`") && s.contains("to confirm")
+    });
+    assert!(screen.contains("Type h1 to confirm"), "{screen}");
+    assert_eq!(
+        std::fs::read(&ssl_crt).unwrap(),
+        old_cert,
+        "nothing installed before the confirmation"
+    );
+    assert!(!restarts.exists(), "no restart before the confirmation");
+    let before: Vec<String> = {
+        let records = d.audit();
+        records
+            .iter()
+            .filter(|r| field(r, "action") == "exec" && field(r, "step").starts_with("deploy"))
+            .map(|r| field(r, "step").to_owned())
+            .collect()
+    };
+    assert!(
+        before.is_empty(),
+        "execs of deploy before the confirmation: {before:?}"
+    );
+    t.send_literal("h1");
+    t.send_keys(&["Enter"]);
+
+    // Installed, restarted, through the gate; the new expiry checked; archive the old pair.
+    until(&t, "the archive checklist", |s| {
+        s.contains("[archive-old]") && s.contains("Enter when done")
+    });
+    assert_ne!(
+        not_after(&ssl_crt),
+        old_end,
+        "the new certificate is in place"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&restarts).unwrap(),
+        "restarted\n",
+        "the node restarted once"
+    );
+    t.send_keys(&["Enter"]);
+    let screen = until(&t, "the run's end", |s| {
+        s.contains("success:") || s.contains("failure:")
+    });
+    assert!(screen.contains("success:"), "{screen}");
+
+    // Certificates are read every 5 minutes; `r` (poll now) reads them now, and the row is
+    // back to ok.
+    t.send_keys(&["Escape"]);
+    t.send_keys(&["r"]);
+    until(&t, "every host ok again", |s| {
+        s.contains("4 ok") && s.contains("4/4 reachable")
+    });
+    t.send_keys(&["q"]);
+    t.wait_for_exit(WAIT);
+
+    d.assert_audit_intact();
+    let records = d.audit();
+    let runs = runs_of(&records, "cert-rotation");
+    assert_eq!(runs.len(), 1, "{records:?}");
+    let run = records_of_run(&records, &runs[0]);
+    common::assert_confirm_precedes_exec(&run, &["deploy"]);
+    let finish = run
+        .iter()
+        .find(|r| field(r, "action") == "runbook.finish")
+        .expect("the finish audited");
+    assert_eq!(field(finish, "result"), "success", "{finish}");
+}

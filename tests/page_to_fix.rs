@@ -9,6 +9,13 @@
 //! - backup: a stale backup set; the backup directory filled from the alert's set, the database
 //!   found as the host's libpq finds it; a fresh dump against a real PostgreSQL.
 //!
+//! - cert-rotation: h1's node certificate expires in 10 days; the conf directory filled from the
+//!   alert's certificate; the deploy step waits for its typed confirmation (the host's name),
+//!   and nothing is installed or executed for it before; `r` re-reads the certificate.
+//! - p0-response: two of four consensus members down (more than F = 1): the summary filled from
+//!   the alert; the manual's flow answered step by step, the machines brought back at the fix
+//!   step, verified.
+//!
 //! Waiting is always a bounded poll of the screen (capture-pane), never a sleep.
 
 #[path = "runbook_drills/common.rs"]
@@ -575,6 +582,124 @@ fn an_expiring_node_certificate_is_on_the_first_row_and_cert_rotation_replaces_i
     assert_eq!(runs.len(), 1, "{records:?}");
     let run = records_of_run(&records, &runs[0]);
     common::assert_confirm_precedes_exec(&run, &["deploy"]);
+    let finish = run
+        .iter()
+        .find(|r| field(r, "action") == "runbook.finish")
+        .expect("the finish audited");
+    assert_eq!(field(finish, "result"), "success", "{finish}");
+}
+
+#[test]
+fn a_lost_consensus_is_on_the_first_row_and_p0_response_runs_to_the_fix() {
+    // A consensus group of four (N = 3F+1, F = 1): consensus is lost when more than one member
+    // is down, so the fault is two members' machines going down (their sshd stopped).
+    let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
+    d.set_inventory(&InventoryOpts {
+        consensus_group: Some("group0".into()),
+        ..InventoryOpts::default()
+    });
+    let names: Vec<String> = (0..4).map(|i| d.fleet.host(i).name).collect();
+    d.fleet.stop_host(2);
+    d.fleet.stop_host(3);
+    let lost = "consensus group group0: 2 of 4 consensus nodes down";
+
+    let t = Tmux::start(&d.shell_line(&[]), 160, 45);
+    let mut keys = Keys { t: &t, sent: 0 };
+
+    // 0 keys: every member critical, the lost consensus on the rows, the first row selected.
+    let screen = until(&t, "every host polled, consensus lost", |s| {
+        s.contains("2/4 reachable") && s.contains("4 crit") && s.contains(lost)
+    });
+    let rows = host_rows(&screen, &names);
+    assert_eq!(rows.len(), 4, "four host rows:\n{screen}");
+    assert!(
+        rows[0].contains("▶") && rows[0].contains("critical"),
+        "a critical host first and selected:\n{screen}"
+    );
+    let host = rows[0]
+        .split_whitespace()
+        .find(|w| names.iter().any(|n| n == w))
+        .expect("the first row's host")
+        .to_owned();
+    eprintln!("p0-response: {host} first, with the lost consensus on the screen, 0 keys");
+    assert_eq!(keys.sent, 0);
+
+    // `x`: p0-response first (the only runbook for consensus_lost), the summary filled from
+    // the alert's sentence.
+    keys.press("x");
+    let screen = until(&t, "the offers", |s| {
+        s.contains(&format!(":run p0-response {host}"))
+    });
+    assert!(screen.contains("summary="), "{screen}");
+    keys.press("Enter");
+    let screen = until(&t, "the inputs form", |s| {
+        s.contains("What is broken, in one line") && s.contains("filled")
+    });
+    assert!(
+        screen.contains(lost),
+        "the summary is the alert's sentence:\n{screen}"
+    );
+    keys.press("Enter");
+    // The run's first question: the response level.
+    let screen = until(&t, "the response level", |s| {
+        s.contains("[level] How bad is it?")
+    });
+    assert_eq!(keys.sent, 3, "x, Enter, Enter to a running, filled run");
+    assert!(screen.contains("› 1. P0"), "P0 highlighted:\n{screen}");
+
+    // P0; then the flow of the manual: confirm, escalate (no webhook: by phone), the meeting,
+    // the quick fix, the diagnosis and its note.
+    t.send_keys(&["Enter"]);
+    for step in ["confirm", "meeting", "quick-fix", "diagnose"] {
+        until(&t, step, |s| {
+            s.contains(&format!("☐ [{step}]")) && s.contains("Enter when done")
+        });
+        t.send_keys(&["Enter"]);
+    }
+    until(&t, "the root-cause note", |s| s.contains("✎ [root-cause]"));
+    t.send_literal("two members lost their machines; restarted");
+    t.send_keys(&["C-s"]);
+
+    // The fix: the two machines come back; the fix step is confirmed once they are.
+    until(&t, "the fix step", |s| {
+        s.contains("☐ [fix]") && s.contains("Enter when done")
+    });
+    d.fleet.start_host(2);
+    d.fleet.start_host(3);
+    t.send_keys(&["Enter"]);
+    until(&t, "the postmortem note", |s| s.contains("✎ [postmortem]"));
+    t.send_literal("timeline, impact, root cause");
+    t.send_keys(&["C-s"]);
+    let screen = until(&t, "the run's end", |s| {
+        s.contains("success:") || s.contains("failure:")
+    });
+    assert!(screen.contains("success:"), "{screen}");
+
+    // Every row back to ok: the members are reachable, the group whole again.
+    t.send_keys(&["Escape"]);
+    until(&t, "every host ok again", |s| {
+        s.contains("4 ok") && s.contains("4/4 reachable")
+    });
+    t.send_keys(&["q"]);
+    t.wait_for_exit(WAIT);
+
+    d.assert_audit_intact();
+    let records = d.audit();
+    let runs = runs_of(&records, "p0-response");
+    assert_eq!(runs.len(), 1, "{records:?}");
+    let run = records_of_run(&records, &runs[0]);
+    let path: Vec<&str> = run
+        .iter()
+        .filter(|r| field(r, "action") == "step.run")
+        .map(|r| field(r, "step"))
+        .collect();
+    for step in ["level", "sla-p0", "confirm", "fix", "verify", "closed"] {
+        assert!(path.contains(&step), "{step} on the path {path:?}");
+    }
+    assert!(
+        !path.contains(&"not-yet"),
+        "verified on the first try: {path:?}"
+    );
     let finish = run
         .iter()
         .find(|r| field(r, "action") == "runbook.finish")

@@ -30,6 +30,17 @@ use support::{FleetSpec, InventoryOpts, TestFleet, Tmux, fleet::toml_str};
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The 1,000-entry test measures time to the first screen against one interval: the other
+/// tests of this file (each a fleet and a console) do not run beside it, so its bound is not
+/// spent on their load. They share the lock; it takes it alone.
+static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    ALONE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn until(t: &Tmux, what: &str, pred: impl FnMut(&str) -> bool) -> String {
     t.wait_until(WAIT, pred)
         .unwrap_or_else(|screen| panic!("timed out waiting for {what}; screen:\n{screen}"))
@@ -85,6 +96,7 @@ fn host_rows<'s>(screen: &'s str, names: &[String]) -> Vec<&'s str> {
 
 #[test]
 fn a_stopped_service_is_on_the_first_row_and_troubleshoot_starts_it_in_three_keys() {
+    let _shared = beside_others();
     let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
     d.config = inventory_with_app_start(&d, &InventoryOpts::default());
     let names: Vec<String> = (0..4).map(|i| d.fleet.host(i).name).collect();
@@ -215,6 +227,9 @@ fn thousand_entries(d: &Drill, real: usize, opts: &InventoryOpts) -> std::path::
 
 #[test]
 fn in_a_thousand_entry_fleet_the_failing_host_listed_last_is_first_within_one_interval() {
+    let _alone = ALONE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // 126 real sshd hosts: 125 listed under 8 names each (999 entries) and the failing one once.
     // No sshd sees more than 8 handshakes at once, below OpenSSH's MaxStartups (10), so the
     // other 999 entries are reachable and ok: a throttled handshake would be a critical row of
@@ -270,6 +285,7 @@ fn in_a_thousand_entry_fleet_the_failing_host_listed_last_is_first_within_one_in
 
 #[test]
 fn a_stale_backup_is_on_the_first_row_and_the_backup_runbook_replaces_it() {
+    let _shared = beside_others();
     let pg = support::Postgres::start();
     pg.query("postgres", "CREATE DATABASE page");
     let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
@@ -438,6 +454,7 @@ fn fisco_node_tls(home: &std::path::Path, days: u32) -> std::path::PathBuf {
 
 #[test]
 fn an_expiring_node_certificate_is_on_the_first_row_and_cert_rotation_replaces_it() {
+    let _shared = beside_others();
     let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
     let names: Vec<String> = (0..4).map(|i| d.fleet.host(i).name).collect();
     let home = d.fleet.host(0).home;
@@ -591,6 +608,7 @@ fn an_expiring_node_certificate_is_on_the_first_row_and_cert_rotation_replaces_i
 
 #[test]
 fn a_lost_consensus_is_on_the_first_row_and_p0_response_runs_to_the_fix() {
+    let _shared = beside_others();
     // A consensus group of four (N = 3F+1, F = 1): consensus is lost when more than one member
     // is down, so the fault is two members' machines going down (their sshd stopped).
     let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(4)));
@@ -705,4 +723,40 @@ fn a_lost_consensus_is_on_the_first_row_and_p0_response_runs_to_the_fix() {
         .find(|r| field(r, "action") == "runbook.finish")
         .expect("the finish audited");
     assert_eq!(field(finish, "result"), "success", "{finish}");
+}
+
+/// Every shipped runbook that answers alerts has its end-to-end test here (its `:run NAME` is
+/// awaited on screen) and its measured row in docs/console.md, at 3 keys to a filled run.
+#[test]
+fn every_runbook_with_a_for_has_its_page_to_fix_test_and_its_row_in_the_docs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tests = std::fs::read_to_string(root.join("tests/page_to_fix.rs")).unwrap();
+    let docs = std::fs::read_to_string(root.join("docs/console.md")).unwrap();
+    let mut answering = Vec::new();
+    for (name, text) in fleetdeck::runbook::shipped() {
+        let rb = fleetdeck::runbook::parse(text, &format!("{name}.toml"))
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        if rb.answers.is_empty() {
+            continue;
+        }
+        answering.push(*name);
+        assert!(
+            tests.contains(&format!("\":run {name} ")),
+            "{name} answers {:?} but has no page-to-fix test awaiting `:run {name}`",
+            rb.answers
+        );
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("docs/console.md has no key-count row for {name}"));
+        assert!(
+            row.contains("| 3: `x`, `Enter`, `Enter` "),
+            "{name}: the docs' count is not the measured 3 keys: {row}"
+        );
+    }
+    assert_eq!(
+        answering,
+        ["backup", "cert-rotation", "p0-response", "troubleshoot"],
+        "the runbooks with a `for` changed: add their tests and rows"
+    );
 }

@@ -475,9 +475,11 @@ fn dry_run_runs_nothing() {
                 "no {step} line for {host}:\n{stdout}"
             );
         }
+        // No pg_host given: libpq finds the database (PGHOST, else the local socket).
         assert!(
             stdout.lines().any(|l| l.starts_with(host)
-                && l.contains("pg_dumpall\" --clean --if-exists -h /var/run/postgresql -p 6543")),
+                && l.contains("h=''; p=6543;")
+                && l.contains("pg_dumpall\" --clean --if-exists ${h:+-h \"$h\"} ${p:+-p \"$p\"}")),
             "the dump command of {host}:\n{stdout}"
         );
     }

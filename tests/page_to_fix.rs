@@ -46,6 +46,17 @@ fn until(t: &Tmux, what: &str, pred: impl FnMut(&str) -> bool) -> String {
         .unwrap_or_else(|screen| panic!("timed out waiting for {what}; screen:\n{screen}"))
 }
 
+/// `Esc` from the Runbook pane, and the fleet table on screen before the next key: a key sent
+/// right behind `Esc` reaches the console as one Alt-key sequence (`ESC q` is Alt-q, not
+/// quit), as a terminal would deliver it.
+fn back_to_the_fleet(t: &Tmux) {
+    t.send_keys(&["Escape"]);
+    until(t, "the fleet table", |s| {
+        s.lines()
+            .any(|l| l.contains(" HOST ") && l.contains(" STATUS "))
+    });
+}
+
 /// Keys sent to the console, counted: the measure of the path from the page to the fix.
 struct Keys<'a> {
     t: &'a Tmux,
@@ -156,7 +167,7 @@ fn a_stopped_service_is_on_the_first_row_and_troubleshoot_starts_it_in_three_key
     assert!(marker.exists(), "the start command ran on h3");
 
     // The row goes back to ok by itself.
-    t.send_keys(&["Escape"]);
+    back_to_the_fleet(&t);
     until(&t, "every host ok again", |s| {
         s.contains("4 ok") && s.contains("4/4 reachable")
     });
@@ -349,7 +360,7 @@ fn a_stale_backup_is_on_the_first_row_and_the_backup_runbook_replaces_it() {
     let after = d.fleet.backups(1);
     assert_eq!(after.len(), before.len() + 1, "{after:?}");
 
-    t.send_keys(&["Escape"]);
+    back_to_the_fleet(&t);
     until(&t, "every host ok again", |s| {
         s.contains("4 ok") && s.contains("4/4 reachable")
     });
@@ -585,7 +596,7 @@ fn an_expiring_node_certificate_is_on_the_first_row_and_cert_rotation_replaces_i
 
     // Certificates are read every 5 minutes; `r` (poll now) reads them now, and the row is
     // back to ok.
-    t.send_keys(&["Escape"]);
+    back_to_the_fleet(&t);
     t.send_keys(&["r"]);
     until(&t, "every host ok again", |s| {
         s.contains("4 ok") && s.contains("4/4 reachable")
@@ -694,7 +705,7 @@ fn a_lost_consensus_is_on_the_first_row_and_p0_response_runs_to_the_fix() {
     assert!(screen.contains("success:"), "{screen}");
 
     // Every row back to ok: the members are reachable, the group whole again.
-    t.send_keys(&["Escape"]);
+    back_to_the_fleet(&t);
     until(&t, "every host ok again", |s| {
         s.contains("4 ok") && s.contains("4/4 reachable")
     });

@@ -1,11 +1,16 @@
 //! `fleetdeck config check`: validate the inventory and print what was understood. The
-//! description itself is the inventory's (`inventory::load::describe`); this only prints it.
-//! Exit codes: 0 a valid inventory (an invalid one exits 2 before this runs, in `super::load_fleet`).
+//! description itself is the inventory's (`inventory::load::describe`); this only prints it,
+//! followed by what each SSH host's ssh_config says that fleetdeck does not honour.
+//! Exit codes: 0 a valid inventory (an invalid one exits 2 before this runs, in `super::load_fleet`);
+//! 2 an ssh_config that cannot be read (OpenSSH would refuse it too, and so would `status`).
+
+use std::fmt::Write as _;
 
 use clap::Subcommand;
 
 use super::out;
-use crate::inventory::{self, Fleet};
+use crate::inventory::{self, Fleet, TransportKind};
+use crate::transport::ssh;
 
 /// `fleetdeck config …`.
 #[derive(Subcommand)]
@@ -19,7 +24,62 @@ pub fn run(fleet: &Fleet, command: ConfigCommand) -> u8 {
     match command {
         ConfigCommand::Check => {
             out::stdout().write_str(&inventory::load::describe(fleet));
-            0
+            match ssh_config_unhonoured(fleet) {
+                Ok(text) => {
+                    out::stdout().write_str(&text);
+                    0
+                }
+                Err(e) => {
+                    out::stderr().write_str(&format!("fleetdeck: ssh_config: {e}\n"));
+                    2
+                }
+            }
         }
     }
+}
+
+/// Per SSH host, the ssh_config options OpenSSH would act on and fleetdeck does not (and the
+/// ones the fleet's stricter host key policy overrides); nothing when there are none.
+fn ssh_config_unhonoured(fleet: &Fleet) -> Result<String, String> {
+    if !fleet
+        .hosts
+        .iter()
+        .any(|h| h.transport == TransportKind::Ssh)
+    {
+        return Ok(String::new());
+    }
+    let path = ssh::ssh_config_path(fleet);
+    let config = ssh::read_ssh_config(&path)?;
+    // Hosts with the same list are printed together: a `Host *` line would otherwise repeat
+    // for every host of the fleet.
+    let mut groups: Vec<(Vec<String>, Vec<&str>)> = Vec::new();
+    for host in fleet
+        .hosts
+        .iter()
+        .filter(|h| h.transport == TransportKind::Ssh)
+    {
+        let target = ssh::resolve_target(fleet, host, config.as_ref());
+        if target.unhonoured.is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = target.unhonoured.iter().map(ToString::to_string).collect();
+        match groups.iter_mut().find(|(l, _)| *l == lines) {
+            Some((_, names)) => names.push(&host.name),
+            None => groups.push((lines, vec![&host.name])),
+        }
+    }
+    let mut text = String::new();
+    if !groups.is_empty() {
+        let _ = writeln!(
+            text,
+            "ssh_config options not honoured (OpenSSH would act on them; see docs/ssh-config.md):"
+        );
+    }
+    for (lines, names) in groups {
+        let _ = writeln!(text, "  {}:", names.join(", "));
+        for line in lines {
+            let _ = writeln!(text, "    {line}");
+        }
+    }
+    Ok(text)
 }

@@ -13,6 +13,9 @@
 
 mod auth;
 mod host_key;
+pub mod keywords;
+mod offer;
+pub mod ssh_config;
 mod target;
 
 use std::path::PathBuf;
@@ -30,7 +33,8 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 pub use auth::{NoPrompt, PassphrasePrompt, SshShared};
 use host_key::Client;
-pub use target::{Proxy, SshTarget, read_ssh_config, resolve_target};
+pub use ssh_config::SshConfig;
+pub use target::{Proxy, SshTarget, read_ssh_config, resolve_target, ssh_config_path};
 
 use super::{BoxStream, ExecOutput, ExecRequest, TransportError};
 use crate::observation::{Unreachable, UnreachableKind};
@@ -41,8 +45,6 @@ pub const MAX_CHANNELS: usize = 8;
 
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
-const KEEPALIVE_MAX: usize = 3;
 
 /// One host reached over SSH.
 pub struct SshHost {
@@ -65,6 +67,7 @@ struct Slot {
 impl SshHost {
     /// A host that connects on first use.
     pub fn new(target: SshTarget, shared: Arc<SshShared>) -> Arc<Self> {
+        target::log_unhonoured(&target);
         Arc::new(SshHost {
             target,
             shared,
@@ -178,8 +181,8 @@ impl SshHost {
         let config = Arc::new(client::Config {
             // Dead peers are found by keepalives, not by idleness: a quiet console is normal.
             inactivity_timeout: None,
-            keepalive_interval: Some(KEEPALIVE_INTERVAL),
-            keepalive_max: KEEPALIVE_MAX,
+            keepalive_interval: t.keepalive_interval,
+            keepalive_max: t.keepalive_max,
             nodelay: true,
             ..Default::default()
         });

@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 
 use super::SshTarget;
 use super::host_key::Client;
+use super::offer;
 use crate::observation::{Unreachable, UnreachableKind};
 
 /// Asks the operator for a key's passphrase (a TUI dialog, a TTY prompt, or nobody).
@@ -90,18 +91,29 @@ pub(super) async fn authenticate(
     identities: &[(PathBuf, Arc<PrivateKey>)],
 ) -> Result<(), Unreachable> {
     let mut tried = Vec::new();
+    // Keys the agent offered, so the same key is not offered again from its file.
+    let mut offered_by_agent = Vec::new();
     if std::env::var_os("SSH_AUTH_SOCK").is_some() {
         match AgentClient::connect_env().await {
             Ok(mut agent) => match agent.request_identities().await {
-                Ok(identities) => {
+                Ok(all) => {
+                    // OpenSSH's order (configured keys first, IdentitiesOnly): see `offer`.
+                    let configured = offer::configured_keys(&t.identity_files, identities);
+                    let agent_keys = offer::agent_order(
+                        all,
+                        |i| i.public_key().key_data().clone(),
+                        &configured,
+                        t.identities_only,
+                    );
                     let rsa_hash = handle
                         .best_supported_rsa_hash()
                         .await
                         .ok()
                         .flatten()
                         .flatten();
-                    for identity in &identities {
+                    for identity in &agent_keys {
                         let key = identity.public_key().into_owned();
+                        offered_by_agent.push(key.key_data().clone());
                         let hash = if key.algorithm().is_rsa() {
                             rsa_hash
                         } else {
@@ -114,18 +126,21 @@ pub(super) async fn authenticate(
                             Ok(r) if r.success() => return Ok(()),
                             Ok(_) => {}
                             Err(e) => {
-                                tracing::debug!(host = %t.name, error = %e, "agent signing failed")
+                                tracing::debug!(host = %t.name, error = %e, "agent signing failed");
+                                if handle.is_closed() {
+                                    return Err(too_many_tries(t, offered_by_agent.len() - 1));
+                                }
                             }
                         }
                     }
-                    tried.push(format!("ssh-agent ({} keys)", identities.len()));
+                    tried.push(format!("ssh-agent ({} keys)", agent_keys.len()));
                 }
                 Err(e) => tracing::debug!(error = %e, "agent has no identities"),
             },
             Err(e) => tracing::debug!(error = %e, "cannot reach ssh-agent"),
         }
     }
-    for (path, key) in identities {
+    for (path, key) in offer::files_after_agent(identities, &offered_by_agent) {
         let key = key.clone();
         let hash = if key.algorithm().is_rsa() {
             handle
@@ -170,4 +185,20 @@ pub(super) async fn authenticate(
         },
         retry_in: None,
     })
+}
+
+/// sshd closed the connection while keys were being offered: almost always `MaxAuthTries`
+/// (6 by default) reached because the agent holds many keys ("Too many authentication
+/// failures" in OpenSSH's words).
+fn too_many_tries(t: &SshTarget, refused: usize) -> Unreachable {
+    Unreachable {
+        kind: UnreachableKind::Auth,
+        message: format!(
+            "{}@{} closed the connection after {refused} keys were refused (too many authentication \
+             failures: sshd's MaxAuthTries); set IdentityFile and `IdentitiesOnly yes` for this host \
+             in ~/.ssh/config, or identity_files in the inventory, so the right key is offered first",
+            t.user, t.address
+        ),
+        retry_in: None,
+    }
 }

@@ -75,8 +75,17 @@ fn ssh_config_unhonoured(fleet: &Fleet) -> Result<String, String> {
             "ssh_config options not honoured (OpenSSH would act on them; see docs/ssh-config.md):"
         );
     }
+    let ssh_hosts = fleet
+        .hosts
+        .iter()
+        .filter(|h| h.transport == TransportKind::Ssh)
+        .count();
     for (lines, names) in groups {
-        let _ = writeln!(text, "  {}:", names.join(", "));
+        if names.len() == ssh_hosts && ssh_hosts > 1 {
+            let _ = writeln!(text, "  every SSH host ({ssh_hosts}):");
+        } else {
+            let _ = writeln!(text, "  {}:", names.join(", "));
+        }
         for line in lines {
             let _ = writeln!(text, "    {line}");
         }

@@ -786,4 +786,34 @@ mod tests {
         let e = SshConfig::parse("Match bogus x\n", Path::new("/cfg"), None).unwrap_err();
         assert!(e.to_string().contains("unsupported Match attribute"), "{e}");
     }
+
+    proptest::proptest! {
+        /// Whatever the file says, reading and querying it never panics (errors are fine).
+        #[test]
+        fn any_config_reads_and_queries_without_panicking(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "Host", "Match", "User", "HostName", "Port", "IdentityFile",
+                        "ServerAliveInterval", "Tag", "KexAlgorithms", "#", "",
+                    ]),
+                    "[a-z0-9*?!,=\"' %.\\-]{0,24}",
+                ),
+                0..12,
+            ),
+            host in "[a-zA-Z0-9.*?-]{0,12}",
+            text in "\\PC{0,200}",
+        ) {
+            let written: String = lines.iter().map(|(k, a)| format!("{k} {a}\n")).collect();
+            for t in [written.as_str(), text.as_str()] {
+                if t.to_ascii_lowercase().contains("include") {
+                    continue;
+                }
+                if let Ok(c) = SshConfig::parse(t, Path::new("/cfg"), None) {
+                    let _ = c.query(&q(&host));
+                }
+            }
+            let _ = wildcard_match(&host, &text);
+        }
+    }
 }

@@ -13,6 +13,9 @@
 //!   `UserKnownHostsFile /dev/null` never weaken a strict fleet; `StrictHostKeyChecking yes`
 //!   tightens an `accept-new` fleet.
 //! - `config check` lists the options fleetdeck does not honour, per host, with file:line.
+//! - What fleetdeck resolves for a host (HostName, Port, User, IdentityFile, IdentitiesOnly,
+//!   ConnectTimeout, ServerAlive*) equals `ssh -G HOST` on the same file: `Include` globs,
+//!   `Host` negation, `Match host`/`originalhost`/`user`/`localuser`/`final`, first value wins.
 //!
 //! Each command runs with its own `$HOME` (so `~/.ssh/config` is the test's) and its own
 //! `SSH_AUTH_SOCK` (or none): nothing here touches the real user's config or agent.
@@ -409,5 +412,114 @@ fn config_check_lists_the_options_fleetdeck_does_not_honour_per_host() {
             !section.contains(&format!("{quiet} ")),
             "{quiet} has no effect and must not be listed:\n{section}"
         );
+    }
+}
+
+/// `ssh -G HOST` (OpenSSH's effective config) as keyword → values.
+fn ssh_g(config: &Path, host: &str) -> std::collections::HashMap<String, Vec<String>> {
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(config)
+        .arg("-G")
+        .arg(host)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ssh -G");
+    assert!(
+        out.status.success(),
+        "ssh -G {host}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut map = std::collections::HashMap::<String, Vec<String>>::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some((k, v)) = line.split_once(' ') {
+            map.entry(k.to_string()).or_default().push(v.to_string());
+        }
+    }
+    map
+}
+
+#[test]
+fn hosts_resolve_as_ssh_dash_g_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    fs::create_dir_all(dir.path().join("conf.d")).unwrap();
+    fs::write(
+        dir.path().join("conf.d/10-db.conf"),
+        "Host db*\n  User dba\n  IdentityFile /keys/db\nMatch host *.internal\n  ServerAliveInterval 20\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("conf.d/20-db.conf"),
+        "Host db*\n  User never\n  Port 2202\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config");
+    fs::write(
+        &config,
+        format!(
+            "Include {d}/conf.d/*.conf\n\
+             Host web? !web9\n  HostName %h.example.net\n  Port=2201\n  IdentitiesOnly yes\n\
+             Host db1\n  HostName db1.internal\n\
+             Match originalhost db2 !host *.internal\n  ConnectTimeout 9\n\
+             Match host *.example.net\n  ServerAliveInterval 5\n  ServerAliveCountMax 7\n\
+             Match final host *.example.net\n  IdentityFile /keys/final\n  User \"late user\"\n\
+             Match user root,!nobody localuser *\n  IdentityFile /keys/anyone\n\
+             Host *\n  ConnectTimeout 30\n  User everyone\n  IdentityFile /keys/all\n"
+        ),
+    )
+    .unwrap();
+    let parsed = fleetdeck::transport::ssh::SshConfig::read(&config, Some(dir.path()))
+        .expect("parse")
+        .expect("exists");
+    let hosts = ["web1", "web9", "db1", "db2", "other"];
+    let mut inventory = String::from("[fleet]\nname = \"t\"\n");
+    for h in hosts {
+        inventory.push_str(&format!("[[hosts]]\nname = \"{h}\"\naddress = \"{h}\"\n"));
+    }
+    let fleet = fleetdeck::inventory::load_fleet_from_str(
+        &inventory,
+        fleetdeck::inventory::ConfigSource::Embedded,
+    )
+    .expect("inventory");
+    for (host, address) in fleet.hosts.iter().zip(hosts) {
+        let ours = fleetdeck::transport::ssh::resolve_target(&fleet, host, Some(&parsed));
+        let g = ssh_g(&config, address);
+        let one = |k: &str| {
+            g.get(k)
+                .and_then(|v| v.first())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let at = format!("{address}: ours {ours:?}\nssh -G {g:?}");
+        assert_eq!(ours.address, one("hostname"), "{at}");
+        assert_eq!(ours.port.to_string(), one("port"), "{at}");
+        assert_eq!(ours.user, one("user"), "{at}");
+        assert_eq!(ours.identities_only, one("identitiesonly") == "yes", "{at}");
+        match one("connecttimeout").as_str() {
+            "none" => assert_eq!(ours.connect_timeout, fleet.ssh.connect_timeout, "{at}"),
+            secs => assert_eq!(ours.connect_timeout.as_secs().to_string(), secs, "{at}"),
+        }
+        match one("serveraliveinterval").as_str() {
+            "0" => assert_eq!(
+                ours.keepalive_interval,
+                Some(Duration::from_secs(15)),
+                "unset: fleetdeck's own default; {at}"
+            ),
+            secs => {
+                assert_eq!(
+                    ours.keepalive_interval.map(|d| d.as_secs().to_string()),
+                    Some(secs.to_string()),
+                    "{at}"
+                );
+                assert_eq!(
+                    ours.keepalive_max.to_string(),
+                    one("serveralivecountmax"),
+                    "{at}"
+                );
+            }
+        }
+        let theirs: Vec<PathBuf> = g["identityfile"].iter().map(PathBuf::from).collect();
+        assert_eq!(ours.identity_files, theirs, "{at}");
     }
 }

@@ -6,7 +6,8 @@
 //!   sshd's default `MaxAuthTries 6`, the right key 8th in the agent: without a configured key
 //!   the login fails, as `ssh` fails; with `IdentityFile` the key is offered first and it logs in
 //!   (as `ssh -v` shows: "Will attempt key" lists it first); with `IdentitiesOnly` only it is
-//!   offered.
+//!   offered. With the right key only in a file (not in the agent), the agent's 7 decoys come
+//!   first and the login fails, as for `ssh`, unless `IdentitiesOnly` keeps them out.
 //! - `ConnectTimeout` honoured against a blackholed host (a network namespace): the reported
 //!   error names the ssh_config timeout, not the fleet's; nothing is timed.
 //! - `UserKnownHostsFile` (with `~`) used for verification; `StrictHostKeyChecking no` and
@@ -130,6 +131,24 @@ impl Agent {
         assert!(
             out.status.success(),
             "ssh-add {}: {}",
+            key.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Agent {
+    fn remove(&self, key: &Path) {
+        let out = Command::new("ssh-add")
+            .arg("-d")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ssh-add -d");
+        assert!(
+            out.status.success(),
+            "ssh-add -d {}: {}",
             key.display(),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -285,6 +304,27 @@ fn identities_only_offers_the_configured_key_before_sshds_max_auth_tries() {
     assert!(!ssh_ok);
     let h = home.status_of(&inventory, "h1", Some(&agent));
     assert_eq!(h["error_kind"], "auth", "{h}");
+
+    // 5. The right key only as a file, the agent full of decoys: OpenSSH offers a file the
+    //    agent does not hold after all the agent's keys, so without IdentitiesOnly both fail…
+    agent.remove(&right);
+    home.set_config(&format!(
+        "Host 127.0.0.1\n  IdentityFile {}\n",
+        right.display()
+    ));
+    let (ssh_ok, attempts) = oracle(&home, &fleet, h1.port, &agent);
+    assert!(!ssh_ok, "{attempts:?}");
+    let h = home.status_of(&inventory, "h1", Some(&agent));
+    assert_eq!(h["error_kind"], "auth", "{h}");
+    // …and with it the decoys stay out and the file's key logs in.
+    home.set_config(&format!(
+        "Host 127.0.0.1\n  IdentitiesOnly yes\n  IdentityFile {}\n",
+        right.display()
+    ));
+    let (ssh_ok, attempts) = oracle(&home, &fleet, h1.port, &agent);
+    assert!(ssh_ok, "{attempts:?}");
+    let h = home.status_of(&inventory, "h1", Some(&agent));
+    assert_eq!(h["reachable"], true, "{h}");
 }
 
 #[test]

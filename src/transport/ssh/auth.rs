@@ -133,7 +133,9 @@ pub(super) async fn authenticate(
                             }
                         }
                     }
-                    tried.push(format!("ssh-agent ({} keys)", agent_keys.len()));
+                    if !agent_keys.is_empty() {
+                        tried.push(format!("ssh-agent ({} keys)", agent_keys.len()));
+                    }
                 }
                 Err(e) => tracing::debug!(error = %e, "agent has no identities"),
             },

@@ -535,6 +535,18 @@ mod tests {
     }
 
     #[test]
+    fn an_include_inside_a_non_matching_block_applies_nothing() {
+        let (_home, t) = targets(
+            "Host other\n  Include inc.conf\nHost *\n  Port 2222\n",
+            &[("inc.conf", "Host *\n  User included\n")],
+            "[ssh]\nuser = \"fleet\"",
+            &["web", "other"],
+        );
+        assert_eq!((t[0].user.as_str(), t[0].port), ("fleet", 2222));
+        assert_eq!((t[1].user.as_str(), t[1].port), ("included", 2222));
+    }
+
+    #[test]
     fn match_host_and_originalhost_with_negation() {
         let (_home, t) = targets(
             "Host db\n  HostName db.internal\nMatch host *.internal,!legacy.internal\n  User ops\n\

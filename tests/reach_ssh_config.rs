@@ -63,12 +63,21 @@ impl Home {
 
     /// `fleetdeck ARGS` in this home, with `agent` as its ssh-agent (or none).
     fn fleetdeck(&self, args: &[&str], agent: Option<&Agent>) -> Output {
+        self.fleetdeck_logging(args, agent, "off")
+    }
+
+    /// The log file of commands run with a log level (`fleetdeck_logging`).
+    fn log(&self) -> String {
+        fs::read_to_string(self.path().join("state/fleetdeck/fleetdeck.log")).unwrap_or_default()
+    }
+
+    fn fleetdeck_logging(&self, args: &[&str], agent: Option<&Agent>, log: &str) -> Output {
         let mut cmd = Command::new(support::fleetdeck_bin());
         cmd.args(args)
             .env("HOME", self.path())
             .env("XDG_STATE_HOME", self.path().join("state"))
             .env("XDG_CONFIG_HOME", self.path().join("xdg"))
-            .env("FLEETDECK_LOG", "off")
+            .env("FLEETDECK_LOG", log)
             .env_remove("FLEETDECK_CONFIG")
             .env_remove("SSH_AUTH_SOCK")
             .stdin(Stdio::null());
@@ -451,6 +460,28 @@ fn config_check_lists_the_options_fleetdeck_does_not_honour_per_host() {
         assert!(
             !section.contains(&format!("{quiet} ")),
             "{quiet} has no effect and must not be listed:\n{section}"
+        );
+    }
+
+    // The connection log says it once per host.
+    home.fleetdeck_logging(
+        &["status", "--config", inventory.to_str().unwrap()],
+        None,
+        "warn",
+    );
+    let log = home.log();
+    for host in ["h1", "h2"] {
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("ssh_config options not honoured") && l.contains(&format!("host={host}"))
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "{host} in the log:\n{log}");
+        assert!(
+            lines[0].contains("KexAlgorithms curve25519-sha256"),
+            "{}",
+            lines[0]
         );
     }
 }

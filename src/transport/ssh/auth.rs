@@ -197,7 +197,7 @@ fn too_many_tries(t: &SshTarget, refused: usize) -> Unreachable {
         kind: UnreachableKind::Auth,
         message: format!(
             "{}@{} closed the connection after {refused} keys were refused (too many authentication \
-             failures: sshd's MaxAuthTries); set IdentityFile and `IdentitiesOnly yes` for this host \
+             failures: most likely sshd's MaxAuthTries); set IdentityFile and `IdentitiesOnly yes` for this host \
              in ~/.ssh/config, or identity_files in the inventory, so the right key is offered first",
             t.user, t.address
         ),

@@ -536,7 +536,8 @@ fn hosts_resolve_as_ssh_dash_g_says() {
              Match host *.example.net\n  ServerAliveInterval 5\n  ServerAliveCountMax 7\n\
              Match final host *.example.net\n  IdentityFile /keys/final\n  User \"late user\"\n\
              Match user root,!nobody localuser *\n  IdentityFile /keys/anyone\n\
-             Host *\n  ConnectTimeout 30\n  User everyone\n  IdentityFile /keys/all\n"
+             Host *\n  ConnectTimeout 30\n  User everyone\n  IdentityFile /keys/all\n\
+             Host web1.example.net\n  IdentityFile /keys/by-hostname-in-the-final-pass\n"
         ),
     )
     .unwrap();

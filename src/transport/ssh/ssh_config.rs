@@ -254,27 +254,26 @@ impl SshConfig {
     pub fn query(&self, q: &Query<'_>) -> HostParams {
         let mut params = HostParams::default();
         let original = q.host.to_ascii_lowercase();
-        let mut active = true;
-        evaluate(
-            &self.items,
+        let first = Pass {
             q,
-            &original,
-            false,
-            false,
-            &mut active,
-            &mut params,
-        );
+            original: &original,
+            name: &original,
+            final_pass: false,
+        };
+        evaluate(&self.items, &first, false, &mut true, &mut params);
         if self.wants_final_pass {
-            let mut active = true;
-            evaluate(
-                &self.items,
-                q,
-                &original,
-                true,
-                false,
-                &mut active,
-                &mut params,
-            );
+            // ssh.c re-reads the config with the HostName obtained so far as the name `Host`
+            // lines match (`originalhost` still sees the name as given).
+            let name = params
+                .arg("hostname")
+                .map(|h| expand_percent_h(h, &original).to_ascii_lowercase())
+                .unwrap_or_else(|| original.clone());
+            let last = Pass {
+                name: &name,
+                final_pass: true,
+                ..first
+            };
+            evaluate(&self.items, &last, false, &mut true, &mut params);
         }
         params
     }
@@ -437,12 +436,21 @@ fn parse_match(args: &[String]) -> Result<Vec<Criterion>, String> {
     Ok(criteria)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One reading of the config for one host.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    q: &'a Query<'a>,
+    /// The name as given, lowercase (`originalhost`, `%h`).
+    original: &'a str,
+    /// The name `Host` lines match: the original, or in the final pass the HostName.
+    name: &'a str,
+    /// The final pass (`Match final` / `canonical` match only there).
+    final_pass: bool,
+}
+
 fn evaluate(
     items: &[Item],
-    q: &Query<'_>,
-    original: &str,
-    final_pass: bool,
+    pass: &Pass<'_>,
     never_match: bool,
     active: &mut bool,
     params: &mut HostParams,
@@ -450,31 +458,19 @@ fn evaluate(
     for item in items {
         match item {
             Item::Host(patterns) => {
-                *active = !never_match && host_matches(original, patterns);
+                *active = !never_match && host_matches(pass.name, patterns);
             }
             Item::Match(criteria, at) => {
-                *active =
-                    !never_match && match_criteria(criteria, at, q, original, final_pass, params);
+                *active = !never_match && match_criteria(criteria, at, pass, params);
             }
             Item::Include(included) => {
                 // readconf.c: an included file read from an inactive block can match nothing,
                 // and the including block's state is restored after it.
                 let outer = *active;
-                evaluate(
-                    included,
-                    q,
-                    original,
-                    final_pass,
-                    never_match || !outer,
-                    active,
-                    params,
-                );
+                evaluate(included, pass, never_match || !outer, active, params);
                 *active = outer;
             }
-            Item::File(items) => {
-                let mut fresh = true;
-                evaluate(items, q, original, final_pass, false, &mut fresh, params);
-            }
+            Item::File(items) => evaluate(items, pass, false, &mut true, params),
             Item::Set(setting) if *active => params.set(setting),
             Item::Set(_) => {}
         }
@@ -500,11 +496,10 @@ fn host_matches(host: &str, patterns: &[String]) -> bool {
 fn match_criteria(
     criteria: &[Criterion],
     at: &Location,
-    q: &Query<'_>,
-    original: &str,
-    final_pass: bool,
+    pass: &Pass<'_>,
     params: &mut HostParams,
 ) -> bool {
+    let (q, original, final_pass) = (pass.q, pass.original, pass.final_pass);
     // `Match host` sees the HostName obtained so far (`%h` expanded), as in OpenSSH.
     let host = params
         .arg("hostname")
@@ -776,6 +771,11 @@ mod tests {
         assert_eq!(c.query(&q("alias")).arg("user"), Some("late"));
         assert_eq!(c.query(&q("real")).arg("user"), Some("late"));
         assert_eq!(c.query(&q("other")).arg("user"), None);
+        // In the final pass `Host` lines match the HostName (checked with `ssh -G`).
+        let c = parse("Match final all\nHost alias\n  HostName real\nHost real\n  User viareal\n");
+        assert_eq!(c.query(&q("alias")).arg("user"), Some("viareal"));
+        let c = parse("Host alias\n  HostName real\nHost real\n  User viareal\n");
+        assert_eq!(c.query(&q("alias")).arg("user"), None);
     }
 
     #[test]

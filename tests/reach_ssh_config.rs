@@ -8,6 +8,8 @@
 //!   (as `ssh -v` shows: "Will attempt key" lists it first); with `IdentitiesOnly` only it is
 //!   offered. With the right key only in a file (not in the agent), the agent's 7 decoys come
 //!   first and the login fails, as for `ssh`, unless `IdentitiesOnly` keeps them out.
+//! - `IdentityAgent`: a socket named in ssh_config is used without `SSH_AUTH_SOCK`; `none`
+//!   keeps the agent out.
 //! - `ConnectTimeout` honoured against a blackholed host (a network namespace): the reported
 //!   error names the ssh_config timeout, not the fleet's; nothing is timed.
 //! - `UserKnownHostsFile` (with `~`) used for verification; `StrictHostKeyChecking no` and
@@ -332,6 +334,33 @@ fn identities_only_offers_the_configured_key_before_sshds_max_auth_tries() {
     ));
     let (ssh_ok, attempts) = oracle(&home, &fleet, h1.port, &agent);
     assert!(ssh_ok, "{attempts:?}");
+    let h = home.status_of(&inventory, "h1", Some(&agent));
+    assert_eq!(h["reachable"], true, "{h}");
+}
+
+#[test]
+fn identity_agent_names_the_agent_socket_or_turns_the_agent_off() {
+    let fleet = TestFleet::start(FleetSpec::hosts(1));
+    let dir = tempfile::tempdir().expect("agent dir");
+    let agent = Agent::start(dir.path());
+    agent.add(fleet.client_key());
+    let inventory = fleet.write_inventory(&InventoryOpts {
+        identity_files: Some(vec![]),
+        ..InventoryOpts::default()
+    });
+    // No SSH_AUTH_SOCK at all: the agent is found only through IdentityAgent.
+    let home = Home::new(&format!(
+        "Host 127.0.0.1\n  IdentityAgent {}\n",
+        agent.sock.display()
+    ));
+    let h = home.status_of(&inventory, "h1", None);
+    assert_eq!(h["reachable"], true, "{h}");
+    // IdentityAgent none: the agent of SSH_AUTH_SOCK is not used, and no other key exists.
+    home.set_config("Host 127.0.0.1\n  IdentityAgent none\n");
+    let h = home.status_of(&inventory, "h1", Some(&agent));
+    assert_eq!(h["error_kind"], "auth", "{h}");
+    // The same inventory and agent without that line log in (the refusal above is IdentityAgent's).
+    home.set_config("");
     let h = home.status_of(&inventory, "h1", Some(&agent));
     assert_eq!(h["reachable"], true, "{h}");
 }

@@ -93,8 +93,9 @@ pub(super) async fn authenticate(
     let mut tried = Vec::new();
     // Keys the agent offered, so the same key is not offered again from its file.
     let mut offered_by_agent = Vec::new();
-    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
-        match AgentClient::connect_env().await {
+    // `IdentityAgent` or `$SSH_AUTH_SOCK`, resolved with the target.
+    if let Some(socket) = &t.identity_agent {
+        match AgentClient::connect_uds(socket).await {
             Ok(mut agent) => match agent.request_identities().await {
                 Ok(all) => {
                     // OpenSSH's order (configured keys first, IdentitiesOnly): see `offer`.

@@ -105,7 +105,7 @@ pub const KEYWORDS: &[Keyword] = &[
     k("HostKeyAlias", Listed, &[], "known_hosts is searched for the real host name and port"),
     k("HostName", Honoured, &[], ""),
     k("IdentitiesOnly", Honoured, &[], ""),
-    k("IdentityAgent", Listed, &["ssh_auth_sock", "$ssh_auth_sock"], "the agent of SSH_AUTH_SOCK is used"),
+    k("IdentityAgent", Honoured, &[], ""),
     k("IdentityFile", Honoured, &[], ""),
     k("IgnoreUnknown", Honoured, &[], ""),
     k("Include", Honoured, &[], ""),

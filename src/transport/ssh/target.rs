@@ -34,6 +34,8 @@ pub struct SshTarget {
     pub identity_files: Vec<PathBuf>,
     /// `IdentitiesOnly yes`: of the agent's keys, only those of `identity_files` are offered.
     pub identities_only: bool,
+    /// The ssh-agent socket (`IdentityAgent`, else `$SSH_AUTH_SOCK`); `None`: no agent.
+    pub identity_agent: Option<PathBuf>,
     /// known_hosts files to check: the fleet's first (the first one receives `accept-new` keys),
     /// then ssh_config's `UserKnownHostsFile` and `GlobalKnownHostsFile`.
     pub known_hosts: Vec<PathBuf>,
@@ -166,6 +168,22 @@ pub fn resolve_target(fleet: &Fleet, host: &Host, ssh_config: Option<&SshConfig>
         None => false,
     };
 
+    let identity_agent = match params.get("identityagent") {
+        None => env_path("SSH_AUTH_SOCK"),
+        Some(s) => {
+            let value = &s.args[0];
+            if value.eq_ignore_ascii_case("none") {
+                None
+            } else if value == "SSH_AUTH_SOCK" {
+                env_path("SSH_AUTH_SOCK")
+            } else if let Some(var) = value.strip_prefix('$') {
+                env_path(var)
+            } else {
+                Some(tokens.path(value))
+            }
+        }
+    };
+
     // The fleet's files always count (so a key they record is always checked, and a changed
     // key is always caught); ssh_config's are added for verification. `/dev/null` and `none`
     // add nothing, so they can never hide the fleet's files.
@@ -249,6 +267,7 @@ pub fn resolve_target(fleet: &Fleet, host: &Host, ssh_config: Option<&SshConfig>
         user,
         identity_files,
         identities_only,
+        identity_agent,
         known_hosts,
         policy,
         connect_timeout,
@@ -324,6 +343,13 @@ fn local_user() -> String {
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "root".to_string())
+}
+
+/// An environment variable naming a path, when set and not empty.
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn yes_no(s: &Setting) -> Option<bool> {

@@ -446,12 +446,11 @@ fn user_known_hosts_file_is_used_and_never_weakens_the_fleets_policy() {
 fn config_check_lists_the_options_fleetdeck_does_not_honour_per_host() {
     let fleet = TestFleet::start(FleetSpec::hosts(2));
     let inventory = fleet.write_inventory(&InventoryOpts::default());
-    let home = Home::new(
-        "Match originalhost 127.0.0.1 exec \"test -e /tmp\"\n  User someone\n\
+    let text_of_config = "Match originalhost 127.0.0.1 exec \"test -e /tmp\"\n  User someone\n\
          Host 127.0.0.1\n  KexAlgorithms curve25519-sha256\n  LocalForward 5432 localhost:5432\n\
          \x20 PKCS11Provider /usr/lib/opensc-pkcs11.so\n  GSSAPIAuthentication yes\n\
-         \x20 StrictHostKeyChecking no\n  Compression no\n  LogLevel QUIET\n",
-    );
+         \x20 StrictHostKeyChecking no\n  Compression no\n  LogLevel QUIET\n";
+    let home = Home::new(text_of_config);
     let out = home.fleetdeck(
         &["config", "check", "--config", inventory.to_str().unwrap()],
         None,
@@ -491,6 +490,20 @@ fn config_check_lists_the_options_fleetdeck_does_not_honour_per_host() {
             "{quiet} has no effect and must not be listed:\n{section}"
         );
     }
+
+    // A line ssh itself would refuse: config check says where, and fails.
+    home.set_config("Host 127.0.0.1\n  Port\n");
+    let out = home.fleetdeck(
+        &["config", "check", "--config", inventory.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{cfg}:2: no argument after keyword \"Port\"")),
+        "{stderr}"
+    );
+    home.set_config(text_of_config);
 
     // The connection log says it once per host.
     home.fleetdeck_logging(

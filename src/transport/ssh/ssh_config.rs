@@ -6,7 +6,7 @@
 //! Why our own reader: `ssh2-config` 0.9 has no `Match`: a `Match` line becomes an unknown field
 //! and every line after it lands in the preceding `Host` block, so a config with `Match` would be
 //! read wrong, silently. Asking OpenSSH itself (`ssh -G HOST`) is exact but costs one process per
-//! host (about 9 ms each here, 9 s of start-up for 1,000 hosts), needs the `ssh` client, and prints
+//! host (9–13 ms each here, 9–13 s of start-up for 1,000 hosts), needs the `ssh` client, and prints
 //! every option with its default, so it cannot tell which options the operator set (needed to list
 //! the ones fleetdeck does not honour). See docs/ssh-config.md.
 //!
@@ -15,7 +15,9 @@
 //! patterns with `*`, `?` and `!`; `Match` criteria `all`, `canonical`, `final`, `host`,
 //! `originalhost`, `user`, `localuser` and `tagged` are evaluated, the others (`exec`,
 //! `localnetwork`, `version`, `sessiontype`, `command`) are reported as not evaluated and their
-//! block is not applied; `Include` inside an inactive block includes nothing that can match.
+//! block is not applied; `Match final` reads the config a second time with `Host` lines
+//! matching the HostName obtained; `Include` inside an inactive block includes nothing that can
+//! match.
 
 use std::collections::BTreeMap;
 use std::fmt;

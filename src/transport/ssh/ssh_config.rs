@@ -413,11 +413,16 @@ fn parse_match(args: &[String]) -> Result<Vec<Criterion>, String> {
                     format!("Match {attribute} needs an argument, e.g. `Match {attribute} PATTERN`")
                 })?)
             }
-            other => {
-                return Err(format!(
-                    "unsupported Match attribute {other:?}: expected all, canonical, final, exec, \
-                     localnetwork, host, originalhost, user, localuser, tagged, version, sessiontype or command"
-                ));
+            // An attribute newer than this reader: the rest of the line is its business. The
+            // block is not applied and is listed, rather than refusing a config ssh accepts.
+            _ => {
+                let rest: Vec<String> = words.by_ref().cloned().collect();
+                criteria.push(Criterion {
+                    negated,
+                    attribute,
+                    argument: Some(rest.join(" ")),
+                });
+                break;
             }
         };
         criteria.push(Criterion {
@@ -785,8 +790,16 @@ mod tests {
         let e = SshConfig::parse("Host a\n  Port\n", Path::new("/cfg"), None).unwrap_err();
         assert_eq!(e.at.line, 2);
         assert!(e.to_string().starts_with("/cfg:2: no argument"), "{e}");
-        let e = SshConfig::parse("Match bogus x\n", Path::new("/cfg"), None).unwrap_err();
-        assert!(e.to_string().contains("unsupported Match attribute"), "{e}");
+        let e = SshConfig::parse("Match host\n", Path::new("/cfg"), None).unwrap_err();
+        assert!(
+            e.to_string().contains("Match host needs an argument"),
+            "{e}"
+        );
+        // An attribute this reader does not know: not applied, reported, not an error.
+        let c = parse("Match newfangled x y\n  User z\n");
+        let p = c.query(&q("h"));
+        assert_eq!(p.arg("user"), None);
+        assert_eq!(p.unevaluated[0].1, "newfangled x y");
     }
 
     proptest::proptest! {

@@ -379,10 +379,12 @@ fn connect_timeout_from_ssh_config_bounds_a_blackholed_host() {
         extra_hosts: vec![dark.extra_host("dark")],
         ..InventoryOpts::default()
     });
-    let home = Home::new(&format!("Host {}\n  ConnectTimeout 1\n", dark.address()));
+    // Reachable first (without the 1 s bound: under load a handshake may take longer).
+    let home = Home::new("");
     let h = home.status_of(&inventory, "dark", None);
     assert_eq!(h["reachable"], true, "reachable before the blackhole: {h}");
     dark.blackhole();
+    home.set_config(&format!("Host {}\n  ConnectTimeout 1\n", dark.address()));
     let h = home.status_of(&inventory, "dark", None);
     assert_eq!(h["reachable"], false, "{h}");
     assert_eq!(h["error_kind"], "timeout", "{h}");

@@ -786,6 +786,29 @@ mod tests {
     }
 
     #[test]
+    fn an_include_loop_is_an_error_and_a_glob_matching_nothing_is_not() {
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        std::fs::write(ssh.join("loop.conf"), "Include loop.conf\n").unwrap();
+        let e = SshConfig::parse(
+            "Include loop.conf\n",
+            &ssh.join("config"),
+            Some(home.path()),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("nested deeper than 16"), "{e}");
+        assert!(e.at.file.ends_with("loop.conf"), "{e}");
+        let c = SshConfig::parse(
+            "Include nothing.d/*\nHost *\n  User u\n",
+            &ssh.join("config"),
+            Some(home.path()),
+        )
+        .unwrap();
+        assert_eq!(c.query(&q("h")).arg("user"), Some("u"));
+    }
+
+    #[test]
     fn bad_lines_name_the_file_and_line() {
         let e = SshConfig::parse("Host a\n  Port\n", Path::new("/cfg"), None).unwrap_err();
         assert_eq!(e.at.line, 2);

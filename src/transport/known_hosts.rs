@@ -4,8 +4,10 @@
 //! russh's own checker misses wildcards, `!` negation and `@revoked`. This module is the thin
 //! matcher with OpenSSH's semantics on top of the parser: a line applies to a host when one of
 //! its patterns matches and none of its negated ones does; `[host]:port` is the name for a
-//! non-22 port; a key of the same algorithm that differs is a *changed* key, which is refused
-//! under every policy.
+//! non-22 port (and, as OpenSSH retries "without port identifier", a bare host line applies on
+//! any port for a key that is otherwise unknown); a key of the same algorithm that differs is a
+//! *changed* key, which is refused under every policy. `@cert-authority` and `@revoked` lines are
+//! found here for [`super::host_cert`], which judges host certificates.
 //!
 //! Callers: the SSH transport's `check_server_key`, and `accept-new` appending a new key.
 
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::ssh_key::known_hosts::{Entry, HostPatterns, Marker};
+use russh::keys::ssh_key::public::KeyData;
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use sha1::Sha1;
 
@@ -70,45 +73,44 @@ pub fn fingerprint(key: &PublicKey) -> String {
 
 /// Checks `key` for `host:port` against `files`, in order. Missing files are skipped (a fresh
 /// machine has no `~/.ssh/known_hosts`); unparsable lines are skipped, as OpenSSH does.
+///
+/// On a non-default port a key recorded under the bare host name (`db1 KEY` for `[db1]:2222`)
+/// also counts as known, as OpenSSH's "checking without port identifier" does; such a line can
+/// make a key known but never changed (OpenSSH's retry is read-only too). `@revoked` lines under
+/// either name are honoured: a revocation is never escaped by writing the port.
 pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> Verdict {
-    let name = host_key_name(host, port);
+    if let Some(at) = revoked(files, host, port, key.key_data()) {
+        return Verdict::Revoked(at);
+    }
+    let verdict = check_name(files, &host_key_name(host, port), key);
+    if port != 22
+        && matches!(verdict, Verdict::Unknown { .. })
+        && let known @ Verdict::Known(_) = check_name(files, host, key)
+    {
+        return known;
+    }
+    verdict
+}
+
+fn check_name(files: &[PathBuf], name: &str, key: &PublicKey) -> Verdict {
     let mut known = None;
     let mut changed = None;
     let mut other_algorithms = Vec::new();
-    for file in files {
-        // Bytes, not a UTF-8 string: one stray non-UTF-8 byte (a Latin-1 comment) must not make
-        // every key in the file unknown, which `accept-new` would then answer by trusting a
-        // changed key. OpenSSH reads the file bytewise and skips only the lines it cannot parse.
-        let Ok(bytes) = std::fs::read(file) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        for (index, line) in text.lines().enumerate() {
-            let Some(entry) = parse_line(line) else {
-                continue;
-            };
-            if !entry_matches(&entry, &name) {
-                continue;
-            }
-            let location = Location {
-                file: file.clone(),
-                line: index + 1,
-            };
-            let recorded = entry.public_key();
-            let same_key = recorded.key_data() == key.key_data();
-            match entry.marker() {
-                // A revoked key is refused whatever else is recorded.
-                Some(Marker::Revoked) if same_key => return Verdict::Revoked(location),
-                Some(_) => continue,
-                None => {}
-            }
-            if same_key {
-                known.get_or_insert(location);
-            } else if recorded.algorithm() == key.algorithm() {
-                changed.get_or_insert((location, fingerprint(recorded)));
-            } else {
-                other_algorithms.push(location);
-            }
+    for (location, entry) in lines_for(files, &[name]) {
+        let recorded = entry.public_key();
+        let same_key = recorded.key_data() == key.key_data();
+        match entry.marker() {
+            // A revoked key is refused whatever else is recorded.
+            Some(Marker::Revoked) if same_key => return Verdict::Revoked(location),
+            Some(_) => continue,
+            None => {}
+        }
+        if same_key {
+            known.get_or_insert(location);
+        } else if recorded.algorithm() == key.algorithm() {
+            changed.get_or_insert((location, fingerprint(recorded)));
+        } else {
+            other_algorithms.push(location);
         }
     }
     // A matching line wins over a conflicting one, as in OpenSSH (several keys may be listed).
@@ -122,6 +124,67 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> Verdi
     } else {
         Verdict::Unknown { other_algorithms }
     }
+}
+
+/// The `@cert-authority` lines that apply to `host:port`, in file order: first those naming
+/// `[host]:port` (or `host` on port 22), then, on another port, those naming the bare host (which
+/// OpenSSH also honours, "checking without port identifier").
+pub fn cert_authorities(files: &[PathBuf], host: &str, port: u16) -> Vec<(Location, PublicKey)> {
+    let name = host_key_name(host, port);
+    let mut names = vec![name.as_str()];
+    if port != 22 {
+        names.push(host);
+    }
+    let mut found: Vec<(Location, PublicKey)> = Vec::new();
+    for name in names {
+        for (location, entry) in lines_for(files, &[name]) {
+            if entry.marker() == Some(&Marker::CertAuthority)
+                && !found.iter().any(|(l, _)| *l == location)
+            {
+                found.push((location, entry.public_key().clone()));
+            }
+        }
+    }
+    found
+}
+
+/// The first `@revoked` line that applies to `host:port` (or the bare host) and lists `key`.
+/// Both names are searched: a revocation is never escaped by writing the port.
+pub fn revoked(files: &[PathBuf], host: &str, port: u16, key: &KeyData) -> Option<Location> {
+    let name = host_key_name(host, port);
+    lines_for(files, &[name.as_str(), host])
+        .into_iter()
+        .find(|(_, entry)| {
+            entry.marker() == Some(&Marker::Revoked) && entry.public_key().key_data() == key
+        })
+        .map(|(location, _)| location)
+}
+
+/// Every parsable line of `files` whose host patterns match one of `names`, with where it is.
+fn lines_for(files: &[PathBuf], names: &[&str]) -> Vec<(Location, Entry)> {
+    let mut out = Vec::new();
+    for file in files {
+        // Bytes, not a UTF-8 string: one stray non-UTF-8 byte (a Latin-1 comment) must not make
+        // every key in the file unknown, which `accept-new` would then answer by trusting a
+        // changed key. OpenSSH reads the file bytewise and skips only the lines it cannot parse.
+        let Ok(bytes) = std::fs::read(file) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        for (index, line) in text.lines().enumerate() {
+            let Some(entry) = parse_line(line) else {
+                continue;
+            };
+            if names.iter().any(|name| entry_matches(&entry, name)) {
+                let location = Location {
+                    file: file.clone(),
+                    line: index + 1,
+                };
+                out.push((location, entry));
+            }
+        }
+    }
+    out
 }
 
 /// Appends `key` for `host:port` to `file` (the `accept-new` policy), creating the file with
@@ -350,6 +413,104 @@ mod tests {
             check(&[f], "127.0.0.1", 22, &key(KEY_B)),
             Verdict::Known(Location { line: 2, .. })
         ));
+    }
+
+    #[test]
+    fn a_key_under_the_bare_host_name_is_known_on_any_port_but_never_changed_there() {
+        // OpenSSH: "checking without port identifier" (read-only).
+        let dir = tempfile::tempdir().unwrap();
+        let f = file_with(&dir, &format!("db1 {KEY_A}\n"));
+        assert!(matches!(
+            check(std::slice::from_ref(&f), "db1", 2222, &key(KEY_A)),
+            Verdict::Known(Location { line: 1, .. })
+        ));
+        assert!(matches!(
+            check(std::slice::from_ref(&f), "db1", 2222, &key(KEY_B)),
+            Verdict::Unknown { .. }
+        ));
+        // A key recorded for the port wins over the bare name's.
+        let g = file_with(&dir, &format!("db1 {KEY_A}\n[db1]:2222 {KEY_B}\n"));
+        assert!(matches!(
+            check(std::slice::from_ref(&g), "db1", 2222, &key(KEY_A)),
+            Verdict::Changed { .. }
+        ));
+        // A revocation under the bare name is not escaped by the port.
+        let r = file_with(&dir, &format!("[db1]:2222 {KEY_A}\n@revoked db1 {KEY_A}\n"));
+        assert!(matches!(
+            check(&[r], "db1", 2222, &key(KEY_A)),
+            Verdict::Revoked(Location { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn cert_authority_lines_match_like_host_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file_with(
+            &dir,
+            &format!(
+                "@cert-authority [127.0.0.1]:* {KEY_A}\n\
+                 @cert-authority *.prod,!bad.prod {KEY_B}\n\
+                 @cert-authority 10.0.0.5 {KEY_ECDSA}\n\
+                 [127.0.0.1]:2222 {KEY_B}\n"
+            ),
+        );
+        let files = std::slice::from_ref(&f);
+        let lines = |host: &str, port: u16| -> Vec<usize> {
+            cert_authorities(files, host, port)
+                .iter()
+                .map(|(l, _)| l.line)
+                .collect()
+        };
+        // `[127.0.0.1]:*` covers every non-default port, never port 22 (whose name is bare).
+        assert_eq!(lines("127.0.0.1", 2222), vec![1]);
+        assert_eq!(lines("127.0.0.1", 22), Vec::<usize>::new());
+        assert_eq!(lines("node1.prod", 22), vec![2]);
+        assert_eq!(lines("bad.prod", 22), Vec::<usize>::new());
+        // The bare host's CA applies on another port too, after those naming the port.
+        assert_eq!(lines("10.0.0.5", 2200), vec![3]);
+        // A plain key line is never a CA, and a CA line never a host key.
+        assert!(matches!(
+            check(files, "127.0.0.1", 2223, &key(KEY_A)),
+            Verdict::Unknown { .. }
+        ));
+        assert_eq!(
+            cert_authorities(files, "127.0.0.1", 2222)[0].1.key_data(),
+            key(KEY_A).key_data()
+        );
+    }
+
+    #[test]
+    fn hashed_cert_authority_lines_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let hashed = HASHED_A_2222;
+        let f = file_with(&dir, &format!("@cert-authority {hashed}\n"));
+        assert_eq!(
+            cert_authorities(std::slice::from_ref(&f), "127.0.0.1", 2222).len(),
+            1
+        );
+        assert!(cert_authorities(&[f], "127.0.0.1", 2223).is_empty());
+    }
+
+    #[test]
+    fn revoked_cas_are_found_for_the_host_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file_with(
+            &dir,
+            &format!("@revoked otherhost {KEY_A}\n@revoked [127.0.0.1]:* {KEY_B}\n"),
+        );
+        let files = std::slice::from_ref(&f);
+        assert_eq!(
+            revoked(files, "127.0.0.1", 2222, key(KEY_A).key_data()),
+            None
+        );
+        assert_eq!(
+            revoked(files, "127.0.0.1", 2222, key(KEY_B).key_data()).map(|l| l.line),
+            Some(2)
+        );
+        assert_eq!(
+            revoked(files, "otherhost", 22, key(KEY_A).key_data()).map(|l| l.line),
+            Some(1)
+        );
     }
 
     #[test]

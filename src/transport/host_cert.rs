@@ -171,7 +171,7 @@ fn problem(cert: &Certificate, host: &str, now: u64, ca: &Fingerprint) -> Option
     // OpenSSH lower-cases the host name it dials and compares principals exactly.
     let name = host.to_ascii_lowercase();
     let principals = cert.valid_principals();
-    if !principals.is_empty() && !principals.iter().any(|p| *p == name) {
+    if !principals.is_empty() && !principals.contains(&name) {
         return Some(CertProblem::Principal {
             name,
             principals: principals.to_vec(),
@@ -404,6 +404,17 @@ mod tests {
             message.contains(&format!("{}:1", files[0].display())),
             "{message}"
         );
+        // Trusting CA_B as well makes the same certificate good.
+        let both = known_hosts(
+            &dir,
+            &format!("@cert-authority [127.0.0.1]:* {CA_A}\n@cert-authority * {CA_B}\n"),
+        );
+        assert!(matches!(
+            check(&both, "127.0.0.1", 2222, &c, INSIDE),
+            CertVerdict::Trusted {
+                ca: Location { line: 2, .. }
+            }
+        ));
     }
 
     #[test]

@@ -184,6 +184,7 @@ impl SshHost {
             keepalive_interval: t.keepalive_interval,
             keepalive_max: t.keepalive_max,
             nodelay: true,
+            preferred: host_key::preferred(t),
             ..Default::default()
         });
         let connected = client::connect(config, (t.address.as_str(), t.port), client).await;

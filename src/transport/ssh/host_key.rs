@@ -1,15 +1,68 @@
 //! Verifying the server: russh's per-connection handler checks the host key against the
 //! known_hosts files under the fleet's policy and keeps the reason for a refusal.
+//!
+//! A host certificate is judged by [`host_cert`] against the `@cert-authority` lines. When it is
+//! not trusted (but not revoked), OpenSSH checks the certificate's key as a plain host key; so
+//! do we, with one difference: such a key is never *recorded* under `accept-new` — a
+//! certificate that failed is never turned into trust (docs/ssh-certificates.md).
 
 use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use russh::client;
 use russh::keys::PublicKey;
+use russh::keys::ssh_key::{Algorithm, Certificate, EcdsaCurve, HashAlg};
 
 use super::SshTarget;
 use crate::inventory::HostKeyPolicy;
 use crate::observation::{Unreachable, UnreachableKind};
+use crate::transport::host_cert::{self, CertVerdict};
 use crate::transport::known_hosts::{self, Verdict};
+
+/// Host-key certificate algorithms asked for when a CA is trusted for the host, most preferred
+/// first (the plain algorithms follow, so a host without a certificate still answers).
+const CERTIFICATE_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::Ed25519,
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP256,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP384,
+    },
+    Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP521,
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha512),
+    },
+    Algorithm::Rsa {
+        hash: Some(HashAlg::Sha256),
+    },
+];
+
+/// The algorithms to negotiate with `t`: certificate host keys first when an `@cert-authority`
+/// line applies to the host — as OpenSSH orders its host key algorithms by what known_hosts can
+/// verify — and plain keys only otherwise, so a host nobody vouches for by CA is verified (and
+/// recorded under `accept-new`) by its plain key exactly as before.
+pub(super) fn preferred(t: &SshTarget) -> russh::Preferred {
+    let trusts_a_ca = !known_hosts::cert_authorities(&t.known_hosts, &t.address, t.port).is_empty();
+    russh::Preferred {
+        host_key_certificates: if trusts_a_ca {
+            CERTIFICATE_ALGORITHMS.into()
+        } else {
+            (&[]).into()
+        },
+        ..russh::Preferred::default()
+    }
+}
+
+fn now_unix() -> u64 {
+    // A clock before 1970 reads as 0: every certificate is then "not yet valid", never valid.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 /// russh's per-connection event handler: host key verification happens here.
 pub(super) struct Client {
@@ -28,6 +81,57 @@ impl Client {
         });
         Ok(false)
     }
+
+    /// A host certificate: trusted by a CA, refused, or (where OpenSSH does) judged by its key.
+    fn check_certificate(&self, cert: &Certificate) -> Result<bool, russh::Error> {
+        let t = &self.target;
+        let name = known_hosts::host_key_name(&t.address, t.port);
+        let now = now_unix();
+        let verdict = host_cert::check(&t.known_hosts, &t.address, t.port, cert, now);
+        let reason = host_cert::describe(&verdict, &name, cert, now);
+        match verdict {
+            CertVerdict::Trusted { .. } => {
+                tracing::debug!(host = %t.name, %reason, "host certificate accepted");
+                return Ok(true);
+            }
+            // No fallback: OpenSSH refuses a revoked certificate outright.
+            CertVerdict::Revoked { .. } => {
+                return self.refuse(UnreachableKind::HostKeyChanged, reason);
+            }
+            CertVerdict::Invalid { .. } | CertVerdict::UnknownCa { .. } => {}
+        }
+        // OpenSSH: "No matching CA found. Retry with plain key".
+        let key = PublicKey::from(cert.public_key().clone());
+        let fp = known_hosts::fingerprint(&key);
+        match known_hosts::check(&t.known_hosts, &t.address, t.port, &key) {
+            Verdict::Known(at) => {
+                tracing::warn!(host = %t.name, %reason, known_at = %at,
+                    "host certificate not trusted; its key is recorded as a plain host key, accepted as OpenSSH does");
+                Ok(true)
+            }
+            Verdict::Revoked(at) => self.refuse(
+                UnreachableKind::HostKeyChanged,
+                format!("{reason}; and its key {fp} is marked @revoked at {at}"),
+            ),
+            Verdict::Changed {
+                recorded,
+                recorded_fingerprint,
+            } => self.refuse(
+                UnreachableKind::HostKeyChanged,
+                format!(
+                    "{reason}; and HOST KEY CHANGED: its key {fp} differs from {recorded_fingerprint} recorded at \
+                     {recorded}. Refusing under every policy."
+                ),
+            ),
+            Verdict::Unknown { .. } => self.refuse(
+                UnreachableKind::HostKeyUnknown,
+                format!(
+                    "{reason}. No known_hosts line records its key {fp} either, so it is refused (under every \
+                     policy: a key whose certificate failed is never recorded by accept-new)."
+                ),
+            ),
+        }
+    }
 }
 
 impl client::Handler for Client {
@@ -39,9 +143,8 @@ impl client::Handler for Client {
     ) -> Result<bool, Self::Error> {
         let key: PublicKey = match server {
             russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            // Host certificates are checked as their plain key: no @cert-authority trust yet.
             russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                PublicKey::from(cert.public_key().clone())
+                return self.check_certificate(cert);
             }
         };
         let t = &self.target;

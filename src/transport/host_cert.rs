@@ -185,9 +185,18 @@ fn problem(cert: &Certificate, host: &str, now: u64, ca: &Fingerprint) -> Option
     None
 }
 
-/// A time in a message: RFC 3339 in UTC, or the raw number when it is out of range
+/// The system clock in seconds since the epoch, for [`check`]. A clock before 1970 reads as 0:
+/// every certificate is then "not yet valid", never valid.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A certificate time in a message: RFC 3339 in UTC, or the raw number when it is out of range
 /// (`ssh-keygen -V forever` writes u64::MAX).
-fn when(secs: u64) -> String {
+pub fn when(secs: u64) -> String {
     std::time::UNIX_EPOCH
         .checked_add(std::time::Duration::from_secs(secs))
         .filter(|_| secs < 253_402_300_800) // year 10000: humantime's limit

@@ -201,6 +201,8 @@ struct SshHost {
     child: Option<Child>,
     /// Variables sessions get besides `HOME` ([`TestFleet::set_host_env`]).
     env: Vec<(String, String)>,
+    /// Lines appended to the generated sshd_config (`HostCertificate …`, `TrustedUserCAKeys …`).
+    extra_config: String,
 }
 
 struct AnvilNode {
@@ -298,6 +300,7 @@ impl TestFleet {
                 host_public_key,
                 child: None,
                 env: Vec::new(),
+                extra_config: String::new(),
             });
         }
         if let Some(first) = fleet.hosts.first() {
@@ -407,6 +410,21 @@ impl TestFleet {
             "start_host({i}): {} is already running",
             self.hosts[i].name
         );
+        self.launch_host(i, false);
+    }
+
+    /// Restarts host `i` (same port, key, home) with `lines` appended to its sshd_config, e.g.
+    /// `HostCertificate …` or `TrustedUserCAKeys …`; they replace lines given before. sshd reads
+    /// its host keys and certificates when it starts, so a changed certificate needs this too.
+    pub fn restart_host_with(&mut self, i: usize, lines: &str) {
+        if self.hosts[i].child.is_some() {
+            self.stop_host(i);
+        }
+        let mut lines = lines.to_string();
+        if !lines.is_empty() && !lines.ends_with('\n') {
+            lines.push('\n');
+        }
+        self.hosts[i].extra_config = lines;
         self.launch_host(i, false);
     }
 
@@ -723,6 +741,7 @@ impl TestFleet {
                 assert!(config.contains(&home), "sshd_config_text sets HOME");
                 config = config.replace(&home, &with);
             }
+            config.push_str(&h.extra_config);
             fs::write(&h.config, config).expect("write sshd_config");
             let _ = fs::remove_file(&h.pidfile);
             let log = fs::File::create(&h.log).expect("create sshd log");

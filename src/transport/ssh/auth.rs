@@ -1,20 +1,32 @@
 //! Logging in: private keys (loaded once per process, passphrases asked once) and the order
 //! in which the agent's and the identity files' keys are offered.
+//!
+//! User certificates are offered as OpenSSH offers them: those the agent holds, and those on
+//! disk — each `CertificateFile`, and `<identity>-cert.pub` beside each identity file — with the
+//! private key they certify, whether that key is in the agent or in the identity file. A
+//! certificate is offered before its plain key. When nothing is accepted, the error names every
+//! certificate offered (file, key ID, CA, and "expired" when it is), because sshd's refusal
+//! says nothing about why.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use russh::client::Handle;
+use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
+use russh::keys::ssh_key::public::KeyData;
+use russh::keys::ssh_key::{Certificate, HashAlg};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Mutex;
 
 use super::SshTarget;
 use super::host_key::Client;
 use super::offer;
 use crate::observation::{Unreachable, UnreachableKind};
+use crate::transport::host_cert;
 
 /// Asks the operator for a key's passphrase (a TUI dialog, a TTY prompt, or nobody).
 pub trait PassphrasePrompt: Send + Sync {
@@ -85,14 +97,110 @@ impl SshShared {
     }
 }
 
+/// A user certificate read from disk.
+struct UserCert {
+    path: PathBuf,
+    cert: Certificate,
+}
+
+/// The certificates configured for `t`, in OpenSSH's order: each `CertificateFile`, then the
+/// `-cert.pub` (or `-cert`) beside each identity file. Missing files are skipped (most keys have
+/// no certificate); unreadable ones are logged and skipped, as OpenSSH does.
+fn user_certificates(t: &SshTarget) -> Vec<UserCert> {
+    let beside = t.identity_files.iter().flat_map(|key| {
+        ["-cert.pub", "-cert"].map(|suffix| {
+            let mut name = key.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        })
+    });
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for path in t.certificate_files.iter().cloned().chain(beside) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot read certificate file");
+                continue;
+            }
+        };
+        match Certificate::from_openssh(text.trim()) {
+            Ok(cert) => {
+                if seen.insert(cert.to_bytes().unwrap_or_default()) {
+                    out.push(UserCert { path, cert });
+                }
+            }
+            Err(e) => tracing::warn!(
+                file = %path.display(),
+                error = %e,
+                "not an OpenSSH certificate (expected one line `…-cert-v01@openssh.com AAAA…`)"
+            ),
+        }
+    }
+    out
+}
+
+/// How an offered certificate is named in the refusal: where it came from, its key ID, its CA,
+/// and whether this machine's clock already finds it out of date (sshd then refuses it).
+fn cert_label(source: &str, cert: &Certificate, now: u64) -> String {
+    let validity = if now >= cert.valid_before() {
+        format!(", expired at {}", host_cert::when(cert.valid_before()))
+    } else if now < cert.valid_after() {
+        format!(", not valid before {}", host_cert::when(cert.valid_after()))
+    } else {
+        String::new()
+    };
+    format!(
+        "certificate {source} (ID \"{}\", CA {}{validity})",
+        cert.key_id(),
+        host_cert::ca_fingerprint(cert)
+    )
+}
+
+/// Signs with the agent's *plain* key for a certificate read from disk: OpenSSH's agent signs
+/// only for identities it holds, and it holds the key, not the certificate. The signed data
+/// already names the certificate, so the signature is the same either way.
+struct PlainKeyInAgent<'a, R: AsyncRead + AsyncWrite + Unpin + Send> {
+    agent: &'a mut AgentClient<R>,
+    key: AgentIdentity,
+}
+
+impl<R: AsyncRead + AsyncWrite + Unpin + Send> russh::Signer for PlainKeyInAgent<'_, R> {
+    type Error = russh::AgentAuthError;
+
+    async fn auth_sign(
+        &mut self,
+        _certificate: &AgentIdentity,
+        hash_alg: Option<HashAlg>,
+        to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, Self::Error> {
+        self.agent
+            .sign_request(&self.key, hash_alg, to_sign)
+            .await
+            .map_err(Into::into)
+    }
+}
+
+fn certifies(cert: &Certificate, key: &KeyData) -> bool {
+    cert.public_key() == key
+}
+
 pub(super) async fn authenticate(
     handle: &mut Handle<Client>,
     t: &SshTarget,
     identities: &[(PathBuf, Arc<PrivateKey>)],
 ) -> Result<(), Unreachable> {
+    let certs = user_certificates(t);
+    let now = host_cert::now_unix();
+    // Each certificate is offered once, however many ways it is reachable.
+    let mut offered: HashSet<Vec<u8>> = HashSet::new();
+    let mut first_offer = |cert: &Certificate| offered.insert(cert.to_bytes().unwrap_or_default());
     let mut tried = Vec::new();
     // Keys the agent offered, so the same key is not offered again from its file.
     let mut offered_by_agent = Vec::new();
+    // Keys and certificates offered through the agent, for the MaxAuthTries message.
+    let mut attempts = 0usize;
     // `IdentityAgent` or `$SSH_AUTH_SOCK`, resolved with the target.
     if let Some(socket) = &t.identity_agent {
         match AgentClient::connect_uds(socket).await {
@@ -120,6 +228,66 @@ pub(super) async fn authenticate(
                         } else {
                             None
                         };
+                        if let AgentIdentity::Certificate { certificate, .. } = identity {
+                            if !first_offer(certificate) {
+                                continue;
+                            }
+                            tried.push(cert_label("in ssh-agent", certificate, now));
+                            attempts += 1;
+                            match handle
+                                .authenticate_certificate_with(
+                                    &t.user,
+                                    certificate.clone(),
+                                    hash,
+                                    &mut agent,
+                                )
+                                .await
+                            {
+                                Ok(r) if r.success() => return Ok(()),
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::debug!(host = %t.name, error = %e, "agent signing failed");
+                                    if handle.is_closed() {
+                                        return Err(too_many_tries(t, attempts - 1));
+                                    }
+                                }
+                            }
+                            continue;
+                        }
+                        for uc in certs.iter().filter(|c| certifies(&c.cert, key.key_data())) {
+                            if !first_offer(&uc.cert) {
+                                continue;
+                            }
+                            tried.push(cert_label(
+                                &format!("{} (key in ssh-agent)", uc.path.display()),
+                                &uc.cert,
+                                now,
+                            ));
+                            attempts += 1;
+                            let mut signer = PlainKeyInAgent {
+                                agent: &mut agent,
+                                key: AgentIdentity::from(key.clone()),
+                            };
+                            match handle
+                                .authenticate_certificate_with(
+                                    &t.user,
+                                    uc.cert.clone(),
+                                    hash,
+                                    &mut signer,
+                                )
+                                .await
+                            {
+                                Ok(r) if r.success() => return Ok(()),
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::debug!(host = %t.name, error = %e, "agent signing failed");
+                                    if handle.is_closed() {
+                                        return Err(too_many_tries(t, attempts - 1));
+                                    }
+                                }
+                            }
+                        }
+                        attempts += 1;
                         match handle
                             .authenticate_publickey_with(&t.user, key, hash, &mut agent)
                             .await
@@ -129,7 +297,7 @@ pub(super) async fn authenticate(
                             Err(e) => {
                                 tracing::debug!(host = %t.name, error = %e, "agent signing failed");
                                 if handle.is_closed() {
-                                    return Err(too_many_tries(t, offered_by_agent.len() - 1));
+                                    return Err(too_many_tries(t, attempts - 1));
                                 }
                             }
                         }
@@ -145,6 +313,24 @@ pub(super) async fn authenticate(
     }
     for (path, key) in offer::files_after_agent(identities, &offered_by_agent) {
         let key = key.clone();
+        let public = key.public_key().clone();
+        for uc in certs
+            .iter()
+            .filter(|c| certifies(&c.cert, public.key_data()))
+        {
+            if !first_offer(&uc.cert) {
+                continue;
+            }
+            tried.push(cert_label(&uc.path.display().to_string(), &uc.cert, now));
+            match handle
+                .authenticate_openssh_cert(&t.user, key.clone(), uc.cert.clone())
+                .await
+            {
+                Ok(r) if r.success() => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(lost_during_auth(&e)),
+            }
+        }
         let hash = if key.algorithm().is_rsa() {
             handle
                 .best_supported_rsa_hash()
@@ -162,13 +348,7 @@ pub(super) async fn authenticate(
         {
             Ok(r) if r.success() => return Ok(()),
             Ok(_) => {}
-            Err(e) => {
-                return Err(Unreachable {
-                    kind: UnreachableKind::Disconnected,
-                    message: format!("connection lost during authentication: {e}"),
-                    retry_in: None,
-                });
-            }
+            Err(e) => return Err(lost_during_auth(&e)),
         }
     }
     Err(Unreachable {
@@ -202,6 +382,14 @@ fn too_many_tries(t: &SshTarget, refused: usize) -> Unreachable {
              in ~/.ssh/config, or identity_files in the inventory, so the right key is offered first",
             t.user, t.address
         ),
+        retry_in: None,
+    }
+}
+
+fn lost_during_auth(e: &russh::Error) -> Unreachable {
+    Unreachable {
+        kind: UnreachableKind::Disconnected,
+        message: format!("connection lost during authentication: {e}"),
         retry_in: None,
     }
 }

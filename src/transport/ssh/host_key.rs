@@ -7,7 +7,6 @@
 //! certificate that failed is never turned into trust (docs/ssh-certificates.md).
 
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use russh::client;
 use russh::keys::PublicKey;
@@ -56,14 +55,6 @@ pub(super) fn preferred(t: &SshTarget) -> russh::Preferred {
     }
 }
 
-fn now_unix() -> u64 {
-    // A clock before 1970 reads as 0: every certificate is then "not yet valid", never valid.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// russh's per-connection event handler: host key verification happens here.
 pub(super) struct Client {
     pub(super) target: SshTarget,
@@ -86,7 +77,7 @@ impl Client {
     fn check_certificate(&self, cert: &Certificate) -> Result<bool, russh::Error> {
         let t = &self.target;
         let name = known_hosts::host_key_name(&t.address, t.port);
-        let now = now_unix();
+        let now = host_cert::now_unix();
         let verdict = host_cert::check(&t.known_hosts, &t.address, t.port, cert, now);
         let reason = host_cert::describe(&verdict, &name, cert, now);
         match verdict {

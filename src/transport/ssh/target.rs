@@ -36,6 +36,9 @@ pub struct SshTarget {
     pub identities_only: bool,
     /// The ssh-agent socket (`IdentityAgent`, else `$SSH_AUTH_SOCK`); `None`: no agent.
     pub identity_agent: Option<PathBuf>,
+    /// User certificates (ssh_config `CertificateFile`), offered with the private key they
+    /// certify, besides the `-cert.pub` found next to each identity file.
+    pub certificate_files: Vec<PathBuf>,
     /// known_hosts files to check: the fleet's first (the first one receives `accept-new` keys),
     /// then ssh_config's `UserKnownHostsFile` and `GlobalKnownHostsFile`.
     pub known_hosts: Vec<PathBuf>,
@@ -168,6 +171,13 @@ pub fn resolve_target(fleet: &Fleet, host: &Host, ssh_config: Option<&SshConfig>
         None => false,
     };
 
+    let mut certificate_files: Vec<PathBuf> = params
+        .all("certificatefile")
+        .into_iter()
+        .map(|s| tokens.path(&s.args[0]))
+        .collect();
+    dedup_in_order(&mut certificate_files);
+
     let identity_agent = match params.get("identityagent") {
         None => env_path("SSH_AUTH_SOCK"),
         Some(s) => {
@@ -268,6 +278,7 @@ pub fn resolve_target(fleet: &Fleet, host: &Host, ssh_config: Option<&SshConfig>
         identity_files,
         identities_only,
         identity_agent,
+        certificate_files,
         known_hosts,
         policy,
         connect_timeout,
@@ -451,7 +462,7 @@ mod tests {
         let cfg = dir.path().join("config");
         std::fs::write(
             &cfg,
-            "Host db-alias\n  HostName 127.0.0.9\n  Port 2201\n  User dba\n  IdentityFile /keys/db\n\nHost *\n  User fallback\n",
+            "Host db-alias\n  HostName 127.0.0.9\n  Port 2201\n  User dba\n  IdentityFile /keys/db\n  CertificateFile /keys/db-signed.pub\n\nHost *\n  User fallback\n",
         )
         .unwrap();
         let ssh_config = read_ssh_config(&cfg).unwrap().unwrap();
@@ -466,6 +477,10 @@ mod tests {
             ("127.0.0.9", 2201, "dba")
         );
         assert_eq!(db.identity_files[0], PathBuf::from("/keys/db"));
+        assert_eq!(
+            db.certificate_files,
+            vec![PathBuf::from("/keys/db-signed.pub")]
+        );
         let web = resolve_target(&fleet, &fleet.hosts[1], Some(&ssh_config));
         assert_eq!(
             (web.address.as_str(), web.port, web.user.as_str()),

@@ -117,8 +117,8 @@ impl Client {
             Verdict::Unknown { .. } => self.refuse(
                 UnreachableKind::HostKeyUnknown,
                 format!(
-                    "{reason}. No known_hosts line records its key {fp} either, so it is refused (under every \
-                     policy: a key whose certificate failed is never recorded by accept-new)."
+                    "{reason}. No known_hosts line records its key {fp} either: refused under every policy \
+                     (accept-new never records the key of a certificate that failed)."
                 ),
             ),
         }

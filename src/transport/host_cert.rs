@@ -276,34 +276,41 @@ pub fn describe(verdict: &CertVerdict, name: &str, cert: &Certificate, now: u64)
     }
 }
 
+/// Certificates made with ssh-keygen for unit tests (here and in `ssh::auth`).
+#[cfg(test)]
+pub(crate) mod fixtures {
+    // Made with ssh-keygen (OpenSSH 9.2) for the unit tests: CA_A and CA_B are ed25519 keys, every
+    // certificate is of the same host key HOST_KEY and valid from 2026-01-01 to 2026-02-01 UTC
+    // (`-V 20260101:20260201`), so the injected clock decides expired / not yet valid.
+    pub(crate) const CA_A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBauIwm3W95FenCcu/vVRTB1G9vjbM5U+yV1krfOE3gT";
+    pub(crate) const CA_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB/KSvQkb6pQioj2Jo+bmpgE834ARTRV5Y68bxrh7qe5";
+    pub(crate) const HOST_KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfP";
+    /// `ssh-keygen -s ca_a -I host -h -n 127.0.0.1,db1.example`
+    pub(crate) const CERT_HOST: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIG84/jdnlbZ4XUExmQheZdiP3iCa2GRtkrYBVEXkhCDBAAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAABGhvc3QAAAAcAAAACTEyNy4wLjAuMQAAAAtkYjEuZXhhbXBsZQAAAABpVbkAAAAAAGl+l4AAAAAAAAAAAAAAAAAAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIBauIwm3W95FenCcu/vVRTB1G9vjbM5U+yV1krfOE3gTAAAAUwAAAAtzc2gtZWQyNTUxOQAAAEBHJUqk92KnzPhgc4PcGJ/tGHAhZ0pOTSXbqfEWBl2QDgtcEgzAZDY7ebTGlb//3veDRHmmdJW8cQdTN1ZQ7wIK";
+    /// `ssh-keygen -s ca_a -I user -n 127.0.0.1` (a user certificate).
+    pub(crate) const CERT_USER: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIOAS5pufVc6pY9wO1b1eDC8nIvm7+pKr4fi9JrZBNsf9AAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAABAAAABHVzZXIAAAANAAAACTEyNy4wLjAuMQAAAABpVbkAAAAAAGl+l4AAAAAAAAAAggAAABVwZXJtaXQtWDExLWZvcndhcmRpbmcAAAAAAAAAF3Blcm1pdC1hZ2VudC1mb3J3YXJkaW5nAAAAAAAAABZwZXJtaXQtcG9ydC1mb3J3YXJkaW5nAAAAAAAAAApwZXJtaXQtcHR5AAAAAAAAAA5wZXJtaXQtdXNlci1yYwAAAAAAAAAAAAAAMwAAAAtzc2gtZWQyNTUxOQAAACAWriMJt1veRXpwnLv71UUwdRvb42zOVPsldZK3zhN4EwAAAFMAAAALc3NoLWVkMjU1MTkAAABATpSitrmPbzNjybJEx3GDG797ismO3VjEInTuXcs1etpd9ElzhehX4n7oWxNIb1W369WDuLVsXkhBn9iJ1JOhBg==";
+    /// `ssh-keygen -s ca_a -I noprinc -h` (no principals).
+    pub(crate) const CERT_NO_PRINCIPALS: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIPdFxGwcp4CqlFpjIGfsQyIamiGcPIxR8Yg5AtTAUk87AAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAAB25vcHJpbmMAAAAAAAAAAGlVuQAAAAAAaX6XgAAAAAAAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAgFq4jCbdb3kV6cJy7+9VFMHUb2+NszlT7JXWSt84TeBMAAABTAAAAC3NzaC1lZDI1NTE5AAAAQKMftP8gnfRtaTNq90eMXGOI9DiqB9qvjuoL3g1YbCo2jvJDIMqLI4b5St9LnLVHUngx9f3iajPwBMxSSwbCcQw=";
+    /// `ssh-keygen -s ca_a -I crit -h -n 127.0.0.1 -O force-command=true`
+    pub(crate) const CERT_CRITICAL: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAICT08rINf3QfV+9qjbNoKTV6pz1WLii4NK0s6aGvj1NNAAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAABGNyaXQAAAANAAAACTEyNy4wLjAuMQAAAABpVbkAAAAAAGl+l4AAAAAdAAAADWZvcmNlLWNvbW1hbmQAAAAIAAAABHRydWUAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAgFq4jCbdb3kV6cJy7+9VFMHUb2+NszlT7JXWSt84TeBMAAABTAAAAC3NzaC1lZDI1NTE5AAAAQPnOkmMVgRLa5ts1FJ7iZb45e0RIYKSU+l3EE6FfiZhvxRFeiTYr/cfC9Fj++lGQkXAfJa/riDWOKs/uMS/K0ww=";
+    /// `ssh-keygen -s ca_b -I byb -h -n 127.0.0.1`
+    pub(crate) const CERT_BY_B: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIFuacKZfqb2IaP/2H/WwHWrKwI+CAXI0I1fWE6SmGiB3AAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAAA2J5YgAAAA0AAAAJMTI3LjAuMC4xAAAAAGlVuQAAAAAAaX6XgAAAAAAAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAgH8pK9CRvqlCKiPYmj5uamATzfgBFNFXljrxvGuHup7kAAABTAAAAC3NzaC1lZDI1NTE5AAAAQNRz/ZQYk3ofI7/CIlnastiZ2oqil7ZcC9dRFOkwwHBZwgYPmzZC925Ko+ooxTXd2368+rqhsfaFwVs8RMql4gs=";
+    /// 2026-01-15T00:00:00Z: inside every fixture's window.
+    pub(crate) const INSIDE: u64 = 1_768_435_200;
+    /// Start of every fixture's window (2026-01-01T00:00:00Z).
+    pub(crate) const VALID_AFTER: u64 = 1_767_225_600;
+    /// End of every fixture's window (2026-02-01T00:00:00Z, exclusive).
+    pub(crate) const VALID_BEFORE: u64 = 1_769_904_000;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // Made with ssh-keygen (OpenSSH 9.2) for these tests: CA_A and CA_B are ed25519 keys, every
-    // certificate is of the same host key HOST_KEY and valid from 2026-01-01 to 2026-02-01 UTC
-    // (`-V 20260101:20260201`), so the injected clock decides expired / not yet valid.
-    const CA_A: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBauIwm3W95FenCcu/vVRTB1G9vjbM5U+yV1krfOE3gT";
-    const CA_B: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB/KSvQkb6pQioj2Jo+bmpgE834ARTRV5Y68bxrh7qe5";
-    const HOST_KEY: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfP";
-    /// `ssh-keygen -s ca_a -I host -h -n 127.0.0.1,db1.example`
-    const CERT_HOST: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIG84/jdnlbZ4XUExmQheZdiP3iCa2GRtkrYBVEXkhCDBAAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAABGhvc3QAAAAcAAAACTEyNy4wLjAuMQAAAAtkYjEuZXhhbXBsZQAAAABpVbkAAAAAAGl+l4AAAAAAAAAAAAAAAAAAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIBauIwm3W95FenCcu/vVRTB1G9vjbM5U+yV1krfOE3gTAAAAUwAAAAtzc2gtZWQyNTUxOQAAAEBHJUqk92KnzPhgc4PcGJ/tGHAhZ0pOTSXbqfEWBl2QDgtcEgzAZDY7ebTGlb//3veDRHmmdJW8cQdTN1ZQ7wIK";
-    /// `ssh-keygen -s ca_a -I user -n 127.0.0.1` (a user certificate).
-    const CERT_USER: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIOAS5pufVc6pY9wO1b1eDC8nIvm7+pKr4fi9JrZBNsf9AAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAABAAAABHVzZXIAAAANAAAACTEyNy4wLjAuMQAAAABpVbkAAAAAAGl+l4AAAAAAAAAAggAAABVwZXJtaXQtWDExLWZvcndhcmRpbmcAAAAAAAAAF3Blcm1pdC1hZ2VudC1mb3J3YXJkaW5nAAAAAAAAABZwZXJtaXQtcG9ydC1mb3J3YXJkaW5nAAAAAAAAAApwZXJtaXQtcHR5AAAAAAAAAA5wZXJtaXQtdXNlci1yYwAAAAAAAAAAAAAAMwAAAAtzc2gtZWQyNTUxOQAAACAWriMJt1veRXpwnLv71UUwdRvb42zOVPsldZK3zhN4EwAAAFMAAAALc3NoLWVkMjU1MTkAAABATpSitrmPbzNjybJEx3GDG797ismO3VjEInTuXcs1etpd9ElzhehX4n7oWxNIb1W369WDuLVsXkhBn9iJ1JOhBg==";
-    /// `ssh-keygen -s ca_a -I noprinc -h` (no principals).
-    const CERT_NO_PRINCIPALS: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIPdFxGwcp4CqlFpjIGfsQyIamiGcPIxR8Yg5AtTAUk87AAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAAB25vcHJpbmMAAAAAAAAAAGlVuQAAAAAAaX6XgAAAAAAAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAgFq4jCbdb3kV6cJy7+9VFMHUb2+NszlT7JXWSt84TeBMAAABTAAAAC3NzaC1lZDI1NTE5AAAAQKMftP8gnfRtaTNq90eMXGOI9DiqB9qvjuoL3g1YbCo2jvJDIMqLI4b5St9LnLVHUngx9f3iajPwBMxSSwbCcQw=";
-    /// `ssh-keygen -s ca_a -I crit -h -n 127.0.0.1 -O force-command=true`
-    const CERT_CRITICAL: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAICT08rINf3QfV+9qjbNoKTV6pz1WLii4NK0s6aGvj1NNAAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAABGNyaXQAAAANAAAACTEyNy4wLjAuMQAAAABpVbkAAAAAAGl+l4AAAAAdAAAADWZvcmNlLWNvbW1hbmQAAAAIAAAABHRydWUAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAgFq4jCbdb3kV6cJy7+9VFMHUb2+NszlT7JXWSt84TeBMAAABTAAAAC3NzaC1lZDI1NTE5AAAAQPnOkmMVgRLa5ts1FJ7iZb45e0RIYKSU+l3EE6FfiZhvxRFeiTYr/cfC9Fj++lGQkXAfJa/riDWOKs/uMS/K0ww=";
-    /// `ssh-keygen -s ca_b -I byb -h -n 127.0.0.1`
-    const CERT_BY_B: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIFuacKZfqb2IaP/2H/WwHWrKwI+CAXI0I1fWE6SmGiB3AAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAAA2J5YgAAAA0AAAAJMTI3LjAuMC4xAAAAAGlVuQAAAAAAaX6XgAAAAAAAAAAAAAAAAAAAADMAAAALc3NoLWVkMjU1MTkAAAAgH8pK9CRvqlCKiPYmj5uamATzfgBFNFXljrxvGuHup7kAAABTAAAAC3NzaC1lZDI1NTE5AAAAQNRz/ZQYk3ofI7/CIlnastiZ2oqil7ZcC9dRFOkwwHBZwgYPmzZC925Ko+ooxTXd2368+rqhsfaFwVs8RMql4gs=";
-
-    /// 2026-01-15T00:00:00Z: inside every fixture's window.
-    const INSIDE: u64 = 1_768_435_200;
-    const VALID_AFTER: u64 = 1_767_225_600;
-    const VALID_BEFORE: u64 = 1_769_904_000;
+    use super::fixtures::*;
 
     fn cert(s: &str) -> Certificate {
         Certificate::from_openssh(s).unwrap()

@@ -393,3 +393,83 @@ fn lost_during_auth(e: &russh::Error) -> Unreachable {
         retry_in: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::HostKeyPolicy;
+    use crate::transport::host_cert::fixtures::{
+        CERT_HOST, CERT_USER, INSIDE, VALID_AFTER, VALID_BEFORE,
+    };
+    use crate::transport::ssh::Proxy;
+
+    fn target(identity_files: Vec<PathBuf>, certificate_files: Vec<PathBuf>) -> SshTarget {
+        SshTarget {
+            name: "db1".into(),
+            address: "10.0.0.5".into(),
+            port: 22,
+            user: "alice".into(),
+            identity_files,
+            certificate_files,
+            known_hosts: vec![],
+            policy: HostKeyPolicy::Strict,
+            connect_timeout: std::time::Duration::from_secs(5),
+            proxy: Proxy::Direct,
+        }
+    }
+
+    #[test]
+    fn certificates_are_found_in_certificate_file_and_beside_identity_files_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name);
+        // The same certificate under two names, another beside a second key (no `.pub`, which
+        // OpenSSH also reads), garbage beside a third, nothing beside a fourth.
+        std::fs::write(p("signed.pub"), format!("{CERT_USER} alice@laptop\n")).unwrap();
+        std::fs::write(p("id_a-cert.pub"), CERT_USER).unwrap();
+        std::fs::write(p("id_b-cert"), CERT_HOST).unwrap();
+        std::fs::write(p("id_c-cert.pub"), "ssh-ed25519 AAAA not a certificate").unwrap();
+        let t = target(
+            vec![p("id_a"), p("id_b"), p("id_c"), p("id_d")],
+            vec![p("signed.pub"), p("missing.pub")],
+        );
+        let found: Vec<(PathBuf, String)> = user_certificates(&t)
+            .into_iter()
+            .map(|c| (c.path, c.cert.key_id().to_string()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (p("signed.pub"), "user".to_string()),
+                (p("id_b-cert"), "host".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_offered_certificate_is_named_with_its_id_ca_and_validity() {
+        let cert = Certificate::from_openssh(CERT_USER).unwrap();
+        let fp = host_cert::ca_fingerprint(&cert);
+        assert_eq!(
+            cert_label("/k/id-cert.pub", &cert, INSIDE),
+            format!("certificate /k/id-cert.pub (ID \"user\", CA {fp})")
+        );
+        assert!(
+            cert_label("x", &cert, VALID_BEFORE).ends_with(", expired at 2026-02-01T00:00:00Z)")
+        );
+        assert!(
+            cert_label("x", &cert, VALID_AFTER - 1)
+                .ends_with(", not valid before 2026-01-01T00:00:00Z)")
+        );
+    }
+
+    #[test]
+    fn a_certificate_pairs_only_with_the_key_it_certifies() {
+        let cert = Certificate::from_openssh(CERT_USER).unwrap();
+        let other = russh::keys::ssh_key::PublicKey::from_openssh(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBauIwm3W95FenCcu/vVRTB1G9vjbM5U+yV1krfOE3gT",
+        )
+        .unwrap();
+        assert!(certifies(&cert, cert.public_key()));
+        assert!(!certifies(&cert, other.key_data()));
+    }
+}

@@ -2,13 +2,14 @@
 //! now, by a certificate authority that a known_hosts file trusts (`@cert-authority`).
 //!
 //! The checks are OpenSSH's (`check_host_key` → `check_host_cert` in sshconnect.c, checked
-//! against the real `ssh` 9.2 client, see docs/ssh-certificates.md): the certificate's key or its
-//! CA marked `@revoked` for the host refuses it outright; otherwise the CA must be listed by an
-//! `@cert-authority` line whose patterns match the host (`[host]:port`, or the bare host on any
-//! port), the signature must verify, the certificate must be a *host* certificate, the clock must
-//! be inside its validity window, the name the operator dialled must be one of its principals
+//! against the real `ssh` 9.2 client, see docs/ssh-certificates.md), in its order: the CA
+//! signature must verify against the CA key the certificate names (OpenSSH checks it when it
+//! parses the key); the certificate's key or its CA marked `@revoked` for the host refuses it
+//! outright; the CA must be listed by an `@cert-authority` line whose patterns match the host
+//! (`[host]:port`, or the bare host on any port); it must be a *host* certificate; the clock must
+//! be inside its validity window; the name the operator dialled must be one of its principals
 //! (exactly — OpenSSH 9.2 has no wildcard principals; an empty list matches every name, as in
-//! OpenSSH), and it must carry no critical options.
+//! OpenSSH); and it must carry no critical options.
 //!
 //! Pure: the files and the clock come in as arguments, so every verdict is unit-tested with
 //! fixed certificates. What to do with a verdict (refuse, or fall back to the certificate's key
@@ -29,6 +30,9 @@ pub enum CertVerdict {
         /// The `@cert-authority` line that trusts the CA.
         ca: Location,
     },
+    /// The signature in the certificate does not verify against the CA key it names: forged or
+    /// damaged. OpenSSH fails the key exchange on it, so it is refused, with no fallback.
+    BadSignature,
     /// The certificate's key or its CA is marked `@revoked`: refused, with no fallback.
     Revoked {
         /// Which of the two is revoked.
@@ -65,8 +69,6 @@ pub enum RevokedPart {
 pub enum CertProblem {
     /// A user certificate presented as a host key.
     NotHostCertificate,
-    /// The CA's signature over the certificate does not verify.
-    BadSignature,
     /// The clock is before the validity window (seconds since the epoch).
     NotYetValid {
         /// Start of the window.
@@ -105,7 +107,10 @@ pub fn check(
     cert: &Certificate,
     now: u64,
 ) -> CertVerdict {
-    // Revocation first, and of either part: OpenSSH refuses a revoked certificate even when a
+    if !signature_verifies(cert, now) {
+        return CertVerdict::BadSignature;
+    }
+    // Then revocation, of either part: OpenSSH refuses a revoked certificate even when a
     // trusted CA signed it, and does not fall back to its plain key.
     if let Some(at) = known_hosts::revoked(files, host, port, cert.public_key()) {
         return CertVerdict::Revoked {
@@ -132,28 +137,51 @@ pub fn check(
         };
     };
     let ca = ca.clone();
+    // Belt and braces: ssh-key's own check of signature and CA together must agree.
     let trusted: Fingerprint = ca_key.fingerprint(HashAlg::Sha256);
-    match problem(cert, host, now, &trusted) {
+    if cert
+        .validate_at(moment_inside(cert, now), [&trusted])
+        .is_err()
+    {
+        return CertVerdict::BadSignature;
+    }
+    match problem(cert, host, now) {
         None => CertVerdict::Trusted { ca },
         Some(problem) => CertVerdict::Invalid { problem, ca },
     }
 }
 
-/// The first problem OpenSSH would find with a certificate from a trusted CA, in its order.
-fn problem(cert: &Certificate, host: &str, now: u64, ca: &Fingerprint) -> Option<CertProblem> {
+/// Whether the CA signature in `cert` verifies against the CA key the certificate names — what
+/// OpenSSH checks when it parses a certificate, before asking whether anyone trusts that CA.
+fn signature_verifies(cert: &Certificate, now: u64) -> bool {
     if cert.valid_after() >= cert.valid_before() {
-        // An empty window: never valid, and no moment to verify the signature at.
+        // An empty window leaves no moment to ask ssh-key at; such a certificate is never
+        // valid anyway ([`problem`] calls it expired).
+        return true;
+    }
+    let own_ca = cert.signature_key().fingerprint(HashAlg::Sha256);
+    cert.validate_at(moment_inside(cert, now), [&own_ca])
+        .is_ok()
+}
+
+/// A moment inside the certificate's validity window, as near `now` as possible: ssh-key checks
+/// the signature only together with the window, and the window is judged separately, against
+/// the real clock, in [`problem`].
+fn moment_inside(cert: &Certificate, now: u64) -> u64 {
+    now.clamp(
+        cert.valid_after(),
+        cert.valid_before()
+            .saturating_sub(1)
+            .max(cert.valid_after()),
+    )
+}
+
+/// The first problem OpenSSH would find with a certificate from a trusted CA, in its order.
+fn problem(cert: &Certificate, host: &str, now: u64) -> Option<CertProblem> {
+    if cert.valid_after() >= cert.valid_before() {
         return Some(CertProblem::Expired {
             valid_before: cert.valid_before(),
         });
-    }
-    // The signature first, as OpenSSH verifies it when it parses the key: nothing else a
-    // certificate says means anything until the CA is known to have said it. ssh-key verifies
-    // the signature only together with the window, so it is asked at a moment inside the
-    // window; the window itself is judged against the real clock below.
-    let inside = now.clamp(cert.valid_after(), cert.valid_before() - 1);
-    if cert.validate_at(inside, [ca]).is_err() {
-        return Some(CertProblem::BadSignature);
     }
     if cert.cert_type() != CertType::Host {
         return Some(CertProblem::NotHostCertificate);
@@ -214,6 +242,10 @@ pub fn describe(verdict: &CertVerdict, name: &str, cert: &Certificate, now: u64)
         CertVerdict::Trusted { ca } => {
             format!("host certificate of {name} (ID \"{id}\") is trusted: CA {ca_fp} at {ca}")
         }
+        CertVerdict::BadSignature => format!(
+            "host certificate of {name} (ID \"{id}\") is forged or damaged: its signature does not verify \
+             against the CA key it names, {ca_fp}"
+        ),
         CertVerdict::Revoked {
             what: RevokedPart::Key,
             at,
@@ -249,7 +281,6 @@ pub fn describe(verdict: &CertVerdict, name: &str, cert: &Certificate, now: u64)
                 CertProblem::NotHostCertificate => {
                     "is a user certificate, not a host certificate".to_string()
                 }
-                CertProblem::BadSignature => "has a CA signature that does not verify".to_string(),
                 CertProblem::NotYetValid { valid_after } => format!(
                     "is not yet valid: valid from {} (this machine's clock says {})",
                     when(*valid_after),
@@ -331,7 +362,7 @@ mod tests {
         match v {
             CertVerdict::Trusted { ca } | CertVerdict::Invalid { ca, .. } => ca.line,
             CertVerdict::Revoked { at, .. } => at.line,
-            CertVerdict::UnknownCa { .. } => 0,
+            CertVerdict::UnknownCa { .. } | CertVerdict::BadSignature => 0,
         }
     }
 
@@ -547,13 +578,15 @@ mod tests {
         let forged = Certificate::from_bytes(&bytes).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let files = known_hosts(&dir, &format!("@cert-authority * {CA_A}\n"));
-        assert!(matches!(
+        assert_eq!(
             check(&files, "127.0.0.1", 22, &forged, INSIDE),
-            CertVerdict::Invalid {
-                problem: CertProblem::BadSignature,
-                ..
-            }
-        ));
+            CertVerdict::BadSignature
+        );
+        // Whoever signed it, and whether or not its CA is trusted here.
+        assert_eq!(
+            check(&[], "127.0.0.1", 22, &forged, INSIDE),
+            CertVerdict::BadSignature
+        );
     }
 
     #[test]

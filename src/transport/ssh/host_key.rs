@@ -85,8 +85,9 @@ impl Client {
                 tracing::debug!(host = %t.name, %reason, "host certificate accepted");
                 return Ok(true);
             }
-            // No fallback: OpenSSH refuses a revoked certificate outright.
-            CertVerdict::Revoked { .. } => {
+            // No fallback: OpenSSH refuses a revoked certificate outright, and fails the key
+            // exchange on a forged one.
+            CertVerdict::Revoked { .. } | CertVerdict::BadSignature => {
                 return self.refuse(UnreachableKind::HostKeyChanged, reason);
             }
             CertVerdict::Invalid { .. } | CertVerdict::UnknownCa { .. } => {}

@@ -211,6 +211,32 @@ async fn a_ca_signed_host_is_accepted_with_only_a_cert_authority_line_and_nothin
     }
 }
 
+/// Trusting a CA changes nothing for a host that has no certificate: it is asked for
+/// certificates first, answers with its plain key, and that key is checked (and recorded by
+/// `accept-new`) as before — OpenSSH does the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_without_a_certificate_is_checked_by_its_key_when_a_ca_is_trusted() {
+    let peers = TestFleet::start(support::FleetSpec::hosts(1));
+    let ca = new_ca(&peers, "host_ca");
+    let h = peers.host(0);
+    let ca_line = format!("@cert-authority [127.0.0.1]:* {}\n", public_of(&ca));
+    let known = write(
+        &peers.root().join("kh_known"),
+        &format!("{ca_line}[127.0.0.1]:{} {}\n", h.port, h.host_public_key),
+    );
+    all_accept(&peers, &known, "key recorded").await;
+    let only_ca = write(&peers.root().join("kh_only_ca"), &ca_line);
+    let err = refusal(reach(&peers, &only_ca, "strict").await, "strict");
+    assert_eq!(err.kind, UnreachableKind::HostKeyUnknown, "{err:?}");
+    assert!(!openssh_reaches(&peers, &only_ca).0);
+    reach(&peers, &only_ca, "accept-new").await.unwrap();
+    let recorded = std::fs::read_to_string(&only_ca).unwrap();
+    assert!(
+        recorded.contains(&h.host_public_key),
+        "accept-new records the plain key: {recorded}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ca_signed_host_whose_key_rotated_is_still_accepted() {
     let mut peers = TestFleet::start(support::FleetSpec::hosts(1));

@@ -208,3 +208,55 @@ impl client::Handler for Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::transport::ssh::Proxy;
+
+    const CA: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBauIwm3W95FenCcu/vVRTB1G9vjbM5U+yV1krfOE3gT";
+
+    fn target(address: &str, port: u16, known_hosts: PathBuf) -> SshTarget {
+        SshTarget {
+            name: "db1".into(),
+            address: address.into(),
+            port,
+            user: "alice".into(),
+            identity_files: vec![],
+            certificate_files: vec![],
+            known_hosts: vec![known_hosts],
+            policy: HostKeyPolicy::AcceptNew,
+            connect_timeout: std::time::Duration::from_secs(5),
+            proxy: Proxy::Direct,
+        }
+    }
+
+    #[test]
+    fn certificates_are_asked_for_only_where_a_ca_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        std::fs::write(&kh, format!("@cert-authority [10.0.0.*]:*,db1 {CA}\n")).unwrap();
+        let asked = |address: &str, port: u16| {
+            preferred(&target(address, port, kh.clone()))
+                .host_key_certificates
+                .iter()
+                .map(Algorithm::to_certificate_type)
+                .collect::<Vec<_>>()
+        };
+        let with = asked("10.0.0.5", 2222);
+        assert_eq!(with[0], "ssh-ed25519-cert-v01@openssh.com");
+        assert!(with.contains(&"rsa-sha2-512-cert-v01@openssh.com".to_string()));
+        assert!(!asked("db1", 2200).is_empty(), "bare host, any port");
+        assert!(
+            asked("10.0.0.5", 22).is_empty(),
+            "[10.0.0.*]:* is not port 22"
+        );
+        assert!(asked("10.9.9.9", 2222).is_empty());
+        // The plain algorithms are still offered after them.
+        let p = preferred(&target("10.0.0.5", 2222, kh.clone()));
+        assert_eq!(p.key, russh::Preferred::default().key);
+    }
+}

@@ -322,6 +322,10 @@ pub fn rpc_reply(data: &[u8]) {
 const SERVER_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM3t08ay4udC8F7pubhLrCn7ILtnkN6MQRCACJ9ixCUv";
 
+/// A host certificate of 127.0.0.1 and db1.example signed by HOST_CA, valid through January 2026
+/// (`ssh-keygen -s ca -h -n 127.0.0.1,db1.example -V 20260101:20260201`).
+const HOST_CERT: &str = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIG84/jdnlbZ4XUExmQheZdiP3iCa2GRtkrYBVEXkhCDBAAAAIAVhJi34QN2Nqjr5BDalxaHazmWfNHfO498BEyMO/jfPAAAAAAAAAAAAAAACAAAABGhvc3QAAAAcAAAACTEyNy4wLjAuMQAAAAtkYjEuZXhhbXBsZQAAAABpVbkAAAAAAGl+l4AAAAAAAAAAAAAAAAAAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIBauIwm3W95FenCcu/vVRTB1G9vjbM5U+yV1krfOE3gTAAAAUwAAAAtzc2gtZWQyNTUxOQAAAEBHJUqk92KnzPhgc4PcGJ/tGHAhZ0pOTSXbqfEWBl2QDgtcEgzAZDY7ebTGlb//3veDRHmmdJW8cQdTN1ZQ7wIK";
+
 fn scratch_file() -> PathBuf {
     let thread = format!("{:?}", std::thread::current().id())
         .chars()
@@ -341,14 +345,41 @@ fn scratch_file() -> PathBuf {
 }
 
 /// A known_hosts file's contents: checking never panics, and once `accept-new` has appended the
-/// key, the key is known (unless the file already revoked it).
+/// key, the key is known (unless the file already revoked it). A host certificate is trusted
+/// only through an `@cert-authority` line, and judging it never panics either.
 pub fn known_hosts(data: &[u8]) {
+    use fleetdeck::transport::host_cert::{self, CertVerdict};
     let key = russh::keys::ssh_key::PublicKey::from_openssh(SERVER_KEY).expect("test key");
+    let cert = russh::keys::ssh_key::Certificate::from_openssh(HOST_CERT).expect("test cert");
     let file = scratch_file();
     std::fs::write(&file, data).expect("write scratch known_hosts");
     let files = [file.clone()];
     for (host, port) in [("127.0.0.1", 2222), ("db.example", 22)] {
         std::fs::write(&file, data).expect("write scratch known_hosts");
+        let authorities = known_hosts::cert_authorities(&files, host, port);
+        let text = String::from_utf8_lossy(data);
+        for (at, _) in &authorities {
+            let line = text.lines().nth(at.line - 1).unwrap_or_default();
+            assert!(
+                line.trim_start().starts_with("@cert-authority"),
+                "{at} is not an @cert-authority line: {line:?}"
+            );
+        }
+        // Judged only where a CA applies: the signature check costs milliseconds in a debug
+        // build, and elsewhere the verdict is decided by the lookups above.
+        if !authorities.is_empty() {
+            // 2026-01-15: inside the certificate's window.
+            let verdict = host_cert::check(&files, host, port, &cert, 1_768_435_200);
+            let _ = host_cert::describe(&verdict, host, &cert, 1_768_435_200);
+            if matches!(verdict, CertVerdict::Trusted { .. }) {
+                assert!(
+                    authorities
+                        .iter()
+                        .any(|(_, ca)| ca.key_data() == cert.signature_key()),
+                    "trusted without an @cert-authority line for its CA: {verdict:?}"
+                );
+            }
+        }
         let before = known_hosts::check(&files, host, port, &key);
         known_hosts::append(&file, host, port, &key).expect("append to scratch known_hosts");
         let after = known_hosts::check(&files, host, port, &key);

@@ -94,6 +94,8 @@ pub struct SshDefaults {
     pub user: Option<String>,
     /// Private keys to try after the agent, `~` already expanded.
     pub identity_files: Vec<PathBuf>,
+    /// OpenSSH user certificates (like ssh_config `CertificateFile`), `~` already expanded.
+    pub certificate_files: Vec<PathBuf>,
     /// TCP connect + SSH handshake + authentication must finish within this.
     #[serde(with = "humantime_serde_compat")]
     pub connect_timeout: Duration,
@@ -231,6 +233,8 @@ pub struct Host {
     pub user: Option<String>,
     /// Extra identity files for this host, tried before the fleet's.
     pub identity_files: Vec<PathBuf>,
+    /// Extra user certificates for this host, offered before the fleet's.
+    pub certificate_files: Vec<PathBuf>,
     /// SSH or local.
     pub transport: TransportKind,
     /// Profile this host was built from, if any.

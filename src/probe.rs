@@ -308,6 +308,7 @@ mod tests {
             port: None,
             user: None,
             identity_files: vec![],
+            certificate_files: vec![],
             transport: TransportKind::Local,
             profile: None,
             groups: vec![],

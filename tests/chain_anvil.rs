@@ -151,6 +151,7 @@ async fn poll_host_reads_anvil_and_its_port_through_the_local_transport() {
         port: None,
         user: None,
         identity_files: vec![],
+        certificate_files: vec![],
         transport: TransportKind::Local,
         profile: None,
         groups: vec![],

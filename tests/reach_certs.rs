@@ -1,7 +1,8 @@
 //! SSH certificates against real OpenSSH (issue 11, item 3): host certificates checked against
 //! `@cert-authority` lines (valid, expired, not yet valid, wrong principal, revoked key, revoked
 //! CA, unknown CA, a CA-signed host whose key rotated) and user certificates accepted by sshd's
-//! `TrustedUserCAKeys` (beside the identity file, `CertificateFile`, in an ssh-agent).
+//! `TrustedUserCAKeys` (beside the identity file, `CertificateFile`, the inventory's
+//! `certificate_files`, in an ssh-agent).
 //!
 //! Every CA and certificate is made here with `ssh-keygen -s`. The real `ssh` client is the
 //! oracle: for each host-certificate case it is run with the same known_hosts file, and
@@ -459,8 +460,19 @@ async fn login(
     identity: &Path,
     ssh_config: Option<&Path>,
 ) -> Result<(), Unreachable> {
+    login_with(peers, identity, ssh_config, "").await
+}
+
+/// [`login`] with raw TOML lines added to host 0's table.
+async fn login_with(
+    peers: &TestFleet,
+    identity: &Path,
+    ssh_config: Option<&Path>,
+    host_toml: &str,
+) -> Result<(), Unreachable> {
     let mut toml = peers.inventory_toml(&InventoryOpts {
         identity_files: Some(vec![identity.to_path_buf()]),
+        host_toml: [(0, host_toml.to_string())].into(),
         ..InventoryOpts::default()
     });
     if let Some(cfg) = ssh_config {
@@ -519,7 +531,7 @@ async fn user_certificates_beside_the_key_and_from_certificate_file_log_in() {
     login(&peers, &key, None).await.unwrap();
     assert!(openssh_logs_in(&peers, &key));
 
-    // The same certificate elsewhere, named by `CertificateFile` in ssh_config.
+    // The same certificate elsewhere, named by `CertificateFile` in ssh_config …
     let elsewhere = peers.root().join("signed-elsewhere.pub");
     std::fs::rename(&cert, &elsewhere).unwrap();
     login(&peers, &key, None)
@@ -533,6 +545,18 @@ async fn user_certificates_beside_the_key_and_from_certificate_file_log_in() {
         ),
     );
     login(&peers, &key, Some(&cfg)).await.unwrap();
+    // … or by the inventory's `certificate_files`.
+    login_with(
+        &peers,
+        &key,
+        None,
+        &format!(
+            "certificate_files = [{}]",
+            support::fleet::toml_str(&elsewhere.to_string_lossy())
+        ),
+    )
+    .await
+    .unwrap();
 
     // An expired certificate: sshd refuses, and the error says which certificate and why.
     let expired = sign(&ca, &key, false, &user, "20200101:20200102", "alice-2020");

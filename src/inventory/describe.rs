@@ -59,6 +59,13 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
             .unwrap_or("(from ~/.ssh/config or $USER)")
     )?;
     writeln!(out, "  identity files: {}", paths(&ssh.identity_files))?;
+    if !ssh.certificate_files.is_empty() {
+        writeln!(
+            out,
+            "  certificate files: {}",
+            paths(&ssh.certificate_files)
+        )?;
+    }
     writeln!(
         out,
         "  connect timeout: {}, command timeout: {}, max output: {} bytes",
@@ -161,6 +168,14 @@ fn write_host(out: &mut String, host: &Host, fleet_thresholds: &Thresholds) -> f
             .map(|p| p.display().to_string())
             .collect();
         writeln!(out, "    identity files: {}", files.join(", "))?;
+    }
+    if !host.certificate_files.is_empty() {
+        let files: Vec<_> = host
+            .certificate_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        writeln!(out, "    certificate files: {}", files.join(", "))?;
     }
     if !host.groups.is_empty() {
         writeln!(out, "    groups: {}", host.groups.join(", "))?;

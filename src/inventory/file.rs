@@ -89,6 +89,9 @@ pub struct SshFile {
     /// Private keys tried after the agent.
     #[serde(default)]
     pub identity_files: Vec<Spanned<String>>,
+    /// OpenSSH user certificates offered with the keys they certify.
+    #[serde(default)]
+    pub certificate_files: Vec<Spanned<String>>,
     /// Connect + handshake + authentication deadline.
     pub connect_timeout: Option<Spanned<DurationFile>>,
     /// Deadline of one probe batch or runbook command.
@@ -189,6 +192,9 @@ pub struct HostFile {
     /// Identity files tried before the fleet's.
     #[serde(default)]
     pub identity_files: Vec<Spanned<String>>,
+    /// User certificates offered before the fleet's.
+    #[serde(default)]
+    pub certificate_files: Vec<Spanned<String>>,
     /// `ssh` (default) or `local`.
     pub transport: Option<TransportFile>,
     /// Profile merged into this host.

@@ -133,6 +133,7 @@ pub fn embedded_default() -> Fleet {
         ssh: SshDefaults {
             user: None,
             identity_files: Vec::new(),
+            certificate_files: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
@@ -148,6 +149,7 @@ pub fn embedded_default() -> Fleet {
             port: None,
             user: None,
             identity_files: Vec::new(),
+            certificate_files: Vec::new(),
             transport: TransportKind::Local,
             profile: None,
             groups: Vec::new(),

@@ -137,6 +137,11 @@ impl Resolver<'_> {
         let ssh = SshDefaults {
             user,
             identity_files: self.local_paths(&s.identity_files, "identity_files", "[ssh]")?,
+            certificate_files: self.local_paths(
+                &s.certificate_files,
+                "certificate_files",
+                "[ssh]",
+            )?,
             connect_timeout: self.duration_or(
                 &s.connect_timeout,
                 "connect_timeout",
@@ -419,6 +424,8 @@ impl Resolver<'_> {
             .map(|u| self.non_empty(u, "user", &owner).map(str::to_owned))
             .transpose()?;
         let identity_files = self.local_paths(&h.identity_files, "identity_files", &owner)?;
+        let certificate_files =
+            self.local_paths(&h.certificate_files, "certificate_files", &owner)?;
         let groups = h
             .groups
             .iter()
@@ -515,6 +522,7 @@ impl Resolver<'_> {
             port,
             user,
             identity_files,
+            certificate_files,
             transport,
             profile: from_profile.map(str::to_owned),
             groups,

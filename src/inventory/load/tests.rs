@@ -200,10 +200,12 @@ fn local_paths_expand_home_and_anchor_to_the_inventory() {
 known_hosts = ["~/.ssh/known_hosts", "keys/known_hosts", "/abs/kh"]
 [ssh]
 identity_files = ["~/.ssh/id_ed25519"]
+certificate_files = ["~/.ssh/id_ed25519-signed.pub"]
 config_file = "ssh_config"
 [[hosts]]
 name = "a"
 identity_files = ["id_a"]
+certificate_files = ["id_a-signed.pub"]
 "#,
     )
     .unwrap();
@@ -222,6 +224,14 @@ identity_files = ["id_a"]
     assert_eq!(
         fleet.hosts[0].identity_files[0],
         Path::new("/etc/fleet/id_a")
+    );
+    assert_eq!(
+        fleet.ssh.certificate_files,
+        [home.join(".ssh/id_ed25519-signed.pub")]
+    );
+    assert_eq!(
+        fleet.hosts[0].certificate_files,
+        [Path::new("/etc/fleet/id_a-signed.pub")]
     );
 }
 

@@ -171,11 +171,12 @@ pub fn resolve_target(fleet: &Fleet, host: &Host, ssh_config: Option<&SshConfig>
         None => false,
     };
 
-    let mut certificate_files: Vec<PathBuf> = params
-        .all("certificatefile")
-        .into_iter()
-        .map(|s| tokens.path(&s.args[0]))
-        .collect();
+    // In the order identity files are tried: the host's own, ssh_config's, the fleet's.
+    let mut certificate_files = host.certificate_files.clone();
+    for s in params.all("certificatefile") {
+        certificate_files.push(tokens.path(&s.args[0]));
+    }
+    certificate_files.extend(fleet.ssh.certificate_files.iter().cloned());
     dedup_in_order(&mut certificate_files);
 
     let identity_agent = match params.get("identityagent") {
@@ -467,7 +468,7 @@ mod tests {
         .unwrap();
         let ssh_config = read_ssh_config(&cfg).unwrap().unwrap();
         let fleet = crate::inventory::load_fleet_from_str(
-            "[fleet]\nname = \"t\"\n[[hosts]]\nname = \"db\"\naddress = \"db-alias\"\n[[hosts]]\nname = \"web\"\naddress = \"10.0.0.1\"\nport = 2022\nuser = \"me\"\n",
+            "[fleet]\nname = \"t\"\n[ssh]\ncertificate_files = [\"/keys/fleet-cert.pub\"]\n[[hosts]]\nname = \"db\"\naddress = \"db-alias\"\ncertificate_files = [\"/keys/db-own-cert.pub\"]\n[[hosts]]\nname = \"web\"\naddress = \"10.0.0.1\"\nport = 2022\nuser = \"me\"\n",
             crate::inventory::ConfigSource::Embedded,
         )
         .unwrap();
@@ -479,12 +480,21 @@ mod tests {
         assert_eq!(db.identity_files[0], PathBuf::from("/keys/db"));
         assert_eq!(
             db.certificate_files,
-            vec![PathBuf::from("/keys/db-signed.pub")]
+            [
+                "/keys/db-own-cert.pub",
+                "/keys/db-signed.pub",
+                "/keys/fleet-cert.pub"
+            ]
+            .map(PathBuf::from)
         );
         let web = resolve_target(&fleet, &fleet.hosts[1], Some(&ssh_config));
         assert_eq!(
             (web.address.as_str(), web.port, web.user.as_str()),
             ("10.0.0.1", 2022, "me")
+        );
+        assert_eq!(
+            web.certificate_files,
+            [PathBuf::from("/keys/fleet-cert.pub")]
         );
     }
 

@@ -397,25 +397,31 @@ fn lost_during_auth(e: &russh::Error) -> Unreachable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::HostKeyPolicy;
     use crate::transport::host_cert::fixtures::{
         CERT_HOST, CERT_USER, INSIDE, VALID_AFTER, VALID_BEFORE,
     };
-    use crate::transport::ssh::Proxy;
 
+    /// The target of one inventory host with these files (built the way the poller builds it,
+    /// so new fields need no change here).
     fn target(identity_files: Vec<PathBuf>, certificate_files: Vec<PathBuf>) -> SshTarget {
-        SshTarget {
-            name: "db1".into(),
-            address: "10.0.0.5".into(),
-            port: 22,
-            user: "alice".into(),
-            identity_files,
-            certificate_files,
-            known_hosts: vec![],
-            policy: HostKeyPolicy::Strict,
-            connect_timeout: std::time::Duration::from_secs(5),
-            proxy: Proxy::Direct,
-        }
+        let list = |paths: Vec<PathBuf>| {
+            paths
+                .iter()
+                .map(|p| format!("{:?}", p.display().to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let fleet = crate::inventory::load_fleet_from_str(
+            &format!(
+                "[fleet]\nname = \"t\"\n[[hosts]]\nname = \"db1\"\naddress = \"10.0.0.5\"\n\
+                 identity_files = [{}]\ncertificate_files = [{}]\n",
+                list(identity_files),
+                list(certificate_files)
+            ),
+            crate::inventory::ConfigSource::Embedded,
+        )
+        .unwrap();
+        super::super::resolve_target(&fleet, &fleet.hosts[0], None)
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! known_hosts files under the fleet's policy and keeps the reason for a refusal.
 //!
 //! A host certificate is judged by [`host_cert`] against the `@cert-authority` lines. When it is
-//! not trusted (but not revoked), OpenSSH checks the certificate's key as a plain host key; so
+//! not trusted (but neither revoked nor forged), OpenSSH checks the certificate's key as a plain host key; so
 //! do we, with one difference: such a key is never *recorded* under `accept-new` — a
 //! certificate that failed is never turned into trust (docs/ssh-certificates.md).
 
@@ -211,27 +211,25 @@ impl client::Handler for Client {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use std::path::Path;
 
     use super::*;
-    use crate::transport::ssh::Proxy;
 
     const CA: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBauIwm3W95FenCcu/vVRTB1G9vjbM5U+yV1krfOE3gT";
 
-    fn target(address: &str, port: u16, known_hosts: PathBuf) -> SshTarget {
-        SshTarget {
-            name: "db1".into(),
-            address: address.into(),
-            port,
-            user: "alice".into(),
-            identity_files: vec![],
-            certificate_files: vec![],
-            known_hosts: vec![known_hosts],
-            policy: HostKeyPolicy::AcceptNew,
-            connect_timeout: std::time::Duration::from_secs(5),
-            proxy: Proxy::Direct,
-        }
+    /// The target of one inventory host (built the way the poller builds it, so new fields
+    /// need no change here).
+    fn target(address: &str, port: u16, known_hosts: &Path) -> SshTarget {
+        let fleet = crate::inventory::load_fleet_from_str(
+            &format!(
+                "[fleet]\nname = \"t\"\nknown_hosts = [{:?}]\n[[hosts]]\nname = \"db1\"\naddress = {address:?}\nport = {port}\n",
+                known_hosts.display().to_string()
+            ),
+            crate::inventory::ConfigSource::Embedded,
+        )
+        .unwrap();
+        super::super::resolve_target(&fleet, &fleet.hosts[0], None)
     }
 
     #[test]
@@ -240,7 +238,7 @@ mod tests {
         let kh = dir.path().join("known_hosts");
         std::fs::write(&kh, format!("@cert-authority [10.0.0.*]:*,db1 {CA}\n")).unwrap();
         let asked = |address: &str, port: u16| {
-            preferred(&target(address, port, kh.clone()))
+            preferred(&target(address, port, &kh))
                 .host_key_certificates
                 .iter()
                 .map(Algorithm::to_certificate_type)
@@ -256,7 +254,7 @@ mod tests {
         );
         assert!(asked("10.9.9.9", 2222).is_empty());
         // The plain algorithms are still offered after them.
-        let p = preferred(&target("10.0.0.5", 2222, kh.clone()));
+        let p = preferred(&target("10.0.0.5", 2222, &kh));
         assert_eq!(p.key, russh::Preferred::default().key);
     }
 }

@@ -222,7 +222,6 @@ pub(super) async fn authenticate(
                         .flatten();
                     for identity in &agent_keys {
                         let key = identity.public_key().into_owned();
-                        offered_by_agent.push(key.key_data().clone());
                         let hash = if key.algorithm().is_rsa() {
                             rsa_hash
                         } else {
@@ -287,6 +286,8 @@ pub(super) async fn authenticate(
                                 }
                             }
                         }
+                        // Only a plain key offered here spares its file a second offer.
+                        offered_by_agent.push(key.key_data().clone());
                         attempts += 1;
                         match handle
                             .authenticate_publickey_with(&t.user, key, hash, &mut agent)

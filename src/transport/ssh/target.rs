@@ -463,7 +463,7 @@ mod tests {
         let cfg = dir.path().join("config");
         std::fs::write(
             &cfg,
-            "Host db-alias\n  HostName 127.0.0.9\n  Port 2201\n  User dba\n  IdentityFile /keys/db\n  CertificateFile /keys/db-signed.pub\n\nHost *\n  User fallback\n",
+            "Host db-alias\n  HostName 127.0.0.9\n  Port 2201\n  User dba\n  IdentityFile /keys/db\n  CertificateFile /keys/db-signed.pub\n\nHost *\n  User fallback\n  CertificateFile /keys/%r-all.pub\n",
         )
         .unwrap();
         let ssh_config = read_ssh_config(&cfg).unwrap().unwrap();
@@ -483,6 +483,7 @@ mod tests {
             [
                 "/keys/db-own-cert.pub",
                 "/keys/db-signed.pub",
+                "/keys/dba-all.pub",
                 "/keys/fleet-cert.pub"
             ]
             .map(PathBuf::from)
@@ -494,7 +495,7 @@ mod tests {
         );
         assert_eq!(
             web.certificate_files,
-            [PathBuf::from("/keys/fleet-cert.pub")]
+            ["/keys/me-all.pub", "/keys/fleet-cert.pub"].map(PathBuf::from)
         );
     }
 

@@ -47,6 +47,9 @@ pub struct Fleet {
     pub operators: BTreeMap<String, Role>,
     /// Read-only console: no action that changes a host may run.
     pub readonly: bool,
+    /// Record every interactive shell as an asciicast v2 file under the state directory
+    /// (`[fleet] record_sessions`, off by default).
+    pub record_sessions: bool,
     /// How the console arranges the fleet (`[ui]`).
     pub ui: UiSettings,
     /// The hosts, in inventory order.

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod runbook;
+pub mod shell;
 pub mod state;
 pub mod store;
 pub mod transport;

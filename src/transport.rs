@@ -8,6 +8,7 @@
 //! Callers: the poller (one task per host) and, later, the runbook executor.
 
 pub mod host_cert;
+pub mod interactive;
 pub mod key_file;
 pub mod known_hosts;
 pub mod local;

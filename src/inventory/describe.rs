@@ -49,6 +49,9 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
         "  readonly: {}",
         if fleet.readonly { "yes" } else { "no" }
     )?;
+    if fleet.record_sessions {
+        writeln!(out, "  record sessions: yes")?;
+    }
     let ssh = &fleet.ssh;
     writeln!(out, "ssh:")?;
     writeln!(

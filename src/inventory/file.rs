@@ -56,6 +56,8 @@ pub struct FleetFile {
     pub known_hosts: Option<Spanned<Vec<Spanned<String>>>>,
     /// Read-only console.
     pub readonly: Option<bool>,
+    /// Record interactive shells (asciicast v2 under the state directory).
+    pub record_sessions: Option<bool>,
 }
 
 /// `[ui]`.

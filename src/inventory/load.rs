@@ -142,6 +142,7 @@ pub fn embedded_default() -> Fleet {
         thresholds: Thresholds::default(),
         operators: BTreeMap::new(),
         readonly: false,
+        record_sessions: false,
         ui: super::UiSettings::default(),
         hosts: vec![Host {
             name: host_name,

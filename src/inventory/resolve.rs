@@ -224,6 +224,7 @@ impl Resolver<'_> {
             thresholds,
             operators,
             readonly: f.readonly.unwrap_or(false),
+            record_sessions: f.record_sessions.unwrap_or(false),
             ui: UiSettings {
                 sort: match file.ui.sort {
                     None | Some(UiSortFile::Problems) => UiSort::Problems,

@@ -2,7 +2,8 @@
 //!
 //! Runs commands with `sh -c` under the same timeout and output cap as the SSH transport and
 //! dials TCP directly, so the embedded default fleet (this machine) runs exactly the probes a
-//! remote host would.
+//! remote host would. Its interactive shell ([`LocalHost::shell`]) is the user's `$SHELL` on the
+//! operator's own terminal: no pty of ours and no pump, so window changes need nothing.
 
 use std::process::Stdio;
 
@@ -10,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
+use super::interactive::{ShellEnd, ShellOutcome};
 use super::{BoxStream, ExecOutput, ExecRequest, TransportError};
 
 /// This machine as a host.
@@ -73,6 +75,50 @@ impl LocalHost {
             }
             Err(_) => Err(TransportError::Timeout(req.timeout)),
         }
+    }
+
+    /// Runs `$SHELL` (else `/bin/sh`) on this terminal, which the caller has left in cooked
+    /// mode, and waits for it. Bytes are not counted: the shell reads the terminal itself.
+    pub async fn shell(&self) -> Result<ShellOutcome, TransportError> {
+        use std::os::unix::process::ExitStatusExt;
+        use tokio::signal::unix::{SignalKind, signal};
+        let program = std::env::var_os("SHELL")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/bin/sh".into());
+        // A shell without job control shares our process group, so a Ctrl-C at its prompt
+        // reaches us too: catch SIGINT and SIGQUIT while it runs, so they end only what the
+        // shell runs, never fleetdeck.
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        let mut quit = signal(SignalKind::quit()).ok();
+        let mut child = Command::new(&program)
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                TransportError::Other(format!(
+                    "cannot start {}: {e}",
+                    std::path::Path::new(&program).display()
+                ))
+            })?;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                Some(()) = async { interrupt.as_mut()?.recv().await } => {}
+                Some(()) = async { quit.as_mut()?.recv().await } => {}
+            }
+        }
+        .map_err(|e| TransportError::Other(format!("wait for the shell: {e}")))?;
+        let end = match (status.code(), status.signal()) {
+            (Some(code), _) => ShellEnd::Exited(code as u32),
+            (None, Some(sig)) => ShellEnd::Signalled(sig.to_string()),
+            (None, None) => ShellEnd::Closed,
+        };
+        Ok(ShellOutcome {
+            end,
+            bytes_in: None,
+            bytes_out: None,
+        })
     }
 
     /// Connects to `address:port` on this machine.

@@ -16,6 +16,7 @@ mod host_key;
 pub mod keywords;
 mod offer;
 pub mod ssh_config;
+mod pty;
 mod target;
 
 use std::path::PathBuf;

@@ -260,7 +260,7 @@ fn unknown_keys_name_the_table_and_the_expected_keys() {
     assert_eq!(
         err("[fleet]\nintervl = \"5s\"\n[[hosts]]\nname = \"a\"\n"),
         "/etc/fleet/test.toml:2:1: unknown key `intervl` in [fleet], expected one of \
-         `name`, `interval`, `host_key_policy`, `known_hosts`, `readonly`"
+         `name`, `interval`, `host_key_policy`, `known_hosts`, `readonly`, `record_sessions`"
     );
     assert_eq!(
         err(
@@ -776,4 +776,17 @@ fn model_serialises_durations_as_written() {
     let json = serde_json::to_value(&fleet).unwrap();
     assert_eq!(json["interval"], "5s");
     assert_eq!(json["hosts"][0]["transport"], "ssh");
+}
+
+#[test]
+fn record_sessions_is_off_by_default_and_must_be_a_boolean() {
+    assert!(!load(MINIMAL).unwrap().record_sessions);
+    let on = load(&format!("[fleet]\nrecord_sessions = true\n{MINIMAL}")).unwrap();
+    assert!(on.record_sessions);
+    assert!(describe(&on).contains("record sessions: yes"));
+    let e = err(&format!("[fleet]\nrecord_sessions = \"yes\"\n{MINIMAL}"));
+    assert!(
+        e.starts_with("/etc/fleet/test.toml:2:") && e.contains("record_sessions"),
+        "{e}"
+    );
 }

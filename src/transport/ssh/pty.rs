@@ -1,0 +1,165 @@
+//! An interactive shell on a host: a PTY session channel on the host's existing, verified
+//! connection (the same one the poller and runbooks use, so a bastion route or certificate
+//! that works for them works here), with window-size changes passed on.
+//!
+//! This is only the pump between [`ShellIo`] and the channel. It never touches the operator's
+//! terminal: `crate::shell` puts the terminal in raw mode, reads keys and window changes and
+//! writes what this returns through `output`. The shell holds one of the connection's channel
+//! permits for its whole life, so it counts against `MaxSessions` like any other channel.
+
+use russh::{ChannelMsg, Sig};
+
+use super::{SshHost, open_session_with_retry};
+use crate::transport::TransportError;
+use crate::transport::interactive::{ShellEnd, ShellIo, ShellOutcome};
+
+impl SshHost {
+    /// Opens a shell with a pty (`io.term`, `io.size`) and pumps bytes until the shell exits or
+    /// the connection drops. Everything the host sends goes to `output` in order, as it comes.
+    ///
+    /// An error means no shell ran (no connection, the channel, pty or shell request refused);
+    /// once the shell has started, its end — including a lost connection — is the outcome.
+    pub async fn shell(
+        &self,
+        io: ShellIo,
+        output: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<ShellOutcome, TransportError> {
+        let ShellIo {
+            term,
+            size,
+            mut input,
+            mut resize,
+        } = io;
+        let handle = self.handle().await?;
+        let _permit = self.permit().await?;
+        let channel = match open_session_with_retry(&handle).await {
+            Ok(c) => c,
+            Err(e) => return Err(self.channel_error(&handle, e).await),
+        };
+        let (mut rx, tx) = channel.split();
+        let refused = |what: &str| TransportError::ChannelRefused(format!("{what} refused"));
+        let start = async {
+            tx.request_pty(
+                true,
+                &term,
+                u32::from(size.cols),
+                u32::from(size.rows),
+                0,
+                0,
+                &[],
+            )
+            .await?;
+            if !reply(&mut rx).await {
+                return Ok(Err(refused("pty request")));
+            }
+            tx.request_shell(true).await?;
+            if !reply(&mut rx).await {
+                return Ok(Err(refused("shell request")));
+            }
+            Ok::<_, russh::Error>(Ok(()))
+        };
+        match start.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(self.channel_error(&handle, e).await),
+        }
+
+        let mut bytes_in = 0u64;
+        let mut bytes_out = 0u64;
+        // Keys and window changes go out on their own future, so a host slow to take input
+        // never stops us reading what it prints (a stalled reader would stall the whole
+        // connection, the poller's channels included).
+        let send = async {
+            let mut input_open = true;
+            loop {
+                let sent = tokio::select! {
+                    keys = input.recv(), if input_open => match keys {
+                        Some(keys) => {
+                            bytes_in += keys.len() as u64;
+                            tx.data_bytes(keys).await
+                        }
+                        None => {
+                            input_open = false;
+                            tx.eof().await
+                        }
+                    },
+                    Some(size) = resize.recv() => {
+                        tx.window_change(u32::from(size.cols), u32::from(size.rows), 0, 0)
+                            .await
+                    }
+                    else => std::future::pending().await,
+                };
+                if let Err(e) = sent {
+                    return e;
+                }
+            }
+        };
+        let receive = async {
+            let mut status = None;
+            let mut closed = false;
+            while let Some(msg) = rx.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                        bytes_out += data.len() as u64;
+                        output(&data);
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => {
+                        status = Some(ShellEnd::Exited(exit_status))
+                    }
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        status = Some(ShellEnd::Signalled(signal_text(&signal_name)))
+                    }
+                    ChannelMsg::Close => {
+                        closed = true;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            (status, closed)
+        };
+        let ended = tokio::select! {
+            (status, closed) = receive => match (status, closed) {
+                (Some(end), _) => end,
+                (None, true) => ShellEnd::Closed,
+                // The channel's messages stopped without sshd closing it: the connection died.
+                (None, false) => ShellEnd::Lost(format!(
+                    "connection to {}:{} lost",
+                    self.target.address, self.target.port
+                )),
+            },
+            e = send => ShellEnd::Lost(format!("connection lost: {e}")),
+        };
+        if let ShellEnd::Lost(why) = &ended {
+            self.forget(&handle).await;
+            tracing::warn!(host = %self.target.name, error = %why, "shell ended by a lost connection");
+        } else {
+            let _ = tx.close().await;
+        }
+        Ok(ShellOutcome {
+            end: ended,
+            bytes_in: Some(bytes_in),
+            bytes_out: Some(bytes_out),
+        })
+    }
+}
+
+/// Waits for the answer to a request sent with `want_reply`: true for success.
+async fn reply(rx: &mut russh::ChannelReadHalf) -> bool {
+    while let Some(msg) = rx.wait().await {
+        match msg {
+            ChannelMsg::Success => return true,
+            ChannelMsg::Failure | ChannelMsg::Close => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A signal's name as sshd sends it (`HUP`, `KILL`, …).
+fn signal_text(sig: &Sig) -> String {
+    match sig {
+        Sig::Custom(name) => name.clone(),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,5 +1,5 @@
 //! The headless front end: every `fleetdeck` subcommand (`status`, `run`, `runbook`, `audit`,
-//! `config`), the questions they ask on a terminal ([`prompt`], `tty`) and the one place their
+//! `config`, `ssh`), the questions they ask on a terminal ([`prompt`], `tty`) and the one place their
 //! text reaches stdout and stderr ([`out`]).
 //!
 //! Each command is a thin reader of the core (inventory, poller, state, health, [`crate::report`],
@@ -19,6 +19,7 @@ pub mod out;
 pub mod prompt;
 pub mod run;
 pub mod runbook;
+pub mod ssh;
 pub mod status;
 mod tty;
 
@@ -60,6 +61,9 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// An interactive shell on an inventory host over fleetdeck's verified connection (audited);
+    /// exits with the remote shell's status.
+    Ssh(ssh::SshArgs),
 }
 
 impl Command {
@@ -80,6 +84,10 @@ impl Command {
             },
             Command::Runbook { command } => runbook::runbook_command(command),
             Command::Audit { command } => audit::run(command),
+            Command::Ssh(args) => match load_fleet(config, 2) {
+                Ok(fleet) => ssh::run(fleet, readonly, args).await,
+                Err(code) => code,
+            },
         }
     }
 }

@@ -112,6 +112,13 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
         user_dir: fleetdeck::runbook::user_dir(),
         session: session.clone(),
     });
+    // `s` opens a shell: the same checks and audit records as `fleetdeck ssh`.
+    options.shell = Some(fleetdeck::shell::ShellLauncher {
+        fleet: fleet.clone(),
+        session: session.clone(),
+        audit_path: audit_path.clone(),
+        sessions_dir: fleetdeck::shell::record::sessions_dir(),
+    });
     let actor = fleetdeck::audit::Actor::new(
         &session.operator,
         session.role.as_str(),

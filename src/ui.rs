@@ -34,6 +34,7 @@ pub mod host_pane;
 pub mod logs_pane;
 pub mod runbook_pane;
 pub mod services_pane;
+mod shell;
 
 mod chrome;
 mod event_loop;

@@ -100,10 +100,11 @@ pub enum AuditAction {
     /// Written only by [`AuditLog`](super::AuditLog).
     #[serde(rename = "audit.repair")]
     AuditRepair,
-    /// Reserved (issue 12): an interactive shell on a host opened (phase `before`).
+    /// An interactive shell on a host is about to open (phase `before`; `crate::shell`).
     #[serde(rename = "shell.start")]
     ShellStart,
-    /// Reserved (issue 12): that shell closed (phase `after`, `pair` = its `shell.start`).
+    /// That shell ended (phase `after`, `pair` = its `shell.start`): how, how long, bytes
+    /// each way, the recording.
     #[serde(rename = "shell.end")]
     ShellEnd,
 }

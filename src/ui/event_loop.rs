@@ -1,7 +1,7 @@
 //! The console's event loop: takes the terminal (alternate screen, raw mode, mouse capture) and
 //! gives it back on every way out, then waits on keys and mouse ([`EventStream`]), poll
 //! observations, the 1 s tick, SIGTERM/SIGHUP, passphrase requests, audit log reads and the
-//! runbook task's messages, and redraws: at once after the operator did something, at most
+//! runbook task's messages, and redraws (stepping aside while a shell runs, `ui::shell`): at once after the operator did something, at most
 //! every [`DATA_FRAME`] for new poll data, once a second otherwise (ages move).
 //!
 //! Owns the tasks around the console (the poller, the runbook run, audit log reads off the
@@ -39,6 +39,8 @@ pub struct ConsoleOptions {
     pub runbooks: Option<RunbookLauncher>,
     /// The audit log the Audit pane shows (`None`: no Audit pane).
     pub audit_log: Option<std::path::PathBuf>,
+    /// Opens shells on hosts (`s`; `None`: this console opens none).
+    pub shell: Option<crate::shell::ShellLauncher>,
 }
 
 impl ConsoleOptions {
@@ -52,6 +54,7 @@ impl ConsoleOptions {
             ack_hook: None,
             runbooks: None,
             audit_log: None,
+            shell: None,
         }
     }
 }
@@ -142,6 +145,7 @@ async fn event_loop(
         app.set_ack_hook(hook);
     }
     let launcher = options.runbooks;
+    let shell_launcher = options.shell;
     if let Some(l) = &launcher {
         app.enable_runbook_pane(l.catalog());
         app.set_runbook_definitions(l.definitions());
@@ -152,7 +156,7 @@ async fn event_loop(
     let (audit_tx, mut audit_reads) = mpsc::unbounded_channel();
     let (runbook_tx, mut runbook_msgs) = mpsc::unbounded_channel();
     let mut running: Option<runbook_pane::RunHandle> = None;
-    let poller = Poller::spawn(fleet, transports, options.selected, tx);
+    let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -224,6 +228,21 @@ async fn event_loop(
                                 run.suspend();
                             }
                         }
+                        Some(Action::Shell) => match (&shell_launcher, app.shell_target()) {
+                            (Some(launcher), Some(host)) => {
+                                events = super::shell::open(
+                                    terminal,
+                                    events,
+                                    &mut app,
+                                    &mut observations,
+                                    launcher,
+                                    host,
+                                    &transports[host],
+                                )
+                                .await?;
+                            }
+                            _ => app.notify("this console opens no shells", true),
+                        },
                         _ => {}
                     }
                     dirty = true;

@@ -241,6 +241,12 @@ impl App {
                     return None;
                 }
             }
+            Action::Shell => {
+                if self.shell_target().is_none() {
+                    self.notify("select a host first", true);
+                    return None;
+                }
+            }
             Action::Help => self.input = Input::Help { scroll: 0 },
             Action::CycleSort => {
                 self.query.sort = self.query.sort.next();

@@ -59,6 +59,8 @@ pub enum Action {
     StartRunbook,
     /// Suspend the running runbook where it is (saved, audited, resumable).
     StopRun,
+    /// Open an interactive shell on the row's host (the console steps aside meanwhile).
+    Shell,
 }
 
 /// Where a binding applies.
@@ -325,14 +327,14 @@ pub const BINDINGS: &[Binding] = &[
         Some("open"),
     ),
     bind(
-        &[Key::Char('s')],
+        &[Key::Char('o')],
         Action::CycleSort,
         Context::Fleet,
-        "sort by the next column",
+        "order: sort by the next column",
         Some("sort"),
     ),
     bind(
-        &[Key::Char('S')],
+        &[Key::Char('O')],
         Action::ReverseSort,
         Context::Fleet,
         "reverse the sort order",
@@ -367,6 +369,17 @@ pub const BINDINGS: &[Binding] = &[
         "run a runbook on the row's host: those answering its worst alert first, inputs filled",
         None,
     ),
+    // A shell is an action: gone in read-only mode, and roles are checked (and a refusal
+    // audited) by `crate::shell` before the console steps aside.
+    Binding {
+        keys: &[Key::Char('s')],
+        action: Action::Shell,
+        context: Context::List,
+        help: "a shell on the row's host (audited; the console comes back when it exits)",
+        // Out of the footer: it would push `q quit` and `Esc back` off narrow screens.
+        hint: None,
+        dangerous: true,
+    },
     bind(
         &[Key::Char('X')],
         Action::StopRun,
@@ -506,9 +519,14 @@ mod tests {
             Lookup::Action(Action::SelectNext)
         );
         assert_eq!(
-            km.lookup(&key(KeyCode::Char('s')), &[Context::Global, Context::List]),
+            km.lookup(&key(KeyCode::Char('o')), &[Context::Global, Context::List]),
             Lookup::Unbound,
             "sorting is the fleet table's"
+        );
+        assert_eq!(
+            km.lookup(&key(KeyCode::Char('s')), ALL),
+            Lookup::Action(Action::Shell),
+            "`s` opens a shell, as in k9s"
         );
         assert_eq!(
             km.lookup(
@@ -535,6 +553,7 @@ mod tests {
     fn readonly_strips_dangerous_bindings_where_they_are_registered() {
         let km = Keymap::new(true);
         assert!(!km.has(Action::Ack));
+        assert!(!km.has(Action::Shell), "a shell is an action");
         assert!(km.bindings().iter().all(|b| !b.dangerous));
         match km.lookup(&key(KeyCode::Char('a')), ALL) {
             Lookup::Refused(b) => assert_eq!(b.action, Action::Ack),

@@ -848,7 +848,7 @@ fn sort_group_and_worst_first_rearrange_the_table() {
     let text = screen(&draw(&mut app, 120, 40));
     let first = text.lines().nth(3).unwrap();
     assert!(first.contains("dvn-pg-1"), "fullest disk first: {text}");
-    key(&mut app, KeyCode::Char('S'));
+    key(&mut app, KeyCode::Char('O'));
     key(&mut app, KeyCode::Char('b'));
     key(&mut app, KeyCode::Char('b'));
     key(&mut app, KeyCode::Char('b'));

@@ -38,9 +38,10 @@ fn inventory(fleet: &TestFleet, record: bool, extra_toml: &str) -> PathBuf {
     if record {
         text = text.replacen("[fleet]\n", "[fleet]\nrecord_sessions = true\n", 1);
     }
-    let path = fleet
-        .root()
-        .join(format!("shell-{}.toml", if record { "rec" } else { "plain" }));
+    let path = fleet.root().join(format!(
+        "shell-{}.toml",
+        if record { "rec" } else { "plain" }
+    ));
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -98,7 +99,11 @@ fn steady(screen: &str) -> String {
     let spaces = regex::Regex::new(r" +").unwrap();
     screen
         .lines()
-        .map(|l| spaces.replace_all(&digits.replace_all(l, "#"), " ").into_owned())
+        .map(|l| {
+            spaces
+                .replace_all(&digits.replace_all(l, "#"), " ")
+                .into_owned()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -268,9 +273,6 @@ fn fleetdeck_ssh_passes_resizes_on_records_the_session_and_exits_with_the_remote
         }
     }
     assert!(output.contains(&mark), "the output is recorded:\n{output}");
-    assert!(
-        events.iter().any(|e| e[1] == "r"),
-        "the resize is recorded"
-    );
+    assert!(events.iter().any(|e| e[1] == "r"), "the resize is recorded");
     audit_verify(&audit);
 }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::App;
 use crate::observation::Observation;
-use crate::shell::ShellLauncher;
+use crate::shell::{ShellError, ShellLauncher};
 use crate::transport::Transport;
 use crate::transport::interactive::ShellEnd;
 
@@ -43,6 +43,10 @@ pub(super) async fn open(
     let name = launcher.fleet.hosts[host].name.clone();
     let ticket = match launcher.authorize(&name) {
         Ok(t) => t,
+        Err(ShellError::Refused(why)) => {
+            app.notify(format!("no shell on {name}: {why}"), true);
+            return Ok(events);
+        }
         Err(e) => {
             app.notify(format!("no shell on {name}: {e}"), true);
             return Ok(events);

@@ -276,3 +276,76 @@ fn fleetdeck_ssh_passes_resizes_on_records_the_session_and_exits_with_the_remote
     assert!(events.iter().any(|e| e[1] == "r"), "the resize is recorded");
     audit_verify(&audit);
 }
+
+/// An inventory of this machine over the local transport (what the embedded default fleet is).
+fn local_inventory(dir: &Path) -> PathBuf {
+    let path = dir.join("local.toml");
+    std::fs::write(
+        &path,
+        "[fleet]\nname = \"here\"\ninterval = \"1s\"\n\n[[hosts]]\nname = \"me\"\naddress = \"localhost\"\ntransport = \"local\"\n",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_local_transport_runs_shell_on_this_terminal_in_the_console_and_headless() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = local_inventory(dir.path());
+    let state = dir.path().join("state");
+    let audit = state.join("fleetdeck/audit.jsonl");
+    // tmux sets `SHELL` for the pane itself and the pane's non-interactive shell drops `PS1`,
+    // so the command line sets both for fleetdeck (and `/bin/sh` reads no rc file: `ENV=`).
+    let env = [("XDG_STATE_HOME", state.to_str().unwrap())];
+
+    // Headless: the shell's status is the command's.
+    let cmd = format!(
+        "SHELL=/bin/sh PS1='local-ready$ ' ENV= {} --config {} ssh me; echo \"EXITED=$? END\"; sleep 60",
+        support::fleetdeck_bin().display(),
+        config.display()
+    );
+    let tmux = Tmux::start_with_env(&cmd, 100, 30, &env);
+    tmux.wait_until(WAIT, |s| last_line(s).trim_end().ends_with("local-ready$"))
+        .unwrap_or_else(|s| panic!("no local prompt:\n{s}"));
+    tmux.send_literal("echo local-$((6*7)); exit 5\r");
+    let done = tmux.wait_for(" END", WAIT);
+    assert!(
+        done.contains("local-42") && done.contains("EXITED=5"),
+        "{done}"
+    );
+    drop(tmux);
+
+    // In the console: the same shell, and the console back as it was.
+    let cmd = format!(
+        "SHELL=/bin/sh PS1='local-ready$ ' ENV= {} --config {}; echo \"EXITED=$? END\"; sleep 60",
+        support::fleetdeck_bin().display(),
+        config.display()
+    );
+    let tmux = Tmux::start_with_env(&cmd, 120, 40, &env);
+    let before = tmux
+        .wait_until(WAIT, |s| s.contains("1/1 reachable") && s.contains("▶ me"))
+        .unwrap_or_else(|s| panic!("the console never showed this machine:\n{s}"));
+    tmux.send_keys(&["s"]);
+    tmux.wait_until(WAIT, |s| last_line(s).trim_end().ends_with("local-ready$"))
+        .unwrap_or_else(|s| panic!("no local prompt:\n{s}"));
+    tmux.send_literal("echo local-$((7*7)); exit\r");
+    tmux.wait_until(WAIT, |s| steady(s) == steady(&before))
+        .unwrap_or_else(|s| {
+            panic!("the console did not come back as it was.\nbefore:\n{before}\nnow:\n{s}")
+        });
+    let primary = tmux.ok(&["capture-pane", "-p", "-a", "-t", "main"]);
+    assert!(primary.contains("local-49"), "{primary}");
+    tmux.send_keys(&["q"]);
+    let done = tmux.wait_for(" END", WAIT);
+    assert!(done.contains("EXITED=0"), "{done}");
+
+    let records = audit_records(&audit);
+    let ends: Vec<_> = records
+        .iter()
+        .filter(|r| r["action"] == "shell.end")
+        .collect();
+    assert_eq!(ends.len(), 2, "{records:#?}");
+    assert_eq!(ends[0]["result"], "exit 5");
+    assert_eq!(ends[1]["result"], "exit 0");
+    audit_verify(&audit);
+}

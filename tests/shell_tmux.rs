@@ -349,3 +349,42 @@ fn the_local_transport_runs_shell_on_this_terminal_in_the_console_and_headless()
     assert_eq!(ends[1]["result"], "exit 0");
     audit_verify(&audit);
 }
+
+#[test]
+fn a_host_going_down_ends_the_shell_and_says_so() {
+    let mut fleet = TestFleet::start(FleetSpec::hosts(1));
+    plant_marker(&fleet, 0);
+    let config = inventory(&fleet, false, "");
+    let state = fleet.root().join("state");
+    let audit = state.join("fleetdeck/audit.jsonl");
+    let cmd = format!(
+        "{} --config {} ssh h1; echo \"EXITED=$? END\"; sleep 60",
+        support::fleetdeck_bin().display(),
+        config.display()
+    );
+    let tmux = Tmux::start_with_env(
+        &cmd,
+        100,
+        30,
+        &[
+            ("XDG_STATE_HOME", state.to_str().unwrap()),
+            ("SSH_AUTH_SOCK", ""),
+        ],
+    );
+    tmux.wait_until(WAIT, |s| last_line(s).trim_end().ends_with("remote-ready$"))
+        .unwrap_or_else(|s| panic!("no remote prompt:\n{s}"));
+    fleet.stop_host(0);
+    let done = tmux.wait_for(" END", WAIT);
+    assert!(
+        done.contains("EXITED=1") && done.contains("fleetdeck: h1: connection to 127.0.0.1:"),
+        "{done}"
+    );
+    let records = audit_records(&audit);
+    let (_, end) = shell_pair(&records, "h1");
+    let result = end["result"].as_str().unwrap_or_default();
+    assert!(
+        result.starts_with("error: connection to 127.0.0.1:") && result.ends_with(" lost"),
+        "{end}"
+    );
+    audit_verify(&audit);
+}

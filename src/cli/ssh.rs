@@ -81,7 +81,8 @@ pub async fn run(fleet: Fleet, readonly: bool, args: SshArgs) -> u8 {
         Ok(report) => {
             match &report.outcome.end {
                 ShellEnd::Exited(_) => {}
-                ShellEnd::Lost(why) => writeln!(err, "fleetdeck: {}: {why}", report.host),
+                // On a line of its own: the remote prompt is still where the cursor is.
+                ShellEnd::Lost(why) => writeln!(err, "\r\nfleetdeck: {}: {why}", report.host),
                 other => writeln!(
                     err,
                     "fleetdeck: {}: shell ended: {}",

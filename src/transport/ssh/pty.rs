@@ -7,6 +7,8 @@
 //! writes what this returns through `output`. The shell holds one of the connection's channel
 //! permits for its whole life, so it counts against `MaxSessions` like any other channel.
 
+use std::time::Duration;
+
 use russh::{ChannelMsg, Sig};
 
 use super::{SshHost, open_session_with_retry};
@@ -38,6 +40,9 @@ impl SshHost {
         };
         let (mut rx, tx) = channel.split();
         let refused = |what: &str| TransportError::ChannelRefused(format!("{what} refused"));
+        // Output that arrives before the shell request's answer (sshd answers first, but
+        // nothing in the protocol promises it) is kept and shown first, never dropped.
+        let mut early = Vec::new();
         let start = async {
             tx.request_pty(
                 true,
@@ -49,11 +54,11 @@ impl SshHost {
                 &[],
             )
             .await?;
-            if !reply(&mut rx).await {
+            if !reply(&mut rx, &mut early).await {
                 return Ok(Err(refused("pty request")));
             }
             tx.request_shell(true).await?;
-            if !reply(&mut rx).await {
+            if !reply(&mut rx, &mut early).await {
                 return Ok(Err(refused("shell request")));
             }
             Ok::<_, russh::Error>(Ok(()))
@@ -65,14 +70,23 @@ impl SshHost {
         }
 
         let mut bytes_in = 0u64;
-        let mut bytes_out = 0u64;
+        let mut bytes_out = early.len() as u64;
+        if !early.is_empty() {
+            output(&early);
+        }
         // Keys and window changes go out on their own future, so a host slow to take input
         // never stops us reading what it prints (a stalled reader would stall the whole
         // connection, the poller's channels included).
         let send = async {
             let mut input_open = true;
             loop {
+                // A window change goes before keys typed after it.
                 let sent = tokio::select! {
+                    biased;
+                    Some(size) = resize.recv() => {
+                        tx.window_change(u32::from(size.cols), u32::from(size.rows), 0, 0)
+                            .await
+                    }
                     keys = input.recv(), if input_open => match keys {
                         Some(keys) => {
                             bytes_in += keys.len() as u64;
@@ -83,10 +97,6 @@ impl SshHost {
                             tx.eof().await
                         }
                     },
-                    Some(size) = resize.recv() => {
-                        tx.window_change(u32::from(size.cols), u32::from(size.rows), 0, 0)
-                            .await
-                    }
                     else => std::future::pending().await,
                 };
                 if let Err(e) = sent {
@@ -94,41 +104,53 @@ impl SshHost {
                 }
             }
         };
-        let receive = async {
-            let mut status = None;
-            let mut closed = false;
-            while let Some(msg) = rx.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
-                        bytes_out += data.len() as u64;
-                        output(&data);
+        let judge = |(status, closed): (Option<ShellEnd>, bool)| match (status, closed) {
+            (Some(end), _) => end,
+            (None, true) => ShellEnd::Closed,
+            // The channel's messages stopped without sshd closing it: the connection died.
+            (None, false) => ShellEnd::Lost(format!(
+                "connection to {}:{} lost",
+                self.target.address, self.target.port
+            )),
+        };
+        // In a block of its own: the pinned reader borrows the byte counter until it ends.
+        let ended = {
+            let receive = async {
+                let mut status = None;
+                let mut closed = false;
+                while let Some(msg) = rx.wait().await {
+                    match msg {
+                        ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                            bytes_out += data.len() as u64;
+                            output(&data);
+                        }
+                        ChannelMsg::ExitStatus { exit_status } => {
+                            status = Some(ShellEnd::Exited(exit_status))
+                        }
+                        ChannelMsg::ExitSignal { signal_name, .. } => {
+                            status = Some(ShellEnd::Signalled(signal_text(&signal_name)))
+                        }
+                        ChannelMsg::Close => {
+                            closed = true;
+                            break;
+                        }
+                        _ => {}
                     }
-                    ChannelMsg::ExitStatus { exit_status } => {
-                        status = Some(ShellEnd::Exited(exit_status))
+                }
+                (status, closed)
+            };
+            tokio::pin!(receive);
+            tokio::select! {
+                ended = &mut receive => judge(ended),
+                e = send => {
+                    // Keys typed just after `exit` meet a channel that is closing: that is not a
+                    // lost connection. What the host says last decides, if it says it soon.
+                    match tokio::time::timeout(SEND_FAILED_GRACE, &mut receive).await {
+                        Ok(ended) => judge(ended),
+                        Err(_) => ShellEnd::Lost(format!("connection lost: {e}")),
                     }
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        status = Some(ShellEnd::Signalled(signal_text(&signal_name)))
-                    }
-                    ChannelMsg::Close => {
-                        closed = true;
-                        break;
-                    }
-                    _ => {}
                 }
             }
-            (status, closed)
-        };
-        let ended = tokio::select! {
-            (status, closed) = receive => match (status, closed) {
-                (Some(end), _) => end,
-                (None, true) => ShellEnd::Closed,
-                // The channel's messages stopped without sshd closing it: the connection died.
-                (None, false) => ShellEnd::Lost(format!(
-                    "connection to {}:{} lost",
-                    self.target.address, self.target.port
-                )),
-            },
-            e = send => ShellEnd::Lost(format!("connection lost: {e}")),
         };
         if let ShellEnd::Lost(why) = &ended {
             self.forget(&handle).await;
@@ -144,12 +166,20 @@ impl SshHost {
     }
 }
 
-/// Waits for the answer to a request sent with `want_reply`: true for success.
-async fn reply(rx: &mut russh::ChannelReadHalf) -> bool {
+/// How long the end of a shell whose keys could not be sent is waited for before the
+/// connection is called lost.
+const SEND_FAILED_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits for the answer to a request sent with `want_reply`: true for success. Output that
+/// comes first is kept in `early`.
+async fn reply(rx: &mut russh::ChannelReadHalf, early: &mut Vec<u8>) -> bool {
     while let Some(msg) = rx.wait().await {
         match msg {
             ChannelMsg::Success => return true,
             ChannelMsg::Failure | ChannelMsg::Close => return false,
+            ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                early.extend_from_slice(&data)
+            }
             _ => {}
         }
     }

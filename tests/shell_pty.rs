@@ -42,8 +42,7 @@ async fn a_pty_shell_runs_on_the_hosts_connection_and_reports_its_exit_status() 
         input,
         resize,
     };
-    // The script a person would type; `stty -echo` keeps the typed text off the output, so
-    // what is searched for below can only be the commands' output.
+    // The script a person would type; `stty -echo` keeps later typed text off the output.
     let typed = [
         "stty -echo\n".to_string(),
         "echo \"first=$(stty size) term=$TERM\"\n".to_string(),
@@ -54,9 +53,11 @@ async fn a_pty_shell_runs_on_the_hosts_connection_and_reports_its_exit_status() 
         for line in &typed {
             keys.send(line.as_bytes().to_vec()).await.unwrap();
         }
-        // The first size is read before it changes: wait for its answer.
+        // The first size is read before it changes: wait for its answer (a digit after
+        // `first=`: the tty echoes the command line itself before `stty -echo` has run).
+        let answered = regex::Regex::new(r"first=[0-9]").unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !String::from_utf8_lossy(&seen.lock().unwrap()).contains("first=") {
+        while !answered.is_match(&String::from_utf8_lossy(&seen.lock().unwrap())) {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "no answer to the first command"

@@ -71,18 +71,32 @@ fn audit_verify(path: &Path) {
 
 /// The one `shell.start` and its `shell.end`, checked to be a pair on `host`.
 fn shell_pair(records: &[serde_json::Value], host: &str) -> (serde_json::Value, serde_json::Value) {
-    let starts: Vec<_> = records
+    let starts = records
         .iter()
         .filter(|r| r["action"] == "shell.start")
-        .collect();
-    assert_eq!(starts.len(), 1, "{records:#?}");
-    let start = starts[0].clone();
+        .count();
+    assert_eq!(starts, 1, "{records:#?}");
+    nth_shell_pair(records, 0, host)
+}
+
+/// The `n`th `shell.start` and its `shell.end`, checked to be a pair on `host`.
+fn nth_shell_pair(
+    records: &[serde_json::Value],
+    n: usize,
+    host: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let start = records
+        .iter()
+        .filter(|r| r["action"] == "shell.start")
+        .nth(n)
+        .unwrap_or_else(|| panic!("no shell.start #{n} in {records:#?}"))
+        .clone();
     assert_eq!(start["phase"], "before");
     assert_eq!(start["target"], host);
     let end = records
         .iter()
-        .find(|r| r["action"] == "shell.end")
-        .unwrap_or_else(|| panic!("no shell.end in {records:#?}"))
+        .find(|r| r["action"] == "shell.end" && r["pair"] == start["seq"])
+        .unwrap_or_else(|| panic!("no shell.end for {start} in {records:#?}"))
         .clone();
     assert_eq!(end["phase"], "after");
     assert_eq!(end["pair"], start["seq"]);
@@ -121,6 +135,7 @@ fn last_line(screen: &str) -> &str {
 fn s_opens_a_shell_on_the_host_and_the_console_comes_back_as_it_was() {
     let fleet = TestFleet::start(FleetSpec::hosts(2));
     let mark = plant_marker(&fleet, 0);
+    plant_marker(&fleet, 1);
     let config = inventory(&fleet, false, "");
     let state = fleet.root().join("state");
     let audit = state.join("fleetdeck/audit.jsonl");
@@ -165,16 +180,34 @@ fn s_opens_a_shell_on_the_host_and_the_console_comes_back_as_it_was() {
         "the shell's output on the primary screen:\n{primary}"
     );
 
-    // The console still works: keys reach it, and `q` leaves a clean exit.
+    // The console still works: keys reach it.
     tmux.send_keys(&["j"]);
     tmux.wait_until(WAIT, |s| s.lines().any(|l| l.contains("▶ h2")))
         .unwrap_or_else(|s| panic!("keys no longer reach the console:\n{s}"));
+
+    // A window resized while a shell runs: the console comes back at the new size (the
+    // resize that arrived meanwhile is not lost), on the same row.
+    tmux.send_keys(&["s"]);
+    tmux.wait_until(WAIT, |s| last_line(s).trim_end().ends_with("remote-ready$"))
+        .unwrap_or_else(|s| panic!("no remote prompt on h2:\n{s}"));
+    tmux.resize(100, 30);
+    tmux.send_literal("exit 4\r");
+    tmux.wait_until(WAIT, |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines.len() == 30
+            && lines[1].starts_with('┌')
+            && lines[1].chars().count() == 100
+            && s.contains("▶ h2")
+    })
+    .unwrap_or_else(|s| panic!("the console did not come back at 100x30:\n{s}"));
     tmux.send_keys(&["q"]);
     let done = tmux.wait_for(" END", WAIT);
     assert!(done.contains("EXITED=0"), "{done}");
 
     let records = audit_records(&audit);
-    let (start, end) = shell_pair(&records, "h1");
+    let (_, end) = nth_shell_pair(&records, 1, "h2");
+    assert_eq!(end["result"], "exit 4");
+    let (start, end) = nth_shell_pair(&records, 0, "h1");
     assert_eq!(start["role"], "admin", "no [operators]: everyone is admin");
     assert_eq!(end["result"], "exit 0");
     let note = end["note"].as_str().unwrap_or_default();

@@ -11,7 +11,8 @@
 //!
 //! Exit codes: `status` exits like a monitoring plugin (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN,
 //! and 3 for an inventory it cannot read); every other command exits 0 on success, 1 on failure
-//! and 2 on bad usage or bad input. A closed stdout never changes them (see [`out`]).
+//! and 2 on bad usage or bad input; `ssh` exits with the remote shell's status (1 when it has
+//! none, 2 when refused). A closed stdout never changes them (see [`out`]).
 
 pub mod audit;
 pub mod config;

@@ -15,8 +15,8 @@ mod auth;
 mod host_key;
 pub mod keywords;
 mod offer;
-pub mod ssh_config;
 mod pty;
+pub mod ssh_config;
 mod target;
 
 use std::path::PathBuf;

@@ -16,6 +16,7 @@
 pub mod record;
 pub mod terminal;
 
+use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -143,10 +144,15 @@ impl ShellLauncher {
 
     /// Opens the shell on this terminal and returns when it ends. The terminal must be in
     /// cooked mode, on the primary screen (the console suspends itself first).
+    ///
+    /// When `stop` completes (fleetdeck is asked to stop: [`stop_signals`]), an SSH shell is
+    /// closed and its end recorded with `stop`'s reason before this returns, so the terminal
+    /// and the audit log are left whole. A local shell owns the terminal and is waited for.
     pub async fn run(
         &self,
         ticket: Authorized,
         transport: &Transport,
+        stop: impl Future<Output = String>,
     ) -> Result<ShellReport, ShellError> {
         let host = self.fleet.hosts[ticket.host].name.clone();
         let transport_err = |source| ShellError::Transport {
@@ -180,11 +186,17 @@ impl ShellLauncher {
         let before = log.append_before(start)?;
         let started = Instant::now();
 
+        let mut stopped_by = None;
         let (outcome, recording_path) = match transport {
-            Transport::Local(local) => (local.shell().await, None),
+            Transport::Local(local) => {
+                drop(stop);
+                (local.shell().await, None)
+            }
             Transport::Ssh(ssh) => {
                 let recording = Arc::new(Mutex::new(recording));
-                let (outcome, problem_here) = pump(ssh, term, size, &recording, started).await;
+                let (outcome, problem_here, stopped) =
+                    pump(ssh, term, size, &recording, started, stop).await;
+                stopped_by = stopped;
                 if problem.is_none() {
                     problem = problem_here;
                 }
@@ -217,6 +229,9 @@ impl ShellLauncher {
                 if let Some(p) = &problem {
                     note.push(p.clone());
                 }
+                if let Some(why) = &stopped_by {
+                    note.push(format!("ended by fleetdeck: {why}"));
+                }
                 let report = ShellReport {
                     host: host.clone(),
                     outcome: outcome.clone(),
@@ -240,15 +255,38 @@ impl ShellLauncher {
     }
 }
 
+/// Waits for SIGTERM or SIGHUP and names it: the `stop` of [`ShellLauncher::run`] for a
+/// front end that must end its shell cleanly when asked to stop. Never completes if the
+/// handlers cannot be installed.
+pub async fn stop_signals() -> String {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(mut term), Ok(mut hup)) => tokio::select! {
+            _ = term.recv() => "SIGTERM".to_string(),
+            _ = hup.recv() => "SIGHUP".to_string(),
+        },
+        _ => std::future::pending().await,
+    }
+}
+
 /// The SSH shell on this terminal: raw mode and key reader, window watch, output to stdout
-/// and the recording. Returns the outcome and a recording problem, if one came up.
+/// and the recording. Returns the outcome, a recording problem if one came up, and `stop`'s
+/// reason if it ended the shell.
 async fn pump(
     ssh: &crate::transport::ssh::SshHost,
     term: String,
     size: PtySize,
     recording: &Arc<Mutex<Option<Recording>>>,
     started: Instant,
-) -> (Result<ShellOutcome, TransportError>, Option<String>) {
+    stop: impl Future<Output = String>,
+) -> (
+    Result<ShellOutcome, TransportError>,
+    Option<String>,
+    Option<String>,
+) {
     let problem: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let (raw, input) = match terminal::RawTerminal::enter() {
         Ok(t) => t,
@@ -257,6 +295,7 @@ async fn pump(
                 Err(TransportError::Other(format!(
                     "cannot put the terminal in raw mode: {e}"
                 ))),
+                None,
                 None,
             );
         }
@@ -287,11 +326,26 @@ async fn pump(
             record(&recording, &problem, |r| r.output(started.elapsed(), data));
         }
     };
-    let outcome = ssh.shell(io, &mut output).await;
+    // Stopping closes the key reader's channel, which ends the session: the shell's end is
+    // then recorded as any other.
+    let stopper = raw.stopper();
+    let shell = ssh.shell(io, &mut output);
+    tokio::pin!(shell);
+    tokio::pin!(stop);
+    let mut stopped = None;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut shell => break outcome,
+            why = &mut stop, if stopped.is_none() => {
+                stopper.stop();
+                stopped = Some(why);
+            }
+        }
+    };
     drop(watch);
     raw.leave();
     let problem = problem.lock().ok().and_then(|mut p| p.take());
-    (outcome, problem)
+    (outcome, problem, stopped)
 }
 
 /// Writes to the recording; the first failure stops it and is kept as the problem.

@@ -421,3 +421,71 @@ fn a_host_going_down_ends_the_shell_and_says_so() {
     );
     audit_verify(&audit);
 }
+
+#[test]
+fn sigterm_ends_the_shell_cleanly_restoring_the_terminal_and_recording_the_end() {
+    sigterm_during_a_shell("ssh h1", 1);
+}
+
+#[test]
+fn sigterm_during_the_consoles_shell_ends_both_and_restores_the_terminal() {
+    sigterm_during_a_shell("", 0);
+}
+
+/// `fleetdeck [ARGS]` in tmux (the console when `args` is empty, then `s`), SIGTERM at the
+/// remote prompt: the shell ends, `shell.end` says why, the terminal is cooked again.
+fn sigterm_during_a_shell(args: &str, exit_code: i32) {
+    let fleet = TestFleet::start(FleetSpec::hosts(1));
+    plant_marker(&fleet, 0);
+    let config = inventory(&fleet, false, "");
+    let state = fleet.root().join("state");
+    let audit = state.join("fleetdeck/audit.jsonl");
+    let cmd = format!(
+        "{} --config {} {args}; code=$?; modes=$(stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo | tr '\\n' ' '); echo \"EXITED=$code MODES=$modes END\"; sleep 60",
+        support::fleetdeck_bin().display(),
+        config.display()
+    );
+    let tmux = Tmux::start_with_env(
+        &cmd,
+        100,
+        30,
+        &[
+            ("XDG_STATE_HOME", state.to_str().unwrap()),
+            ("SSH_AUTH_SOCK", ""),
+        ],
+    );
+    if args.is_empty() {
+        tmux.wait_until(WAIT, |s| s.contains("1/1 reachable"))
+            .unwrap_or_else(|s| panic!("the fleet never came up:\n{s}"));
+        tmux.send_keys(&["s"]);
+    }
+    tmux.wait_until(WAIT, |s| last_line(s).trim_end().ends_with("remote-ready$"))
+        .unwrap_or_else(|s| panic!("no remote prompt:\n{s}"));
+    // The pane runs `sh -c "<line>"`; fleetdeck is that shell's child.
+    let pane = tmux.pane_pid();
+    let children = std::fs::read_to_string(format!("/proc/{pane}/task/{pane}/children")).unwrap();
+    let pid = children.split_whitespace().next().expect("fleetdeck's pid");
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let done = tmux.wait_for(" END", WAIT);
+    assert!(done.contains(&format!("EXITED={exit_code} ")), "{done}");
+    assert!(
+        done.contains("MODES=icanon echo"),
+        "terminal left in raw mode:\n{done}"
+    );
+    let records = audit_records(&audit);
+    let (_, end) = shell_pair(&records, "h1");
+    assert!(
+        end["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ended by fleetdeck: SIGTERM"),
+        "{end}"
+    );
+    audit_verify(&audit);
+}

@@ -73,7 +73,10 @@ pub async fn run(fleet: Fleet, readonly: bool, args: SshArgs) -> u8 {
         }
     };
     let transport = &transports[ticket.host()];
-    let result = launcher.run(ticket, transport).await;
+    // SIGTERM or SIGHUP ends the shell cleanly: terminal restored, `shell.end` written.
+    let result = launcher
+        .run(ticket, transport, crate::shell::stop_signals())
+        .await;
     if let crate::transport::Transport::Ssh(h) = transport {
         h.disconnect().await;
     }

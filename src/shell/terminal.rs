@@ -80,6 +80,12 @@ impl RawTerminal {
         ))
     }
 
+    /// A handle that stops the key reader from elsewhere: its channel closes, which ends the
+    /// session (fleetdeck is stopping).
+    pub fn stopper(&self) -> StopKeys {
+        StopKeys(self.stop.clone())
+    }
+
     /// Stops reading keys (waits for the reader, at most one read timeout) and restores the
     /// terminal mode it found.
     pub fn leave(mut self) {
@@ -92,6 +98,17 @@ impl RawTerminal {
             let _ = r.join();
         }
         let _ = termios::tcsetattr(std::io::stdin().as_fd(), OptionalActions::Now, &self.saved);
+    }
+}
+
+/// See [`RawTerminal::stopper`].
+#[derive(Clone)]
+pub struct StopKeys(Arc<AtomicBool>);
+
+impl StopKeys {
+    /// Stops the key reader (within one read timeout).
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 

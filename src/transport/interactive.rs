@@ -24,7 +24,8 @@ pub struct ShellIo {
     pub term: String,
     /// The window size when the shell starts.
     pub size: PtySize,
-    /// Keys typed, as raw bytes. When it closes, the remote side gets EOF.
+    /// Keys typed, as raw bytes. When it closes, the session ends (EOF, then close): the
+    /// terminal is gone, or fleetdeck is stopping.
     pub input: mpsc::Receiver<Vec<u8>>,
     /// Window-size changes, passed on as they come.
     pub resize: mpsc::UnboundedReceiver<PtySize>,

@@ -73,7 +73,9 @@ pub(super) async fn open(
     let _ = crossterm::event::poll(Duration::ZERO);
     step_aside()?;
     let result = {
-        let shell = launcher.run(ticket, transport);
+        // SIGTERM or SIGHUP ends the shell cleanly; the event loop sees the same signal next
+        // and quits.
+        let shell = launcher.run(ticket, transport, crate::shell::stop_signals());
         tokio::pin!(shell);
         loop {
             tokio::select! {

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use russh::{ChannelMsg, Sig};
+use russh::{ChannelMsg, Disconnect, Sig};
 
 use super::{SshHost, open_session_with_retry};
 use crate::transport::TransportError;
@@ -78,7 +78,6 @@ impl SshHost {
         // never stops us reading what it prints (a stalled reader would stall the whole
         // connection, the poller's channels included).
         let send = async {
-            let mut input_open = true;
             loop {
                 // A window change goes before keys typed after it.
                 let sent = tokio::select! {
@@ -87,20 +86,18 @@ impl SshHost {
                         tx.window_change(u32::from(size.cols), u32::from(size.rows), 0, 0)
                             .await
                     }
-                    keys = input.recv(), if input_open => match keys {
+                    keys = input.recv() => match keys {
                         Some(keys) => {
                             bytes_in += keys.len() as u64;
                             tx.data_bytes(keys).await
                         }
-                        None => {
-                            input_open = false;
-                            tx.eof().await
-                        }
+                        // No more keys: the terminal is gone, or fleetdeck is stopping. An
+                        // interactive session without its terminal is over.
+                        None => return SendEnd::InputClosed,
                     },
-                    else => std::future::pending().await,
                 };
                 if let Err(e) = sent {
-                    return e;
+                    return SendEnd::Failed(e);
                 }
             }
         };
@@ -142,7 +139,8 @@ impl SshHost {
             tokio::pin!(receive);
             tokio::select! {
                 ended = &mut receive => judge(ended),
-                e = send => {
+                sent = send => match sent {
+                SendEnd::Failed(e) => {
                     // Keys typed just after `exit` meet a channel that is closing: that is not a
                     // lost connection. What the host says last decides, if it says it soon.
                     match tokio::time::timeout(SEND_FAILED_GRACE, &mut receive).await {
@@ -150,6 +148,28 @@ impl SshHost {
                         Err(_) => ShellEnd::Lost(format!("connection lost: {e}")),
                     }
                 }
+                SendEnd::InputClosed => {
+                    // EOF and close; OpenSSH keeps a pty session (and its shell) open after
+                    // both, so unless the shell ends on its own at once, the connection is
+                    // closed: that is what hangs the remote shell up, as when ssh dies.
+                    let _ = tx.eof().await;
+                    let _ = tx.close().await;
+                    match tokio::time::timeout(HANG_UP_GRACE, &mut receive).await {
+                        Ok((Some(end), _)) => end,
+                        _ => {
+                            self.forget(&handle).await;
+                            let _ = handle
+                                .disconnect(
+                                    Disconnect::ByApplication,
+                                    "fleetdeck: the shell's terminal is gone",
+                                    "en",
+                                )
+                                .await;
+                            ShellEnd::Closed
+                        }
+                    }
+                }
+                },
             }
         };
         if let ShellEnd::Lost(why) = &ended {
@@ -169,6 +189,18 @@ impl SshHost {
 /// How long the end of a shell whose keys could not be sent is waited for before the
 /// connection is called lost.
 const SEND_FAILED_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a shell whose terminal went away may take to end on its own before its
+/// connection is closed to hang it up.
+const HANG_UP_GRACE: Duration = Duration::from_secs(1);
+
+/// Why the sending side of a shell stopped.
+enum SendEnd {
+    /// A key or a window change could not be sent.
+    Failed(russh::Error),
+    /// The terminal side closed the keys' channel.
+    InputClosed,
+}
 
 /// Waits for the answer to a request sent with `want_reply`: true for success. Output that
 /// comes first is kept in `early`.

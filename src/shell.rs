@@ -163,6 +163,8 @@ impl ShellLauncher {
         transport.ensure_connected().await.map_err(transport_err)?;
         let size = terminal::window_size();
         let term = terminal::term();
+        // The log first: nothing, not even a recording file, exists for a shell it cannot record.
+        let log = AuditLog::open(&self.audit_path)?;
         let wants_recording = self.fleet.record_sessions;
         let recording = match transport {
             Transport::Ssh(_) if wants_recording => Some(Recording::create(
@@ -176,7 +178,6 @@ impl ShellLauncher {
         };
         let mut problem = (wants_recording && recording.is_none())
             .then(|| "not recorded: the local shell reads the terminal itself".to_string());
-        let log = AuditLog::open(&self.audit_path)?;
         let mut start = AuditEntry::new(&self.actor(), AuditAction::ShellStart)
             .target(&host)
             .command(format!("shell (TERM={term}, {}x{})", size.cols, size.rows));

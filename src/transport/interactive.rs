@@ -75,3 +75,29 @@ pub struct ShellOutcome {
     /// Bytes the host sent back to the terminal; `None` as for `bytes_in`.
     pub bytes_out: Option<u64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_is_spelled_for_the_audit_log_and_gives_an_exit_code() {
+        let cases = [
+            (ShellEnd::Exited(0), "exit 0", 0),
+            (ShellEnd::Exited(7), "exit 7", 7),
+            // A status past 255 keeps its low byte, as a shell's `$?` would.
+            (ShellEnd::Exited(258), "exit 258", 2),
+            (ShellEnd::Signalled("HUP".into()), "signal HUP", 1),
+            (ShellEnd::Closed, "closed", 1),
+            (
+                ShellEnd::Lost("connection to 10.0.0.1:22 lost".into()),
+                "error: connection to 10.0.0.1:22 lost",
+                1,
+            ),
+        ];
+        for (end, text, code) in cases {
+            assert_eq!(end.result_text(), text);
+            assert_eq!(end.exit_code(), code, "{end:?}");
+        }
+    }
+}

@@ -162,6 +162,11 @@ pub struct AuditEntry {
     pub reason: Option<String>,
     /// Free text typed by the operator (manual steps, notes).
     pub note: Option<String>,
+    /// On an ad-hoc `exec.result`: every byte the command wrote (kept or cut by the cap).
+    pub output_bytes: Option<u64>,
+    /// On an ad-hoc `exec.result`: SHA-256 (hex) of the output kept; the output itself is
+    /// never recorded.
+    pub output_sha256: Option<String>,
 }
 
 impl AuditEntry {
@@ -229,6 +234,13 @@ impl AuditEntry {
         self.note = Some(note.into());
         self
     }
+
+    /// Sets [`output_bytes`](Self::output_bytes) and [`output_sha256`](Self::output_sha256).
+    pub fn output(mut self, bytes: u64, sha256: impl Into<String>) -> Self {
+        self.output_bytes = Some(bytes);
+        self.output_sha256 = Some(sha256.into());
+        self
+    }
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -284,6 +296,12 @@ pub struct AuditRecord {
     pub reason: Option<String>,
     /// See [`AuditEntry::note`].
     pub note: Option<String>,
+    /// See [`AuditEntry::output_bytes`]; absent (read as null) in logs written before it existed.
+    #[serde(default)]
+    pub output_bytes: Option<u64>,
+    /// See [`AuditEntry::output_sha256`]; absent (read as null) in older logs.
+    #[serde(default)]
+    pub output_sha256: Option<String>,
     /// Lower-case hex SHA-256 of the previous line's bytes (without its newline); 64 zeros first.
     pub prev: String,
     /// Lower-case hex SHA-256 of this line with its `,"hash":"…"` member removed.
@@ -311,6 +329,8 @@ struct Body<'a> {
     duration_ms: Option<u64>,
     reason: Option<&'a str>,
     note: Option<&'a str>,
+    output_bytes: Option<u64>,
+    output_sha256: Option<&'a str>,
     prev: &'a str,
 }
 
@@ -479,6 +499,8 @@ impl Redactor {
             duration_ms: entry.duration_ms,
             reason: ro(&entry.reason),
             note: ro(&entry.note),
+            output_bytes: entry.output_bytes,
+            output_sha256: entry.output_sha256.clone(),
         }
     }
 }
@@ -592,6 +614,8 @@ mod tests {
             duration_ms: None,
             reason: None,
             note: None,
+            output_bytes: None,
+            output_sha256: None,
             prev: GENESIS_PREV,
         };
         let (line, hash) = encode_line(&body);

@@ -52,8 +52,34 @@ pub struct Fleet {
     pub record_sessions: bool,
     /// How the console arranges the fleet (`[ui]`).
     pub ui: UiSettings,
+    /// Ad-hoc commands (`[exec]`): the danger list and how many hosts run at once.
+    pub exec: ExecSettings,
     /// The hosts, in inventory order.
     pub hosts: Vec<Host>,
+}
+
+/// Ad-hoc commands (`[exec]`), read by `crate::exec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecSettings {
+    /// Patterns that make a command dangerous (typed confirmation on a terminal, refused
+    /// without one), whitespace already normalised. `[exec] danger` replaces the built-in list
+    /// (`crate::exec::danger::DEFAULT_DANGER`), `danger_extra` adds to it.
+    pub danger: Vec<String>,
+    /// How many hosts run the command at once.
+    pub concurrency: usize,
+}
+
+impl Default for ExecSettings {
+    /// The built-in danger list and fan-out.
+    fn default() -> Self {
+        ExecSettings {
+            danger: crate::exec::danger::DEFAULT_DANGER
+                .iter()
+                .map(|p| crate::exec::danger::normalise(p))
+                .collect(),
+            concurrency: resolve::DEFAULT_EXEC_CONCURRENCY,
+        }
+    }
 }
 
 /// How the console arranges the fleet (`[ui]`).

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod diag;
+pub mod exec;
 pub mod executor;
 pub mod health;
 pub mod host_path;

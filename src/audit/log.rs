@@ -449,6 +449,8 @@ fn build(
         duration_ms: e.duration_ms,
         reason: e.reason.as_deref(),
         note: e.note.as_deref(),
+        output_bytes: e.output_bytes,
+        output_sha256: e.output_sha256.as_deref(),
         prev,
     };
     let (line, hash) = encode_line(&body);

@@ -34,6 +34,9 @@ pub struct InventoryFile {
     /// `[ui]`: how the console arranges the fleet.
     #[serde(default)]
     pub ui: UiFile,
+    /// `[exec]`: ad-hoc commands (`fleetdeck exec`, the console's `:exec`).
+    #[serde(default)]
+    pub exec: ExecFile,
     /// `[profiles.NAME]`: shared host definitions.
     #[serde(default)]
     pub profiles: BTreeMap<String, ProfileFile>,
@@ -68,6 +71,18 @@ pub struct UiFile {
     pub sort: Option<UiSortFile>,
     /// Ring the terminal bell when a host turns bad.
     pub bell: Option<bool>,
+}
+
+/// `[exec]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecFile {
+    /// Danger patterns replacing the built-in list.
+    pub danger: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Danger patterns added to the built-in list (or to `danger`).
+    pub danger_extra: Option<Vec<Spanned<String>>>,
+    /// Hosts running the command at once.
+    pub concurrency: Option<Spanned<u64>>,
 }
 
 /// `[ui] sort`.

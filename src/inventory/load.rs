@@ -144,6 +144,7 @@ pub fn embedded_default() -> Fleet {
         readonly: false,
         record_sessions: false,
         ui: super::UiSettings::default(),
+        exec: super::ExecSettings::default(),
         hosts: vec![Host {
             name: host_name,
             address: "localhost".to_owned(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::file::{
-    BackupFile, CertFile, ChainFile, ChainKindFile, DiskFile, DurationFile, HostFile,
+    BackupFile, CertFile, ChainFile, ChainKindFile, DiskFile, DurationFile, ExecFile, HostFile,
     HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, ProfileFile, RoleFile,
     ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile, UiSortFile,
 };
@@ -22,7 +22,8 @@ use super::load::{ConfigError, ConfigSource};
 use super::lookup::expand_home;
 use super::places::{chain_label, host_label, item_label, profile_label, thresholds_label, within};
 use super::{
-    BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk, Fleet, Host, HostKeyPolicy,
+    BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk, ExecSettings, Fleet, Host,
+    HostKeyPolicy,
     LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands, ServiceKind,
     SshDefaults, Thresholds, TransportKind, UiSettings, UiSort,
 };
@@ -36,6 +37,11 @@ pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default output cap per command.
 pub(super) const DEFAULT_MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// Hosts an ad-hoc command runs on at once unless `[exec] concurrency` says otherwise (pdsh's
+/// default fan-out; each host's own connection still caps its channels).
+pub(super) const DEFAULT_EXEC_CONCURRENCY: usize = 32;
+/// The most `[exec] concurrency` may ask for: every running host holds its output in memory.
+pub(super) const MAX_EXEC_CONCURRENCY: usize = 1024;
 /// Default known_hosts file.
 pub(super) const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
 /// Default OpenSSH client config.
@@ -233,7 +239,61 @@ impl Resolver<'_> {
                 },
                 bell: file.ui.bell.unwrap_or(false),
             },
+            exec: self.exec_settings(&file.exec)?,
             hosts,
+        })
+    }
+
+    /// `[exec]`: the danger list (each pattern non-empty, whitespace normalised, so it matches
+    /// the way `crate::exec::danger` compares) and the fan-out limit.
+    fn exec_settings(&self, e: &ExecFile) -> Result<ExecSettings, ConfigError> {
+        let pattern = |p: &Spanned<String>, key: &str| {
+            let normal = crate::exec::danger::normalise(p.get_ref());
+            if normal.trim().is_empty() {
+                Err(self.src.at(
+                    p.span(),
+                    format!(
+                        "empty pattern in `{key}` in [exec]: expected command text such as \"rm -rf\""
+                    ),
+                ))
+            } else {
+                Ok(normal)
+            }
+        };
+        let mut danger = match &e.danger {
+            None => ExecSettings::default().danger,
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|p| pattern(p, "danger"))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        for p in e.danger_extra.iter().flatten() {
+            let p = pattern(p, "danger_extra")?;
+            if !danger.contains(&p) {
+                danger.push(p);
+            }
+        }
+        let concurrency = match &e.concurrency {
+            None => DEFAULT_EXEC_CONCURRENCY,
+            Some(v) => match usize::try_from(*v.get_ref()) {
+                Ok(n) if (1..=MAX_EXEC_CONCURRENCY).contains(&n) => n,
+                _ => {
+                    return Err(self.src.at(
+                        v.span(),
+                        format!(
+                            "invalid `concurrency` {} in [exec]: expected a number of hosts \
+                             from 1 to {}",
+                            v.get_ref(),
+                            MAX_EXEC_CONCURRENCY
+                        ),
+                    ));
+                }
+            },
+        };
+        Ok(ExecSettings {
+            danger,
+            concurrency,
         })
     }
 

@@ -1404,6 +1404,8 @@ fn audit_snapshot(chain: Result<u64, String>) -> audit_pane::AuditSnapshot {
         duration_ms: None,
         reason: None,
         note: None,
+        output_bytes: None,
+        output_sha256: None,
         prev: "0".repeat(64),
         hash: "0".repeat(64),
     };

@@ -1,6 +1,6 @@
-//! The headless front end: every `fleetdeck` subcommand (`status`, `run`, `runbook`, `audit`,
-//! `config`, `ssh`), the questions they ask on a terminal ([`prompt`], `tty`) and the one place their
-//! text reaches stdout and stderr ([`out`]).
+//! The headless front end: every `fleetdeck` subcommand (`status`, `run`, `exec`, `runbook`,
+//! `audit`, `config`, `ssh`), the questions they ask on a terminal ([`prompt`], `tty`) and the one
+//! place their text reaches stdout and stderr ([`out`]).
 //!
 //! Each command is a thin reader of the core (inventory, poller, state, health, [`crate::report`],
 //! the runbook engine and executor, the audit log): it formats and prints, it decides exit codes,
@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod exec;
 pub mod out;
 pub mod prompt;
 pub mod run;
@@ -57,6 +58,9 @@ pub enum Command {
         #[command(subcommand)]
         command: runbook::RunbookCommand,
     },
+    /// One command on the selected hosts, output grouped; exits 0 all exited 0, 1 any failed or
+    /// unreachable, 2 refused before anything ran.
+    Exec(exec::ExecArgs),
     /// The audit log: verify the hash chain, show the records, repair a torn tail.
     Audit {
         #[command(subcommand)]
@@ -81,6 +85,10 @@ impl Command {
             },
             Command::Run(args) => match load_fleet(config, 2) {
                 Ok(fleet) => run::run_command(fleet, readonly, args).await,
+                Err(code) => code,
+            },
+            Command::Exec(args) => match load_fleet(config, 2) {
+                Ok(fleet) => exec::run_command(fleet, readonly, args).await,
                 Err(code) => code,
             },
             Command::Runbook { command } => runbook::runbook_command(command),

@@ -26,6 +26,7 @@ pub mod group;
 pub mod hostlist;
 pub mod redact;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,7 +115,11 @@ fn quote(arg: &str) -> Result<String, String> {
 
 /// The hosts a command runs on: `--hosts GLOB` and `--group G` as `status` and `run` read them,
 /// every host when neither is given. An empty selection is an error here (nothing to run on).
-pub fn select(fleet: &Fleet, hosts: Option<&str>, group: Option<&str>) -> Result<Vec<usize>, String> {
+pub fn select(
+    fleet: &Fleet,
+    hosts: Option<&str>,
+    group: Option<&str>,
+) -> Result<Vec<usize>, String> {
     let selected = fleet.select(hosts, group)?;
     if selected.is_empty() {
         let mut what = Vec::new();
@@ -332,7 +337,12 @@ fn unquoted(text: &str) -> String {
 }
 
 /// Writes a refusal (`denied`) with the command and its targets.
-pub fn deny(log: &AuditLog, actor: &Actor, plan: &Plan, refusal: &Refusal) -> Result<(), AuditError> {
+pub fn deny(
+    log: &AuditLog,
+    actor: &Actor,
+    plan: &Plan,
+    refusal: &Refusal,
+) -> Result<(), AuditError> {
     register_secrets(log, &plan.command);
     log.append(
         AuditEntry::new(actor, AuditAction::Denied)
@@ -364,11 +374,10 @@ impl Approved {
     }
 
     /// Writes the `confirm` record (when a question was answered) and one `exec` record per
-    /// host, each fsync'd, then starts the command on every host (at most
-    /// `limits.concurrency` at once). `transports` is indexed like `fleet.hosts`. Nothing runs
-    /// if a record cannot be written. Blocks on the audit log: async callers run it where
-    /// blocking is fine (it is quick: one fsync per host).
-    pub fn start(
+    /// host, each fsync'd (on a blocking thread), then starts the command on every host (at
+    /// most `limits.concurrency` at once). `transports` is indexed like `fleet.hosts`. Nothing
+    /// runs if a record cannot be written.
+    pub async fn start(
         self,
         log: Arc<AuditLog>,
         actor: &Actor,
@@ -376,37 +385,35 @@ impl Approved {
         limits: Limits,
     ) -> Result<Running, AuditError> {
         let plan = self.plan;
-        register_secrets(&log, &plan.command);
-        let names = plan.host_names();
-        if let Some(confirmed) = &self.confirmed {
-            log.append(
-                AuditEntry::new(actor, AuditAction::Confirm)
-                    .target(names.join(","))
-                    .command(plan.command.shown())
-                    .result(confirmed.clone())
-                    .reason(match &plan.danger {
-                        Some(p) => format!("dangerous ad-hoc command (matches {p:?})"),
-                        None => format!("ad-hoc command on {} hosts", names.len()),
-                    }),
-            )?;
-        }
-        let mut targets = Vec::with_capacity(plan.hosts.len());
-        for (index, name) in &plan.hosts {
-            let Some(transport) = transports.get(*index) else {
-                continue;
-            };
-            let before = log.append_before(
-                AuditEntry::new(actor, AuditAction::Exec)
-                    .target(name.clone())
-                    .command(plan.command.shown()),
-            )?;
-            targets.push(fanout::Target {
-                index: *index,
-                name: name.clone(),
-                transport: transport.clone(),
-                audit_seq: before.seq,
-            });
-        }
+        let hosts: Vec<(usize, String, Transport)> = plan
+            .hosts
+            .iter()
+            .filter_map(|(i, name)| transports.get(*i).map(|t| (*i, name.clone(), t.clone())))
+            .collect();
+        let records = {
+            let (log, actor, plan) = (log.clone(), actor.clone(), plan.clone());
+            let names: Vec<String> = hosts.iter().map(|(_, n, _)| n.clone()).collect();
+            let confirmed = self.confirmed;
+            tokio::task::spawn_blocking(move || {
+                write_before(&log, &actor, &plan, confirmed, &names)
+            })
+            .await
+            .map_err(|e| AuditError::Io {
+                path: PathBuf::new(),
+                what: "write",
+                source: std::io::Error::other(e.to_string()),
+            })??
+        };
+        let targets = hosts
+            .into_iter()
+            .zip(records)
+            .map(|((index, name, transport), audit_seq)| fanout::Target {
+                index,
+                name,
+                transport,
+                audit_seq,
+            })
+            .collect::<Vec<_>>();
         tracing::info!(
             command = plan.command.shown(),
             hosts = targets.len(),
@@ -422,6 +429,41 @@ impl Approved {
             actor.clone(),
         ))
     }
+}
+
+/// The records written before anything runs: `confirm` (when one was given), then one `exec`
+/// (phase `before`) per host; returns each host's `exec` seq, in `names` order.
+fn write_before(
+    log: &AuditLog,
+    actor: &Actor,
+    plan: &Plan,
+    confirmed: Option<String>,
+    names: &[String],
+) -> Result<Vec<u64>, AuditError> {
+    register_secrets(log, &plan.command);
+    if let Some(confirmed) = confirmed {
+        log.append(
+            AuditEntry::new(actor, AuditAction::Confirm)
+                .target(names.join(","))
+                .command(plan.command.shown())
+                .result(confirmed)
+                .reason(match &plan.danger {
+                    Some(p) => format!("dangerous ad-hoc command (matches {p:?})"),
+                    None => format!("ad-hoc command on {} hosts", names.len()),
+                }),
+        )?;
+    }
+    names
+        .iter()
+        .map(|name| {
+            log.append_before(
+                AuditEntry::new(actor, AuditAction::Exec)
+                    .target(name.clone())
+                    .command(plan.command.shown()),
+            )
+            .map(|a| a.seq)
+        })
+        .collect()
 }
 
 /// One host's answer.
@@ -517,11 +559,11 @@ pub enum NotRunKind {
 }
 
 impl NotRunKind {
-    /// The word used in JSON and records.
+    /// The word used in JSON (`status`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unreachable => "unreachable",
-            Self::TimedOut => "timed out",
+            Self::TimedOut => "timed_out",
             Self::Cancelled => "cancelled",
             Self::Failed => "failed",
         }

@@ -645,7 +645,7 @@ mod tests {
             })
         );
         assert!(
-            lines[0].starts_with("{\"seq\":1,\"time\":\"2026-09-21T14:13:20.000Z\",\"operator\":\"alice\",\"role\":\"admin\",\"source\":\"127.0.0.1\",\"action\":\"exec\",\"phase\":null,\"pair\":null,\"run\":null,\"runbook\":null,\"step\":null,\"target\":\"h1\",\"command\":null,\"result\":null,\"duration_ms\":null,\"reason\":null,\"note\":null,\"prev\":\""),
+            lines[0].starts_with("{\"seq\":1,\"time\":\"2026-09-21T14:13:20.000Z\",\"operator\":\"alice\",\"role\":\"admin\",\"source\":\"127.0.0.1\",\"action\":\"exec\",\"phase\":null,\"pair\":null,\"run\":null,\"runbook\":null,\"step\":null,\"target\":\"h1\",\"command\":null,\"result\":null,\"duration_ms\":null,\"reason\":null,\"note\":null,\"output_bytes\":null,\"output_sha256\":null,\"prev\":\""),
             "{}",
             lines[0]
         );

@@ -69,7 +69,11 @@ pub fn first_match<'p>(command: &str, patterns: &'p [String]) -> Option<&'p str>
 fn occurs(text: &str, pattern: &str) -> bool {
     let needs_word_start = pattern.chars().next().is_some_and(is_word_char);
     text.match_indices(pattern).any(|(at, _)| {
-        !needs_word_start || text[..at].chars().next_back().is_none_or(|c| !is_word_char(c))
+        !needs_word_start
+            || text[..at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !is_word_char(c))
     })
 }
 

@@ -63,12 +63,15 @@ impl Grouped {
     }
 }
 
+/// What makes two hosts' answers the same: exit status, stdout, stderr, bytes cut.
+type Answer<'a> = (Option<u32>, &'a [u8], &'a [u8], u64);
+
 /// Groups `results` (in any order).
 pub fn group(results: &[HostResult]) -> Grouped {
     let mut sorted: Vec<&HostResult> = results.iter().collect();
     sorted.sort_by_key(|r| r.index);
     let mut groups: Vec<Group> = Vec::new();
-    let mut by_answer: HashMap<(Option<u32>, &[u8], &[u8], u64), usize> = HashMap::new();
+    let mut by_answer: HashMap<Answer<'_>, usize> = HashMap::new();
     let mut missing = Vec::new();
     for r in sorted {
         match &r.outcome {

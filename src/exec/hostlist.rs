@@ -95,7 +95,10 @@ pub fn fold<S: AsRef<str>>(names: &[S]) -> String {
                 }
             }
             None => {
-                if !order.iter().any(|p| matches!(p, Piece::Plain(n) if n == name)) {
+                if !order
+                    .iter()
+                    .any(|p| matches!(p, Piece::Plain(n) if n == name))
+                {
                     order.push(Piece::Plain(name.to_owned()));
                 }
             }
@@ -216,6 +219,9 @@ mod tests {
     fn huge_numbers_do_not_panic() {
         let big = format!("h{}", "9".repeat(60));
         assert_eq!(fold(&[big.as_str()]), big);
-        assert_eq!(fold(&["h18446744073709551615", "h18446744073709551616"]), "h[18446744073709551615-18446744073709551616]");
+        assert_eq!(
+            fold(&["h18446744073709551615", "h18446744073709551616"]),
+            "h[18446744073709551615-18446744073709551616]"
+        );
     }
 }

@@ -29,7 +29,8 @@ transport = "local"
 groups = ["db"]
 "#
     );
-    load_fleet_from_str(&text, ConfigSource::File("fleet.toml".into())).unwrap_or_else(|e| panic!("{e}"))
+    load_fleet_from_str(&text, ConfigSource::File("fleet.toml".into()))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn session(role: Role, readonly: bool) -> Session {
@@ -135,7 +136,11 @@ fn several_hosts_ask_yes_or_no_on_a_terminal_only() {
         yes: true,
     };
     assert_eq!(plan.question(&s, yes), Ok(None));
-    assert_eq!(plan.question(&s, SCRIPT), Ok(None), "scripts run, as with pdsh");
+    assert_eq!(
+        plan.question(&s, SCRIPT),
+        Ok(None),
+        "scripts run, as with pdsh"
+    );
     assert!(plan.clone().approve(&s, TTY, Some("n")).is_err());
     assert!(plan.clone().approve(&s, TTY, None).is_err());
     assert!(plan.clone().approve(&s, TTY, Some("y")).is_ok());
@@ -188,7 +193,13 @@ fn the_inventory_replaces_or_extends_the_danger_list() {
 
     let extended = fleet("[exec]\ndanger_extra = [\"terraform destroy\"]\nconcurrency = 4\n");
     assert!(extended.exec.danger.iter().any(|p| p == "rm -rf"));
-    assert!(extended.exec.danger.iter().any(|p| p == "terraform destroy"));
+    assert!(
+        extended
+            .exec
+            .danger
+            .iter()
+            .any(|p| p == "terraform destroy")
+    );
     assert_eq!(extended.exec.concurrency, 4);
     assert_eq!(fleet("").exec.concurrency, 32);
 }
@@ -196,16 +207,26 @@ fn the_inventory_replaces_or_extends_the_danger_list() {
 #[test]
 fn bad_exec_settings_are_located_errors() {
     for (extra, wanted) in [
-        ("[exec]\ndanger = [\"  \"]\n", "empty pattern in `danger` in [exec]"),
+        (
+            "[exec]\ndanger = [\"  \"]\n",
+            "empty pattern in `danger` in [exec]",
+        ),
         (
             "[exec]\ndanger_extra = [\"\"]\n",
             "empty pattern in `danger_extra` in [exec]",
         ),
-        ("[exec]\nconcurrency = 0\n", "invalid `concurrency` 0 in [exec]"),
+        (
+            "[exec]\nconcurrency = 0\n",
+            "invalid `concurrency` 0 in [exec]",
+        ),
         ("[exec]\nfanout = 3\n", "fanout"),
     ] {
-        let text = format!("[fleet]\nname = \"t\"\n{extra}[[hosts]]\nname = \"a\"\ntransport = \"local\"\n");
-        let e = load_fleet_from_str(&text, ConfigSource::File("fleet.toml".into())).unwrap_err().to_string();
+        let text = format!(
+            "[fleet]\nname = \"t\"\n{extra}[[hosts]]\nname = \"a\"\ntransport = \"local\"\n"
+        );
+        let e = load_fleet_from_str(&text, ConfigSource::File("fleet.toml".into()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(wanted), "{extra:?}: {e}");
         assert!(e.contains(":4:") || e.contains(":3:"), "no line in {e}");
     }
@@ -241,9 +262,12 @@ async fn a_run_is_audited_before_and_after_and_groups_its_answers() {
     let log = Arc::new(AuditLog::open(&path).unwrap_or_else(|e| panic!("{e}")));
     let s = session(Role::Operator, false);
     let plan = Plan::new(&f, cmd(&["echo", "same"]), &[0, 1, 2]);
-    let approved = plan.approve(&s, TTY, Some("y")).unwrap_or_else(|e| panic!("{e}"));
+    let approved = plan
+        .approve(&s, TTY, Some("y"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let running = approved
         .start(log, &actor(), &local_transports(&f), Limits::of(&f, None))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(running.total(), 3);
     let results = running.collect().await;
@@ -260,7 +284,15 @@ async fn a_run_is_audited_before_and_after_and_groups_its_answers() {
     let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["confirm", "exec", "exec", "exec", "exec.result", "exec.result", "exec.result"]
+        [
+            "confirm",
+            "exec",
+            "exec",
+            "exec",
+            "exec.result",
+            "exec.result",
+            "exec.result"
+        ]
     );
     for r in &records[4..] {
         assert_eq!(r.phase, Some(Phase::After));
@@ -277,7 +309,10 @@ async fn a_run_is_audited_before_and_after_and_groups_its_answers() {
                 .collect()
         };
         assert_eq!(r.output_sha256.as_deref(), Some(expected.as_str()));
-        assert!(!lines[(r.seq - 1) as usize].raw.contains("same\\n"), "output recorded");
+        assert!(
+            !lines[(r.seq - 1) as usize].raw.contains("same\\n"),
+            "output recorded"
+        );
     }
 }
 
@@ -289,9 +324,12 @@ async fn cancel_ends_what_has_not_finished_and_names_it() {
     let log = Arc::new(AuditLog::open(&path).unwrap_or_else(|e| panic!("{e}")));
     let s = session(Role::Operator, false);
     let plan = Plan::new(&f, cmd(&["sleep", "30"]), &[0, 1]);
-    let approved = plan.approve(&s, SCRIPT, None).unwrap_or_else(|e| panic!("{e}"));
+    let approved = plan
+        .approve(&s, SCRIPT, None)
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut running = approved
         .start(log, &actor(), &local_transports(&f), Limits::of(&f, None))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(running.cancel(), ["h01", "h02"]);
     let mut reasons = Vec::new();

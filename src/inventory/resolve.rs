@@ -23,9 +23,8 @@ use super::lookup::expand_home;
 use super::places::{chain_label, host_label, item_label, profile_label, thresholds_label, within};
 use super::{
     BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk, ExecSettings, Fleet, Host,
-    HostKeyPolicy,
-    LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands, ServiceKind,
-    SshDefaults, Thresholds, TransportKind, UiSettings, UiSort,
+    HostKeyPolicy, LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands,
+    ServiceKind, SshDefaults, Thresholds, TransportKind, UiSettings, UiSort,
 };
 use crate::diag::{Source, line_column, regex_problem};
 

@@ -233,9 +233,9 @@ fn question_text(plan: &Plan, question: &Question) -> String {
             hosts: n,
         } => {
             let what = if *n == 1 {
-                "the host's name".to_owned()
+                "the host's name"
             } else {
-                format!("the number of hosts ({n})")
+                "the number of hosts"
             };
             format!(
                 "\n⚠ DANGEROUS command (matches {pattern:?} of the danger list)\n    \

@@ -26,7 +26,6 @@ pub mod group;
 pub mod hostlist;
 pub mod redact;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -391,6 +390,7 @@ impl Approved {
             .filter_map(|(i, name)| transports.get(*i).map(|t| (*i, name.clone(), t.clone())))
             .collect();
         let records = {
+            let path = log.path().to_path_buf();
             let (log, actor, plan) = (log.clone(), actor.clone(), plan.clone());
             let names: Vec<String> = hosts.iter().map(|(_, n, _)| n.clone()).collect();
             let confirmed = self.confirmed;
@@ -399,8 +399,8 @@ impl Approved {
             })
             .await
             .map_err(|e| AuditError::Io {
-                path: PathBuf::new(),
-                what: "write",
+                path,
+                what: "write (the writing task failed)",
                 source: std::io::Error::other(e.to_string()),
             })??
         };

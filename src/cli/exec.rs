@@ -5,7 +5,8 @@
 //! records, the fan-out, the grouping); this file asks the question on the terminal, prints
 //! and decides the exit status: 0 every host exited 0; 1 any host failed, could not be reached,
 //! timed out or was cancelled (Ctrl-C); 2 refused before anything ran (bad usage, a role that
-//! may not, read-only, a dangerous command without a terminal, a confirmation not given).
+//! may not, read-only, a dangerous command without a terminal, a confirmation not given, an
+//! audit log that cannot take the records).
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -79,6 +80,10 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: ExecArgs) -> u8 {
             return 2;
         }
     };
+    if args.timeout.is_some_and(|t| t.is_zero()) {
+        writeln!(err, "fleetdeck: --timeout must be longer than zero");
+        return 2;
+    }
     let targets = match exec::select(&fleet, args.hosts.as_deref(), args.group.as_deref()) {
         Ok(t) => t,
         Err(e) => {
@@ -104,7 +109,7 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: ExecArgs) -> u8 {
         Ok(log) => Arc::new(log),
         Err(e) => {
             writeln!(err, "fleetdeck: {e}: nothing was run");
-            return 1;
+            return 2;
         }
     };
     let actor = Actor::new(
@@ -140,7 +145,7 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: ExecArgs) -> u8 {
         Ok(r) => r,
         Err(e) => {
             writeln!(err, "fleetdeck: audit log: {e}: nothing was run");
-            return 1;
+            return 2;
         }
     };
 

@@ -8,8 +8,7 @@
 //! cancelled while running, its outcome unknown. Both are recorded as `cancelled`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -139,13 +138,14 @@ pub(super) fn spawn(
         let audit_errors = audit_errors.clone();
         let bound = limits.timeout + limits.connect_timeout + OUTER_SLACK;
         tokio::spawn(async move {
-            let began = Instant::now();
-            let running = AtomicBool::new(false);
+            // Set when the host's turn comes: its duration and whether a cancel caught it
+            // running count from there, not from the queue.
+            let began: OnceLock<Instant> = OnceLock::new();
             let run = async {
                 let Ok(_slot) = slots.acquire().await else {
                     return not_run(NotRunKind::Failed, "the fan-out closed".into());
                 };
-                running.store(true, Ordering::Relaxed);
+                let _ = began.set(Instant::now());
                 match tokio::time::timeout(bound, target.transport.exec(&request)).await {
                     Ok(Ok(out)) => HostOutcome::Ran(Ran {
                         exit_code: out.status,
@@ -173,7 +173,7 @@ pub(super) fn spawn(
             let outcome = tokio::select! {
                 biased;
                 _ = cancelled.wait_for(|c| *c) => {
-                    let reason = if running.load(Ordering::Relaxed) {
+                    let reason = if began.get().is_some() {
                         "cancelled while running: its outcome is unknown"
                     } else {
                         "cancelled before it started"
@@ -185,7 +185,7 @@ pub(super) fn spawn(
             let result = HostResult {
                 index: target.index,
                 name: target.name,
-                duration: began.elapsed(),
+                duration: began.get().map_or(Duration::ZERO, Instant::elapsed),
                 outcome,
             };
             let entry = result_entry(&actor, &result, &shown);

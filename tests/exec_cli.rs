@@ -626,6 +626,11 @@ fn the_json_document_is_exactly_the_documented_one() {
     }
 }
 
+/// The pane with its scrollback.
+fn history(ui: &Tmux) -> String {
+    ui.ok(&["capture-pane", "-p", "-S", "-200", "-t", "main"])
+}
+
 fn shell_line(sandbox: &Sandbox, config: &Path, args: &[&str], user: &str) -> String {
     let mut words: Vec<String> = vec![
         "env".into(),
@@ -734,5 +739,60 @@ fn on_a_terminal_a_dangerous_command_asks_the_typed_word_and_several_hosts_ask_y
     );
     assert_eq!(records[1]["result"], "typed 2");
     assert_eq!(records[7]["result"], "confirmed for 2 hosts");
+    sandbox.assert_audit_verifies();
+}
+
+#[test]
+fn ctrl_c_cancels_the_hosts_that_have_not_finished_and_names_them() {
+    let fleet = TestFleet::start(FleetSpec::hosts(2));
+    let config = fleet.write_inventory(&InventoryOpts::default());
+    let sandbox = Sandbox::new();
+    let user = support::fleet::current_user();
+    let h2_home = fleet.host(1).home.display().to_string();
+    // h2 answers at once, h1 sleeps until cancelled.
+    let args = [
+        "exec",
+        "--yes",
+        "--timeout",
+        "10m",
+        "--",
+        "sh",
+        "-c",
+        "[ \"$HOME\" = \"$0\" ] && echo quick || sleep 600",
+        h2_home.as_str(),
+    ];
+    let wait = Duration::from_secs(30);
+    let ui = Tmux::start(&shell_line(&sandbox, &config, &args, &user), 120, 30);
+    let h2_done = || {
+        sandbox
+            .records()
+            .iter()
+            .any(|r| r["action"] == "exec.result" && r["target"] == "h2")
+    };
+    assert!(
+        support::fleet::wait_until(wait, h2_done).is_some(),
+        "h2 never reported; screen:\n{}",
+        ui.capture()
+    );
+    ui.send_keys(&["C-c"]);
+    assert_eq!(ui.wait_for_exit(wait), 1, "{}", history(&ui));
+    // Read with the scrollback: the first lines may have scrolled off the visible screen.
+    let screen = history(&ui);
+    for line in [
+        "fleetdeck: Ctrl-C: cancelling what has not finished",
+        "fleetdeck: cancelled: h1\n",
+        "==== h2 (1 host) exit 0 ====\nquick\n",
+        "h1: cancelled while running: its outcome is unknown",
+    ] {
+        assert!(screen.contains(line), "{line:?} missing:\n{screen}");
+    }
+    drop(ui);
+
+    let records = sandbox.records();
+    let h1 = records
+        .iter()
+        .find(|r| r["action"] == "exec.result" && r["target"] == "h1")
+        .expect("h1's result is recorded");
+    assert_eq!(h1["result"], "cancelled");
     sandbox.assert_audit_verifies();
 }

@@ -141,6 +141,19 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: ExecArgs) -> u8 {
         Ok(a) => a,
         Err(refusal) => return refuse(&log, &actor, &plan, &refusal).await,
     };
+    // Ctrl-C from here on cancels what has not finished instead of killing fleetdeck (which
+    // would leave `exec` records without results); registered before anything starts.
+    let mut sigint = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    {
+        Ok(s) => Some(s),
+        Err(e) => {
+            writeln!(
+                err,
+                "fleetdeck: cannot catch Ctrl-C ({e}); it will stop fleetdeck at once"
+            );
+            None
+        }
+    };
     let mut running = match approved.start(log, &actor, &transports, limits).await {
         Ok(r) => r,
         Err(e) => {
@@ -152,24 +165,46 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: ExecArgs) -> u8 {
     let total = running.total();
     let mut results: Vec<HostResult> = Vec::with_capacity(total);
     let mut cancelled_by_operator = false;
-    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
     loop {
         tokio::select! {
             r = running.next() => match r {
                 Some(r) => results.push(r),
                 None => break,
             },
-            _ = &mut ctrl_c, if !cancelled_by_operator => {
+            Some(()) = async {
+                match sigint.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            }, if !cancelled_by_operator => {
                 cancelled_by_operator = true;
-                let pending = running.cancel();
+                let waiting = running.cancel();
                 writeln!(
                     err,
-                    "fleetdeck: cancelling {} host(s) that had not finished: {}",
-                    pending.len(),
-                    exec::hostlist::fold(&pending)
+                    "fleetdeck: Ctrl-C: cancelling what has not finished ({} of {total} host(s) not reported yet)",
+                    waiting.len()
                 );
             }
         }
+    }
+    if cancelled_by_operator {
+        // Named from the results: a host that finished just before the Ctrl-C keeps its answer.
+        let cancelled: Vec<&str> = results
+            .iter()
+            .filter(
+                |r| matches!(&r.outcome, HostOutcome::NotRun(n) if n.kind == NotRunKind::Cancelled),
+            )
+            .map(|r| r.name.as_str())
+            .collect();
+        writeln!(
+            err,
+            "fleetdeck: cancelled: {}",
+            if cancelled.is_empty() {
+                "none (every host had finished)".to_owned()
+            } else {
+                exec::hostlist::fold(&cancelled)
+            }
+        );
     }
     results.sort_by_key(|r| r.index);
     let grouped = exec::group(&results);

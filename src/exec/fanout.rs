@@ -72,7 +72,9 @@ impl Running {
     }
 
     /// Cancels every host that has not finished; each still reports (as cancelled) through
-    /// [`next`](Self::next). Returns the names of the hosts that had not reported.
+    /// [`next`](Self::next). Returns the names of the hosts not reported yet: one of them that
+    /// finished a moment before still reports its real answer, so name the cancelled hosts
+    /// from the results ([`super::NotRunKind::Cancelled`]), not from this list.
     pub fn cancel(&self) -> Vec<String> {
         let _ = self.cancel.send(true);
         self.pending()

@@ -94,6 +94,20 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
             writeln!(out, "  {name}: {}", role.as_str())?;
         }
     }
+    writeln!(out, "exec:")?;
+    let danger = if fleet.exec.danger.is_empty() {
+        "none (every ad-hoc command runs without a typed confirmation)".to_owned()
+    } else {
+        fleet
+            .exec
+            .danger
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(out, "  danger list: {danger}")?;
+    writeln!(out, "  concurrency: {} hosts at once", fleet.exec.concurrency)?;
     writeln!(out, "hosts: {}", fleet.hosts.len())?;
     for host in &fleet.hosts {
         write_host(out, host, t)?;

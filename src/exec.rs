@@ -15,7 +15,8 @@
 //! `exec` record per host to the audit log (fsync'd) *before* the first command leaves.
 //! Refusals are written with [`deny`]. Results arrive per host as they finish ([`Running::next`]),
 //! each after its `exec.result` record (exit, duration, `output_bytes`, `output_sha256`, never the
-//! output); [`Running::cancel`] stops what has not finished and names those hosts.
+//! output); [`Running::cancel`] stops what has not finished, and those hosts report as
+//! cancelled.
 //!
 //! Rooms: [`danger`] (the danger list), [`redact`] (secrets out of the log), [`group`] (grouping),
 //! [`hostlist`] (`h[01-03]` folding), `fanout` (the concurrent runs and their audit records).
@@ -37,8 +38,9 @@ use crate::transport::Transport;
 pub use fanout::Running;
 pub use group::{Group, Grouped, Missing, group};
 
-/// A command as it goes to the hosts and as it is recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A command as it goes to the hosts and as it is recorded. Its `Debug` shows only the
+/// recorded text, so a `{:?}` in a log line cannot leak a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CommandText {
     /// What the remote shell runs (secret values filled in). Never logged or audited.
     sent: String,
@@ -102,6 +104,14 @@ impl CommandText {
     /// The text the remote shell runs (for [`danger`] matching too). Never record it.
     pub fn sent(&self) -> &str {
         &self.sent
+    }
+}
+
+impl std::fmt::Debug for CommandText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandText")
+            .field("shown", &self.shown)
+            .finish_non_exhaustive()
     }
 }
 

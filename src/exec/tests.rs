@@ -102,6 +102,7 @@ fn secrets_are_filled_in_for_the_host_and_never_shown() {
     assert!(c.sent().contains("s3cr3t-value"));
     assert!(!c.shown().contains("s3cr3t-value"), "{}", c.shown());
     assert!(c.shown().contains("{{OTHER}}"));
+    assert!(!format!("{c:?}").contains("s3cr3t-value"), "Debug leaks it");
     let typed = cmd(&["env", "PGPASSWORD=hunter2", "psql"]);
     assert_eq!(typed.shown(), "env 'PGPASSWORD=***' psql");
     assert!(typed.sent().contains("hunter2"));

@@ -107,7 +107,11 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
             .join(", ")
     };
     writeln!(out, "  danger list: {danger}")?;
-    writeln!(out, "  concurrency: {} hosts at once", fleet.exec.concurrency)?;
+    writeln!(
+        out,
+        "  concurrency: {} hosts at once",
+        fleet.exec.concurrency
+    )?;
     writeln!(out, "hosts: {}", fleet.hosts.len())?;
     for host in &fleet.hosts {
         write_host(out, host, t)?;

@@ -28,7 +28,7 @@ pub mod hostlist;
 pub mod redact;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::audit::{Actor, AuditAction, AuditEntry, AuditError, AuditLog, Redactor};
 use crate::inventory::Fleet;
@@ -217,6 +217,8 @@ pub struct Asking {
 /// One command about to run on some hosts, not yet allowed.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// `run` of every record this command writes, so a reader finds them together.
+    id: String,
     command: CommandText,
     /// (inventory index, name), inventory order.
     hosts: Vec<(usize, String)>,
@@ -241,10 +243,16 @@ impl Plan {
             .or_else(|| danger::first_match(&unquoted(command.sent()), &fleet.exec.danger))
             .map(str::to_owned);
         Plan {
+            id: format!("exec-{}", crate::executor::new_run_id(SystemTime::now())),
             command,
             hosts,
             danger,
         }
+    }
+
+    /// The id shared by every audit record of this command (their `run`): `exec-…`.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The command.
@@ -355,6 +363,7 @@ pub fn deny(
     register_secrets(log, &plan.command);
     log.append(
         AuditEntry::new(actor, AuditAction::Denied)
+            .run(plan.id.clone())
             .target(plan.host_names().join(","))
             .command(plan.command.shown())
             .reason(format!("exec refused: {}", refusal.reason)),
@@ -432,6 +441,7 @@ impl Approved {
         );
         Ok(fanout::spawn(
             targets,
+            plan.id.clone(),
             plan.command.sent.clone(),
             plan.command.shown.clone(),
             limits,
@@ -454,6 +464,7 @@ fn write_before(
     if let Some(confirmed) = confirmed {
         log.append(
             AuditEntry::new(actor, AuditAction::Confirm)
+                .run(plan.id.clone())
                 .target(names.join(","))
                 .command(plan.command.shown())
                 .result(confirmed)
@@ -468,6 +479,7 @@ fn write_before(
         .map(|name| {
             log.append_before(
                 AuditEntry::new(actor, AuditAction::Exec)
+                    .run(plan.id.clone())
                     .target(name.clone())
                     .command(plan.command.shown()),
             )

@@ -614,6 +614,11 @@ fn the_json_document_is_exactly_the_documented_one() {
         assert!(h["exit_code"].is_u64() || (h["exit_code"].is_null() && h["error"].is_string()));
         assert!(h["error"].is_null() || h["error"].is_string());
     }
+    let run = doc["run"].as_str().expect("run");
+    assert!(run.starts_with("exec-"), "{run}");
+    let records = sandbox.records();
+    assert_eq!(records.len(), 6, "{records:#?}");
+    assert!(records.iter().all(|r| r["run"] == run), "{records:#?}");
     assert_eq!(doc["hosts"][0]["exit_code"], 1);
     assert_eq!(doc["hosts"][0]["stderr"], "err\n");
     assert_eq!(doc["hosts"][1]["exit_code"], 0);

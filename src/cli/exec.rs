@@ -210,7 +210,7 @@ pub async fn run_command(fleet: Fleet, readonly: bool, args: ExecArgs) -> u8 {
     let grouped = exec::group(&results);
     let mut stdout = out::stdout();
     if args.json {
-        let doc = json_document(plan.command().shown(), &results, &grouped);
+        let doc = json_document(plan.id(), plan.command().shown(), &results, &grouped);
         match serde_json::to_string_pretty(&doc) {
             Ok(text) => writeln!(stdout, "{text}"),
             Err(e) => writeln!(err, "fleetdeck: {e}"),
@@ -373,6 +373,7 @@ fn push_output(t: &mut String, bytes: &[u8]) {
 /// The `exec --json` document (docs/exec-json.md).
 #[derive(Serialize)]
 struct ExecDocument<'a> {
+    run: &'a str,
     command: &'a str,
     hosts: Vec<HostJson>,
     groups: Vec<GroupJson>,
@@ -402,7 +403,12 @@ struct GroupJson {
     truncated: bool,
 }
 
-fn json_document<'a>(command: &'a str, results: &[HostResult], g: &Grouped) -> ExecDocument<'a> {
+fn json_document<'a>(
+    run: &'a str,
+    command: &'a str,
+    results: &[HostResult],
+    g: &Grouped,
+) -> ExecDocument<'a> {
     let hosts = results
         .iter()
         .map(|r| {
@@ -451,6 +457,7 @@ fn json_document<'a>(command: &'a str, results: &[HostResult], g: &Grouped) -> E
         })
         .collect();
     ExecDocument {
+        run,
         command,
         hosts,
         groups,

@@ -107,6 +107,7 @@ impl Drop for Running {
 
 pub(super) fn spawn(
     targets: Vec<Target>,
+    run_id: String,
     sent: String,
     shown: String,
     limits: Limits,
@@ -129,7 +130,9 @@ pub(super) fn spawn(
         max_output: limits.max_output,
     });
     let shown = Arc::new(shown);
+    let run_id = Arc::new(run_id);
     for target in targets {
+        let run_id = run_id.clone();
         let tx = tx.clone();
         let mut cancelled = cancelled.clone();
         let slots = slots.clone();
@@ -190,7 +193,7 @@ pub(super) fn spawn(
                 duration: began.get().map_or(Duration::ZERO, Instant::elapsed),
                 outcome,
             };
-            let entry = result_entry(&actor, &result, &shown);
+            let entry = result_entry(&actor, &result, &shown).run(run_id.as_str());
             let seq = target.audit_seq;
             let written =
                 tokio::task::spawn_blocking(move || log.append_after(entry, seq).map(|_| ())).await;

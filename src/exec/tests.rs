@@ -295,6 +295,13 @@ async fn a_run_is_audited_before_and_after_and_groups_its_answers() {
             "exec.result"
         ]
     );
+    let run = records[0].run.clone().unwrap_or_default();
+    assert!(run.starts_with("exec-"), "{run}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.run.as_deref() == Some(run.as_str()))
+    );
     for r in &records[4..] {
         assert_eq!(r.phase, Some(Phase::After));
         let before = &records[r.pair.unwrap_or(0) as usize - 1];

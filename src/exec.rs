@@ -35,7 +35,7 @@ use crate::inventory::Fleet;
 use crate::runbook::Session;
 use crate::transport::Transport;
 
-pub use fanout::Running;
+pub use fanout::{Canceller, Running};
 pub use group::{Group, Grouped, Missing, group};
 
 /// A command as it goes to the hosts and as it is recorded. Its `Debug` shows only the

@@ -34,7 +34,7 @@ pub(super) struct Target {
 /// use [`cancel`](Running::cancel) then drain `next` to have them).
 pub struct Running {
     rx: mpsc::UnboundedReceiver<HostResult>,
-    cancel: watch::Sender<bool>,
+    cancel: Arc<watch::Sender<bool>>,
     total: usize,
     /// Hosts that have not reported yet: index → name.
     pending: BTreeMap<usize, String>,
@@ -80,6 +80,14 @@ impl Running {
         self.pending()
     }
 
+    /// A handle that cancels this command from elsewhere (the console's key handler, while a
+    /// task owns the [`Running`] and forwards its results).
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            cancel: self.cancel.clone(),
+        }
+    }
+
     /// Waits for every host; results in inventory order.
     pub async fn collect(mut self) -> Vec<HostResult> {
         let mut all = Vec::with_capacity(self.total);
@@ -96,6 +104,20 @@ impl Running {
             .lock()
             .map(|e| e.clone())
             .unwrap_or_default()
+    }
+}
+
+/// Cancels a [`Running`] command from another task; cheap to clone.
+#[derive(Clone)]
+pub struct Canceller {
+    cancel: Arc<watch::Sender<bool>>,
+}
+
+impl Canceller {
+    /// Same as [`Running::cancel`], without the list: the cancelled hosts report through the
+    /// `Running` as cancelled.
+    pub fn cancel(&self) {
+        let _ = self.cancel.send(true);
     }
 }
 
@@ -213,7 +235,7 @@ pub(super) fn spawn(
     }
     Running {
         rx,
-        cancel,
+        cancel: Arc::new(cancel),
         total,
         pending,
         audit_errors,

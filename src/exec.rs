@@ -18,7 +18,7 @@
 //! output); [`Running::cancel`] stops what has not finished, and those hosts report as
 //! cancelled.
 //!
-//! Rooms: [`danger`] (the danger list), [`redact`] (secrets out of the log), [`group`] (grouping),
+//! Rooms: [`danger`] (the danger list), [`redact`] (secrets out of the log), [`group`](mod@group) (grouping),
 //! [`hostlist`] (`h[01-03]` folding), `fanout` (the concurrent runs and their audit records).
 
 pub mod danger;

@@ -410,7 +410,8 @@ fn secrets_reach_the_host_but_never_the_audit_log() {
             "{{FD_TEST_TOKEN}}",
         ],
     );
-    cmd.env("FD_TEST_TOKEN", "tok-3e1f9c");
+    cmd.env("FD_TEST_TOKEN", "tok-3e1f9c")
+        .env("FLEETDECK_LOG", "debug");
     let out = sandbox.run_cmd(cmd);
     assert_eq!(out.code, Some(0), "{}", out.show());
     let got = std::fs::read_to_string(fleet.host(0).home.join("got")).expect("the host got it");
@@ -419,6 +420,14 @@ fn secrets_reach_the_host_but_never_the_audit_log() {
     assert!(!log.contains("tok-3e1f9c"), "{log}");
     assert!(!log.contains("hunter22"), "{log}");
     assert!(log.contains("{{FD_TEST_TOKEN}}"), "{log}");
+    // The log file (at debug level) has the run, and neither secret either.
+    let logfile = std::fs::read_to_string(sandbox.dir.path().join("state/fleetdeck/fleetdeck.log"))
+        .expect("log file");
+    assert!(logfile.contains("exec started"), "{logfile}");
+    assert!(
+        !logfile.contains("tok-3e1f9c") && !logfile.contains("hunter22"),
+        "{logfile}"
+    );
     sandbox.assert_audit_verifies();
 
     let missing = sandbox.run(

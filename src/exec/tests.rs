@@ -325,7 +325,7 @@ async fn a_run_is_audited_before_and_after_and_groups_its_answers() {
 }
 
 #[tokio::test]
-async fn cancel_ends_what_has_not_finished_and_names_it() {
+async fn a_cancel_from_another_task_ends_what_has_not_finished() {
     let f = fleet("[exec]\nconcurrency = 1\n");
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("audit.jsonl");

@@ -30,7 +30,7 @@ struct Cli {
     /// Theme: a built-in name or a TOML file (partial themes override the default).
     #[arg(long, value_name = "THEME")]
     theme: Option<String>,
-    /// Read-only: nothing that changes a host can run (console, `run` and `exec`).
+    /// Read-only: nothing that changes a host can run (console, `run`, `exec`, `ssh`).
     #[arg(long, global = true)]
     readonly: bool,
     #[command(subcommand)]

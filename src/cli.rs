@@ -39,7 +39,7 @@ pub enum Command {
         /// Print the JSON document described in docs/status-json.md.
         #[arg(long)]
         json: bool,
-        /// Only hosts whose name matches this glob.
+        /// Only hosts whose name matches this glob, or `@GROUP`: the hosts of that group.
         #[arg(long, value_name = "GLOB")]
         hosts: Option<String>,
         /// Only hosts in this group (or consensus group).

@@ -482,7 +482,23 @@ impl Fleet {
 
     /// Indices of the hosts whose name matches the glob `hosts` (if given) and that belong to
     /// `group` (if given). An invalid glob is an error; an empty selection is not.
+    ///
+    /// `hosts` may instead be `@NAME`: the hosts `group` NAME selects (a group or consensus
+    /// group), so one word names a group where a host glob is expected — `--hosts @group0`,
+    /// the console's `:run RUNBOOK @group0`, the offer for an alert about a consensus group.
+    /// A name no host carries is an error: it was asked for by name.
     pub fn select(&self, hosts: Option<&str>, group: Option<&str>) -> Result<Vec<usize>, String> {
+        if let Some(name) = hosts.and_then(|h| h.strip_prefix('@')) {
+            let named = self.select(None, Some(name))?;
+            if named.is_empty() {
+                return Err(format!(
+                    "no group or consensus group called {name:?} (`@{name}`): expected a \
+                     `groups` or `consensus_group` name of the inventory"
+                ));
+            }
+            let within = self.select(None, group)?;
+            return Ok(named.into_iter().filter(|i| within.contains(i)).collect());
+        }
         let matcher = match hosts {
             Some(pattern) => Some(
                 globset::Glob::new(pattern)

@@ -30,7 +30,7 @@ pub struct RunArgs {
     /// A shipped runbook or one in $XDG_CONFIG_HOME/fleetdeck/runbooks (by name), or a file.
     #[arg(required_unless_present = "resume")]
     runbook: Option<String>,
-    /// Only hosts whose name matches this glob.
+    /// Only hosts whose name matches this glob, or `@GROUP`: the hosts of that group.
     #[arg(long, value_name = "GLOB")]
     hosts: Option<String>,
     /// Only hosts in this group (or consensus group).

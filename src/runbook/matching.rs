@@ -5,7 +5,9 @@
 //! This module owns the meaning of `for` and `[fill]` and the order offers come in: runbooks
 //! answering the host's worst alert first, then those answering its other alerts (worst
 //! first), then the rest alphabetically; each with its inputs filled from the alert it
-//! answers, checked like a value given on the command line. It is pure: no I/O, no clock, no
+//! answers, checked like a value given on the command line, and its scope: the host, or for
+//! an alert about a whole consensus group the group (`@GROUP`, every member). It is pure: no
+//! I/O, no clock, no
 //! terminal; it never starts anything, and filling never skips a confirmation (a filled input
 //! is only a value, as `--var` gives one).
 //!
@@ -226,6 +228,20 @@ impl HostFacts {
 }
 
 impl AlertFacts {
+    /// Where a run answering this alert on `host` belongs, as `--hosts` takes it: the host,
+    /// or `@GROUP` for an alert about a consensus group (its subject is the group's
+    /// `consensus_group` name; every member carries the alert, and recovery means every
+    /// member healthy, not the one whose row was picked).
+    pub fn scope(&self, host: &HostFacts) -> String {
+        let about_group =
+            rules::find(&self.rule).is_some_and(|r| r.subject == Subject::ConsensusGroup);
+        if about_group && !self.subject.is_empty() {
+            format!("@{}", self.subject)
+        } else {
+            host.name.clone()
+        }
+    }
+
     /// The text `source` gives for this alert on `host` (`None`: there is no such value).
     pub fn field(&self, source: FillSource, host: &HostFacts) -> Option<String> {
         // A service, a backup set and a certificate may share a name: the subject names one
@@ -259,8 +275,14 @@ pub struct Offer {
     pub runbook: String,
     /// Its title.
     pub title: String,
-    /// The host it would run on (`--hosts HOST`).
+    /// The host it was offered for (the row's, or the host of the alert picked).
     pub host: String,
+    /// What it would run on, as `--hosts` and `:run` take it: [`Offer::host`], or `@GROUP`
+    /// when it answers an alert about a whole consensus group (`consensus_lost`,
+    /// `consensus_at_risk`: every member carries it, so the one member is the wrong scope).
+    /// The run starts on these hosts narrowed by the runbook's own `[targets]`
+    /// ([`super::select_targets`]).
+    pub hosts: String,
     /// The alert it answers (a rule of its `for`), `None` for a runbook offered because it
     /// exists.
     pub answers: Option<AlertFacts>,
@@ -278,7 +300,8 @@ pub struct Offer {
 /// Ranks `catalog` for `host` with its `alerts`: runbooks whose `for` holds the rule of the
 /// worst alert first, then those answering the host's other alerts (by severity, then the
 /// order given), then the rest alphabetically; ties alphabetically. Each is filled from the
-/// first alert (in that order) it answers.
+/// first alert (in that order) it answers, and scoped by it ([`AlertFacts::scope`]): the
+/// host, or `@GROUP` for an alert about a consensus group.
 pub fn offers<'a>(
     catalog: impl IntoIterator<Item = &'a Runbook>,
     host: &HostFacts,
@@ -327,6 +350,7 @@ fn offer(rb: &Runbook, host: &HostFacts, alert: Option<&AlertFacts>) -> Offer {
         runbook: rb.name.clone(),
         title: rb.title.clone(),
         host: host.name.clone(),
+        hosts: alert.map_or_else(|| host.name.clone(), |a| a.scope(host)),
         answers: alert.cloned(),
         inputs,
         missing,
@@ -619,6 +643,158 @@ kind = "manual"
         assert_eq!(first.runbook, "troubleshoot");
         let keys: Vec<&str> = first.inputs.keys().map(String::as_str).collect();
         assert_eq!(keys, ["service"]);
+    }
+
+    /// A consensus group `group0` of four voters and an observer, and a host outside it.
+    fn fisco() -> crate::inventory::Fleet {
+        let member = |name: &str, role: &str| {
+            format!(
+                "[[hosts]]\nname = \"{name}\"\naddress = \"10.0.0.1\"\n\
+                 consensus_group = \"group0\"\nrole = \"{role}\"\n"
+            )
+        };
+        let text = format!(
+            "[fleet]\nname = \"t\"\n{}{}{}{}{}[[hosts]]\nname = \"web-1\"\n\
+             address = \"10.0.0.2\"\n",
+            member("fisco-1", "consensus"),
+            member("fisco-2", "consensus"),
+            member("fisco-3", "consensus"),
+            member("fisco-4", "consensus"),
+            member("fisco-obs", "observer"),
+        );
+        crate::inventory::load_fleet_from_str(&text, crate::inventory::ConfigSource::Embedded)
+            .expect("inventory")
+    }
+
+    /// The hosts an offer's run would start on: its `hosts` as `--hosts`, narrowed by the
+    /// runbook's `[targets]`, as the console's launch and `fleetdeck run` select them.
+    fn run_on(o: &Offer, catalog: &[Runbook], fleet: &crate::inventory::Fleet) -> Vec<String> {
+        let rb = catalog
+            .iter()
+            .find(|r| r.name == o.runbook)
+            .expect("offered");
+        crate::runbook::select_targets(rb, fleet, Some(&o.hosts), None).expect("selects")
+    }
+
+    #[test]
+    fn a_lost_consensus_on_one_member_offers_the_run_on_every_member_of_its_group() {
+        let catalog = shipped();
+        let fleet = fisco();
+        let host = HostFacts::from_host(&fleet.hosts[1]);
+        let lost = [AlertFacts {
+            rule: "consensus_lost".into(),
+            subject: "group0".into(),
+            severity: Severity::Critical,
+            message: "consensus group group0: 2 of 4 consensus nodes down".into(),
+            value: Some("2 of 4 down (F=1)".into()),
+        }];
+        let ranked = offers(&catalog, &host, &lost);
+        let first = &ranked[0];
+        assert_eq!(first.runbook, "p0-response");
+        assert_eq!(
+            (first.host.as_str(), first.hosts.as_str()),
+            ("fisco-2", "@group0")
+        );
+        assert_eq!(
+            run_on(first, &catalog, &fleet),
+            ["fisco-1", "fisco-2", "fisco-3", "fisco-4", "fisco-obs"],
+            "every member of the group, not the one whose row was picked"
+        );
+        // Runbooks offered because they exist are not scoped by an alert: the host.
+        assert!(
+            ranked
+                .iter()
+                .filter(|o| o.answers.is_none())
+                .all(|o| o.hosts == "fisco-2"),
+            "{ranked:?}"
+        );
+        // At risk (exactly F down) is about the group too.
+        let at_risk = alert("consensus_at_risk", "group0", Severity::Critical);
+        assert_eq!(at_risk.scope(&host), "@group0");
+    }
+
+    #[test]
+    fn a_stopped_service_on_a_member_offers_the_run_on_that_host_only() {
+        let catalog = shipped();
+        let fleet = fisco();
+        let host = HostFacts::from_host(&fleet.hosts[1]);
+        let down = [alert("service_down", "node", Severity::Critical)];
+        let first = &offers(&catalog, &host, &down)[0];
+        assert_eq!(first.runbook, "troubleshoot");
+        assert_eq!(first.hosts, "fisco-2");
+        assert_eq!(run_on(first, &catalog, &fleet), ["fisco-2"]);
+        // Every other rule keeps the one host, even when its subject could name a group.
+        for rule in rules::RULES
+            .iter()
+            .filter(|r| r.subject != Subject::ConsensusGroup)
+        {
+            let a = alert(rule.name, "group0", Severity::Critical);
+            assert_eq!(a.scope(&host), "fisco-2", "{}", rule.name);
+        }
+        // A group alert with no subject (nothing to name the group by) stays on the host.
+        assert_eq!(
+            alert("consensus_lost", "", Severity::Critical).scope(&host),
+            "fisco-2"
+        );
+    }
+
+    #[test]
+    fn a_group_offer_is_narrowed_by_the_runbook_s_own_targets() {
+        let fleet = fisco();
+        let host = HostFacts::from_host(&fleet.hosts[0]);
+        let lost = [alert("consensus_lost", "group0", Severity::Critical)];
+        let with_targets = |targets: &str| {
+            let text = format!(
+                "name = \"quorum\"\ntitle = \"q\"\nfor = [\"consensus_lost\"]\n\n\
+                 [targets]\n{targets}\n\n[[steps]]\nid = \"a\"\nkind = \"manual\"\n"
+            );
+            parse(&text, "quorum.toml").expect("valid")
+        };
+        let voters = [with_targets("role = \"consensus\"")];
+        let o = &offers(&voters, &host, &lost)[0];
+        assert_eq!(o.hosts, "@group0");
+        assert_eq!(
+            run_on(o, &voters, &fleet),
+            ["fisco-1", "fisco-2", "fisco-3", "fisco-4"],
+            "the observer is not a target of a runbook for voters"
+        );
+        let two = [with_targets("hosts = \"fisco-[12]\"")];
+        let o = &offers(&two, &host, &lost)[0];
+        assert_eq!(run_on(o, &two, &fleet), ["fisco-1", "fisco-2"]);
+        let elsewhere = [with_targets("consensus_group = \"group1\"")];
+        let o = &offers(&elsewhere, &host, &lost)[0];
+        assert!(run_on(o, &elsewhere, &fleet).is_empty());
+    }
+
+    #[test]
+    fn at_group_selects_a_group_s_hosts_and_an_unknown_one_is_an_error() {
+        let fleet = fisco();
+        let names = |sel: Vec<usize>| -> Vec<String> {
+            sel.into_iter()
+                .map(|i| fleet.hosts[i].name.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(fleet.select(Some("@group0"), None).expect("selects")),
+            names(fleet.select(None, Some("group0")).expect("selects")),
+            "`@NAME` selects what `--group NAME` does"
+        );
+        assert_eq!(
+            names(
+                fleet
+                    .select(Some("@group0"), Some("group0"))
+                    .expect("selects")
+            )
+            .len(),
+            5
+        );
+        let err = fleet
+            .select(Some("@group9"), None)
+            .expect_err("unknown group");
+        assert!(
+            err.contains("no group or consensus group called \"group9\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -562,11 +562,12 @@ impl App {
     }
 }
 
-/// An offer as the palette line that runs it: `run troubleshoot web-3 service=app`. A value
+/// An offer as the palette line that runs it: `run troubleshoot web-3 service=app`, or
+/// `run p0-response @group0 summary=…` for an alert about a consensus group. A value
 /// with spaces is quoted the way the palette reads it back; one that cannot be (both quote
 /// kinds) is left out, and the run asks for it.
 pub(super) fn offer_line(o: &Offer) -> String {
-    let mut line = format!("run {} {}", o.runbook, o.host);
+    let mut line = format!("run {} {}", o.runbook, o.hosts);
     for (k, v) in &o.inputs {
         let plain =
             !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'');

@@ -1808,6 +1808,7 @@ fn offer_lines_quote_what_has_spaces_and_drop_what_cannot_be_quoted() {
         runbook: "p0-response".into(),
         title: String::new(),
         host: "h".into(),
+        hosts: "h".into(),
         answers: None,
         inputs: inputs
             .iter()

@@ -124,7 +124,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "RUNBOOK [HOSTS] [NAME=VALUE…]",
         arg: ArgKind::Runbook,
-        help: "run a runbook in the runbook pane, on hosts matching a glob (default: its targets), with inputs as `--var` takes them (quote a value with spaces: `msg=\"a b\"`)",
+        help: "run a runbook in the runbook pane, on hosts matching a glob or the hosts of `@GROUP` (default: its targets), with inputs as `--var` takes them (quote a value with spaces: `msg=\"a b\"`)",
         dangerous: false,
     },
     CommandSpec {

@@ -20,7 +20,8 @@ use super::table::{
 };
 use super::theme::Theme;
 use super::{App, Model};
-use crate::view::{self, DataCell, FleetLine, FleetRow};
+use crate::health::Status;
+use crate::view::{self, FleetLine, FleetRow};
 
 pub use super::table::status_slot;
 
@@ -179,10 +180,6 @@ const HEADERS: [&str; 10] = [
 /// A value column widens by at most this much for the age of its stale cells (` ·59m`).
 const MAX_AGE_SUFFIX: u16 = 6;
 
-fn data_cell<'a>(t: &Theme, c: DataCell<'a>) -> Cell<'a> {
-    Cell::from(Span::styled(c.shown(), data_style(t, c.fresh.stale)))
-}
-
 impl StatefulWidget for FleetTable<'_> {
     type State = Selection;
 
@@ -233,6 +230,20 @@ impl StatefulWidget for FleetTable<'_> {
         let rows = self.rows;
         let lines = self.lines;
         let marked = self.marked;
+        // The theme's slots are looked up by name: once per frame, not once per cell.
+        let text = Style::new().fg(t.colour("text"));
+        let dim = Style::new().fg(t.colour("text.dim"));
+        let data = [data_style(t, false), data_style(t, true)];
+        let age_stale = data[1].add_modifier(Modifier::BOLD);
+        let status = [
+            Status::Ok,
+            Status::Unknown,
+            Status::Warning,
+            Status::Critical,
+        ]
+        .map(|s| status_style(t, s));
+        // Indexed by the enum's declaration order, which the array above follows.
+        let status_of = |s: Status| status[s as usize];
         render_table(spec, area, buf, lines.len(), sel, |k| match &lines[k] {
             FleetLine::Group {
                 label,
@@ -255,41 +266,27 @@ impl StatefulWidget for FleetTable<'_> {
             }
             FleetLine::Host(i) => {
                 let r = &rows[*i];
-                let [reach, services, height, peers, disk, backup] = r.cells();
-                let name = if marked.contains(&r.host) {
-                    Cell::from(Span::styled(
+                let values = r.cells();
+                // Only the kept columns' cells are built: each one allocates its text's lines.
+                let cell = |c: usize| match c {
+                    0 if marked.contains(&r.host) => Cell::from(Span::styled(
                         format!("! {}", r.name),
-                        status_style(t, r.status).add_modifier(Modifier::BOLD),
-                    ))
-                } else {
-                    Cell::from(Span::styled(
-                        r.name.as_str(),
-                        Style::new().fg(t.colour("text")),
-                    ))
-                };
-                let all = [
-                    name,
-                    Cell::from(Span::styled(r.status.as_str(), status_style(t, r.status))),
-                    data_cell(t, reach),
-                    data_cell(t, services),
-                    data_cell(t, height),
-                    data_cell(t, peers),
-                    data_cell(t, disk),
-                    data_cell(t, backup),
-                    Cell::from(Span::styled(
-                        r.fresh.text(),
-                        if r.fresh.stale {
-                            data_style(t, true).add_modifier(Modifier::BOLD)
-                        } else {
-                            Style::new().fg(t.colour("text.dim"))
-                        },
+                        status_of(r.status).add_modifier(Modifier::BOLD),
                     )),
-                ];
-                let mut cells: Vec<Cell> = keep.iter().map(|&c| all[c].clone()).collect();
-                cells.push(Cell::from(Span::styled(
-                    r.note.as_str(),
-                    Style::new().fg(t.colour("text.dim")),
-                )));
+                    0 => Cell::from(Span::styled(r.name.as_str(), text)),
+                    1 => Cell::from(Span::styled(r.status.as_str(), status_of(r.status))),
+                    2..=7 => {
+                        let v = values[c - 2];
+                        Cell::from(Span::styled(v.shown(), data[usize::from(v.fresh.stale)]))
+                    }
+                    _ => Cell::from(Span::styled(
+                        r.fresh.text(),
+                        if r.fresh.stale { age_stale } else { dim },
+                    )),
+                };
+                let mut cells: Vec<Cell> = Vec::with_capacity(keep.len() + 1);
+                cells.extend(keep.iter().map(|&c| cell(c)));
+                cells.push(Cell::from(Span::styled(r.note.as_str(), dim)));
                 Row::new(cells)
             }
         });

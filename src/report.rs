@@ -902,7 +902,7 @@ pub fn fleet_row(
             read[4] = false;
             "-".into()
         }
-        Some(pct) => format!("{pct:.0}%"),
+        Some(pct) => percent_text(pct),
     };
     let backup = match p {
         Some(p) if !host.backups.is_empty() => {
@@ -956,6 +956,18 @@ pub fn fleet_row(
         region: host.region.clone(),
         consensus_group: host.consensus_group.clone(),
         keys,
+    }
+}
+
+/// `pct` as `{pct:.0}%` prints it. The console builds this cell for every host on every state
+/// change, and a float with a precision goes through the exact (Grisu, then Dragon) formatter —
+/// a tenth of a 1,000-host frame; an integer costs a fraction of that. `{:.0}` rounds a tie to
+/// even, as `round_ties_even` does; what is not a plain non-negative number keeps the formatter.
+fn percent_text(pct: f64) -> String {
+    if pct.is_sign_positive() && pct < 1e15 {
+        format!("{}%", pct.round_ties_even() as u64)
+    } else {
+        format!("{pct:.0}%")
     }
 }
 
@@ -1044,6 +1056,23 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_percent_reads_as_the_float_formatter_writes_it() {
+        let ties = [0.5, 1.5, 2.5, 49.5, 50.5, 99.5, 100.5];
+        let edges = [0.0, -0.0, 0.49999999999999994, 94.0, 99.99, 1e15, 1e300];
+        let odd = [-0.4, -3.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+        for p in ties.into_iter().chain(edges).chain(odd) {
+            assert_eq!(super::percent_text(p), format!("{p:.0}%"), "{p:?}");
+        }
+        proptest::proptest!(|(p in 0.0f64..200.0, q in 0.0f64..2e15)| {
+            proptest::prop_assert_eq!(super::percent_text(p), format!("{p:.0}%"));
+            proptest::prop_assert_eq!(super::percent_text(q), format!("{q:.0}%"));
+            // Halves: the ties.
+            let h = (p * 2.0).round() / 2.0;
+            proptest::prop_assert_eq!(super::percent_text(h), format!("{h:.0}%"));
+        });
+    }
+
     use super::*;
     use crate::health::evaluate;
     use crate::inventory::{ConfigSource, load_fleet_from_str};

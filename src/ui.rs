@@ -206,8 +206,10 @@ pub struct App {
     audit: Option<AuditSource>,
     tabs: Vec<(Rect, Pane)>,
     model: Option<Model>,
-    /// Each host's status at the last model build, to see which ones just turned bad.
-    last_status: HashMap<usize, Status>,
+    /// Each host's status at the last model build (by inventory index; `None`: not shown
+    /// yet), to see which ones just turned bad. A vector, not a map: every host is looked up
+    /// on every build.
+    last_status: Vec<Option<Status>>,
     /// Hosts that turned bad (ok → warning or critical), and when the console saw it: marked in
     /// the fleet table until selected or [`TURNED_BAD_MARK`] has passed.
     turned_bad: HashMap<usize, SystemTime>,
@@ -264,7 +266,7 @@ impl App {
             audit: None,
             tabs: Vec::new(),
             model: None,
-            last_status: HashMap::new(),
+            last_status: Vec::new(),
             turned_bad: HashMap::new(),
             bell: false,
             fleet_sel_moved: false,
@@ -623,7 +625,10 @@ impl App {
     /// asks for the bell when `[ui] bell` is on.
     fn note_turned_bad(&mut self, rows: &[FleetRow]) {
         for r in rows {
-            let before = self.last_status.insert(r.host, r.status);
+            if self.last_status.len() <= r.host {
+                self.last_status.resize(r.host + 1, None);
+            }
+            let before = self.last_status[r.host].replace(r.status);
             if before == Some(Status::Ok) && r.status > Status::Unknown {
                 self.turned_bad.insert(r.host, self.now);
                 self.bell |= self.fleet.ui.bell;

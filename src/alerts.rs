@@ -261,7 +261,15 @@ impl AlertBook {
                     }
                 }
             }
-            for t in self.alerts.values_mut().filter(|t| t.key.host == host.name) {
+            // Keys sort by host first: this host's alerts are one contiguous range, so a
+            // fleet-wide update stays linear in the number of alerts, not hosts × alerts.
+            let first = AlertKey::new(&host.name, "", "");
+            for t in self
+                .alerts
+                .range_mut(first..)
+                .map(|(_, t)| t)
+                .take_while(|t| t.key.host == host.name)
+            {
                 let judged = !unreachable || is_connection_rule(&t.key.rule);
                 if judged && t.state != AlertState::Resolved && !failing.contains(&t.key) {
                     t.state = AlertState::Resolved;

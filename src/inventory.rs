@@ -12,6 +12,7 @@
 
 pub mod describe;
 pub mod file;
+pub mod jump;
 pub mod load;
 mod lookup;
 mod places;
@@ -264,6 +265,14 @@ pub struct Host {
     pub identity_files: Vec<PathBuf>,
     /// Extra user certificates for this host, offered before the fleet's.
     pub certificate_files: Vec<PathBuf>,
+    /// Jump hosts from the inventory's `jump` (the host's, its profile's or `[ssh]`'s); `None`
+    /// when none of them says, and `~/.ssh/config` decides.
+    pub jump: Option<Jump>,
+    /// How the host is reached, hops in order from this machine outward (inventory names where a
+    /// hop is an inventory host, else as written); empty for a direct host. Filled from the
+    /// inventory and `~/.ssh/config` by `transport::route::annotate` when a command starts; the
+    /// loader alone leaves it empty because it never reads other files.
+    pub via: Vec<String>,
     /// SSH or local.
     pub transport: TransportKind,
     /// Profile this host was built from, if any.
@@ -294,6 +303,17 @@ pub struct Host {
     pub logs: Vec<LogSource>,
     /// Health thresholds of this host: `[thresholds]`, then its profile's, then its own.
     pub thresholds: Thresholds,
+}
+
+/// A host's `jump` as the inventory says it (see [`jump`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Jump {
+    /// `jump = "none"`: a direct connection, whatever `~/.ssh/config` says.
+    None,
+    /// Hops outermost first (the one this machine dials first), each an inventory host's name or
+    /// `[user@]host[:port]` as written.
+    Via(Vec<String>),
 }
 
 /// A watched TLS certificate (node, agency, chain or SDK certificate of a consortium chain).

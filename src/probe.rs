@@ -309,6 +309,8 @@ mod tests {
             user: None,
             identity_files: vec![],
             certificate_files: vec![],
+            jump: None,
+            via: vec![],
             transport: TransportKind::Local,
             profile: None,
             groups: vec![],

@@ -150,6 +150,8 @@ async fn poll_host_reads_anvil_and_its_port_through_the_local_transport() {
         address: "127.0.0.1".into(),
         port: None,
         user: None,
+        jump: None,
+        via: vec![],
         identity_files: vec![],
         certificate_files: vec![],
         transport: TransportKind::Local,

@@ -117,6 +117,8 @@ pub struct SshFile {
     pub max_output_bytes: Option<Spanned<u64>>,
     /// OpenSSH client config consulted for aliases.
     pub config_file: Option<Spanned<String>>,
+    /// Jump hosts for every host (`"a,b"`, `"none"`).
+    pub jump: Option<Spanned<String>>,
 }
 
 /// `[thresholds]`.
@@ -192,6 +194,8 @@ pub struct ProfileFile {
     pub thresholds: Option<Spanned<ThresholdsFile>>,
     /// Region of the profile's hosts (a host's own `region` wins).
     pub region: Option<Spanned<String>>,
+    /// Jump hosts of the profile's hosts (a host's own `jump` wins over it, it over `[ssh]`'s).
+    pub jump: Option<Spanned<String>>,
 }
 
 /// One `[[hosts]]` table.
@@ -212,6 +216,8 @@ pub struct HostFile {
     /// User certificates offered before the fleet's.
     #[serde(default)]
     pub certificate_files: Vec<Spanned<String>>,
+    /// Jump hosts: another inventory host or `[user@]host[:port]`, a chain `"a,b"`, or `"none"`.
+    pub jump: Option<Spanned<String>>,
     /// `ssh` (default) or `local`.
     pub transport: Option<TransportFile>,
     /// Profile merged into this host.

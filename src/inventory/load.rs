@@ -152,6 +152,8 @@ pub fn embedded_default() -> Fleet {
             user: None,
             identity_files: Vec::new(),
             certificate_files: Vec::new(),
+            jump: None,
+            via: Vec::new(),
             transport: TransportKind::Local,
             profile: None,
             groups: Vec::new(),

@@ -18,12 +18,13 @@ use super::file::{
     HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, ProfileFile, RoleFile,
     ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile, UiSortFile,
 };
+use super::jump::{self, JumpOrigin};
 use super::load::{ConfigError, ConfigSource};
 use super::lookup::expand_home;
 use super::places::{chain_label, host_label, item_label, profile_label, thresholds_label, within};
 use super::{
     BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk, ExecSettings, Fleet, Host,
-    HostKeyPolicy, LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands,
+    HostKeyPolicy, Jump, LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands,
     ServiceKind, SshDefaults, Thresholds, TransportKind, UiSettings, UiSort,
 };
 use crate::diag::{Source, line_column, regex_problem};
@@ -70,6 +71,8 @@ pub(super) struct ResolvedProfile {
     /// `[thresholds]` with the profile's overrides applied.
     thresholds: Thresholds,
     region: Option<String>,
+    /// The profile's `jump` and where it is written.
+    jump: Option<(Jump, Range<usize>)>,
 }
 
 /// Turns one inventory file into a [`Fleet`]; the first problem found is the error.
@@ -163,6 +166,8 @@ impl Resolver<'_> {
             config_file,
         };
 
+        let fleet_jump = self.jump(&s.jump, "[ssh]")?;
+
         let thresholds =
             self.thresholds_over(&Thresholds::default(), &file.thresholds, "[thresholds]")?;
 
@@ -194,16 +199,19 @@ impl Resolver<'_> {
                 .whole("the inventory has no hosts: add at least one [[hosts]] table"));
         }
         let mut hosts = Vec::with_capacity(file.hosts.len());
+        let mut jump_origins = Vec::with_capacity(file.hosts.len());
         let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
         for (index, host) in file.hosts.iter().enumerate() {
-            let resolved = self.host(
+            let (resolved, jump_origin) = self.host(
                 index,
                 host.get_ref(),
                 &file.profiles,
                 &profiles,
                 interval,
                 &thresholds,
+                fleet_jump.as_ref(),
             )?;
+            jump_origins.push(jump_origin);
             let name = host.get_ref().name.get_ref().as_str();
             if let Some(first) = seen.get(name) {
                 let (line, _) = line_column(self.src.text, first.start);
@@ -218,6 +226,8 @@ impl Resolver<'_> {
             seen.insert(name, host.get_ref().name.span());
             hosts.push(resolved);
         }
+        // Jump hosts name other hosts: checked once every host is known.
+        jump::check_fleet(&self.src, &mut hosts, &jump_origins)?;
 
         Ok(Fleet {
             name,
@@ -432,6 +442,7 @@ impl Resolver<'_> {
             logs,
             thresholds,
             region,
+            jump: self.jump(&p.jump, &owner)?,
         })
     }
 
@@ -443,7 +454,8 @@ impl Resolver<'_> {
         profiles: &HashMap<&str, ResolvedProfile>,
         fleet_interval: Duration,
         fleet_thresholds: &Thresholds,
-    ) -> Result<Host, ConfigError> {
+        fleet_jump: Option<&(Jump, Range<usize>)>,
+    ) -> Result<(Host, Option<JumpOrigin>), ConfigError> {
         let raw_name = h.name.get_ref();
         if raw_name.trim().is_empty() {
             return Err(self.src.at(
@@ -570,19 +582,54 @@ impl Resolver<'_> {
         let mut logs = profile.map_or_else(Vec::new, |(_, p)| p.logs.clone());
         self.add(&mut logs, &h.logs, &owner, from_profile, Self::log)?;
         let region = region.or_else(|| profile.and_then(|(_, p)| p.region.clone()));
+        // The host's own `jump` wins, then its profile's, then `[ssh]`'s.
+        let (jump, jump_origin) = match self.jump(&h.jump, &owner)? {
+            Some((jump, span)) => (Some(jump), Some(JumpOrigin { span, own: true })),
+            None => match profile.and_then(|(_, p)| p.jump.as_ref()).or(fleet_jump) {
+                Some((jump, span)) => (
+                    Some(jump.clone()),
+                    Some(JumpOrigin {
+                        span: span.clone(),
+                        own: false,
+                    }),
+                ),
+                None => (None, None),
+            },
+        };
+        if transport == TransportKind::Local
+            && let Some(origin) = jump_origin.as_ref().filter(|o| o.own)
+            && matches!(jump, Some(Jump::Via(_)))
+        {
+            return Err(self.src.at(
+                origin.span.clone(),
+                format!(
+                    "`jump` {} has no effect on a local host: expected it only on SSH hosts",
+                    within(&owner)
+                ),
+            ));
+        }
+        // A local host is never reached through a bastion, whatever it inherits.
+        let jump = if transport == TransportKind::Local {
+            None
+        } else {
+            jump
+        };
+        let jump_origin = jump.as_ref().and(jump_origin);
         let inherited = profile.map_or(fleet_thresholds, |(_, p)| &p.thresholds);
         let thresholds = match &h.thresholds {
             Some(t) => self.thresholds_over(inherited, t.get_ref(), &thresholds_label(&owner))?,
             None => inherited.clone(),
         };
 
-        Ok(Host {
+        let host = Host {
             name: raw_name.clone(),
             address,
             port,
             user,
             identity_files,
             certificate_files,
+            jump,
+            via: Vec::new(),
             transport,
             profile: from_profile.map(str::to_owned),
             groups,
@@ -597,7 +644,29 @@ impl Resolver<'_> {
             certs,
             logs,
             thresholds,
-        })
+        };
+        Ok((host, jump_origin))
+    }
+
+    /// A `jump` value (`"a,b"`, `"none"`) parsed, with its span; `None` when not written.
+    fn jump(
+        &self,
+        value: &Option<Spanned<String>>,
+        place: &str,
+    ) -> Result<Option<(Jump, Range<usize>)>, ConfigError> {
+        let Some(value) = value else { return Ok(None) };
+        match jump::parse_jump(value.get_ref()) {
+            Ok(j) => Ok(Some((j, value.span()))),
+            Err(why) => Err(self.src.at(
+                value.span(),
+                format!(
+                    "invalid `jump` {:?} {}: {why}; expected an inventory host's name or \
+                     `[user@]host[:port]`, a chain \"a,b\", or \"none\"",
+                    value.get_ref(),
+                    within(place)
+                ),
+            )),
+        }
     }
 
     /// Appends the entries of `files` to `list`, each resolved by `one` (which also gives

@@ -790,3 +790,61 @@ fn record_sessions_is_off_by_default_and_must_be_a_boolean() {
         "{e}"
     );
 }
+
+#[test]
+fn jump_comes_from_the_host_then_its_profile_then_ssh_and_skips_the_host_it_names() {
+    let fleet = load(include_str!(
+        "../../../tests/fixtures/inventory/valid/jump-hosts.toml"
+    ))
+    .unwrap();
+    let jump = |name: &str| {
+        fleet
+            .hosts
+            .iter()
+            .find(|h| h.name == name)
+            .unwrap()
+            .jump
+            .clone()
+    };
+    // `[ssh] jump = "bastion-1"` does not send the bastion through itself.
+    assert_eq!(jump("bastion-1"), None);
+    assert_eq!(jump("db-1"), Some(Jump::Via(vec!["bastion-1".into()])));
+    assert_eq!(
+        jump("inner-1"),
+        Some(Jump::Via(vec![
+            "bastion-1".into(),
+            "ops@b2.internal:2222".into()
+        ]))
+    );
+    assert_eq!(jump("edge"), Some(Jump::None));
+    assert_eq!(jump("local-box"), None);
+    assert!(fleet.hosts.iter().all(|h| h.via.is_empty()));
+}
+
+#[test]
+fn an_inherited_chain_reaches_its_own_middle_hop_through_the_hops_before_it() {
+    let fleet = load(
+        "[ssh]\njump = \"a,b\"\n[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"b\"\n[[hosts]]\nname = \"c\"\n",
+    )
+    .unwrap();
+    let jumps: Vec<Option<Jump>> = fleet.hosts.iter().map(|h| h.jump.clone()).collect();
+    assert_eq!(
+        jumps,
+        vec![
+            None,
+            Some(Jump::Via(vec!["a".into()])),
+            Some(Jump::Via(vec!["a".into(), "b".into()])),
+        ]
+    );
+}
+
+#[test]
+fn a_longer_jump_cycle_is_named_hop_by_hop_at_the_jump_that_starts_it() {
+    let e = err(
+        "[[hosts]]\nname = \"a\"\njump = \"b\"\n[[hosts]]\nname = \"b\"\njump = \"c\"\n[[hosts]]\nname = \"c\"\njump = \"a\"\n",
+    );
+    assert!(
+        e.starts_with("/etc/fleet/test.toml:3:8: jump hosts form a cycle: a → b → c → a"),
+        "{e}"
+    );
+}

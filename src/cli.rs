@@ -104,8 +104,19 @@ impl Command {
 /// The inventory, or the error on stderr and `code` (3 for `status`, whose exit codes are a
 /// monitoring plugin's; 2 for every other command).
 pub fn load_fleet(config: Option<&Path>, code: u8) -> Result<Fleet, u8> {
-    inventory::load_fleet(config).map_err(|e| {
+    let mut fleet = inventory::load_fleet(config).map_err(|e| {
         writeln!(out::stderr(), "fleetdeck: {e}");
         code
-    })
+    })?;
+    // Each host's route (`via` in status --json and the host pane) needs ~/.ssh/config. One
+    // that cannot be read leaves the routes empty here: the command that connects says why.
+    if fleet
+        .hosts
+        .iter()
+        .any(|h| h.transport == inventory::TransportKind::Ssh)
+        && let Ok(ssh_config) = crate::poller::ssh_config(&fleet)
+    {
+        crate::transport::route::annotate(&mut fleet, ssh_config.as_ref());
+    }
+    Ok(fleet)
 }

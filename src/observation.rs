@@ -50,6 +50,9 @@ pub enum UnreachableKind {
     Auth,
     /// The connection broke during the poll.
     Disconnected,
+    /// A jump host on the way could not be reached: the reason is the bastion's own, and every
+    /// host behind it shows the same one.
+    Bastion,
     /// Anything else.
     Other,
 }

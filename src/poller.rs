@@ -8,7 +8,6 @@
 //!
 //! Callers: the console (`spawn`) and `fleetdeck status` (`poll_once`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -19,18 +18,14 @@ use tokio::task::JoinHandle;
 use crate::inventory::{Fleet, TransportKind};
 use crate::observation::{Observation, Unreachable, UnreachableKind};
 use crate::probe::{self, PollPlan, ProbeLimits, Schedule};
-use crate::transport::local::LocalHost;
-use crate::transport::ssh::{self, SshHost, SshShared};
+use crate::transport::bastions;
+use crate::transport::ssh::{self, SshShared};
 use crate::transport::{Transport, TransportError};
 
-/// Builds one transport per host, in inventory order.
+/// Builds one transport per host, in inventory order; hosts behind a common jump host share
+/// one connection to it.
 pub fn transports(fleet: &Fleet, shared: &Arc<SshShared>) -> Result<Vec<Transport>, String> {
-    let config_path = fleet
-        .ssh
-        .config_file
-        .clone()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".ssh").join("config")))
-        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    let config_path = ssh::ssh_config_path(fleet);
     let needs_ssh = fleet
         .hosts
         .iter()
@@ -40,17 +35,14 @@ pub fn transports(fleet: &Fleet, shared: &Arc<SshShared>) -> Result<Vec<Transpor
     } else {
         None
     };
-    Ok(fleet
-        .hosts
-        .iter()
-        .map(|host| match host.transport {
-            TransportKind::Local => Transport::Local(LocalHost::new()),
-            TransportKind::Ssh => Transport::Ssh(SshHost::new(
-                ssh::resolve_target(fleet, host, ssh_config.as_ref()),
-                shared.clone(),
-            )),
-        })
-        .collect())
+    // Jump hosts and ProxyCommands are resolved here too: one connection per bastion.
+    Ok(bastions::build(fleet, shared, ssh_config.as_ref()))
+}
+
+/// Reads the OpenSSH client config the fleet names (`[ssh] config_file`, default
+/// `~/.ssh/config`); `None` when the file does not exist.
+pub fn ssh_config(fleet: &Fleet) -> Result<Option<ssh::SshConfig>, String> {
+    ssh::read_ssh_config(&ssh::ssh_config_path(fleet))
 }
 
 /// Probe limits from the fleet's `[ssh]` settings.

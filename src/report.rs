@@ -90,6 +90,9 @@ pub struct HostReport {
     pub groups: Vec<String>,
     /// Region from the inventory (the host's own or its profile's).
     pub region: Option<String>,
+    /// Jump hosts the host is reached through, in order from this machine outward: inventory
+    /// names where a hop is an inventory host, else as written; `[]` when direct.
+    pub via: Vec<String>,
     /// Whether the latest poll reached the host.
     pub reachable: bool,
     /// Why it was not reachable.
@@ -551,6 +554,7 @@ fn host_report(
         address: host.address.clone(),
         groups: host.groups.clone(),
         region: host.region.clone(),
+        via: host.via.clone(),
         reachable,
         error: hs.error.as_ref().map(|e| e.message.clone()),
         error_kind: hs.error.as_ref().map(|e| e.kind),
@@ -1099,6 +1103,7 @@ chain = { kind = "ethereum", rpc = "http://127.0.0.1:8545" }
 [[hosts]]
 name = "dvn-aws-2"
 address = "10.0.1.11"
+jump = "dvn-aws-1"
 services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
 "#,
             ConfigSource::Embedded,
@@ -1163,7 +1168,8 @@ services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
 
     #[test]
     fn json_follows_the_contract() {
-        let (fleet, state) = fixture();
+        let (mut fleet, state) = fixture();
+        crate::transport::route::annotate(&mut fleet, None);
         let now = at(1_800_000_000);
         let health = evaluate(&fleet, &state, now);
         let report = status_report(&fleet, &state, &health, &[0, 1], now);
@@ -1178,6 +1184,8 @@ services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
         assert_eq!(h["name"], "dvn-aws-1");
         assert_eq!(h["region"], "aws-eu-west-1");
         assert_eq!(v["hosts"][1]["region"], serde_json::Value::Null);
+        assert_eq!(h["via"], serde_json::json!([]), "a direct host");
+        assert_eq!(v["hosts"][1]["via"], serde_json::json!(["dvn-aws-1"]));
         assert_eq!(h["reachable"], true);
         assert_eq!(h["error"], serde_json::Value::Null);
         assert_eq!(h["status"], "ok");

@@ -7,11 +7,14 @@
 //!
 //! Callers: the poller (one task per host) and, later, the runbook executor.
 
+pub mod bastions;
 pub mod host_cert;
 pub mod interactive;
 pub mod key_file;
 pub mod known_hosts;
 pub mod local;
+pub mod proxy_command;
+pub mod route;
 pub mod ssh;
 
 use std::pin::Pin;

@@ -1,6 +1,7 @@
 //! `fleetdeck config check`: validate the inventory and print what was understood. The
 //! description itself is the inventory's (`inventory::load::describe`); this only prints it,
-//! followed by what each SSH host's ssh_config says that fleetdeck does not honour.
+//! then what each SSH host's ssh_config says that fleetdeck does not honour, then each SSH
+//! host's route (`inner-1 via bastion-1 → b2`).
 //! Exit codes: 0 a valid inventory (an invalid one exits 2 before this runs, in `super::load_fleet`);
 //! 2 an ssh_config that cannot be read (OpenSSH would refuse it too, and so would `status`).
 
@@ -10,6 +11,7 @@ use clap::Subcommand;
 
 use super::out;
 use crate::inventory::{self, Fleet, TransportKind};
+use crate::transport::route::{self, Origin};
 use crate::transport::ssh;
 
 /// `fleetdeck config …`.
@@ -27,6 +29,7 @@ pub fn run(fleet: &Fleet, command: ConfigCommand) -> u8 {
             match ssh_config_unhonoured(fleet) {
                 Ok(text) => {
                     out::stdout().write_str(&text);
+                    out::stdout().write_str(&routes(fleet));
                     0
                 }
                 Err(e) => {
@@ -91,4 +94,42 @@ fn ssh_config_unhonoured(fleet: &Fleet) -> Result<String, String> {
         }
     }
     Ok(text)
+}
+
+/// The `routes:` section: how each SSH host is reached, from the inventory's `jump` and
+/// `~/.ssh/config` (empty when the fleet has no SSH host).
+fn routes(fleet: &Fleet) -> String {
+    let mut out = String::new();
+    let resolved = match ssh::read_ssh_config(&ssh::ssh_config_path(fleet)) {
+        Ok(cfg) => route::resolve(fleet, cfg.as_ref()),
+        Err(e) => {
+            let _ = writeln!(out, "routes: cannot read the ssh config: {e}");
+            return out;
+        }
+    };
+    if resolved.iter().all(Option::is_none) {
+        return out;
+    }
+    let _ = writeln!(out, "routes:");
+    for (host, r) in fleet.hosts.iter().zip(resolved) {
+        let line = match r {
+            None => continue,
+            Some(Err(e)) => format!("no route: {e}"),
+            Some(Ok((_, route))) => {
+                let command = match &route.origin {
+                    Origin::Tcp => None,
+                    Origin::Command(c) => Some(format!("ProxyCommand `{c}`")),
+                };
+                let mut legs: Vec<String> = command.into_iter().collect();
+                legs.extend(route.via());
+                if legs.is_empty() {
+                    "direct".to_owned()
+                } else {
+                    format!("via {}", legs.join(" → "))
+                }
+            }
+        };
+        let _ = writeln!(out, "  {} {line}", host.name);
+    }
+    out
 }

@@ -8,8 +8,8 @@ use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use super::{
-    ChainKind, Fleet, Host, HostKeyPolicy, LogFormat, LogOrigin, NodeRole, ServiceKind, Thresholds,
-    TransportKind,
+    ChainKind, Fleet, Host, HostKeyPolicy, Jump, LogFormat, LogOrigin, NodeRole, ServiceKind,
+    Thresholds, TransportKind,
 };
 
 /// A human-readable summary of everything the inventory says, for `fleetdeck config check`.
@@ -181,6 +181,11 @@ fn write_host(out: &mut String, host: &Host, fleet_thresholds: &Thresholds) -> f
     }
     if let Some(user) = &host.user {
         writeln!(out, "    user: {user}")?;
+    }
+    match &host.jump {
+        None => {}
+        Some(Jump::None) => writeln!(out, "    jump: none (direct, whatever ~/.ssh/config says)")?,
+        Some(Jump::Via(hops)) => writeln!(out, "    jump: {}", hops.join(" → "))?,
     }
     if !host.identity_files.is_empty() {
         let files: Vec<_> = host

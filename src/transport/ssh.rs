@@ -10,6 +10,14 @@
 //! host.
 //!
 //! Nothing here blocks another host: each `SshHost` has its own lock, and every wait is bounded.
+//!
+//! Where the byte stream comes from is the host's [`StreamSource`]: a TCP connection, a
+//! `direct-tcpip` channel of a bastion's own `SshHost` (jump hosts; the bastion connection is
+//! shared by every host behind it, see [`super::bastions`]), or a `ProxyCommand`'s stdin/stdout.
+//! Everything above the stream — host key, login, channels — is the same for all three. A
+//! bastion that cannot be reached is reported as [`UnreachableKind::Bastion`] with the bastion's
+//! own reason, and does not put the hosts behind it into backoff: the bastion's backoff alone
+//! decides when the next attempt is, so they come back together with it.
 
 mod auth;
 mod host_key;
@@ -21,6 +29,7 @@ mod target;
 
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -44,17 +53,46 @@ use crate::observation::{Unreachable, UnreachableKind};
 /// for an operator's own session multiplexed by ControlMaster.
 pub const MAX_CHANNELS: usize = 8;
 
+/// `direct-tcpip` tunnels (jump channels to the hosts behind a bastion) per connection to the
+/// bastion before another connection to it is opened. sshd's `MaxSessions` counts sessions
+/// only, not tunnels, so [`MAX_CHANNELS`] does not apply to them; what does is the bastion
+/// sshd's per-connection process, which holds one socket per tunnel under a default soft limit of
+/// 1024 descriptors (beyond it every open fails as if the target were down), and OpenSSH's hard
+/// cap of 16384 channels per connection, past which it drops the whole connection. 900 leaves
+/// room under both; russh itself allots channel ids from a 32-bit counter.
+pub const MAX_TUNNELS: usize = 900;
+
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Where a host's byte stream comes from.
+#[derive(Clone)]
+pub enum StreamSource {
+    /// A TCP connection from this machine.
+    Tcp,
+    /// A `direct-tcpip` channel of this bastion's connection (shared with every host behind it).
+    Via(Arc<SshHost>),
+    /// The stdin/stdout of `sh -c COMMAND` (a `ProxyCommand`, tokens already expanded).
+    Command(String),
+    /// No usable route (e.g. ssh_config `ProxyJump`s that loop): every attempt fails with this.
+    Unroutable(String),
+}
 
 /// One host reached over SSH.
 pub struct SshHost {
     target: SshTarget,
     shared: Arc<SshShared>,
+    source: StreamSource,
     slot: Mutex<Slot>,
     channels: Arc<Semaphore>,
     /// Successful connections made so far: stays at 1 while the connection lives.
     connects: std::sync::atomic::AtomicU64,
+    /// Open tunnels to hosts behind this one (when it is a bastion).
+    tunnels: Arc<AtomicUsize>,
+    /// Tunnels allowed on this connection before another is opened ([`MAX_TUNNELS`]).
+    tunnel_limit: AtomicUsize,
+    /// Further connections to this bastion, opened only when `tunnel_limit` demanded them.
+    overflow: Mutex<Vec<Arc<SshHost>>>,
 }
 
 #[derive(Default)]
@@ -66,16 +104,45 @@ struct Slot {
 }
 
 impl SshHost {
-    /// A host that connects on first use.
+    /// A host that connects on first use, over TCP.
     pub fn new(target: SshTarget, shared: Arc<SshShared>) -> Arc<Self> {
+        Self::with_source(target, shared, StreamSource::Tcp)
+    }
+
+    /// A host that connects on first use, its stream made by `source`.
+    pub fn with_source(
+        target: SshTarget,
+        shared: Arc<SshShared>,
+        source: StreamSource,
+    ) -> Arc<Self> {
         target::log_unhonoured(&target);
         Arc::new(SshHost {
             target,
             shared,
+            source,
             slot: Mutex::new(Slot::default()),
             channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
             connects: std::sync::atomic::AtomicU64::new(0),
+            tunnels: Arc::new(AtomicUsize::new(0)),
+            tunnel_limit: AtomicUsize::new(MAX_TUNNELS),
+            overflow: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Where this host's stream comes from.
+    pub fn source(&self) -> &StreamSource {
+        &self.source
+    }
+
+    /// Lowers (or raises) how many tunnels one connection to this bastion carries before another
+    /// connection is opened; [`MAX_TUNNELS`] unless changed. For tests of the overflow path.
+    pub fn set_tunnel_limit(&self, limit: usize) {
+        self.tunnel_limit.store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// Tunnels open through this connection now (not counting overflow connections).
+    pub fn open_tunnels(&self) -> usize {
+        self.tunnels.load(Ordering::Relaxed)
     }
 
     /// Where and as whom this host is reached.
@@ -110,6 +177,20 @@ impl SshHost {
                 return Err(TransportError::Unreachable(err));
             }
         }
+        if let StreamSource::Unroutable(why) = &self.source {
+            return Err(TransportError::unreachable(
+                UnreachableKind::Other,
+                format!("no route to {}: {why}", self.target.name),
+            ));
+        }
+        // The bastion connects under its own deadline and backoff, before ours starts: while
+        // it is down, every host behind it reports the bastion's own reason and waits for the
+        // bastion's next attempt, not for a backoff of its own.
+        if let StreamSource::Via(bastion) = &self.source
+            && let Err(e) = Box::pin(bastion.handle()).await
+        {
+            return Err(via_bastion(bastion, e));
+        }
         // Keys are unlocked before the clock starts: a person typing a passphrase must not
         // make the host look unreachable.
         let identities = self.identities().await;
@@ -139,6 +220,11 @@ impl SshHost {
                         retry_in: None,
                     },
                 };
+                if err.kind == UnreachableKind::Bastion {
+                    // The bastion's failure, not ours: its backoff governs the next attempt.
+                    tracing::warn!(host = %self.target.name, error = %err.message, "connect failed");
+                    return Err(TransportError::Unreachable(err));
+                }
                 slot.failures = slot.failures.saturating_add(1);
                 let delay = backoff_delay(slot.failures, &mut rand::rng());
                 slot.retry_at = Some(Instant::now() + delay);
@@ -188,14 +274,60 @@ impl SshHost {
             preferred: host_key::preferred(t),
             ..Default::default()
         });
-        let connected = client::connect(config, (t.address.as_str(), t.port), client).await;
+        let mut proxy_stderr = None;
+        let connected = match &self.source {
+            StreamSource::Tcp | StreamSource::Unroutable(_) => {
+                client::connect(config, (t.address.as_str(), t.port), client).await
+            }
+            StreamSource::Via(bastion) => {
+                let stream = bastion
+                    .tunnel(&t.address, t.port)
+                    .await
+                    .map_err(|e| tunnel_error(bastion, t, e))?;
+                client::connect_stream(config, stream, client).await
+            }
+            StreamSource::Command(command) => {
+                let (stream, stderr) =
+                    super::proxy_command::spawn(command, &t.name).map_err(|e| Unreachable {
+                        kind: UnreachableKind::Connect,
+                        message: format!(
+                            "cannot start ProxyCommand `{command}` for {}: {e}",
+                            t.name
+                        ),
+                        retry_in: None,
+                    })?;
+                proxy_stderr = Some(stderr);
+                client::connect_stream(config, stream, client).await
+            }
+        };
         let mut handle = match connected {
             Ok(h) => h,
             Err(e) => {
                 let refused = verdict.lock().expect("verdict lock").take();
                 return Err(match refused {
                     Some(refusal) => refusal,
-                    None => classify_connect_error(&e, t),
+                    None => {
+                        let mut u = classify_connect_error(&e, t);
+                        match &self.source {
+                            StreamSource::Tcp | StreamSource::Unroutable(_) => {}
+                            StreamSource::Via(bastion) => {
+                                u.message = format!(
+                                    "{} (through bastion {})",
+                                    u.message, bastion.target.name
+                                );
+                            }
+                            StreamSource::Command(command) => {
+                                let said = proxy_stderr
+                                    .as_ref()
+                                    .and_then(|s| s.lock().expect("stderr lock").clone())
+                                    .map(|l| format!("; it said: {l}"))
+                                    .unwrap_or_default();
+                                u.message =
+                                    format!("{} (ProxyCommand `{command}`{said})", u.message);
+                            }
+                        }
+                        u
+                    }
                 });
             }
         };
@@ -297,6 +429,63 @@ impl SshHost {
         }
     }
 
+    /// Opens a `direct-tcpip` tunnel to `address:port` for a host behind this bastion. Tunnels
+    /// are long-lived and not sessions, so the exec limiter does not apply; after
+    /// [`MAX_TUNNELS`] on one connection another connection to the bastion carries the next ones
+    /// (logged: it should be rare).
+    async fn tunnel(&self, address: &str, port: u16) -> Result<BoxStream, TransportError> {
+        let overflow;
+        let conn: &SshHost = match self.tunnel_connection().await {
+            None => self,
+            Some(extra) => {
+                overflow = extra;
+                &overflow
+            }
+        };
+        let count = TunnelCount::new(&conn.tunnels);
+        // Boxed: a bastion may itself sit behind a bastion (the futures nest).
+        let handle = Box::pin(conn.handle()).await?;
+        match handle
+            .channel_open_direct_tcpip(address, u32::from(port), "127.0.0.1", 0)
+            .await
+        {
+            Ok(channel) => Ok(Box::pin(TunnelStream {
+                inner: Box::pin(channel.into_stream()),
+                _count: count,
+            })),
+            Err(e) => Err(conn.channel_error(&handle, e).await),
+        }
+    }
+
+    /// `None` when this connection still has room for a tunnel, else the overflow connection
+    /// that has (opened when none has).
+    async fn tunnel_connection(&self) -> Option<Arc<SshHost>> {
+        let limit = self.tunnel_limit.load(Ordering::Relaxed);
+        if self.tunnels.load(Ordering::Relaxed) < limit {
+            return None;
+        }
+        let mut overflow = self.overflow.lock().await;
+        if let Some(conn) = overflow
+            .iter()
+            .find(|c| c.tunnels.load(Ordering::Relaxed) < limit)
+        {
+            return Some(conn.clone());
+        }
+        let conn = SshHost::with_source(
+            self.target.clone(),
+            self.shared.clone(),
+            self.source.clone(),
+        );
+        overflow.push(conn.clone());
+        tracing::warn!(
+            bastion = %self.target.name,
+            tunnels_per_connection = limit,
+            connections = overflow.len() + 1,
+            "every connection to the bastion carries its limit of tunnels; opening another connection to it"
+        );
+        Some(conn)
+    }
+
     async fn permit(&self) -> Result<OwnedSemaphorePermit, TransportError> {
         self.channels
             .clone()
@@ -322,8 +511,12 @@ impl SshHost {
         }
     }
 
-    /// Closes the connection politely (on quit).
+    /// Closes the connection politely (on quit), and any overflow connections.
     pub async fn disconnect(&self) {
+        let extra: Vec<Arc<SshHost>> = self.overflow.lock().await.drain(..).collect();
+        for conn in extra {
+            Box::pin(conn.disconnect()).await;
+        }
         let handle = self.slot.lock().await.handle.take();
         if let Some(h) = handle {
             let _ = h
@@ -383,6 +576,96 @@ fn classify_connect_error(e: &russh::Error, t: &SshTarget) -> Unreachable {
         kind,
         message: format!("cannot connect to {}:{}: {e}", t.address, t.port),
         retry_in: None,
+    }
+}
+
+/// The error of a host whose bastion could not be reached: the bastion's own reason, as
+/// "via bastion NAME: REASON" (a reason that already names a bastion further out is kept as
+/// it is: that bastion is the one cause).
+fn via_bastion(bastion: &SshHost, e: TransportError) -> TransportError {
+    let (message, retry_in) = match e {
+        TransportError::Unreachable(u) if u.kind == UnreachableKind::Bastion => {
+            return TransportError::Unreachable(u);
+        }
+        TransportError::Unreachable(u) => (u.message, u.retry_in),
+        other => (other.to_string(), None),
+    };
+    TransportError::Unreachable(Unreachable {
+        kind: UnreachableKind::Bastion,
+        message: format!("via bastion {}: {message}", bastion.target.name),
+        retry_in,
+    })
+}
+
+/// A tunnel that could not be opened: the bastion refusing the channel is about the host
+/// behind it (its sshd down, the port closed, forwarding forbidden); the bastion's connection
+/// failing is about the bastion.
+fn tunnel_error(bastion: &SshHost, t: &SshTarget, e: TransportError) -> Unreachable {
+    match e {
+        TransportError::ChannelRefused(reason) => Unreachable {
+            kind: UnreachableKind::Connect,
+            message: format!(
+                "cannot connect to {}:{} through bastion {}: it refused the tunnel ({reason})",
+                t.address, t.port, bastion.target.name
+            ),
+            retry_in: None,
+        },
+        other => match via_bastion(bastion, other) {
+            TransportError::Unreachable(u) => u,
+            other => Unreachable {
+                kind: UnreachableKind::Bastion,
+                message: other.to_string(),
+                retry_in: None,
+            },
+        },
+    }
+}
+
+/// Counts one open tunnel on a bastion connection until dropped.
+struct TunnelCount(Arc<AtomicUsize>);
+
+impl TunnelCount {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        TunnelCount(counter.clone())
+    }
+}
+
+impl Drop for TunnelCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A tunnel's stream, counted on its bastion connection while it lives.
+struct TunnelStream {
+    inner: Pin<Box<dyn super::HostStream>>,
+    _count: TunnelCount,
+}
+
+impl AsyncRead for TunnelStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.inner.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TunnelStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.inner.as_mut().poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.inner.as_mut().poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.inner.as_mut().poll_shutdown(cx)
     }
 }
 

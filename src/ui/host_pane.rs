@@ -69,9 +69,26 @@ impl HostRows {
             }
             None => Vec::new(),
         };
+        let mut facts = view::host_facts(ctx, h);
+        // How the host is reached, right under its address, when that is not direct: a host
+        // behind a bastion that is down says so in `reachable`, and this names the bastion.
+        let via = &cx.ctx.fleet.hosts[h].via;
+        if !via.is_empty() {
+            let at = facts
+                .iter()
+                .position(|f| f.label == "address")
+                .map_or(0, |i| i + 1);
+            facts.insert(
+                at,
+                Fact {
+                    label: "route",
+                    value: format!("via {}", via.join(" → ")),
+                },
+            );
+        }
         HostRows {
             host: h,
-            facts: view::host_facts(ctx, h),
+            facts,
             alerts: view::alert_rows(ctx, &one, cx.alerts),
             services: view::service_rows(ctx, &one),
             chain,

@@ -16,6 +16,12 @@
 //! ones `ip netns pids` lists: only ours run there), deletes the nftables table, the namespace and
 //! the veth, whatever happened in the test.
 //!
+//! For jump hosts the namespace is also a private network behind a bastion: the namespace's sshd
+//! (on its veth address, reachable from here) is the bastion, and [`NetnsHost::spawn_inner`]
+//! starts more sshds on the namespace's *own* 127.0.0.1, which nothing outside the namespace can
+//! reach — only through the bastion. [`NetnsHost::stop_sshd`] kills the bastion with every
+//! connection it serves; [`NetnsHost::start_sshd`] brings it back on the same address and key.
+//!
 //! Needs root, `ip` (iproute2) and `nft` (nftables); `scripts/test` installs nftables. A missing
 //! tool is a panic that says so, never a skip.
 
@@ -51,6 +57,7 @@ pub struct NetnsHost {
     host_public_key: String,
     known_hosts: PathBuf,
     sshd: Option<Child>,
+    sshd_config: PathBuf,
     watchdog: Option<(Child, ChildStdin)>,
 }
 
@@ -58,6 +65,12 @@ impl NetnsHost {
     /// Starts an sshd in a new namespace that accepts `fleet`'s client key (its
     /// `authorized_keys`), with its own host key recorded in [`NetnsHost::known_hosts`].
     pub fn start(fleet: &TestFleet) -> NetnsHost {
+        Self::start_with(fleet, "")
+    }
+
+    /// [`NetnsHost::start`] with `extra` lines appended to the sshd's config (e.g.
+    /// `PermitOpen 127.0.0.1:2202` for a bastion that may forward to one place only).
+    pub fn start_with(fleet: &TestFleet, extra: &str) -> NetnsHost {
         require_root_and_tools();
         sweep_leftovers();
         let pid = std::process::id();
@@ -126,7 +139,6 @@ impl NetnsHost {
         let sshd = sshd_path();
         let config = root.join("sshd_config");
         let pidfile = root.join("sshd.pid");
-        let log = root.join("sshd.log");
         let penalties = sshd_accepts(&sshd, &host_key, "PerSourcePenalties=no");
         let text = sshd_config_text(
             SSH_PORT,
@@ -139,7 +151,7 @@ impl NetnsHost {
         .replace(
             "ListenAddress 127.0.0.1",
             &format!("ListenAddress {ns_addr}"),
-        );
+        ) + extra;
         fs::write(&config, text).expect("write sshd_config");
 
         let mut host = NetnsHost {
@@ -151,47 +163,105 @@ impl NetnsHost {
             host_public_key,
             known_hosts,
             sshd: None,
+            sshd_config: config,
             watchdog: Some(watchdog),
         };
-        let stderr = fs::File::create(&log).expect("create the sshd log");
-        // `ip netns exec` enters the namespace and execs sshd: the child's PID is sshd's.
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &host.ns])
-            .arg(&sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run ip netns exec … {}: {e}", sshd.display()));
-        let pid = child.id();
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "sshd in namespace {} exited with {status} before it was ready; log:\n{}",
-                    host.ns,
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            // sshd writes its pidfile once it listens.
-            if fs::read_to_string(&pidfile).is_ok_and(|s| s.trim() == pid.to_string()) {
-                break;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "sshd in namespace {} not ready within {READY_TIMEOUT:?}; log:\n{}",
-                    host.ns,
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            sleep(Duration::from_millis(20));
-        }
-        host.sshd = Some(child);
+        host.start_sshd();
         host
+    }
+
+    /// Starts the namespace's sshd (again, after [`NetnsHost::stop_sshd`]).
+    pub fn start_sshd(&mut self) {
+        assert!(self.sshd.is_none(), "the sshd of {} is running", self.ns);
+        let root = self.dir.path();
+        self.sshd = Some(spawn_sshd_in(
+            &self.ns,
+            &self.sshd_config,
+            &root.join("sshd.pid"),
+            &root.join("sshd.log"),
+        ));
+    }
+
+    /// Kills the namespace's sshd and every connection it serves (its whole process tree), as
+    /// if the machine went away: clients see their connections close, and new ones refused.
+    pub fn stop_sshd(&mut self) {
+        let mut child = self.sshd.take().expect("the namespace's sshd is running");
+        kill_tree(child.id());
+        let _ = child.wait();
+    }
+
+    /// Starts another sshd inside the namespace on the namespace's own `127.0.0.1:port`, which
+    /// only processes in the namespace (the bastion's sshd) can reach; `extra` lines are added
+    /// to its config. It accepts `fleet`'s client key.
+    pub fn spawn_inner(&self, fleet: &TestFleet, port: u16, extra: &str) -> InnerSshd {
+        let dir = self.dir.path().join(format!("inner-{port}"));
+        fs::create_dir_all(dir.join("home")).expect("create the inner host's directory");
+        let host_key = dir.join("ssh_host_ed25519_key");
+        run(Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "fleetdeck-inner",
+                "-f",
+            ])
+            .arg(&host_key));
+        let public = fs::read_to_string(dir.join("ssh_host_ed25519_key.pub"))
+            .expect("read the inner host's public key");
+        let public: String = public
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let config = dir.join("sshd_config");
+        let pidfile = dir.join("sshd.pid");
+        let penalties = sshd_accepts(&sshd_path(), &host_key, "PerSourcePenalties=no");
+        let text = sshd_config_text(
+            port,
+            &host_key,
+            &pidfile,
+            &fleet.root().join("authorized_keys"),
+            &dir.join("home"),
+            penalties,
+        ) + extra;
+        fs::write(&config, text).expect("write the inner sshd_config");
+        let child = spawn_sshd_in(&self.ns, &config, &pidfile, &dir.join("sshd.log"));
+        InnerSshd {
+            port,
+            known_hosts_line: format!("[127.0.0.1]:{port} {public}"),
+            child: Some(child),
+        }
+    }
+
+    /// Established TCP connections to the namespace's sshd (the bastion), counted by `ss` on
+    /// the bastion's side.
+    pub fn bastion_connections(&self) -> usize {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                "ss",
+                "-tnH",
+                "state",
+                "established",
+            ])
+            .arg(format!("( sport = :{SSH_PORT} )"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ss in the namespace");
+        assert!(
+            out.status.success(),
+            "ss failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&format!("{}:{SSH_PORT}", self.ns_addr)))
+            .count()
     }
 
     /// The namespace's address (where sshd listens).
@@ -314,6 +384,91 @@ impl Drop for NetnsHost {
             let _ = child.wait();
             drop(stdin);
         }
+    }
+}
+
+/// An extra sshd inside a namespace (see [`NetnsHost::spawn_inner`]); stopped with its whole
+/// process tree on drop (the namespace's own teardown would get it too).
+pub struct InnerSshd {
+    /// Its port on the namespace's 127.0.0.1.
+    pub port: u16,
+    /// `[127.0.0.1]:PORT ssh-ed25519 AAAA…` for a known_hosts file.
+    pub known_hosts_line: String,
+    child: Option<Child>,
+}
+
+impl Drop for InnerSshd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_tree(child.id());
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `sshd -D -f CONFIG` inside namespace `ns` and waits until it listens (its pidfile).
+fn spawn_sshd_in(ns: &str, config: &Path, pidfile: &Path, log: &Path) -> Child {
+    let sshd = sshd_path();
+    let _ = fs::remove_file(pidfile);
+    let stderr = fs::File::create(log).expect("create the sshd log");
+    // `ip netns exec` enters the namespace and execs sshd: the child's PID is sshd's.
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(&sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run ip netns exec … {}: {e}", sshd.display()));
+    let pid = child.id();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "sshd in namespace {ns} exited with {status} before it was ready; log:\n{}",
+                fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        // sshd writes its pidfile once it listens.
+        if fs::read_to_string(pidfile).is_ok_and(|s| s.trim() == pid.to_string()) {
+            return child;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "sshd in namespace {ns} not ready within {READY_TIMEOUT:?}; log:\n{}",
+                fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGKILLs `pid` and all its descendants (children first collected, so none is reparented
+/// out of reach).
+fn kill_tree(pid: u32) {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let p = all[i];
+        let children =
+            fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        all.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+        i += 1;
+    }
+    // Stop the tree top-down so no parent forks a new child while its children die.
+    for p in &all {
+        kill(*p, "STOP");
+    }
+    for p in &all {
+        kill(*p, "KILL");
     }
 }
 

@@ -44,7 +44,7 @@ pub fn parse_hop(text: &str) -> Result<HopSpec, String> {
         return Err(format!("{bad:?} cannot appear in a host name"));
     }
     let (user, rest) = match text.rsplit_once('@') {
-        Some((u, _)) if u.is_empty() => return Err("an empty user before `@`".into()),
+        Some(("", _)) => return Err("an empty user before `@`".into()),
         Some((u, r)) => (Some(u.to_owned()), r),
         None => (None, text),
     };

@@ -75,6 +75,15 @@ pub(super) struct ResolvedProfile {
     jump: Option<(Jump, Range<usize>)>,
 }
 
+/// What a host inherits from the fleet when neither it nor its profile says.
+#[derive(Clone, Copy)]
+pub(super) struct FleetDefaults<'a> {
+    interval: Duration,
+    thresholds: &'a Thresholds,
+    /// `[ssh] jump` and where it is written.
+    jump: Option<&'a (Jump, Range<usize>)>,
+}
+
 /// Turns one inventory file into a [`Fleet`]; the first problem found is the error.
 pub(super) struct Resolver<'a> {
     /// The text being resolved, for positions.
@@ -207,9 +216,11 @@ impl Resolver<'_> {
                 host.get_ref(),
                 &file.profiles,
                 &profiles,
-                interval,
-                &thresholds,
-                fleet_jump.as_ref(),
+                &FleetDefaults {
+                    interval,
+                    thresholds: &thresholds,
+                    jump: fleet_jump.as_ref(),
+                },
             )?;
             jump_origins.push(jump_origin);
             let name = host.get_ref().name.get_ref().as_str();
@@ -452,10 +463,13 @@ impl Resolver<'_> {
         h: &HostFile,
         profile_files: &BTreeMap<String, ProfileFile>,
         profiles: &HashMap<&str, ResolvedProfile>,
-        fleet_interval: Duration,
-        fleet_thresholds: &Thresholds,
-        fleet_jump: Option<&(Jump, Range<usize>)>,
+        fleet: &FleetDefaults<'_>,
     ) -> Result<(Host, Option<JumpOrigin>), ConfigError> {
+        let FleetDefaults {
+            interval: fleet_interval,
+            thresholds: fleet_thresholds,
+            jump: fleet_jump,
+        } = *fleet;
         let raw_name = h.name.get_ref();
         if raw_name.trim().is_empty() {
             return Err(self.src.at(

@@ -475,3 +475,28 @@ fn the_console_shows_one_cause_while_the_bastion_is_down_and_recovers_after() {
     until("recovery", &|s| s.contains("3/3 reachable"));
     tmux.send_keys(&["q"]);
 }
+
+#[test]
+fn a_target_behind_a_bastion_has_its_own_host_key_checked_under_its_own_name() {
+    let ports = inner_ports(1);
+    let net = Net::start("", &ports);
+    let mut hosts = net.bastion_toml();
+    hosts.push_str(&target_toml("t1", ports[0], "jump = \"bastion-1\""));
+    let config = net.inventory("", &hosts);
+    // Only the bastion's key is known: the target behind it must be refused, not trusted
+    // because the bastion is.
+    let fleet = load(&config);
+    let kh = fleet.known_hosts[0].clone();
+    std::fs::write(&kh, std::fs::read_to_string(net.ns.known_hosts()).unwrap()).unwrap();
+    let ts = transports(&fleet);
+    let rt = runtime();
+    let obs = poll_all(&rt, &fleet, &ts);
+    assert!(obs[0].outcome.is_ok(), "{}", describe(&fleet, &obs));
+    let refused = obs[1].outcome.as_ref().expect_err("the unknown target key is refused");
+    assert_eq!(refused.kind, UnreachableKind::HostKeyUnknown, "{}", refused.message);
+    assert!(
+        refused.message.contains(&format!("[127.0.0.1]:{}", ports[0])),
+        "{}",
+        refused.message
+    );
+}

@@ -473,6 +473,21 @@ fn the_console_shows_one_cause_while_the_bastion_is_down_and_recovers_after() {
 
     net.ns.start_sshd();
     until("recovery", &|s| s.contains("3/3 reachable"));
+    // The host pane says how t1 is reached.
+    until("t1 selectable", &|s| s.lines().any(|l| l.contains(" t1 ")));
+    tmux.send_keys(&["g"]);
+    let row = |s: &str, name: &str| s.lines().position(|l| l.contains(&format!(" {name} ")));
+    let screen = tmux.capture();
+    let (first, t1) = (row(&screen, "bastion-1"), row(&screen, "t1"));
+    for _ in 0..(t1.unwrap() - first.unwrap()) {
+        tmux.send_keys(&["j"]);
+    }
+    until("t1 selected", &|s| s.lines().any(|l| l.contains("▶ t1")));
+    tmux.send_keys(&["Enter"]);
+    until("the route in t1's host pane", &|s| {
+        s.lines()
+            .any(|l| l.contains("route") && l.contains("via bastion-1"))
+    });
     tmux.send_keys(&["q"]);
 }
 
@@ -492,10 +507,20 @@ fn a_target_behind_a_bastion_has_its_own_host_key_checked_under_its_own_name() {
     let rt = runtime();
     let obs = poll_all(&rt, &fleet, &ts);
     assert!(obs[0].outcome.is_ok(), "{}", describe(&fleet, &obs));
-    let refused = obs[1].outcome.as_ref().expect_err("the unknown target key is refused");
-    assert_eq!(refused.kind, UnreachableKind::HostKeyUnknown, "{}", refused.message);
+    let refused = obs[1]
+        .outcome
+        .as_ref()
+        .expect_err("the unknown target key is refused");
+    assert_eq!(
+        refused.kind,
+        UnreachableKind::HostKeyUnknown,
+        "{}",
+        refused.message
+    );
     assert!(
-        refused.message.contains(&format!("[127.0.0.1]:{}", ports[0])),
+        refused
+            .message
+            .contains(&format!("[127.0.0.1]:{}", ports[0])),
         "{}",
         refused.message
     );

@@ -76,7 +76,13 @@ pub async fn poll_planned(
     let started = SystemTime::now();
     let clock = Instant::now();
     // The probe bounds each part itself; this outer bound is the last line of defence.
-    let bound = fleet.ssh.connect_timeout + limits.command_timeout + Duration::from_secs(2);
+    // A host's own ConnectTimeout may be longer than the fleet's: the bound must not cut it short.
+    let connect = transport
+        .connect_timeout()
+        .map_or(fleet.ssh.connect_timeout, |own| {
+            own.max(fleet.ssh.connect_timeout)
+        });
+    let bound = connect + limits.command_timeout + Duration::from_secs(2);
     let outcome = match tokio::time::timeout(
         bound,
         probe::poll_host_planned(host, transport, limits, plan),

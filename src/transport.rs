@@ -119,6 +119,15 @@ impl Transport {
         }
     }
 
+    /// How long making this host's connection may take, when it has its own bound
+    /// (`ConnectTimeout` in ssh_config); `None` for this machine.
+    pub fn connect_timeout(&self) -> Option<Duration> {
+        match self {
+            Transport::Ssh(h) => Some(h.target().connect_timeout),
+            Transport::Local(_) => None,
+        }
+    }
+
     /// Makes sure the host is connected (connects if needed); a cheap no-op when it is.
     pub async fn ensure_connected(&self) -> Result<(), TransportError> {
         match self {

@@ -119,6 +119,14 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
         audit_path: audit_path.clone(),
         sessions_dir: fleetdeck::shell::record::sessions_dir(),
     });
+    // `:exec` runs ad-hoc commands over the same connections, with the checks and audit
+    // records of `fleetdeck exec`.
+    options.exec = Some(ui::exec_pane::ExecLauncher {
+        fleet: fleet.clone(),
+        transports: transports.clone(),
+        audit_path: audit_path.clone(),
+        session: session.clone(),
+    });
     let actor = fleetdeck::audit::Actor::new(
         &session.operator,
         session.role.as_str(),

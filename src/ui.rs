@@ -29,6 +29,7 @@ pub mod audit_pane;
 pub mod certs_pane;
 pub mod chain_pane;
 pub mod disks_pane;
+pub mod exec_pane;
 pub mod fleet_table;
 pub mod host_pane;
 pub mod logs_pane;
@@ -50,7 +51,7 @@ pub mod table;
 mod tests;
 pub mod theme;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -218,6 +219,15 @@ pub struct App {
     /// The operator moved the fleet selection: from then on it follows its host when rows
     /// move. Until then it stays on the first row, which problems-first makes the worst host.
     fleet_sel_moved: bool,
+    /// Hosts marked with Space (inventory indices): what `:exec` runs on first. Indices, not
+    /// rows, so marks survive sorting, grouping and filtering.
+    marks: BTreeSet<usize>,
+    /// Ad-hoc commands: the open confirmation, the command in flight, the history.
+    exec: exec_pane::ExecPane,
+    /// Who runs ad-hoc commands here (`None`: this console runs none).
+    exec_session: Option<crate::runbook::Session>,
+    /// A refusal to record or a command to start, for the event loop.
+    exec_request: Option<exec_pane::ExecRequest>,
 }
 
 /// How long a host that just turned bad stays marked in the fleet table (unless selected).
@@ -270,6 +280,10 @@ impl App {
             turned_bad: HashMap::new(),
             bell: false,
             fleet_sel_moved: false,
+            marks: BTreeSet::new(),
+            exec: exec_pane::ExecPane::default(),
+            exec_session: None,
+            exec_request: None,
         }
     }
 

@@ -1,10 +1,10 @@
 //! The console's event loop: takes the terminal (alternate screen, raw mode, mouse capture) and
 //! gives it back on every way out, then waits on keys and mouse ([`EventStream`]), poll
 //! observations, the 1 s tick, SIGTERM/SIGHUP, passphrase requests, audit log reads and the
-//! runbook task's messages, and redraws (stepping aside while a shell runs, `ui::shell`): at once after the operator did something, at most
+//! runbook task's and the ad-hoc command's messages, and redraws (stepping aside while a shell runs, `ui::shell`): at once after the operator did something, at most
 //! every [`DATA_FRAME`] for new poll data, once a second otherwise (ages move).
 //!
-//! Owns the tasks around the console (the poller, the runbook run, audit log reads off the
+//! Owns the tasks around the console (the poller, the runbook run, the ad-hoc command, audit log reads off the
 //! drawing path) and nothing the screen shows: every fact goes into [`App`] through its
 //! `on_*` methods. Called by `fleetdeck console` through [`run`].
 
@@ -15,6 +15,7 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::exec_pane::{ExecHandle, ExecMsg};
 use super::prompt::PassphraseRequest;
 use super::runbook_pane::{self, RunStart, RunbookLauncher, RunbookMsg};
 use super::theme::Theme;
@@ -41,6 +42,8 @@ pub struct ConsoleOptions {
     pub audit_log: Option<std::path::PathBuf>,
     /// Opens shells on hosts (`s`; `None`: this console opens none).
     pub shell: Option<crate::shell::ShellLauncher>,
+    /// Runs ad-hoc commands (`:exec`; `None`: this console runs none).
+    pub exec: Option<super::exec_pane::ExecLauncher>,
 }
 
 impl ConsoleOptions {
@@ -55,6 +58,7 @@ impl ConsoleOptions {
             runbooks: None,
             audit_log: None,
             shell: None,
+            exec: None,
         }
     }
 }
@@ -146,6 +150,10 @@ async fn event_loop(
     }
     let launcher = options.runbooks;
     let shell_launcher = options.shell;
+    let exec_launcher = options.exec;
+    if let Some(l) = &exec_launcher {
+        app.enable_exec(l.session.clone());
+    }
     if let Some(l) = &launcher {
         app.enable_runbook_pane(l.catalog());
         app.set_runbook_definitions(l.definitions());
@@ -156,6 +164,8 @@ async fn event_loop(
     let (audit_tx, mut audit_reads) = mpsc::unbounded_channel();
     let (runbook_tx, mut runbook_msgs) = mpsc::unbounded_channel();
     let mut running: Option<runbook_pane::RunHandle> = None;
+    let (exec_tx, mut exec_msgs) = mpsc::unbounded_channel();
+    let mut exec_running: Option<ExecHandle> = None;
     let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -223,6 +233,13 @@ async fn event_loop(
                                 running = Some(l.spawn(start, runbook_tx.clone()));
                             }
                         }
+                        Some(Action::StartExec) => {
+                            if let (Some(l), Some(request)) = (&exec_launcher, app.take_exec_request()) {
+                                if let Some(handle) = l.carry_out(request, exec_tx.clone()) {
+                                    exec_running = Some(handle);
+                                }
+                            }
+                        }
                         Some(Action::StopRun) => {
                             if let Some(run) = &mut running {
                                 run.suspend();
@@ -256,6 +273,7 @@ async fn event_loop(
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     settle(running.take()).await;
+                    settle_exec(exec_running.take()).await;
                     return Err(e);
                 }
                 None => break,
@@ -269,6 +287,13 @@ async fn event_loop(
                     running = None;
                 }
                 app.on_runbook_msg(msg);
+                dirty = true;
+            }
+            Some(msg) = exec_msgs.recv() => {
+                if matches!(msg, ExecMsg::Ended { .. } | ExecMsg::Failed(_)) {
+                    exec_running = None;
+                }
+                app.on_exec_msg(msg, SystemTime::now());
                 dirty = true;
             }
             Some(request) = passphrases.recv() => {
@@ -285,7 +310,16 @@ async fn event_loop(
         }
     }
     settle(running.take()).await;
+    settle_exec(exec_running.take()).await;
     Ok(())
+}
+
+/// Leaving the console with a command in flight cancels what has not finished and waits
+/// (bounded) until every host's `exec.result` is written.
+async fn settle_exec(exec: Option<ExecHandle>) {
+    if let Some(exec) = exec {
+        exec.settle(Duration::from_secs(10)).await;
+    }
 }
 
 /// The shortest time between two frames drawn for new poll data (keys draw at once).

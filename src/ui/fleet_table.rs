@@ -55,11 +55,13 @@ impl PaneContent for Fleet {
     fn render(&self, app: &mut App, model: &Model, frame: &mut Frame, area: Rect, hints: String) {
         let title = fleet_title(app, model);
         let marked = app.turned_bad();
+        let picked: Vec<usize> = app.marks.iter().copied().collect();
         let sel = app.sels.entry(Pane::Fleet).or_default();
         FleetTable {
             rows: &model.rows,
             lines: &model.lines,
             marked: &marked,
+            picked: &picked,
             widths: model.fleet_widths,
             theme: &app.theme,
             title,
@@ -89,6 +91,9 @@ fn fleet_title(app: &App, model: &Model) -> String {
     };
     if let Some(g) = &query.group {
         title.push_str(&format!(" · group {g}"));
+    }
+    if !app.marks.is_empty() {
+        title.push_str(&format!(" · {} marked", app.marks.len()));
     }
     if let Some(f) = &query.filter {
         title.push_str(&format!(" · /{}", f.text()));
@@ -127,6 +132,8 @@ pub struct FleetTable<'a> {
     pub lines: &'a [FleetLine],
     /// Hosts (inventory indices) that just turned bad: their name is marked `!`.
     pub marked: &'a [usize],
+    /// Hosts the operator marked with Space (`:exec` runs on them): their name is marked `●`.
+    pub picked: &'a [usize],
     /// Column widths of `lines`, measured once per model ([`ColumnWidths::of`]).
     pub widths: ColumnWidths,
     /// Colours.
@@ -190,7 +197,8 @@ impl StatefulWidget for FleetTable<'_> {
         let mut name_width = widths.name;
         for l in self.lines {
             if let FleetLine::Host(i) = l
-                && self.marked.contains(&self.rows[*i].host)
+                && (self.marked.contains(&self.rows[*i].host)
+                    || self.picked.contains(&self.rows[*i].host))
             {
                 name_width = name_width.max(self.rows[*i].name.chars().count() + 2);
             }
@@ -244,6 +252,10 @@ impl StatefulWidget for FleetTable<'_> {
         .map(|s| status_style(t, s));
         // Indexed by the enum's declaration order, which the array above follows.
         let status_of = |s: Status| status[s as usize];
+        let picked = self.picked;
+        let picked_style = Style::new()
+            .fg(t.colour("key"))
+            .add_modifier(Modifier::BOLD);
         render_table(spec, area, buf, lines.len(), sel, |k| match &lines[k] {
             FleetLine::Group {
                 label,
@@ -269,6 +281,9 @@ impl StatefulWidget for FleetTable<'_> {
                 let values = r.cells();
                 // Only the kept columns' cells are built: each one allocates its text's lines.
                 let cell = |c: usize| match c {
+                    0 if picked.contains(&r.host) => {
+                        Cell::from(Span::styled(format!("● {}", r.name), picked_style))
+                    }
                     0 if marked.contains(&r.host) => Cell::from(Span::styled(
                         format!("! {}", r.name),
                         status_of(r.status).add_modifier(Modifier::BOLD),

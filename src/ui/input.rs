@@ -145,7 +145,8 @@ impl App {
         if let Some(keys) = self.pane.spec().keys
             && keys(self, key)
         {
-            return None;
+            // An answered exec confirmation leaves work for the event loop.
+            return self.exec_request.is_some().then_some(Action::StartExec);
         }
         match self.keymap.lookup(&key, &self.contexts()) {
             Lookup::Unbound => None,
@@ -247,6 +248,14 @@ impl App {
                     return None;
                 }
             }
+            Action::Mark => {
+                if self.pane == Pane::Fleet {
+                    self.toggle_mark();
+                }
+            }
+            Action::ClearMarks => self.clear_marks(),
+            Action::ExecPrompt => self.open_exec_prompt(),
+            Action::StartExec | Action::CancelExec | Action::ShowOutput => {}
             Action::Help => self.input = Input::Help { scroll: 0 },
             Action::CycleSort => {
                 self.query.sort = self.query.sort.next();
@@ -332,7 +341,7 @@ impl App {
         Some(self.fleet.hosts[host].name.clone())
     }
 
-    fn candidates(&self) -> Candidates {
+    pub(super) fn candidates(&self) -> Candidates {
         let mut groups = BTreeSet::new();
         for &i in &self.selected {
             let h = &self.fleet.hosts[i];
@@ -370,6 +379,7 @@ impl App {
                 .collect(),
             focus_host: self.palette_focus.clone(),
             offers: self.palette_offers.clone(),
+            history: self.exec.history().to_vec(),
         }
     }
 
@@ -452,6 +462,8 @@ impl App {
             }
             Command::Resume(id) => return self.request_run(RunStart::Resume(id)),
             Command::Stop => return self.apply(Action::StopRun),
+            Command::Exec { group, command } => return self.request_exec(group, command),
+            Command::Unmark => self.clear_marks(),
             Command::Host(name) => {
                 if let Some(i) = self
                     .selected

@@ -61,6 +61,19 @@ pub enum Action {
     StopRun,
     /// Open an interactive shell on the row's host (the console steps aside meanwhile).
     Shell,
+    /// Mark or unmark the selected host of the fleet table (what `:exec` runs on).
+    Mark,
+    /// Forget every mark.
+    ClearMarks,
+    /// Open the palette on `exec ` to run a command on the selection.
+    ExecPrompt,
+    /// Record the refusal or start the command the console asked for (`:exec`); for the event
+    /// loop.
+    StartExec,
+    /// Cancel what has not finished of the running command.
+    CancelExec,
+    /// Show the selected group's whole output in the Exec pane.
+    ShowOutput,
 }
 
 /// Where a binding applies.
@@ -76,6 +89,8 @@ pub enum Context {
     Alerts,
     /// The runbook pane.
     Runbook,
+    /// The Exec pane.
+    Exec,
 }
 
 impl Context {
@@ -89,6 +104,7 @@ impl Context {
             Context::Runbook => {
                 "runbook pane (while a question is open, keys go to it; Tab leaves)"
             }
+            Context::Exec => "exec pane (while a confirmation is open, keys go to it; Tab leaves)",
         }
     }
 }
@@ -380,6 +396,44 @@ pub const BINDINGS: &[Binding] = &[
         hint: None,
         dangerous: true,
     },
+    bind(
+        &[Key::Char(' ')],
+        Action::Mark,
+        Context::Fleet,
+        "mark or unmark the row's host and move down: `:exec` and `!` run on the marked hosts",
+        None,
+    ),
+    bind(
+        &[Key::Char('u')],
+        Action::ClearMarks,
+        Context::Fleet,
+        "clear every mark (as `:unmark`)",
+        None,
+    ),
+    // Running a command is an action: gone in read-only mode; roles are checked (and a
+    // refusal audited) by `crate::exec` when the command is submitted.
+    Binding {
+        keys: &[Key::Char('!')],
+        action: Action::ExecPrompt,
+        context: Context::List,
+        help: "run a command (`:exec`) on the marked hosts, else those the filter shows, else the row's host",
+        hint: None,
+        dangerous: true,
+    },
+    bind(
+        &[Key::Enter],
+        Action::ShowOutput,
+        Context::Exec,
+        "show the selected group's whole output, scrollable (Esc returns to the groups)",
+        Some("output"),
+    ),
+    bind(
+        &[Key::Ctrl('c')],
+        Action::CancelExec,
+        Context::Exec,
+        "cancel what has not finished and name the cancelled hosts (the console stays open)",
+        Some("cancel"),
+    ),
     bind(
         &[Key::Char('X')],
         Action::StopRun,

@@ -34,6 +34,8 @@ pub enum ArgKind {
     Text,
     /// A runbook name, then optionally a host glob.
     Runbook,
+    /// A shell command, optionally after `@GROUP`.
+    Exec,
 }
 
 /// One palette command.
@@ -128,6 +130,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         dangerous: false,
     },
     CommandSpec {
+        name: "exec",
+        aliases: &[],
+        usage: "[@GROUP] COMMAND",
+        arg: ArgKind::Exec,
+        help: "run a shell command on the marked hosts, else those the filter or :group shows, else the current host (`@GROUP`: that group); asks y/N for several hosts, the typed word for a dangerous command; results in the Exec pane; ↑/↓ recall earlier commands",
+        dangerous: true,
+    },
+    CommandSpec {
+        name: "unmark",
+        aliases: &[],
+        usage: "",
+        arg: ArgKind::None,
+        help: "clear every host marked with Space",
+        dangerous: false,
+    },
+    CommandSpec {
         name: "stop",
         aliases: &[],
         usage: "",
@@ -199,6 +217,15 @@ pub enum Command {
     },
     /// Suspend the running runbook.
     Stop,
+    /// Run a shell command on hosts.
+    Exec {
+        /// `@GROUP`: the group's hosts instead of the selection.
+        group: Option<String>,
+        /// The command line, as typed.
+        command: String,
+    },
+    /// Clear the marks.
+    Unmark,
     /// Resume a suspended run.
     Resume(String),
     /// Poll now.
@@ -225,6 +252,8 @@ pub struct Candidates {
     /// Runs matched to what is wrong with that host, best first, as whole lines
     /// (`run troubleshoot web-3 service=app`): offered before every other `run` line.
     pub offers: Vec<String>,
+    /// Earlier `:exec` arguments of this session, oldest first (`↑` recalls them).
+    pub history: Vec<String>,
 }
 
 /// The commands a console offers: all, or the harmless ones when read-only.
@@ -239,6 +268,7 @@ fn find(name: &str, readonly: bool) -> Option<&'static CommandSpec> {
 fn arg_values(kind: ArgKind, c: &Candidates) -> Vec<String> {
     match kind {
         ArgKind::None | ArgKind::Text => Vec::new(),
+        ArgKind::Exec => c.groups.iter().map(|g| format!("@{g} ")).collect(),
         ArgKind::Runbook => c.runbooks.clone(),
         ArgKind::Host => c.hosts.clone(),
         ArgKind::Group => c.groups.clone(),
@@ -355,6 +385,33 @@ pub fn parse(line: &str, c: &Candidates, readonly: bool) -> Result<Command, Stri
                 inputs,
             })
         }
+        "exec" => {
+            let arg = need("a command")?;
+            let (group, command) = match arg.strip_prefix('@') {
+                Some(rest) => {
+                    let (g, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                    if !c.groups.iter().any(|x| x == g) {
+                        return Err(format!(
+                            "no group called `{g}`; expected one of {}",
+                            c.groups.join(", ")
+                        ));
+                    }
+                    (Some(g.to_string()), cmd.trim())
+                }
+                None => (None, arg),
+            };
+            if command.is_empty() {
+                return Err("`exec` needs a command after the group".into());
+            }
+            if command.chars().any(|ch| ch.is_control()) {
+                return Err("`exec`: control characters are not allowed in the command".into());
+            }
+            Ok(Command::Exec {
+                group,
+                command: command.to_string(),
+            })
+        }
+        "unmark" => none(Command::Unmark),
         "stop" => none(Command::Stop),
         "resume" => Ok(Command::Resume(need("a run id")?.to_string())),
         "refresh" => none(Command::Refresh),
@@ -467,6 +524,10 @@ pub fn complete(line: &str, c: &Candidates, readonly: bool) -> Vec<String> {
             if spec.arg == ArgKind::Runbook {
                 return complete_run(spec.name, arg, c);
             }
+            if spec.arg == ArgKind::Exec && !(arg.starts_with('@') && !arg.contains(' ')) {
+                // A command is free text: nothing to complete (↑ recalls earlier ones).
+                return Vec::new();
+            }
             let values = arg_values(spec.arg, c);
             let mut out: Vec<String> = values
                 .iter()
@@ -542,6 +603,9 @@ pub struct Palette {
     pub error: Option<String>,
     /// The operator moved the highlight (Up/Down) since the list was last computed.
     pub moved: bool,
+    /// Which `:exec` history entry the line shows (counted from the newest), while `↑`/`↓`
+    /// walk it.
+    pub recalled: Option<usize>,
 }
 
 /// What a key did to the palette.
@@ -577,6 +641,15 @@ impl Palette {
         self.candidates = complete(&self.line, c, readonly);
         self.selected = 0;
         self.moved = false;
+        self.recalled = None;
+    }
+
+    /// `↑`/`↓` walk the `:exec` history on an `exec` line with nothing to complete (or one
+    /// already recalled).
+    fn walks_history(&self, c: &Candidates) -> bool {
+        !c.history.is_empty()
+            && self.line.trim_start().starts_with("exec ")
+            && (self.candidates.is_empty() || self.recalled.is_some())
     }
 
     /// The line Enter runs: the highlighted completion when the typed line leads to it (the
@@ -608,6 +681,24 @@ impl Palette {
                     self.line = pick.clone();
                     self.refresh(c, readonly);
                 }
+            }
+            KeyCode::Up | KeyCode::Down if self.walks_history(c) => {
+                let n = c.history.len();
+                let next = match (key.code, self.recalled) {
+                    (KeyCode::Up, None) => Some(0),
+                    (KeyCode::Up, Some(k)) => Some((k + 1).min(n - 1)),
+                    (_, Some(0) | None) => None,
+                    (_, Some(k)) => Some(k - 1),
+                };
+                self.recalled = next;
+                self.line = match next {
+                    Some(k) => format!("exec {}", c.history[n - 1 - k]),
+                    None => "exec ".to_string(),
+                };
+                self.candidates = complete(&self.line, c, readonly);
+                self.selected = 0;
+                self.error = None;
+                return PaletteOutcome::Editing;
             }
             KeyCode::Down if !self.candidates.is_empty() => {
                 self.selected = (self.selected + 1) % self.candidates.len();
@@ -677,6 +768,7 @@ mod tests {
             runbooks: vec!["restore".into(), "rolling-upgrade".into()],
             focus_host: None,
             offers: Vec::new(),
+            history: Vec::new(),
         }
     }
 

@@ -47,6 +47,8 @@ pub enum Pane {
     Audit,
     /// A runbook running in the console.
     Runbook,
+    /// Ad-hoc commands (`:exec`) and their grouped results.
+    Exec,
 }
 
 /// Every pane, in palette and Tab order.
@@ -61,6 +63,7 @@ pub const PANES: &[&PaneSpec] = &[
     &super::alerts_pane::SPEC,
     &super::audit_pane::SPEC,
     &super::runbook_pane::SPEC,
+    &super::exec_pane::SPEC,
 ];
 
 impl Pane {

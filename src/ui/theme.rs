@@ -49,6 +49,7 @@ pub const SLOTS: &[&str] = &[
     "tab.active",
     "chart",
     "key",
+    "exec.odd",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,8 @@
 //! An open question of the engine in the pane: the editor the operator types into (masked for
 //! a secret), the keys that choose, confirm or give a reason, the [`Event`] that answers it, and
-//! the lines that show it. It knows nothing of the run or the channel beyond its reply.
+//! the lines that show it. It knows nothing of the run or the channel beyond its reply. The
+//! Exec pane asks its y/N and typed confirmations with it too (`ui::exec_pane`), so both
+//! confirmations look and behave alike.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::{Modifier, Style};
@@ -25,7 +27,7 @@ enum Stage {
 pub struct Question {
     ask: Effect,
     pub(super) reply: Option<oneshot::Sender<Event>>,
-    pub(super) input: TextArea<'static>,
+    pub(in crate::ui) input: TextArea<'static>,
     choice: usize,
     stage: Stage,
 }
@@ -225,7 +227,7 @@ impl Question {
     }
 
     /// What the operator sees: the question, its context and the editor's hint.
-    pub(super) fn lines(&self, t: &Theme) -> Vec<Line<'static>> {
+    pub(in crate::ui) fn lines(&self, t: &Theme) -> Vec<Line<'static>> {
         let dim = Style::new().fg(t.colour("text.dim"));
         let danger = Style::new()
             .fg(t.colour("danger"))
@@ -356,7 +358,7 @@ impl Question {
     }
 
     /// Lines the editor takes: several for a note, one for a line of text, none for a choice.
-    pub(super) fn editor_height(&self) -> u16 {
+    pub(in crate::ui) fn editor_height(&self) -> u16 {
         match (&self.ask, &self.stage) {
             _ if !self.has_editor() => 0,
             (Effect::AskNote { .. }, Stage::Answer) => 5,
@@ -364,7 +366,7 @@ impl Question {
         }
     }
 
-    pub(super) fn hint(&self) -> &'static str {
+    pub(in crate::ui) fn hint(&self) -> &'static str {
         match (&self.ask, &self.stage) {
             (_, Stage::Reason { .. }) => "Enter give the reason   Esc back   Ctrl-X abort the run",
             (Effect::AskNote { .. }, _) => "Ctrl-S done   Enter new line   Ctrl-X abort the run",

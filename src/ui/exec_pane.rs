@@ -1,0 +1,1165 @@
+//! The Exec pane: ad-hoc commands from the console (`:exec COMMAND`, `!` on a row), their
+//! confirmation, and their results streaming in, grouped like `clush -b`.
+//!
+//! The rules are the core's ([`crate::exec`]): this module picks the hosts (see
+//! [`App::exec_targets`]: marks, else the hosts a `/` filter or `:group` shows, else the current
+//! host; `@GROUP` names a group instead), asks the question the [`Plan`] names with the runbook
+//! pane's confirmation widget ([`Question`]: a y/N for several hosts, the typed word for a
+//! dangerous command), hands the approved plan to the event loop, and shows what arrives. A
+//! refusal (role, read-only, a confirmation not given) is written as `denied` by the launcher.
+//!
+//! Three parts, as in the runbook pane, each on its own side of a channel so the UI never waits
+//! on a host or on the audit log:
+//! - [`ExecLauncher`] runs an [`Approved`] command in a task of its own over the console's
+//!   connections and sends [`ExecMsg`]s: started (with a [`Canceller`]), one result per host as it
+//!   finishes (after its `exec.result` record), ended;
+//! - [`ExecPane`] is what the console keeps: the open question, the command in flight or last
+//!   run with its results regrouped as they arrive, the group whose whole output is open, and
+//!   the session's history of commands (`↑` in the `:exec` prompt);
+//! - the pane's rows and drawing ([`ExecRows`]).
+//!
+//! Leaving the pane (Esc, Tab) does not stop the command: it keeps running and the pane shows it
+//! again when reopened (`:pane exec`, Tab). Ctrl-C in the pane cancels what has not finished;
+//! quitting the console cancels too, and waits (bounded) until every host's record is written.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use tokio::sync::{mpsc, oneshot};
+
+use super::keymap::{Action, Context, Key, Lookup};
+use super::panes::{Pane, PaneContent, PaneSpec};
+use super::runbook_pane::Question;
+use super::table::pane_block;
+use super::theme::Theme;
+use super::{App, Model};
+use crate::audit::{Actor, AuditLog};
+use crate::exec::{
+    self, Approved, Asking, Canceller, CommandText, Grouped, HostOutcome, HostResult, Limits,
+    NotRunKind, Plan, Refusal,
+};
+use crate::inventory::Fleet;
+use crate::runbook::{Effect, Event, InputType, Session};
+use crate::transport::Transport;
+
+/// The console always has a person at the keyboard, and `--yes` does not exist here.
+const ASKING: Asking = Asking {
+    interactive: true,
+    yes: false,
+};
+
+/// Lines of each group's output shown under its host list (Enter shows all of it).
+const PREVIEW_LINES: usize = 3;
+
+/// Commands kept in the `:exec` history of a session.
+const HISTORY: usize = 100;
+
+/// The Exec pane in the registry: in the Tab cycle once a command was asked for.
+pub const SPEC: PaneSpec = PaneSpec {
+    pane: Pane::Exec,
+    name: "exec",
+    label: "Exec",
+    context: Some(Context::Exec),
+    shown: |app| app.exec.run.is_some() || app.exec.question.is_some(),
+    build: |cx| Box::new(ExecRows(cx.app.exec.entries())),
+    keys: Some(exec_keys),
+};
+
+// ---------------------------------------------------------------------------------------------
+// The command's task
+
+/// What the command's task tells the console.
+pub enum ExecMsg {
+    /// Every `exec` record is written and the command left for the hosts; the canceller stops
+    /// what has not finished (`None` only in tests).
+    Started(Option<Canceller>),
+    /// One host finished (its `exec.result` is on disk).
+    Result(HostResult),
+    /// Every host reported; `exec.result` records that could not be written, if any.
+    Ended {
+        /// `HOST: error` for each record not written.
+        audit_errors: Vec<String>,
+    },
+    /// Nothing ran (the audit log could not take the records).
+    Failed(String),
+    /// Something to tell the operator (a refusal that could not be recorded).
+    Notice {
+        /// The text.
+        text: String,
+        /// An error.
+        error: bool,
+    },
+}
+
+/// Everything the console needs to run ad-hoc commands: the fleet, its connections, the audit
+/// log and who is at the keyboard.
+#[derive(Clone)]
+pub struct ExecLauncher {
+    /// The fleet.
+    pub fleet: Arc<Fleet>,
+    /// The console's persistent connections (shared with the poller).
+    pub transports: Vec<Transport>,
+    /// The audit log file.
+    pub audit_path: PathBuf,
+    /// Operator, role, read-only; always interactive.
+    pub session: Session,
+}
+
+/// A command in flight: [`settle`](ExecHandle::settle) cancels what has not finished and waits
+/// for the records; dropping it cancels without waiting.
+pub struct ExecHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ExecHandle {
+    /// Cancels what has not finished (the console is closing) and waits, at most `bound`, until
+    /// every host's `exec.result` is written.
+    pub async fn settle(mut self, bound: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(bound, self.task).await;
+    }
+}
+
+/// What the console asks the event loop to do with an ad-hoc command.
+pub enum ExecRequest {
+    /// Record this refusal (`denied`); nothing runs.
+    Deny(Box<Plan>, Refusal),
+    /// Run this.
+    Start(Box<Approved>),
+}
+
+impl ExecLauncher {
+    fn actor(&self) -> Actor {
+        Actor::new(
+            &self.session.operator,
+            self.session.role.as_str(),
+            crate::audit::detect_source(),
+        )
+    }
+
+    /// Carries out `request` off the UI: a refusal is recorded on a blocking thread (a failure
+    /// to record it is sent back as a notice); an approved command runs in a task of its own
+    /// whose messages arrive on `tx`. Returns the handle of a command started.
+    pub fn carry_out(
+        &self,
+        request: ExecRequest,
+        tx: mpsc::UnboundedSender<ExecMsg>,
+    ) -> Option<ExecHandle> {
+        match request {
+            ExecRequest::Deny(plan, refusal) => {
+                let (path, actor) = (self.audit_path.clone(), self.actor());
+                tokio::task::spawn_blocking(move || {
+                    let written = AuditLog::open(&path)
+                        .and_then(|log| exec::deny(&log, &actor, &plan, &refusal));
+                    if let Err(e) = written {
+                        let _ = tx.send(ExecMsg::Notice {
+                            text: format!("the refusal could not be recorded: {e}"),
+                            error: true,
+                        });
+                    }
+                });
+                None
+            }
+            ExecRequest::Start(approved) => Some(self.spawn(*approved, tx)),
+        }
+    }
+
+    /// Starts `approved` in a task of its own; its results arrive on `tx`.
+    pub fn spawn(&self, approved: Approved, tx: mpsc::UnboundedSender<ExecMsg>) -> ExecHandle {
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let launcher = self.clone();
+        let task = tokio::spawn(async move {
+            let log = match AuditLog::open(&launcher.audit_path) {
+                Ok(log) => Arc::new(log),
+                Err(e) => {
+                    let _ = tx.send(ExecMsg::Failed(format!("audit log: {e}: nothing was run")));
+                    return;
+                }
+            };
+            let limits = Limits::of(&launcher.fleet, None);
+            let actor = launcher.actor();
+            let mut running = match approved
+                .start(log, &actor, &launcher.transports, limits)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(ExecMsg::Failed(format!("audit log: {e}: nothing was run")));
+                    return;
+                }
+            };
+            let _ = tx.send(ExecMsg::Started(Some(running.canceller())));
+            let mut stop_open = true;
+            loop {
+                tokio::select! {
+                    r = running.next() => match r {
+                        Some(r) => { let _ = tx.send(ExecMsg::Result(r)); }
+                        None => break,
+                    },
+                    // The console closing (or its handle dropped): cancel, then drain so every
+                    // host's record is written.
+                    _ = &mut stopped, if stop_open => {
+                        stop_open = false;
+                        running.cancel();
+                    }
+                }
+            }
+            let _ = tx.send(ExecMsg::Ended {
+                audit_errors: running.audit_errors(),
+            });
+        });
+        ExecHandle {
+            stop: Some(stop),
+            task,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the console keeps
+
+/// A confirmation waiting for the operator: the plan it guards and the widget it is typed in.
+struct Pending {
+    plan: Plan,
+    /// Which hosts and why (`2 marked hosts`).
+    scope: String,
+    widget: Question,
+}
+
+/// Where a command stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Approved, its records being written.
+    Starting,
+    /// On the hosts.
+    Running,
+    /// Every host reported.
+    Done,
+    /// Nothing ran.
+    Failed(String),
+}
+
+/// A command in flight or the last one run, and what came back.
+pub struct ExecRun {
+    command: String,
+    scope: String,
+    hosts: Vec<String>,
+    results: Vec<HostResult>,
+    grouped: Grouped,
+    started: SystemTime,
+    ended: Option<SystemTime>,
+    phase: Phase,
+    canceller: Option<Canceller>,
+    cancel_asked: bool,
+    audit_errors: Vec<String>,
+}
+
+impl ExecRun {
+    fn new(plan: &Plan, scope: String, now: SystemTime) -> ExecRun {
+        ExecRun {
+            command: plan.command().shown().to_owned(),
+            scope,
+            hosts: plan.host_names(),
+            results: Vec::new(),
+            grouped: Grouped::default(),
+            started: now,
+            ended: None,
+            phase: Phase::Starting,
+            canceller: None,
+            cancel_asked: false,
+            audit_errors: Vec::new(),
+        }
+    }
+
+    /// The command as shown (credentials masked).
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// How many hosts reported, of how many.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.results.len(), self.hosts.len())
+    }
+
+    /// The results so far, grouped.
+    pub fn grouped(&self) -> &Grouped {
+        &self.grouped
+    }
+
+    /// Whether the command is still on its way or on the hosts.
+    pub fn active(&self) -> bool {
+        matches!(self.phase, Phase::Starting | Phase::Running)
+    }
+
+    /// Hosts cancelled by the operator (named from the results: a host that finished just
+    /// before the Ctrl-C keeps its real answer).
+    pub fn cancelled(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter(
+                |r| matches!(&r.outcome, HostOutcome::NotRun(n) if n.kind == NotRunKind::Cancelled),
+            )
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// Hosts that have not reported yet, inventory order.
+    pub fn waiting(&self) -> Vec<String> {
+        let done: BTreeSet<&str> = self.results.iter().map(|r| r.name.as_str()).collect();
+        self.hosts
+            .iter()
+            .filter(|h| !done.contains(h.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The group or host whose whole output is open, and how far it is scrolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Detail {
+    entry: usize,
+    scroll: u16,
+}
+
+/// What the console keeps of ad-hoc commands.
+#[derive(Default)]
+pub struct ExecPane {
+    question: Option<Pending>,
+    run: Option<ExecRun>,
+    detail: Option<Detail>,
+    history: Vec<String>,
+}
+
+impl ExecPane {
+    /// The command in flight or last run.
+    pub fn run(&self) -> Option<&ExecRun> {
+        self.run.as_ref()
+    }
+
+    /// Whether a confirmation is open.
+    pub fn asking(&self) -> bool {
+        self.question.is_some()
+    }
+
+    /// Whether a command is in flight.
+    pub fn busy(&self) -> bool {
+        self.run.as_ref().is_some_and(ExecRun::active)
+    }
+
+    /// Earlier `:exec` lines of this session, oldest first.
+    pub fn history(&self) -> &[String] {
+        &self.history
+    }
+
+    /// Remembers a typed `:exec` argument (the same line twice in a row is kept once).
+    pub fn remember(&mut self, line: &str) {
+        let line = line.trim();
+        if line.is_empty() || self.history.last().is_some_and(|l| l == line) {
+            return;
+        }
+        if self.history.len() == HISTORY {
+            self.history.remove(0);
+        }
+        self.history.push(line.to_owned());
+    }
+
+    /// Rows the selection moves through: each group, then each host that did not run it.
+    fn entries(&self) -> usize {
+        self.run
+            .as_ref()
+            .map_or(0, |r| r.grouped.groups.len() + r.grouped.missing.len())
+    }
+
+    fn ask(&mut self, plan: Plan, question: exec::Question, scope: String) {
+        let widget = Question::new(ask_effect(&plan, &question, &scope), None);
+        self.question = Some(Pending {
+            plan,
+            scope,
+            widget,
+        });
+    }
+
+    fn starting(&mut self, plan: &Plan, scope: String, now: SystemTime) {
+        self.run = Some(ExecRun::new(plan, scope, now));
+        self.detail = None;
+    }
+
+    /// Folds in a message of the command's task.
+    pub fn on_msg(&mut self, msg: ExecMsg, now: SystemTime) {
+        let Some(run) = &mut self.run else { return };
+        match msg {
+            ExecMsg::Started(canceller) => {
+                run.phase = Phase::Running;
+                // A Ctrl-C that came before the command had left is carried out now.
+                if run.cancel_asked
+                    && let Some(c) = &canceller
+                {
+                    c.cancel();
+                }
+                run.canceller = canceller;
+            }
+            ExecMsg::Result(r) => {
+                run.results.retain(|x| x.index != r.index);
+                run.results.push(r);
+                run.grouped = exec::group(&run.results);
+            }
+            ExecMsg::Ended { audit_errors } => {
+                run.phase = Phase::Done;
+                run.ended = Some(now);
+                run.canceller = None;
+                run.audit_errors = audit_errors;
+            }
+            ExecMsg::Failed(why) => {
+                run.phase = Phase::Failed(why);
+                run.ended = Some(now);
+                run.canceller = None;
+            }
+            ExecMsg::Notice { .. } => {}
+        }
+    }
+
+    /// Ctrl-C: cancels what has not finished. Returns the hosts not reported yet, or `None`
+    /// when nothing runs.
+    pub fn cancel(&mut self) -> Option<Vec<String>> {
+        let run = self.run.as_mut().filter(|r| r.active())?;
+        run.cancel_asked = true;
+        if let Some(c) = &run.canceller {
+            c.cancel();
+        }
+        Some(run.waiting())
+    }
+}
+
+/// The question as the runbook pane's widget asks it: the typed word of a dangerous command
+/// (an `AskConfirm`, as a dangerous step asks), or a y/N line for several hosts.
+fn ask_effect(plan: &Plan, question: &exec::Question, scope: &str) -> Effect {
+    let hosts = exec::hostlist::fold(&plan.host_names());
+    let command = plan.command().shown().to_owned();
+    match question {
+        exec::Question::Typed {
+            expected, pattern, ..
+        } => Effect::AskConfirm {
+            step: "exec".into(),
+            expected: expected.clone(),
+            summary: format!("`{command}` matches {pattern:?} of the danger list — on {scope}"),
+            commands: vec![(hosts, command)],
+            error: None,
+        },
+        exec::Question::YesNo { hosts: n } => Effect::AskInput {
+            name: "confirm".into(),
+            prompt: format!("Run `{command}` on {n} hosts ({scope}: {hosts})?"),
+            kind: InputType::String,
+            secret: false,
+            choices: vec!["y".into(), "N".into()],
+            default: None,
+            error: None,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The console's side: picking hosts, asking, starting, cancelling
+
+impl App {
+    /// Lets this console run ad-hoc commands as `session` (the launcher lives in the event loop).
+    pub fn enable_exec(&mut self, session: Session) {
+        self.exec_session = Some(session);
+    }
+
+    /// The Exec pane's state.
+    pub fn exec_pane(&self) -> &ExecPane {
+        &self.exec
+    }
+
+    /// Hosts marked with Space (inventory indices).
+    pub fn marks(&self) -> &BTreeSet<usize> {
+        &self.marks
+    }
+
+    /// What the operator asked the event loop to do with an ad-hoc command.
+    pub fn take_exec_request(&mut self) -> Option<ExecRequest> {
+        self.exec_request.take()
+    }
+
+    /// Folds in a message of the command's task.
+    pub fn on_exec_msg(&mut self, msg: ExecMsg, now: SystemTime) {
+        match &msg {
+            ExecMsg::Notice { text, error } => self.notify(text.clone(), *error),
+            ExecMsg::Failed(why) => self.notify(why.clone(), true),
+            ExecMsg::Ended { .. } if self.pane != Pane::Exec => {
+                self.notify("the command finished (Exec pane)", false);
+            }
+            _ => {}
+        }
+        self.exec.on_msg(msg, now);
+        self.invalidate();
+    }
+
+    /// Space on the fleet table: marks the selected host, or unmarks it, and moves on.
+    pub(super) fn toggle_mark(&mut self) {
+        let Some(h) = self.selected_fleet_host() else {
+            self.notify("select a host first", true);
+            return;
+        };
+        if !self.marks.remove(&h) {
+            self.marks.insert(h);
+        }
+        self.move_selection(1);
+        self.invalidate();
+    }
+
+    /// `u`, `:unmark`: forgets every mark.
+    pub(super) fn clear_marks(&mut self) {
+        let n = self.marks.len();
+        self.marks.clear();
+        self.invalidate();
+        self.notify(
+            match n {
+                0 => "no host is marked".to_owned(),
+                n => format!("{n} mark(s) cleared"),
+            },
+            false,
+        );
+    }
+
+    /// `!`: the palette on `exec `.
+    pub(super) fn open_exec_prompt(&mut self) {
+        self.input = super::Input::Palette(super::palette::Palette::with_line(
+            "exec ",
+            &self.candidates(),
+            self.readonly,
+        ));
+    }
+
+    /// The hosts a command typed now runs on, and how they were chosen: `@GROUP` when given;
+    /// else the marked hosts; else, with no host looked at, every host the fleet table shows when
+    /// a `/` filter or `:group` narrows it; else the host looked at or the selected row's.
+    pub(super) fn exec_targets(
+        &mut self,
+        group: Option<&str>,
+    ) -> Result<(Vec<usize>, String), String> {
+        if let Some(g) = group {
+            let hosts: Vec<usize> = self
+                .fleet
+                .select(None, Some(g))?
+                .into_iter()
+                .filter(|h| self.selected.contains(h))
+                .collect();
+            let n = hosts.len();
+            return Ok((hosts, format!("group {g}, {n} host{}", plural(n))));
+        }
+        if !self.marks.is_empty() {
+            let n = self.marks.len();
+            return Ok((
+                self.marks.iter().copied().collect(),
+                format!("{n} marked host{}", plural(n)),
+            ));
+        }
+        if self.host.is_none() && (self.query.filter.is_some() || self.query.group.is_some()) {
+            self.ensure_model();
+            let m = self.model.as_ref().expect("ensured");
+            let hosts: Vec<usize> = m
+                .lines
+                .iter()
+                .filter_map(|l| match l {
+                    crate::view::FleetLine::Host(k) => m.rows.get(*k).map(|r| r.host),
+                    crate::view::FleetLine::Group { .. } => None,
+                })
+                .collect();
+            let mut how = Vec::new();
+            if let Some(f) = &self.query.filter {
+                how.push(format!("/{}", f.text()));
+            }
+            if let Some(g) = &self.query.group {
+                how.push(format!("group {g}"));
+            }
+            let n = hosts.len();
+            return Ok((
+                hosts,
+                format!("{n} host{} shown by {}", plural(n), how.join(" and ")),
+            ));
+        }
+        let host = self
+            .host
+            .or_else(|| self.selected_host())
+            .or_else(|| self.selected_fleet_host())
+            .ok_or("select a host, mark some with Space, or filter with /")?;
+        Ok((vec![host], format!("host {}", self.fleet.hosts[host].name)))
+    }
+
+    /// `:exec [@GROUP] COMMAND`: picks the hosts, then asks what the plan needs, refuses, or
+    /// hands the approved command to the event loop.
+    pub(super) fn request_exec(&mut self, group: Option<String>, text: String) -> Option<Action> {
+        let Some(session) = self.exec_session.clone() else {
+            self.notify("this console runs no commands", true);
+            return None;
+        };
+        self.exec.remember(&match &group {
+            Some(g) => format!("@{g} {text}"),
+            None => text.clone(),
+        });
+        if self.exec.busy() || self.exec.asking() {
+            self.notify(
+                "a command is still running or asking: Ctrl-C in the Exec pane cancels it",
+                true,
+            );
+            self.pane = Pane::Exec;
+            return None;
+        }
+        let (targets, scope) = match self.exec_targets(group.as_deref()) {
+            Ok(t) => t,
+            Err(e) => {
+                self.notify(e, true);
+                return None;
+            }
+        };
+        if targets.is_empty() {
+            self.notify(format!("no host to run it on ({scope})"), true);
+            return None;
+        }
+        let plan = Plan::new(&self.fleet, CommandText::shell(&text), &targets);
+        match plan.question(&session, ASKING) {
+            Err(refusal) => self.refuse_exec(plan, refusal),
+            Ok(None) => self.approve_exec(plan, scope, None),
+            Ok(Some(question)) => {
+                self.exec.ask(plan, question, scope);
+                self.pane = Pane::Exec;
+                self.invalidate();
+                None
+            }
+        }
+    }
+
+    fn refuse_exec(&mut self, plan: Plan, refusal: Refusal) -> Option<Action> {
+        self.notify(format!("refused: {}", refusal.reason), true);
+        self.exec_request = Some(ExecRequest::Deny(Box::new(plan), refusal));
+        Some(Action::StartExec)
+    }
+
+    /// The answer to the open question (`None`: declined), checked again by the core.
+    fn approve_exec(&mut self, plan: Plan, scope: String, answer: Option<&str>) -> Option<Action> {
+        let Some(session) = self.exec_session.clone() else {
+            return None;
+        };
+        match plan.clone().approve(&session, ASKING, answer) {
+            Ok(approved) => {
+                self.exec.starting(&plan, scope, self.now);
+                self.sels.remove(&Pane::Exec);
+                self.pane = Pane::Exec;
+                self.invalidate();
+                self.exec_request = Some(ExecRequest::Start(Box::new(approved)));
+                Some(Action::StartExec)
+            }
+            Err(refusal) => self.refuse_exec(plan, refusal),
+        }
+    }
+
+    /// Ctrl-C in the pane.
+    fn cancel_exec(&mut self) {
+        match self.exec.cancel() {
+            None => self.notify("no command is running (q quits)", false),
+            Some(waiting) if waiting.is_empty() => {
+                self.notify("every host has already answered", false);
+            }
+            Some(waiting) => self.notify(
+                format!("cancelling {}", exec::hostlist::fold(&waiting)),
+                false,
+            ),
+        }
+        self.invalidate();
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The pane's keys before the key map's: an open confirmation takes them all (Esc and Ctrl-C
+/// decline it, Tab leaves it open); an open output scrolls; else the pane's own bindings
+/// ([`Context::Exec`]: Enter, Ctrl-C) come first, so Ctrl-C cancels here instead of quitting.
+fn exec_keys(app: &mut App, key: KeyEvent) -> bool {
+    if app.exec.question.is_some() {
+        if Key::Tab.matches(&key) || Key::BackTab.matches(&key) {
+            return false;
+        }
+        let answer = if Key::Esc.matches(&key) || Key::Ctrl('c').matches(&key) {
+            Some(None)
+        } else {
+            let p = app.exec.question.as_mut().expect("open");
+            p.widget.on_key(key).map(|event| match event {
+                Event::Confirmed { typed } => Some(typed),
+                Event::InputGiven { value, .. } => Some(value),
+                _ => None,
+            })
+        };
+        if let Some(answer) = answer {
+            let p = app.exec.question.take().expect("open");
+            app.approve_exec(p.plan, p.scope, answer.as_deref());
+        }
+        app.invalidate();
+        return true;
+    }
+    if let Some(d) = &mut app.exec.detail {
+        let page = 10;
+        let handled = match key.code {
+            KeyCode::Down | KeyCode::Char('j') => {
+                d.scroll = d.scroll.saturating_add(1);
+                true
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                d.scroll = d.scroll.saturating_sub(1);
+                true
+            }
+            KeyCode::PageDown => {
+                d.scroll = d.scroll.saturating_add(page);
+                true
+            }
+            KeyCode::PageUp => {
+                d.scroll = d.scroll.saturating_sub(page);
+                true
+            }
+            KeyCode::Char('g') | KeyCode::Home => {
+                d.scroll = 0;
+                true
+            }
+            KeyCode::Esc | KeyCode::Enter => {
+                app.exec.detail = None;
+                true
+            }
+            _ => false,
+        };
+        if handled {
+            app.invalidate();
+            return true;
+        }
+    }
+    match app.keymap.lookup(&key, &[Context::Exec]) {
+        Lookup::Action(Action::CancelExec) => {
+            app.cancel_exec();
+            true
+        }
+        Lookup::Action(Action::ShowOutput) => {
+            if app.exec.entries() > 0 {
+                app.exec.detail = Some(Detail {
+                    entry: app.selected_row(),
+                    scroll: 0,
+                });
+                app.invalidate();
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drawing
+
+/// The pane's rows: one per group and per host that did not run the command (the command
+/// itself lives in [`ExecPane`], which the console keeps across frames).
+pub struct ExecRows(usize);
+
+impl PaneContent for ExecRows {
+    fn len(&self, _: &Model) -> usize {
+        self.0
+    }
+
+    fn host_at(&self, _: &Model, _: usize) -> Option<usize> {
+        None
+    }
+
+    fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {
+        let now = app.now;
+        let selected = app.sels.get(&Pane::Exec).map_or(0, |s| s.selected);
+        let App { exec, theme, .. } = app;
+        exec.render(frame, area, &*theme, hints, selected, now);
+    }
+
+    fn row_at(&self, _: &App, _: u16, _: u16) -> Option<usize> {
+        // Groups take several lines each: the mouse only scrolls here.
+        None
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn elapsed(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{s}s")
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+fn output_lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| l.replace('\t', "    "))
+        .collect()
+}
+
+impl ExecPane {
+    fn render(
+        &mut self,
+        frame: &mut Frame,
+        area: Rect,
+        t: &Theme,
+        hints: String,
+        selected: usize,
+        now: SystemTime,
+    ) {
+        let dim = Style::new().fg(t.colour("text.dim"));
+        if let Some(p) = &mut self.question {
+            let block = pane_block(t, " exec — confirm ", String::new(), true);
+            let inner = block.inner(area);
+            frame.render_widget(block, area);
+            let lines = p.widget.lines(t);
+            let editor = p.widget.editor_height();
+            let [text, gap, editor_area, hint] = Layout::vertical([
+                Constraint::Length(lines.len() as u16 + 1),
+                Constraint::Length(1),
+                Constraint::Length(editor),
+                Constraint::Min(1),
+            ])
+            .areas(inner);
+            let _ = gap;
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+            p.widget.input.set_style(Style::new().fg(t.colour("text")));
+            p.widget
+                .input
+                .set_cursor_style(Style::new().add_modifier(Modifier::REVERSED));
+            let [prompt, field] =
+                Layout::horizontal([Constraint::Length(2), Constraint::Min(1)]).areas(editor_area);
+            frame.render_widget(
+                Paragraph::new(Span::styled("› ", Style::new().fg(t.colour("key")))),
+                prompt,
+            );
+            frame.render_widget(&p.widget.input, field);
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    "Enter answer   Esc/Ctrl-C decline: nothing runs   Tab other panes",
+                    dim,
+                )),
+                hint,
+            );
+            return;
+        }
+        let Some(run) = &self.run else {
+            let block = pane_block(t, " exec ", hints, true);
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    "  no command yet — :exec COMMAND, or ! on a host (Space marks several)",
+                    dim,
+                ))
+                .block(block),
+                area,
+            );
+            return;
+        };
+        let (done, total) = run.progress();
+        let took = run
+            .ended
+            .unwrap_or(now)
+            .duration_since(run.started)
+            .unwrap_or_default();
+        let title = format!(" exec `{}` · on {} ", run.command, run.scope);
+        let block = pane_block(t, title, hints, true);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+
+        // The state line: n/N, elapsed, and what is still awaited or how it ended.
+        let mut state = vec![];
+        let (word, slot) = match &run.phase {
+            Phase::Starting => ("starting", "title"),
+            Phase::Running if run.cancel_asked => ("cancelling", "status.warning"),
+            Phase::Running => ("running", "title"),
+            Phase::Done if run.results.iter().all(HostResult::ok) => ("done", "status.ok"),
+            Phase::Done => ("done", "status.warning"),
+            Phase::Failed(_) => ("failed", "status.critical"),
+        };
+        state.push(Span::styled(
+            format!("{word} "),
+            Style::new().fg(t.colour(slot)).add_modifier(Modifier::BOLD),
+        ));
+        state.push(Span::raw(format!(
+            "{done}/{total} done · {}",
+            elapsed(took)
+        )));
+        let waiting = run.waiting();
+        if run.active() && !waiting.is_empty() {
+            state.push(Span::styled(
+                format!(" · waiting for {}", exec::hostlist::fold(&waiting)),
+                dim,
+            ));
+        }
+        if run.phase == Phase::Done {
+            let ok = run.results.iter().filter(|r| r.ok()).count();
+            let ran = run
+                .results
+                .iter()
+                .filter(|r| matches!(r.outcome, HostOutcome::Ran(_)))
+                .count();
+            state.push(Span::styled(
+                format!(
+                    " · {ok} exited 0, {} failed, {} did not run",
+                    ran - ok,
+                    run.results.len() - ran
+                ),
+                dim,
+            ));
+        }
+        let mut head = vec![Line::from(state)];
+        if let Phase::Failed(why) = &run.phase {
+            head.push(Line::from(Span::styled(
+                why.clone(),
+                Style::new().fg(t.colour("status.critical")),
+            )));
+        }
+        let cancelled = run.cancelled();
+        if !cancelled.is_empty() {
+            head.push(Line::from(Span::styled(
+                format!(
+                    "Ctrl-C: cancelled {} ({} host{})",
+                    exec::hostlist::fold(&cancelled),
+                    cancelled.len(),
+                    plural(cancelled.len())
+                ),
+                Style::new()
+                    .fg(t.colour("status.warning"))
+                    .add_modifier(Modifier::BOLD),
+            )));
+        } else if run.cancel_asked && run.phase == Phase::Done {
+            head.push(Line::from(Span::styled(
+                "Ctrl-C: nothing to cancel, every host had answered",
+                dim,
+            )));
+        }
+        for e in &run.audit_errors {
+            head.push(Line::from(Span::styled(
+                format!("audit log: exec.result not recorded for {e}"),
+                Style::new().fg(t.colour("status.critical")),
+            )));
+        }
+        let [head_area, body] = Layout::vertical([
+            Constraint::Length(head.len() as u16 + 1),
+            Constraint::Min(1),
+        ])
+        .areas(inner);
+        frame.render_widget(Paragraph::new(head), head_area);
+
+        if let Some(d) = &mut self.detail {
+            d.scroll = render_detail(frame, body, t, run, *d);
+            return;
+        }
+        let (lines, starts) = group_lines(run, t, selected);
+        // Scroll so the selected entry's first line is on screen.
+        let start = starts.get(selected).copied().unwrap_or(0);
+        let height = body.height as usize;
+        let scroll = if start + 2 <= height {
+            0
+        } else {
+            start.saturating_sub(height / 3)
+        };
+        frame.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)), body);
+    }
+}
+
+/// Every group (its folded hosts, size, exit, first lines), then the hosts that did not run it;
+/// and the line each entry starts at.
+fn group_lines(run: &ExecRun, t: &Theme, selected: usize) -> (Vec<Line<'static>>, Vec<usize>) {
+    let dim = Style::new().fg(t.colour("text.dim"));
+    let odd = Style::new()
+        .fg(t.colour("exec.odd"))
+        .add_modifier(Modifier::BOLD);
+    let g = &run.grouped;
+    let majority = g.groups.first().map(|f| (f.indices.len(), f.exit_code));
+    let mut lines = Vec::new();
+    let mut starts = Vec::new();
+    for (i, group) in g.groups.iter().enumerate() {
+        starts.push(lines.len());
+        let n = group.indices.len();
+        // The odd ones out: every group after the first, unless it is as large as the first
+        // and exits alike (a tie is not a majority).
+        let is_odd =
+            i > 0 && majority.is_some_and(|(size, exit)| n < size || group.exit_code != exit);
+        let exit = match group.exit_code {
+            Some(0) => Span::styled("exit 0", Style::new().fg(t.colour("status.ok"))),
+            Some(c) => Span::styled(
+                format!("exit {c}"),
+                Style::new().fg(t.colour("status.critical")),
+            ),
+            None => Span::styled(
+                "no exit status",
+                Style::new().fg(t.colour("status.critical")),
+            ),
+        };
+        let marker = if i == selected { "▶ " } else { "  " };
+        let mut head = vec![
+            Span::styled(
+                format!("{marker}{}", group.folded()),
+                if is_odd {
+                    odd
+                } else {
+                    Style::new().add_modifier(Modifier::BOLD)
+                },
+            ),
+            Span::styled(format!(" ({n} host{}) ", plural(n)), dim),
+            exit,
+        ];
+        if is_odd {
+            head.push(Span::styled("  ≠ differs from the majority", odd));
+        }
+        if group.dropped_bytes > 0 {
+            head.push(Span::styled(
+                format!("  truncated: {} bytes dropped", group.dropped_bytes),
+                Style::new().fg(t.colour("status.warning")),
+            ));
+        }
+        let mut head = Line::from(head);
+        if i == selected {
+            head = head.style(Style::new().bg(t.colour("selected.bg")));
+        }
+        lines.push(head);
+        let mut out = output_lines(&group.stdout);
+        let err = output_lines(&group.stderr);
+        if !err.is_empty() {
+            out.push("---- stderr ----".into());
+            out.extend(err);
+        }
+        if out.is_empty() {
+            lines.push(Line::from(Span::styled("    (no output)", dim)));
+        }
+        for l in out.iter().take(PREVIEW_LINES) {
+            lines.push(Line::from(format!("    {l}")));
+        }
+        if out.len() > PREVIEW_LINES {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "    … {} more line{} (Enter shows all)",
+                    out.len() - PREVIEW_LINES,
+                    plural(out.len() - PREVIEW_LINES)
+                ),
+                dim,
+            )));
+        }
+    }
+    if !g.missing.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "did not run ({} host{})",
+                g.missing.len(),
+                plural(g.missing.len())
+            ),
+            Style::new()
+                .fg(t.colour("header"))
+                .add_modifier(Modifier::BOLD),
+        )));
+        for (k, m) in g.missing.iter().enumerate() {
+            let entry = g.groups.len() + k;
+            starts.push(lines.len());
+            let marker = if entry == selected { "▶ " } else { "  " };
+            let what = match m.not_run.kind {
+                NotRunKind::Unreachable => "unreachable: ",
+                NotRunKind::Failed => "failed: ",
+                NotRunKind::TimedOut | NotRunKind::Cancelled => "",
+            };
+            let mut line = Line::from(vec![
+                Span::styled(format!("{marker}{}", m.name), odd),
+                Span::raw(format!("  {what}{}", m.not_run.reason)),
+            ]);
+            if entry == selected {
+                line = line.style(Style::new().bg(t.colour("selected.bg")));
+            }
+            lines.push(line);
+        }
+    }
+    if g.groups.is_empty() && g.missing.is_empty() {
+        lines.push(Line::from(Span::styled("  no host has answered yet", dim)));
+    }
+    (lines, starts)
+}
+
+/// One entry's whole output (or why the host did not run it), scrolled; returns the scroll
+/// kept inside the text.
+fn render_detail(frame: &mut Frame, area: Rect, t: &Theme, run: &ExecRun, d: Detail) -> u16 {
+    let g = &run.grouped;
+    let mut lines: Vec<Line> = Vec::new();
+    let title;
+    if let Some(group) = g.groups.get(d.entry) {
+        title = format!(
+            " {} ({} host{}) · {} ",
+            group.folded(),
+            group.indices.len(),
+            plural(group.indices.len()),
+            match group.exit_code {
+                Some(c) => format!("exit {c}"),
+                None => "no exit status".into(),
+            }
+        );
+        lines.extend(output_lines(&group.stdout).into_iter().map(Line::from));
+        let err = output_lines(&group.stderr);
+        if !err.is_empty() {
+            lines.push(Line::from(Span::styled(
+                "---- stderr ----",
+                Style::new().fg(t.colour("header")),
+            )));
+            lines.extend(err.into_iter().map(Line::from));
+        }
+        if group.dropped_bytes > 0 {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "[output truncated: {} bytes beyond the output cap were dropped on each]",
+                    group.dropped_bytes
+                ),
+                Style::new().fg(t.colour("status.warning")),
+            )));
+        }
+    } else if let Some(m) = d
+        .entry
+        .checked_sub(g.groups.len())
+        .and_then(|k| g.missing.get(k))
+    {
+        title = format!(" {} · did not run ", m.name);
+        lines.push(Line::from(format!(
+            "{}: {}",
+            m.not_run.kind.as_str(),
+            m.not_run.reason
+        )));
+    } else {
+        title = " output ".into();
+    }
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .border_style(Style::new().fg(t.colour("border")))
+        .title(Span::styled(title, Style::new().fg(t.colour("header"))))
+        .title_bottom(
+            Line::from(Span::styled(
+                " ↑↓ PgUp/PgDn scroll   Esc back to the groups ",
+                Style::new().fg(t.colour("text.dim")),
+            ))
+            .right_aligned(),
+        );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let max = (lines.len() as u16).saturating_sub(inner.height);
+    let scroll = d.scroll.min(max);
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
+    scroll
+}
+
+#[cfg(test)]
+mod tests;

@@ -234,10 +234,10 @@ async fn event_loop(
                             }
                         }
                         Some(Action::StartExec) => {
-                            if let (Some(l), Some(request)) = (&exec_launcher, app.take_exec_request()) {
-                                if let Some(handle) = l.carry_out(request, exec_tx.clone()) {
-                                    exec_running = Some(handle);
-                                }
+                            if let (Some(l), Some(request)) = (&exec_launcher, app.take_exec_request())
+                                && let Some(handle) = l.carry_out(request, exec_tx.clone())
+                            {
+                                exec_running = Some(handle);
                             }
                         }
                         Some(Action::StopRun) => {

@@ -305,13 +305,16 @@ impl ExecRun {
     /// Hosts cancelled by the operator (named from the results: a host that finished just
     /// before the Ctrl-C keeps its real answer).
     pub fn cancelled(&self) -> Vec<String> {
-        self.results
+        let mut hosts: Vec<(usize, String)> = self
+            .results
             .iter()
             .filter(
                 |r| matches!(&r.outcome, HostOutcome::NotRun(n) if n.kind == NotRunKind::Cancelled),
             )
-            .map(|r| r.name.clone())
-            .collect()
+            .map(|r| (r.index, r.name.clone()))
+            .collect();
+        hosts.sort();
+        hosts.into_iter().map(|(_, n)| n).collect()
     }
 
     /// Hosts that have not reported yet, inventory order.
@@ -649,9 +652,7 @@ impl App {
 
     /// The answer to the open question (`None`: declined), checked again by the core.
     fn approve_exec(&mut self, plan: Plan, scope: String, answer: Option<&str>) -> Option<Action> {
-        let Some(session) = self.exec_session.clone() else {
-            return None;
-        };
+        let session = self.exec_session.clone()?;
         match plan.clone().approve(&session, ASKING, answer) {
             Ok(approved) => {
                 self.exec.starting(&plan, scope, self.now);
@@ -1058,6 +1059,9 @@ fn group_lines(run: &ExecRun, t: &Theme, selected: usize) -> (Vec<Line<'static>>
         }
     }
     if !g.missing.is_empty() {
+        if !g.groups.is_empty() {
+            lines.push(Line::from(""));
+        }
         lines.push(Line::from(Span::styled(
             format!(
                 "did not run ({} host{})",

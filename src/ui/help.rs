@@ -22,6 +22,7 @@ pub fn help_entries(keymap: &Keymap, readonly: bool) -> Vec<(String, String)> {
         Context::Fleet,
         Context::Alerts,
         Context::Runbook,
+        Context::Exec,
     ] {
         let bindings: Vec<_> = keymap
             .bindings()

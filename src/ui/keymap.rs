@@ -505,13 +505,19 @@ impl Keymap {
                 .filter(|b| b.action == Action::Help && contexts.contains(&b.context))
                 .filter_map(|b| item(b)),
         );
+        // A key a more specific context binds (Enter in the Exec pane) is hinted once, for
+        // what it does there.
+        let mut hinted: Vec<Key> = Vec::new();
         for ctx in contexts.iter().rev() {
             for b in self
                 .active
                 .iter()
                 .filter(|b| b.context == *ctx && b.action != Action::Help)
             {
-                out.extend(item(b));
+                if b.hint.is_some() && !hinted.contains(&b.keys[0]) {
+                    hinted.push(b.keys[0]);
+                    out.extend(item(b));
+                }
             }
         }
         out

@@ -524,7 +524,8 @@ pub fn complete(line: &str, c: &Candidates, readonly: bool) -> Vec<String> {
             if spec.arg == ArgKind::Runbook {
                 return complete_run(spec.name, arg, c);
             }
-            if spec.arg == ArgKind::Exec && !(arg.starts_with('@') && !arg.contains(' ')) {
+            let naming_a_group = arg.starts_with('@') && !arg.contains(' ');
+            if spec.arg == ArgKind::Exec && !naming_a_group {
                 // A command is free text: nothing to complete (↑ recalls earlier ones).
                 return Vec::new();
             }
@@ -932,7 +933,7 @@ mod tests {
         assert_eq!(complete("pa", &c, false), vec!["pane "]);
         assert_eq!(
             complete("pane c", &c, false),
-            vec!["pane chain", "pane certs", "pane services"],
+            vec!["pane chain", "pane certs", "pane services", "pane exec"],
             "prefix matches first, then anything containing it"
         );
         assert_eq!(

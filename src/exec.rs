@@ -295,10 +295,8 @@ impl Plan {
                      confirmation, and there is no terminal to type it: nothing was run"
                 )));
             }
-            let expected = match self.hosts.as_slice() {
-                [(_, one)] => one.clone(),
-                many => many.len().to_string(),
-            };
+            // The word runbooks ask for a dangerous step: one rule for both.
+            let expected = crate::runbook::expected_text(&self.host_names());
             return Ok(Some(Question::Typed {
                 expected,
                 pattern: pattern.clone(),

@@ -93,7 +93,7 @@ use serde::{Deserialize, Serialize};
 pub use engine::{
     AuditAction, AuditEntry, Coalesced, Effect, Event, ExecId, ExecResult, HealthFact, HostResult,
     Outcome, OutcomeKind, Run, RunContext, ServiceState, Session, StepRecord, StepStatus,
-    TimerView, UnknownDecision,
+    TimerView, UnknownDecision, expected_text,
 };
 pub use hosts::{HostInfo, ServiceOps};
 pub use load::{

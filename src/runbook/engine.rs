@@ -70,6 +70,7 @@ use types::entry;
 pub use crate::audit::AuditAction;
 pub use crate::runbook::expect::ExecResult;
 pub(crate) use env::{Env, reachable_from, stamp};
+pub use questions::expected_text;
 pub use types::{
     AuditEntry, Coalesced, Effect, Event, ExecId, HealthFact, HostResult, Outcome, OutcomeKind,
     RunContext, ServiceState, Session, StepRecord, StepStatus, TimerView, UnknownDecision,

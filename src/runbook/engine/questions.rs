@@ -33,8 +33,10 @@ impl Confirmed {
     }
 }
 
-/// What must be typed to confirm a dangerous step on `hosts`: the host's name, or how many.
-pub(super) fn expected_text(hosts: &[String]) -> String {
+/// What must be typed to confirm a dangerous action on `hosts`: the host's name, or how many.
+/// The one rule for a runbook's dangerous steps and for dangerous ad-hoc commands
+/// (`fleetdeck exec`, the console's `:exec`), so both ask the same word.
+pub fn expected_text(hosts: &[String]) -> String {
     match hosts {
         [one] => one.clone(),
         many => many.len().to_string(),

@@ -453,9 +453,9 @@ fn ask_effect(plan: &Plan, question: &exec::Question, scope: &str) -> Effect {
         exec::Question::Typed {
             expected, pattern, ..
         } => Effect::AskConfirm {
-            step: "exec".into(),
+            step: String::new(),
             expected: expected.clone(),
-            summary: format!("`{command}` matches {pattern:?} of the danger list — on {scope}"),
+            summary: format!("`{command}` matches {pattern:?} of the danger list, on {scope}"),
             commands: vec![(hosts, command)],
             error: None,
         },
@@ -830,14 +830,17 @@ impl ExecPane {
             frame.render_widget(block, area);
             let lines = p.widget.lines(t);
             let editor = p.widget.editor_height();
-            let [text, gap, editor_area, hint] = Layout::vertical([
-                Constraint::Length(lines.len() as u16 + 1),
+            // Wrapped, a long command takes several rows: the editor goes below all of them.
+            let width = inner.width.max(1) as usize;
+            let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+            let [text, _, editor_area, _, hint] = Layout::vertical([
+                Constraint::Length(rows as u16),
                 Constraint::Length(1),
                 Constraint::Length(editor),
+                Constraint::Length(1),
                 Constraint::Min(1),
             ])
             .areas(inner);
-            let _ = gap;
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
             p.widget.input.set_style(Style::new().fg(t.colour("text")));
             p.widget

@@ -652,3 +652,17 @@ async fn the_launcher_streams_results_and_a_cancel_ends_the_hosts_still_running(
     let report = crate::audit::verify(&audit_path).unwrap();
     assert!(report.is_ok(), "{report:?}");
 }
+
+#[test]
+fn a_long_dangerous_command_wraps_and_the_word_to_type_stays_on_screen() {
+    let mut app = app();
+    palette(
+        &mut app,
+        "exec systemctl stop nginx && journalctl -u nginx -n 200 --no-pager | tail -n 40",
+    );
+    for (w, h) in [(60, 15), (80, 24)] {
+        let text = screen(&draw(&mut app, w, h));
+        assert!(text.contains("Type web-1 to confirm"), "{text}");
+        assert!(text.contains("›"), "{text}");
+    }
+}

@@ -252,10 +252,13 @@ impl Question {
                 commands,
                 ..
             } => {
-                out.push(Line::from(Span::styled(
-                    format!("⚠ DANGEROUS step `{step}`: {summary}"),
-                    danger,
-                )));
+                // No step: an ad-hoc command (the Exec pane asks with this widget too).
+                let what = if step.is_empty() {
+                    format!("⚠ DANGEROUS: {summary}")
+                } else {
+                    format!("⚠ DANGEROUS step `{step}`: {summary}")
+                };
+                out.push(Line::from(Span::styled(what, danger)));
                 for (host, command) in commands {
                     out.push(Line::from(format!("    {host}: {command}")));
                 }

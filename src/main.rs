@@ -126,6 +126,7 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
         transports: transports.clone(),
         audit_path: audit_path.clone(),
         session: session.clone(),
+        history: ui::exec_pane::history::default_path(),
     });
     let actor = fleetdeck::audit::Actor::new(
         &session.operator,

@@ -207,6 +207,21 @@ fn marked_hosts_confirm_group_and_ctrl_c_cancels_the_sleepers() {
     assert_eq!(cancelled.len(), 2, "{all:#?}");
     assert!(cancelled.contains(&"h2") && cancelled.contains(&"h3"));
     audit_verify(&audit);
+
+    // The commands are kept for the next console, privately.
+    let history = state.join("fleetdeck/exec_history");
+    let text = std::fs::read_to_string(&history).unwrap();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "cat ~/mark",
+            "@test cat ~/mark",
+            "@test test -e ~/quick && echo quick || exec sleep 60"
+        ]
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&history).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }
 
 #[test]

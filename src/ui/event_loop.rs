@@ -153,6 +153,9 @@ async fn event_loop(
     let exec_launcher = options.exec;
     if let Some(l) = &exec_launcher {
         app.enable_exec(l.session.clone());
+        if let Some(path) = &l.history {
+            app.keep_exec_history_in(path.clone());
+        }
     }
     if let Some(l) = &launcher {
         app.enable_runbook_pane(l.catalog());

@@ -15,12 +15,14 @@
 //!   finishes (after its `exec.result` record), ended;
 //! - [`ExecPane`] is what the console keeps: the open question, the command in flight or last
 //!   run with its results regrouped as they arrive, the group whose whole output is open, and
-//!   the session's history of commands (`↑` in the `:exec` prompt);
+//!   the history of commands (`↑` in the `:exec` prompt; kept on disk by [`history`](mod@history));
 //! - the pane's rows and drawing ([`ExecRows`]).
 //!
 //! Leaving the pane (Esc, Tab) does not stop the command: it keeps running and the pane shows it
 //! again when reopened (`:pane exec`, Tab). Ctrl-C in the pane cancels what has not finished;
 //! quitting the console cancels too, and waits (bounded) until every host's record is written.
+
+pub mod history;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -111,6 +113,8 @@ pub struct ExecLauncher {
     pub audit_path: PathBuf,
     /// Operator, role, read-only; always interactive.
     pub session: Session,
+    /// Where the `:exec` history is kept between consoles (`None`: for the session only).
+    pub history: Option<PathBuf>,
 }
 
 /// A command in flight: [`settle`](ExecHandle::settle) cancels what has not finished and waits
@@ -342,6 +346,8 @@ pub struct ExecPane {
     run: Option<ExecRun>,
     detail: Option<Detail>,
     history: Vec<String>,
+    /// The history's file ([`history`](mod@history)); `None`: kept for the session only.
+    history_file: Option<PathBuf>,
 }
 
 impl ExecPane {
@@ -365,7 +371,19 @@ impl ExecPane {
         &self.history
     }
 
-    /// Remembers a typed `:exec` argument (the same line twice in a row is kept once).
+    /// Keeps the history in `path` too: loads what it holds now (a file that cannot be read
+    /// is logged and the history starts empty).
+    pub fn keep_history_in(&mut self, path: PathBuf) {
+        match history::load(&path) {
+            Ok(lines) => self.history = lines,
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "exec history not read"),
+        }
+        self.history_file = Some(path);
+    }
+
+    /// Remembers a typed `:exec` argument (the same line twice in a row is kept once), and
+    /// appends it to the history's file unless it looks like it holds a credential. A small
+    /// append, done here: the file is private to this operator and never locked.
     pub fn remember(&mut self, line: &str) {
         let line = line.trim();
         if line.is_empty() || self.history.last().is_some_and(|l| l == line) {
@@ -375,6 +393,11 @@ impl ExecPane {
             self.history.remove(0);
         }
         self.history.push(line.to_owned());
+        if let Some(path) = &self.history_file
+            && let Err(e) = history::append(path, line)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "exec history not written");
+        }
     }
 
     /// Rows the selection moves through: each group, then each host that did not run it.
@@ -478,6 +501,11 @@ impl App {
     /// Lets this console run ad-hoc commands as `session` (the launcher lives in the event loop).
     pub fn enable_exec(&mut self, session: Session) {
         self.exec_session = Some(session);
+    }
+
+    /// Keeps the `:exec` history in `path` between consoles (loaded now).
+    pub fn keep_exec_history_in(&mut self, path: PathBuf) {
+        self.exec.keep_history_in(path);
     }
 
     /// The Exec pane's state.

@@ -578,6 +578,7 @@ async fn the_launcher_streams_results_and_a_cancel_ends_the_hosts_still_running(
         transports,
         audit_path: audit_path.clone(),
         session: session(AccessRole::Operator, false),
+        history: None,
     };
     // One host, harmless: no question, the answer streams in.
     let plan = Plan::new(&fleet, CommandText::shell("echo quick"), &[0]);
@@ -665,4 +666,26 @@ fn a_long_dangerous_command_wraps_and_the_word_to_type_stays_on_screen() {
         assert!(text.contains("Type web-1 to confirm"), "{text}");
         assert!(text.contains("›"), "{text}");
     }
+}
+
+#[test]
+fn the_history_outlives_the_console_without_what_looks_like_a_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleetdeck/exec_history");
+    let mut app = app();
+    app.keep_exec_history_in(path.clone());
+    for line in ["exec uptime", "exec mysql --password hunter2 -e 'select 1'"] {
+        palette(&mut app, line);
+        app.take_exec_request();
+        app.on_exec_msg(
+            ExecMsg::Ended {
+                audit_errors: vec![],
+            },
+            at(T0),
+        );
+    }
+    assert_eq!(app.exec_pane().history().len(), 2, "both for this session");
+    let mut next = app_as(AccessRole::Operator, false);
+    next.keep_exec_history_in(path);
+    assert_eq!(next.exec_pane().history(), ["uptime"]);
 }

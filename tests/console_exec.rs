@@ -172,6 +172,11 @@ fn marked_hosts_confirm_group_and_ctrl_c_cancels_the_sleepers() {
         "Ctrl-C in the Exec pane must not quit"
     );
 
+    // Quitting over an open confirmation declines it: recorded, nothing run.
+    palette(&t, "exec @test touch ~/never");
+    until(&t, "the y/N", |s| s.contains("[y/N]"));
+    t.send_keys(&["Tab"]);
+    until(&t, "another pane", |s| !s.contains("[y/N]"));
     t.send_keys(&["q"]);
     let done = until(&t, "the console to quit", |s| s.contains(" END"));
     assert!(done.contains("EXITED=0"), "{done}");
@@ -206,6 +211,15 @@ fn marked_hosts_confirm_group_and_ctrl_c_cancels_the_sleepers() {
         .collect();
     assert_eq!(cancelled.len(), 2, "{all:#?}");
     assert!(cancelled.contains(&"h2") && cancelled.contains(&"h3"));
+    let last = all.last().unwrap();
+    assert_eq!(last["action"], "denied", "{last}");
+    assert_eq!(
+        last["reason"], "exec refused: not confirmed: nothing was run",
+        "{last}"
+    );
+    for i in 0..3 {
+        assert!(!fleet.host(i).home.join("never").exists());
+    }
     audit_verify(&audit);
 
     // The commands are kept for the next console, privately.
@@ -216,7 +230,8 @@ fn marked_hosts_confirm_group_and_ctrl_c_cancels_the_sleepers() {
         [
             "cat ~/mark",
             "@test cat ~/mark",
-            "@test test -e ~/quick && echo quick || exec sleep 60"
+            "@test test -e ~/quick && echo quick || exec sleep 60",
+            "@test touch ~/never"
         ]
     );
     use std::os::unix::fs::PermissionsExt;

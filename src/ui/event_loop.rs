@@ -314,6 +314,9 @@ async fn event_loop(
     }
     settle(running.take()).await;
     settle_exec(exec_running.take()).await;
+    if let (Some(l), Some((plan, refusal))) = (&exec_launcher, app.decline_open_exec()) {
+        l.record_refusal(plan, refusal).await;
+    }
     Ok(())
 }
 

@@ -179,6 +179,18 @@ impl ExecLauncher {
         }
     }
 
+    /// Records a refusal and waits for it (the console is closing over an open confirmation).
+    pub async fn record_refusal(&self, plan: Plan, refusal: Refusal) {
+        let (path, actor) = (self.audit_path.clone(), self.actor());
+        let written = tokio::task::spawn_blocking(move || {
+            AuditLog::open(&path).and_then(|log| exec::deny(&log, &actor, &plan, &refusal))
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::warn!("a declined ad-hoc command could not be recorded");
+        }
+    }
+
     /// Starts `approved` in a task of its own; its results arrive on `tx`.
     pub fn spawn(&self, approved: Approved, tx: mpsc::UnboundedSender<ExecMsg>) -> ExecHandle {
         let (stop, mut stopped) = oneshot::channel::<()>();
@@ -691,6 +703,18 @@ impl App {
                 Some(Action::StartExec)
             }
             Err(refusal) => self.refuse_exec(plan, refusal),
+        }
+    }
+
+    /// The console is closing: an open confirmation counts as declined (nothing ran), as end
+    /// of input does for `fleetdeck exec`. Returns the plan and the core's refusal to record.
+    pub fn decline_open_exec(&mut self) -> Option<(Plan, Refusal)> {
+        let p = self.exec.question.take()?;
+        let session = self.exec_session.clone()?;
+        match p.plan.clone().approve(&session, ASKING, None) {
+            Err(refusal) => Some((p.plan, refusal)),
+            // No question is answered by nothing: cannot happen, and nothing starts here.
+            Ok(_) => None,
         }
     }
 

@@ -689,3 +689,15 @@ fn the_history_outlives_the_console_without_what_looks_like_a_credential() {
     next.keep_exec_history_in(path);
     assert_eq!(next.exec_pane().history(), ["uptime"]);
 }
+
+#[test]
+fn closing_the_console_over_an_open_confirmation_declines_it() {
+    let mut app = app();
+    palette(&mut app, "exec @web uptime");
+    assert!(app.exec_pane().asking());
+    let (plan, refusal) = app.decline_open_exec().expect("an open question");
+    assert_eq!(plan.host_names().len(), 4);
+    assert_eq!(refusal.reason, "not confirmed: nothing was run");
+    assert!(!app.exec_pane().asking());
+    assert!(app.decline_open_exec().is_none());
+}

@@ -9,11 +9,13 @@ use std::time::{Duration, SystemTime};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use tokio::sync::mpsc;
 
 use super::*;
 use crate::exec::{NotRun, Ran};
 use crate::inventory::{ConfigSource, load_fleet_from_str};
 use crate::runbook::AccessRole;
+use crate::transport::Transport;
 use crate::ui::theme::Theme;
 
 const T0: u64 = 1_800_000_000;

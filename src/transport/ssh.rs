@@ -25,6 +25,7 @@ pub mod keywords;
 mod offer;
 mod pty;
 pub mod ssh_config;
+mod stream;
 mod target;
 
 use std::path::PathBuf;

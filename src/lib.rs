@@ -16,6 +16,7 @@ pub mod health;
 pub mod host_path;
 pub mod inventory;
 pub mod logfile;
+pub mod logview;
 pub mod mounts;
 pub mod observation;
 pub mod poller;

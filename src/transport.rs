@@ -16,6 +16,7 @@ pub mod local;
 pub mod proxy_command;
 pub mod route;
 pub mod ssh;
+pub mod stream;
 
 use std::pin::Pin;
 use std::time::Duration;

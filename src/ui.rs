@@ -228,6 +228,8 @@ pub struct App {
     exec_session: Option<crate::runbook::Session>,
     /// A refusal to record or a command to start, for the event loop.
     exec_request: Option<exec_pane::ExecRequest>,
+    /// What the logs pane follows (`f`) and how it shows the followed lines.
+    logs: logs_pane::LogsState,
 }
 
 /// How long a host that just turned bad stays marked in the fleet table (unless selected).
@@ -284,6 +286,7 @@ impl App {
             exec: exec_pane::ExecPane::default(),
             exec_session: None,
             exec_request: None,
+            logs: logs_pane::LogsState::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::exec_pane::{ExecHandle, ExecMsg};
+use super::logs_pane::{FollowMsg, follow_task};
 use super::prompt::PassphraseRequest;
 use super::runbook_pane::{self, RunStart, RunbookLauncher, RunbookMsg};
 use super::theme::Theme;
@@ -169,6 +170,9 @@ async fn event_loop(
     let mut running: Option<runbook_pane::RunHandle> = None;
     let (exec_tx, mut exec_msgs) = mpsc::unbounded_channel();
     let mut exec_running: Option<ExecHandle> = None;
+    // Follows of the logs pane: one task per followed log, stopped when no longer wanted.
+    let (follow_tx, mut follow_msgs) = mpsc::channel::<FollowMsg>(4096);
+    let mut follows = Follows::default();
     let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -184,6 +188,7 @@ async fn event_loop(
     #[cfg(debug_assertions)]
     let mut panic_test = PanicAfterFrames::from_env();
     loop {
+        follows.reconcile(app.follows_wanted(), &transports, &follow_tx);
         if let Some(path) = app.audit_read_wanted() {
             let tx = audit_tx.clone();
             tokio::task::spawn_blocking(move || {
@@ -275,12 +280,21 @@ async fn event_loop(
                 Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
+                    follows.stop_all().await;
                     settle(running.take()).await;
                     settle_exec(exec_running.take()).await;
                     return Err(e);
                 }
                 None => break,
             },
+            Some(msg) = follow_msgs.recv() => {
+                // Lines come in bursts: fold in what is queued, drawn within DATA_FRAME.
+                app.on_follow(msg);
+                while let Ok(more) = follow_msgs.try_recv() {
+                    app.on_follow(more);
+                }
+                fresh_data = true;
+            }
             Some(snapshot) = audit_reads.recv() => {
                 app.set_audit_snapshot(snapshot);
                 dirty = true;
@@ -312,6 +326,7 @@ async fn event_loop(
             _ = sighup.recv() => break,
         }
     }
+    follows.stop_all().await;
     settle(running.take()).await;
     settle_exec(exec_running.take()).await;
     if let (Some(l), Some((plan, refusal))) = (&exec_launcher, app.decline_open_exec()) {
@@ -325,6 +340,67 @@ async fn event_loop(
 async fn settle_exec(exec: Option<ExecHandle>) {
     if let Some(exec) = exec {
         exec.settle(Duration::from_secs(10)).await;
+    }
+}
+
+/// The running follow tasks of the logs pane, by followed log.
+#[derive(Default)]
+struct Follows {
+    running: std::collections::HashMap<crate::logview::SourceKey, Follow>,
+    /// Tasks told to stop that may still be killing their command: awaited on quit.
+    stopping: Vec<tokio::task::JoinHandle<()>>,
+}
+
+struct Follow {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Follows {
+    /// Starts a task for every wanted log without one and stops those no longer wanted. A
+    /// task that ended (failed, command exited) stays until its log is unwanted, so a broken
+    /// follow is not restarted in a loop; `f` twice starts it again.
+    fn reconcile(
+        &mut self,
+        wanted: std::collections::BTreeMap<crate::logview::SourceKey, String>,
+        transports: &[Transport],
+        tx: &mpsc::Sender<FollowMsg>,
+    ) {
+        let gone: Vec<_> = self
+            .running
+            .keys()
+            .filter(|k| !wanted.contains_key(k))
+            .copied()
+            .collect();
+        for k in gone {
+            if let Some(f) = self.running.remove(&k) {
+                let _ = f.stop.send(());
+                self.stopping.push(f.task);
+            }
+        }
+        self.stopping.retain(|t| !t.is_finished());
+        for (key, command) in wanted {
+            if self.running.contains_key(&key) {
+                continue;
+            }
+            let Some(transport) = transports.get(key.host).cloned() else {
+                continue;
+            };
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(follow_task(transport, key, command, tx.clone(), stopped));
+            self.running.insert(key, Follow { stop, task });
+        }
+    }
+
+    /// Stops every follow and waits (bounded: a dead host must not hold the terminal) until
+    /// each has killed its command and closed its channel.
+    async fn stop_all(&mut self) {
+        for (_, f) in self.running.drain() {
+            let _ = f.stop.send(());
+            self.stopping.push(f.task);
+        }
+        let all = futures::future::join_all(self.stopping.drain(..));
+        let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
     }
 }
 

@@ -23,6 +23,7 @@ pub fn help_entries(keymap: &Keymap, readonly: bool) -> Vec<(String, String)> {
         Context::Alerts,
         Context::Runbook,
         Context::Exec,
+        Context::Logs,
     ] {
         let bindings: Vec<_> = keymap
             .bindings()

@@ -274,6 +274,14 @@ impl App {
                 self.invalidate();
             }
             Action::Ack => return self.ack_selected(),
+            Action::FollowLogs
+            | Action::StopFollowing
+            | Action::SearchLogs
+            | Action::NextMatch
+            | Action::PreviousMatch
+            | Action::CycleLogLevel
+            | Action::CycleLogWindow
+            | Action::ToggleLogLayout => self.logs_action(action),
         }
         Some(action)
     }

@@ -74,6 +74,22 @@ pub enum Action {
     CancelExec,
     /// Show the selected group's whole output in the Exec pane.
     ShowOutput,
+    /// Follow the selected row's host's logs, or stop following that host.
+    FollowLogs,
+    /// Stop following every log.
+    StopFollowing,
+    /// Type a search in the followed lines.
+    SearchLogs,
+    /// Jump to the next search match.
+    NextMatch,
+    /// Jump to the previous search match.
+    PreviousMatch,
+    /// Show only lines at the next minimum level.
+    CycleLogLevel,
+    /// Show only lines of the next time window.
+    CycleLogWindow,
+    /// Several hosts: merged by time, or side by side.
+    ToggleLogLayout,
 }
 
 /// Where a binding applies.
@@ -91,6 +107,8 @@ pub enum Context {
     Runbook,
     /// The Exec pane.
     Exec,
+    /// The logs pane (its keys come before the global ones there: `/` searches the lines).
+    Logs,
 }
 
 impl Context {
@@ -105,6 +123,7 @@ impl Context {
                 "runbook pane (while a question is open, keys go to it; Tab leaves)"
             }
             Context::Exec => "exec pane (while a confirmation is open, keys go to it; Tab leaves)",
+            Context::Logs => "logs pane (before the keys above: `/` searches the followed lines)",
         }
     }
 }
@@ -440,6 +459,62 @@ pub const BINDINGS: &[Binding] = &[
         Context::Runbook,
         "suspend the running runbook where it is: saved, audited, `:resume ID` continues it",
         Some("stop"),
+    ),
+    bind(
+        &[Key::Char('f')],
+        Action::FollowLogs,
+        Context::Logs,
+        "follow the row's host's logs as they are written (`tail -F`, `journalctl -f`), or stop following that host",
+        Some("follow"),
+    ),
+    bind(
+        &[Key::Char('F')],
+        Action::StopFollowing,
+        Context::Logs,
+        "stop following every log (nothing is left running on the hosts)",
+        None,
+    ),
+    bind(
+        &[Key::Char('/')],
+        Action::SearchLogs,
+        Context::Logs,
+        "search the followed lines: plain text, case-insensitive unless it has a capital; Enter keeps it, Esc clears",
+        Some("search"),
+    ),
+    bind(
+        &[Key::Char('n')],
+        Action::NextMatch,
+        Context::Logs,
+        "next search match",
+        None,
+    ),
+    bind(
+        &[Key::Char('N')],
+        Action::PreviousMatch,
+        Context::Logs,
+        "previous search match",
+        None,
+    ),
+    bind(
+        &[Key::Char('v')],
+        Action::CycleLogLevel,
+        Context::Logs,
+        "minimum level: all, debug, info, warning, error (lines of unknown level stay)",
+        Some("level"),
+    ),
+    bind(
+        &[Key::Char('t')],
+        Action::CycleLogWindow,
+        Context::Logs,
+        "time window: all, last 5m, 15m, 1h (by the line's own time, else its arrival)",
+        Some("window"),
+    ),
+    bind(
+        &[Key::Char('c')],
+        Action::ToggleLogLayout,
+        Context::Logs,
+        "several hosts: merged by time with a host prefix, or side by side in columns",
+        None,
     ),
 ];
 

@@ -50,6 +50,7 @@ pub const SLOTS: &[&str] = &[
     "chart",
     "key",
     "exec.odd",
+    "search.match",
 ];
 
 #[derive(Debug, Deserialize)]

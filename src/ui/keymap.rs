@@ -123,7 +123,7 @@ impl Context {
                 "runbook pane (while a question is open, keys go to it; Tab leaves)"
             }
             Context::Exec => "exec pane (while a confirmation is open, keys go to it; Tab leaves)",
-            Context::Logs => "logs pane (before the keys above: `/` searches the followed lines)",
+            Context::Logs => "logs pane",
         }
     }
 }
@@ -478,7 +478,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::Char('/')],
         Action::SearchLogs,
         Context::Logs,
-        "search the followed lines: plain text, case-insensitive unless it has a capital; Enter keeps it, Esc clears",
+        "search the followed lines (here instead of filtering rows): plain text, case-insensitive unless it has a capital; Enter keeps it, Esc clears",
         Some("search"),
     ),
     bind(
@@ -500,14 +500,14 @@ pub const BINDINGS: &[Binding] = &[
         Action::CycleLogLevel,
         Context::Logs,
         "minimum level: all, debug, info, warning, error (lines of unknown level stay)",
-        Some("level"),
+        None,
     ),
     bind(
         &[Key::Char('t')],
         Action::CycleLogWindow,
         Context::Logs,
         "time window: all, last 5m, 15m, 1h (by the line's own time, else its arrival)",
-        Some("window"),
+        None,
     ),
     bind(
         &[Key::Char('c')],
@@ -580,8 +580,8 @@ impl Keymap {
                 .filter(|b| b.action == Action::Help && contexts.contains(&b.context))
                 .filter_map(|b| item(b)),
         );
-        // A key a more specific context binds (Enter in the Exec pane) is hinted once, for
-        // what it does there.
+        // A key a more specific context binds (Enter in the Exec pane, the logs pane's `/`) is
+        // hinted once, for what it does there.
         let mut hinted: Vec<Key> = Vec::new();
         for ctx in contexts.iter().rev() {
             for b in self

@@ -412,16 +412,16 @@ impl Widget for FollowView<'_> {
         match v.layout {
             LogLayout::Merged => {
                 let lines = v.merged(self.now);
-                let several = v.sources().count() > 1;
-                let prefix = |l: &logview::Line| {
-                    several
-                        .then(|| {
-                            v.sources()
-                                .find(|(k, _)| **k == l.key)
-                                .map(|(_, s)| format!("{} {} │ ", s.host_name, s.log_name))
-                        })
-                        .flatten()
-                        .unwrap_or_default()
+                // `host log │ ` before each line, padded to one width, when there are several.
+                let names: BTreeMap<SourceKey, String> = v
+                    .sources()
+                    .map(|(k, s)| (*k, format!("{} {}", s.host_name, s.log_name)))
+                    .collect();
+                let width = names.values().map(|n| n.chars().count()).max().unwrap_or(0);
+                let several = names.len() > 1;
+                let prefix = |l: &logview::Line| match names.get(&l.key) {
+                    Some(n) if several => format!("{n:<width$} │ "),
+                    _ => String::new(),
                 };
                 draw_lines(t, &lines, current, query, &prefix, inner, buf);
             }

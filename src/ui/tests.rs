@@ -534,6 +534,7 @@ pane_snapshots! {
     disks_pane: |a| goto(a, "disks");
     certs_pane: |a| goto(a, "certs");
     logs_pane: |a| goto(a, "logs");
+    logs_following_two_hosts_searched: follow_two_hosts_and_search;
     alerts_pane: |a| goto(a, "alerts");
     runbook_pane: |a| goto(a, "runbook");
     help_overlay: |a| { key(a, KeyCode::Char('?')); };
@@ -1113,7 +1114,7 @@ fn docs_console_md_matches_the_key_map_and_the_panes() {
     let mut want = replace_section(&doc, "keymap", &Keymap::new(false).markdown());
     want = replace_section(&want, "commands", &palette::markdown(false));
     type Setup = fn(&mut App);
-    let captures: [(&str, Setup); 11] = [
+    let captures: [(&str, Setup); 12] = [
         ("fleet", |_| {}),
         ("fleet_grouped", |a| {
             key(a, KeyCode::Char('b'));
@@ -1137,6 +1138,7 @@ fn docs_console_md_matches_the_key_map_and_the_panes() {
             key(a, KeyCode::Char('j'));
             key(a, KeyCode::Char('j'));
         }),
+        ("logs_follow", follow_two_hosts_and_search),
         ("alerts", |a| goto(a, "alerts")),
         ("help", |a| {
             key(a, KeyCode::Char('?'));
@@ -1966,4 +1968,139 @@ fn frames_never_tick_the_store() {
     assert_eq!(app.store().version(), version, "a frame changed the store");
     app.on_tick(at(T0 + 600));
     assert!(app.store().version() > version, "a tick judges the store");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The logs pane following two hosts (lines fed as the follow tasks would), searched
+
+/// `f` on fisco-3 and on dvn-pg-1, lines from both (FISCO in UTC+8, journald JSON), then a
+/// search for `timeout` and `n`.
+fn follow_two_hosts_and_search(a: &mut App) {
+    use crate::logview::{SourceKey, SourceState};
+    use logs_pane::FollowMsg;
+    goto(a, "logs");
+    key(a, KeyCode::Char('j'));
+    key(a, KeyCode::Char('j'));
+    key(a, KeyCode::Char('f'));
+    key(a, KeyCode::Char('j'));
+    key(a, KeyCode::Char('j'));
+    key(a, KeyCode::Char('f'));
+    let fisco = SourceKey { host: 2, log: 0 };
+    let api = SourceKey { host: 4, log: 0 };
+    assert_eq!(
+        a.follows_wanted().into_iter().collect::<Vec<_>>(),
+        [
+            (
+                fisco,
+                "tail -n 0 -F -- \"$HOME\"/nodes/log/log.log".to_string()
+            ),
+            (
+                api,
+                "journalctl -f -n 0 --no-pager -o json -u dvn-api.service".to_string()
+            ),
+        ]
+    );
+    for k in [fisco, api] {
+        a.on_follow(FollowMsg::State(k, SourceState::Following));
+    }
+    let lines = [
+        (
+            fisco,
+            40,
+            "info|2027-01-15 15:59:20.000000|[SYNC] block sync, number=10029",
+        ),
+        (
+            api,
+            35,
+            r#"{"__REALTIME_TIMESTAMP":"1799999965000000","PRIORITY":"3","SYSLOG_IDENTIFIER":"dvn-api","MESSAGE":"upstream timeout after 30s"}"#,
+        ),
+        (
+            fisco,
+            30,
+            "error|2027-01-15 15:59:30.000000|[CONSENSUS] view change timeout, toView=42",
+        ),
+        (fisco, 29, "  at pbft::checkView (pbft.cpp:812)"),
+        (
+            fisco,
+            20,
+            "warning|2027-01-15 15:59:40.000000|[P2P] session closed, nodeID=7e5f2a1b",
+        ),
+        (
+            api,
+            15,
+            r#"{"__REALTIME_TIMESTAMP":"1799999985000000","PRIORITY":"6","SYSLOG_IDENTIFIER":"dvn-api","MESSAGE":"GET /health 200"}"#,
+        ),
+        (
+            fisco,
+            10,
+            "error|2027-01-15 15:59:50.000000|[CONSENSUS] view change timeout, toView=43",
+        ),
+    ];
+    for (k, ago, text) in lines {
+        a.on_follow(FollowMsg::Line(k, text.to_string(), at(T0 - ago)));
+    }
+    key(a, KeyCode::Char('/'));
+    typing(a, "timeout");
+    key(a, KeyCode::Enter);
+    key(a, KeyCode::Char('n'));
+}
+
+#[test]
+fn a_search_in_followed_lines_highlights_matches_and_steps() {
+    let mut app = app();
+    follow_two_hosts_and_search(&mut app);
+    assert!(
+        app.query.filter.is_none(),
+        "`/` searched instead of filtering rows"
+    );
+    let t = draw(&mut app, 120, 40);
+    let text = screen(&t);
+    assert!(text.contains("/timeout · 1/3"), "{text}");
+    assert!(
+        text.contains("following: fisco-3 node, dvn-pg-1 api"),
+        "{text}"
+    );
+    // The matched word is drawn in the theme's search.match style, the rest of the line not.
+    let buf = t.backend().buffer();
+    let (x, y) = (0..buf.area.height)
+        .find_map(|y| {
+            let row: String = (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            row.find("upstream timeout")
+                .map(|i| (row[..i].chars().count() as u16 + 9, y))
+        })
+        .expect("the api line");
+    let cell = &buf[(x, y)];
+    assert_eq!(cell.symbol(), "t");
+    assert_eq!(cell.fg, app.theme().colour("search.match"));
+    assert!(cell.modifier.contains(Modifier::REVERSED), "{cell:?}");
+    assert!(!buf[(x - 2, y)].modifier.contains(Modifier::REVERSED));
+    // `n` moved from the newest match (3/3) to the first; `N` goes back.
+    key(&mut app, KeyCode::Char('N'));
+    assert!(screen(&draw(&mut app, 120, 40)).contains("/timeout · 3/3"));
+    // Minimum level error: the warning and the info lines go, the continuation stays.
+    key(&mut app, KeyCode::Char('v'));
+    key(&mut app, KeyCode::Char('v'));
+    key(&mut app, KeyCode::Char('v'));
+    key(&mut app, KeyCode::Char('v'));
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("≥ error"), "{text}");
+    assert!(
+        !text.contains("session closed") && !text.contains("GET /health"),
+        "{text}"
+    );
+    assert!(text.contains("pbft::checkView"), "{text}");
+    // Leaving the pane stops every follow; coming back starts them again; `F` ends them.
+    key(&mut app, KeyCode::Tab);
+    assert!(app.follows_wanted().is_empty());
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.follows_wanted().len(), 2);
+    key(&mut app, KeyCode::Char('F'));
+    assert!(app.follows_wanted().is_empty());
+    // Esc while typing a search clears it.
+    key(&mut app, KeyCode::Char('/'));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.logs().view.search, None);
+    assert_eq!(app.pane(), Pane::Logs, "Esc ended the search, not the pane");
 }

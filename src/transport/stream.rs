@@ -9,7 +9,9 @@
 //!
 //! Ending a stream must leave nothing running on the host. Two things make sure of it:
 //! - closing (or dropping) the stream sends `KILL` to the session (OpenSSH signals the whole
-//!   process group of a session without a terminal) and closes the channel;
+//!   process group of a session without a terminal — but only with privilege separation, i.e.
+//!   an sshd started as root; an unprivileged sshd, like the test hosts', logs "session
+//!   signalling requires privilege separation" and ignores it) and closes the channel;
 //! - the command runs under [`guarded`]: a watchdog in the same shell reads the channel's stdin,
 //!   which nothing writes to, and kills the command when that stdin reaches its end — which
 //!   happens when the channel or the whole connection closes, even if the console died before

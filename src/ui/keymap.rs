@@ -478,7 +478,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::Char('/')],
         Action::SearchLogs,
         Context::Logs,
-        "search the followed lines (here instead of filtering rows): plain text, case-insensitive unless it has a capital; Enter keeps it, Esc clears",
+        "search the followed lines (with none, `/` filters rows as elsewhere): plain text, case-insensitive unless it has a capital; Enter keeps it, Esc clears",
         Some("search"),
     ),
     bind(

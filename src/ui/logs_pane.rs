@@ -174,6 +174,8 @@ fn logs_key(app: &mut App, key: KeyEvent) -> bool {
         return true;
     }
     match app.keymap.lookup(&key, &[Context::Logs]) {
+        // Nothing followed: `/` filters the rows, as in every other pane.
+        Lookup::Action(Action::SearchLogs) if app.logs.view.is_empty() => false,
         Lookup::Action(a) => {
             app.logs_action(a);
             true
@@ -430,10 +432,16 @@ impl Widget for FollowView<'_> {
                 let n = cols.len().clamp(1, MAX_COLUMNS);
                 let areas =
                     Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(inner);
-                for ((host, lines), col) in cols.iter().zip(areas.iter()) {
+                for (i, ((host, lines), col)) in cols.iter().zip(areas.iter()).enumerate() {
                     let name = self.hosts.get(*host).map_or("?", |h| h.name.as_str());
+                    // A rule between columns; the last one has the pane's border.
+                    let rule = if i + 1 < areas.len() {
+                        Borders::RIGHT
+                    } else {
+                        Borders::NONE
+                    };
                     let b = Block::new()
-                        .borders(Borders::RIGHT)
+                        .borders(rule)
                         .border_style(Style::new().fg(t.colour("border")))
                         .title(Span::styled(
                             format!("{name} "),

@@ -2091,6 +2091,24 @@ fn a_search_in_followed_lines_highlights_matches_and_steps() {
         "{text}"
     );
     assert!(text.contains("pbft::checkView"), "{text}");
+    // Side by side: one column per host, each with its own lines.
+    key(&mut app, KeyCode::Char('c'));
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("· columns ·"), "{text}");
+    let both = text
+        .lines()
+        .find(|l| l.contains("fisco-3 ") && l.contains("dvn-pg-1 "))
+        .unwrap_or_else(|| panic!("no row with both column titles:\n{text}"));
+    assert!(
+        both.find("fisco-3").unwrap() < both.find("dvn-pg-1").unwrap(),
+        "{both}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("view change") && l.contains("upstream timeout")),
+        "the two hosts' lines side by side:\n{text}"
+    );
+    key(&mut app, KeyCode::Char('c'));
     // Leaving the pane stops every follow; coming back starts them again; `F` ends them.
     key(&mut app, KeyCode::Tab);
     assert!(app.follows_wanted().is_empty());
@@ -2103,4 +2121,17 @@ fn a_search_in_followed_lines_highlights_matches_and_steps() {
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.logs().view.search, None);
     assert_eq!(app.pane(), Pane::Logs, "Esc ended the search, not the pane");
+}
+
+#[test]
+fn with_nothing_followed_slash_filters_the_logs_rows() {
+    let mut app = app();
+    goto(&mut app, "logs");
+    key(&mut app, KeyCode::Char('/'));
+    typing(&mut app, "dvn");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.query.filter.is_some());
+    assert!(app.logs().view.search.is_none());
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("logs — 1"), "{text}");
 }

@@ -36,7 +36,7 @@ use crate::view::{self, LogRow};
 /// always have room on it.
 pub const MAX_FOLLOWS_PER_HOST: usize = crate::transport::ssh::MAX_CHANNELS / 2;
 
-/// Hosts shown side by side at most; more are merged into the last column's note.
+/// Hosts shown side by side at most; the status line says how many more there are.
 const MAX_COLUMNS: usize = 4;
 
 /// The logs pane in the registry.
@@ -369,12 +369,18 @@ impl Widget for FollowView<'_> {
         };
         let title = format!(" {verb}: {} ", following.join(", "));
         let mut status = vec![v.level.label(), v.window.label()];
-        if v.sources()
+        let host_count = v
+            .sources()
             .map(|(k, _)| k.host)
             .collect::<BTreeSet<_>>()
-            .len()
-            > 1
-        {
+            .len();
+        if v.layout == LogLayout::Columns && host_count > MAX_COLUMNS {
+            status.push(format!(
+                "{} more hosts not shown: c merges",
+                host_count - MAX_COLUMNS
+            ));
+        }
+        if host_count > 1 {
             status.push(
                 match v.layout {
                     LogLayout::Merged => "merged",

@@ -316,3 +316,127 @@ fn the_console_follows_a_log_searches_it_and_stops_the_remote_tail() {
         remote_follow_processes(&fleet, 0).is_empty()
     });
 }
+
+/// A journald entry as `journalctl -o json` prints it, stamped now.
+fn journal_entry(priority: u8, message: &str) -> String {
+    let us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    format!(
+        r#"{{"__REALTIME_TIMESTAMP":"{us}","PRIORITY":"{priority}","SYSLOG_IDENTIFIER":"api","MESSAGE":"{message}"}}"#
+    )
+}
+
+/// Two hosts followed at once: h1's log file and h2's journald unit (the host has no systemd:
+/// its `journalctl`, first on the session's PATH, follows a file of JSON entries the test
+/// writes), merged with host prefixes, filtered by level (journald priorities and a `WARN`
+/// word), side by side with `c`; quitting leaves nothing on either host.
+#[test]
+fn two_hosts_merge_filter_by_level_and_sit_side_by_side() {
+    let mut fleet = TestFleet::start(FleetSpec::hosts(2));
+    let h1_log = fleet.host(0).home.join("logs").join("app.log");
+    fs::create_dir_all(h1_log.parent().unwrap()).unwrap();
+    fs::write(&h1_log, "").unwrap();
+    let h2_home = fleet.host(1).home;
+    let bin = h2_home.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let journal = h2_home.join("journal.json");
+    fs::write(&journal, "").unwrap();
+    let fake = bin.join("journalctl");
+    fs::write(
+        &fake,
+        "#!/bin/sh\n# A stand-in for journalctl: -f follows the entries the test writes; the\n\
+         # probe's tail (no -f) finds none.\n\
+         case \" $* \" in *\" -f \"*) exec tail -n 0 -F \"$HOME/journal.json\";; esac\n",
+    )
+    .unwrap();
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    fleet.set_host_env(1, &[("PATH", &path)]);
+    let mut opts = InventoryOpts::default();
+    opts.host_toml.insert(
+        0,
+        "logs = [{ name = \"app\", file = \"~/logs/app.log\" }]".into(),
+    );
+    opts.host_toml.insert(
+        1,
+        "logs = [{ name = \"api\", unit = \"dvn-api.service\" }]".into(),
+    );
+    let config = fleet.write_inventory(&opts);
+    let state = fleet.root().join("state");
+    let line = format!(
+        "{} --config {}; echo \"EXITED=$? END\"; sleep 30",
+        support::fleetdeck_bin().display(),
+        config.display()
+    );
+    let tmux = Tmux::start_with_env(
+        &line,
+        140,
+        40,
+        &[
+            ("XDG_STATE_HOME", state.to_str().unwrap()),
+            ("SSH_AUTH_SOCK", ""),
+            ("USER", "alice"),
+        ],
+    );
+    tmux.wait_for("2/2 reachable", WAIT);
+    tmux.send_keys(&[":"]);
+    tmux.send_literal("pane logs");
+    tmux.send_keys(&["Enter"]);
+    tmux.wait_for("unit dvn-api.service", WAIT);
+    tmux.send_keys(&["f", "j", "f"]);
+    tmux.wait_for("following: h1 app, h2 api ─", WAIT);
+    let journal_follows = || remote_pgrep(&fleet, 1, "[t]ail -n 0 -F .*journal[.]json");
+    eventually("both follows running on their hosts", || {
+        remote_tails(&fleet, 0, &h1_log).len() == 1 && !journal_follows().is_empty()
+    });
+    // Write to both until a line of each has come through, then the lines that count.
+    let deadline = Instant::now() + WAIT;
+    let mut k = 0;
+    loop {
+        let screen = tmux.capture();
+        if screen.contains("h1 app │ sync-") && screen.contains("api: sync-") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no followed lines:\n{screen}");
+        append(&h1_log, &format!("sync-{k}"));
+        append(&journal, &journal_entry(6, &format!("sync-{k}")));
+        k += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    append(&journal, &journal_entry(3, "db connection lost"));
+    append(&h1_log, "WARN cache cold");
+    append(&journal, &journal_entry(6, "GET /health 200"));
+    let screen = tmux.wait_until(WAIT, |s| {
+        s.contains("h2 api │")
+            && s.contains("db connection lost")
+            && s.contains("h1 app │ WARN cache cold")
+            && s.contains("GET /health 200")
+    });
+    let screen = screen.unwrap_or_else(|s| panic!("merged lines missing:\n{s}"));
+    assert!(screen.contains("· merged"), "{screen}");
+
+    // Minimum level error: the journald priority 3 entry stays; the WARN and info lines go.
+    tmux.send_keys(&["v", "v", "v", "v"]);
+    let screen = tmux.wait_for("≥ error", WAIT);
+    assert!(screen.contains("db connection lost"), "{screen}");
+    assert!(!screen.contains("cache cold"), "{screen}");
+    assert!(!screen.contains("GET /health"), "{screen}");
+
+    // Side by side: a column per host.
+    tmux.send_keys(&["c"]);
+    let screen = tmux.wait_for("· columns", WAIT);
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("│h1 ") && l.contains("│h2 ")),
+        "{screen}"
+    );
+
+    tmux.send_keys(&["q"]);
+    tmux.wait_for("EXITED=0 END", WAIT);
+    eventually("nothing left on either host after quitting", || {
+        remote_follow_processes(&fleet, 0).is_empty() && journal_follows().is_empty()
+    });
+}

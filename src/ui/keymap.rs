@@ -717,4 +717,34 @@ mod tests {
             }
         }
     }
+
+    /// The logs pane's keys come before the key map's (its pane hook looks them up first), so
+    /// a clash with a global or list key hides that key there: only `/` may do that, on purpose
+    /// (search instead of the row filter once lines are followed).
+    #[test]
+    fn the_logs_pane_shadows_only_the_slash() {
+        let logs: Vec<&Binding> = BINDINGS
+            .iter()
+            .filter(|b| b.context == Context::Logs)
+            .collect();
+        for b in BINDINGS
+            .iter()
+            .filter(|b| matches!(b.context, Context::Global | Context::List))
+        {
+            for k in b.keys {
+                if let Some(l) = logs.iter().find(|l| l.keys.contains(k)) {
+                    assert_eq!(
+                        (*k, l.action),
+                        (Key::Char('/'), Action::SearchLogs),
+                        "{k:?} of {:?} is hidden in the logs pane",
+                        b.action
+                    );
+                }
+            }
+        }
+        let km = Keymap::new(false);
+        let hints = km.hint_items(&[Context::Global, Context::List, Context::Logs]);
+        assert!(hints.contains(&"/ search".to_string()), "{hints:?}");
+        assert!(!hints.contains(&"/ filter".to_string()), "{hints:?}");
+    }
 }

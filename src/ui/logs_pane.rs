@@ -100,16 +100,26 @@ pub async fn follow_task(
         command,
         open_timeout: std::time::Duration::from_secs(15),
     };
-    let opened = tokio::select! {
-        r = transport.stream(&req) => r,
-        _ = &mut stop => return,
-    };
+    // Not raced against `stop`: a half-opened channel dropped mid-way could leave its command
+    // running until the connection closes. Opening is bounded by `open_timeout`; a stop that
+    // came meanwhile closes the stream at once.
+    let opened = transport.stream(&req).await;
+    let stop_came = !matches!(
+        stop.try_recv(),
+        Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+    );
     let mut stream = match opened {
+        Ok(s) if stop_came => {
+            s.close(std::time::Duration::from_secs(3)).await;
+            return;
+        }
         Ok(s) => s,
         Err(e) => {
-            let _ = tx
-                .send(FollowMsg::State(key, SourceState::Failed(e.to_string())))
-                .await;
+            if !stop_came {
+                let _ = tx
+                    .send(FollowMsg::State(key, SourceState::Failed(e.to_string())))
+                    .await;
+            }
             return;
         }
     };

@@ -2135,3 +2135,26 @@ fn with_nothing_followed_slash_filters_the_logs_rows() {
     let text = screen(&draw(&mut app, 120, 40));
     assert!(text.contains("logs — 1"), "{text}");
 }
+
+#[test]
+fn a_host_with_more_logs_than_channels_to_spare_follows_four_and_says_so() {
+    let five = (1..=5)
+        .map(|i| format!("{{ name = \"l{i}\", file = \"/var/log/l{i}.log\" }}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let inventory = INVENTORY.replace(
+        r#"logs = [{ name = "node", file = "~/nodes/log/log.log", format = "fisco" }]"#,
+        &format!("logs = [{five}]"),
+    );
+    let mut app = app_from(&inventory, false);
+    goto(&mut app, "logs");
+    key(&mut app, KeyCode::Char('f'));
+    let wanted = app.follows_wanted();
+    assert_eq!(wanted.len(), logs_pane::MAX_FOLLOWS_PER_HOST);
+    assert!(wanted.keys().all(|k| k.host == 0));
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(text.contains("not 1 more (at most 4 per host)"), "{text}");
+    // `f` again on the same host stops it.
+    key(&mut app, KeyCode::Char('f'));
+    assert!(app.follows_wanted().is_empty());
+}

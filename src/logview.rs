@@ -83,6 +83,9 @@ pub struct Line {
     pub level: Option<LogLevel>,
     /// The text shown (a journal entry as `HH:MM:SS ident: message`).
     pub text: String,
+    /// Whether the search holds it: worked out once, when the line comes or the search
+    /// changes, not on every frame.
+    pub matched: bool,
 }
 
 impl Line {
@@ -322,6 +325,10 @@ impl LogView {
             at: parsed.at,
             arrived,
             level,
+            matched: self
+                .search
+                .as_ref()
+                .is_some_and(|s| has_match(&parsed.text, &s.query)),
             text: parsed.text,
         });
     }
@@ -362,16 +369,19 @@ impl LogView {
             query: query.to_string(),
             current: None,
         });
+        for l in self.sources.values_mut().flat_map(|s| s.lines.iter_mut()) {
+            l.matched = !query.is_empty() && has_match(&l.text, query);
+        }
     }
 
     /// Matching lines shown at `now`, in merged order: their `seq`.
     fn match_seqs(&self, now: i64) -> Vec<u64> {
-        let Some(s) = &self.search else {
+        if self.search.is_none() {
             return Vec::new();
-        };
+        }
         self.merged(now)
             .into_iter()
-            .filter(|l| !find_matches(&l.text, &s.query).is_empty())
+            .filter(|l| l.matched)
             .map(|l| l.seq)
             .collect()
     }
@@ -400,16 +410,24 @@ impl LogView {
 
     /// `3/17`: the current match among the matching lines shown, if a search is set.
     pub fn match_count(&self, now: i64) -> Option<MatchCount> {
+        self.match_count_in(&self.merged(now))
+    }
+
+    /// [`LogView::match_count`] over `lines` already selected by [`LogView::merged`] (a frame
+    /// merges once).
+    pub fn match_count_in(&self, lines: &[&Line]) -> Option<MatchCount> {
         let s = self.search.as_ref()?;
-        let seqs = self.match_seqs(now);
-        let current = s
-            .current
-            .and_then(|c| seqs.iter().position(|&x| x == c))
-            .map_or(0, |i| i + 1);
-        Some(MatchCount {
-            current,
-            total: seqs.len(),
-        })
+        let mut total = 0;
+        let mut current = 0;
+        for l in lines {
+            if l.matched {
+                total += 1;
+                if Some(l.seq) == s.current {
+                    current = total;
+                }
+            }
+        }
+        Some(MatchCount { current, total })
     }
 
     /// Lines dropped off every ring.
@@ -445,46 +463,59 @@ pub fn merge_by_time(lists: Vec<Vec<&Line>>) -> Vec<&Line> {
 /// Byte ranges of `query` in `text`: smart case (case-insensitive unless the query has an
 /// upper-case letter), non-overlapping, left to right. Empty for an empty query.
 pub fn find_matches(text: &str, query: &str) -> Vec<Range<usize>> {
-    if query.is_empty() {
-        return Vec::new();
-    }
-    let sensitive = query.chars().any(char::is_uppercase);
-    let fold = |c: char| -> char {
-        if sensitive {
-            c
-        } else {
-            // One char in, one char out: keeps byte offsets of `text` meaningful.
-            c.to_lowercase().next().unwrap_or(c)
-        }
-    };
-    let q: Vec<char> = query.chars().map(fold).collect();
     let mut out = Vec::new();
     let mut from = 0;
-    while from < text.len() {
-        let mut chars = text[from..].char_indices();
-        let mut end = None;
+    while let Some(r) = find_from(text, query, from) {
+        from = r.end;
+        out.push(r);
+    }
+    out
+}
+
+/// Whether `text` holds `query` (smart case, as [`find_matches`]).
+pub fn has_match(text: &str, query: &str) -> bool {
+    find_from(text, query, 0).is_some()
+}
+
+/// The first match of `query` at or after byte `from` of `text`.
+fn find_from(text: &str, query: &str, from: usize) -> Option<Range<usize>> {
+    if query.is_empty() || from >= text.len() {
+        return None;
+    }
+    if query.chars().any(char::is_uppercase) {
+        return text[from..]
+            .find(query)
+            .map(|i| from + i..from + i + query.len());
+    }
+    if query.is_ascii() {
+        // The common case, kept cheap (every followed line is searched on every frame): bytes
+        // compared without case; an ASCII needle never matches inside a multi-byte character.
+        let (hay, needle) = (text.as_bytes(), query.as_bytes());
+        let last_start = hay.len().checked_sub(needle.len())?;
+        let first = needle[0].to_ascii_lowercase();
+        return (from..=last_start)
+            .filter(|&i| hay[i].to_ascii_lowercase() == first)
+            .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+            .map(|i| i..i + needle.len());
+    }
+    // Any other text, a character at a time; one char in, one char out keeps byte offsets.
+    let fold = |c: char| c.to_lowercase().next().unwrap_or(c);
+    let q: Vec<char> = query.chars().map(fold).collect();
+    let mut start = from;
+    while start < text.len() {
         let mut matched = 0;
-        for (off, c) in chars.by_ref() {
+        for (off, c) in text[start..].char_indices() {
             if fold(c) != q[matched] {
                 break;
             }
             matched += 1;
             if matched == q.len() {
-                end = Some(from + off + c.len_utf8());
-                break;
+                return Some(start..start + off + c.len_utf8());
             }
         }
-        match end {
-            Some(e) => {
-                out.push(from..e);
-                from = e;
-            }
-            None => {
-                from += text[from..].chars().next().map_or(1, char::len_utf8);
-            }
-        }
+        start += text[start..].chars().next().map_or(1, char::len_utf8);
     }
-    out
+    None
 }
 
 /// A followed line, taken apart.
@@ -894,6 +925,7 @@ mod tests {
                 arrived: 0,
                 level: None,
                 text: "a50".into(),
+                matched: false,
             },
             Line {
                 seq: 2,
@@ -902,6 +934,7 @@ mod tests {
                 arrived: 0,
                 level: None,
                 text: "a40".into(),
+                matched: false,
             },
         );
         let c = Line {
@@ -911,6 +944,7 @@ mod tests {
             arrived: 0,
             level: None,
             text: "b45".into(),
+            matched: false,
         };
         assert_eq!(
             texts(&merge_by_time(vec![vec![&a, &b], vec![&c]])),
@@ -927,6 +961,9 @@ mod tests {
         assert_eq!(find_matches("Error: an error", "Error"), vec![0..5]);
         assert_eq!(find_matches("ÄÖ äö", "äö"), [0..4, 5..9]);
         assert_eq!(find_matches("aaa", "aa"), vec![0..2]);
+        assert_eq!(find_matches("ä ERROR error", "error"), vec![3..8, 9..14]);
+        assert_eq!(find_matches("ab", "abc"), Vec::<Range<usize>>::new());
+        assert!(has_match("x TimeOut", "timeout") && !has_match("x timeout", "TimeOut"));
         assert!(find_matches("abc", "").is_empty());
 
         let mut v = LogView::default();
@@ -957,10 +994,14 @@ mod tests {
                 total: 3
             })
         );
+        // A line that comes after the search is judged as it comes.
+        v.push(K1, "late error", 5);
+        assert_eq!(v.match_count(10).unwrap().total, 4);
+        assert_eq!(v.search_step(10, true), Some(6));
         // Filtered out lines are not matches.
         v.level = LevelFilter::AtLeast(LogLevel::Error);
         v.window = TimeWindow::Last(8);
-        assert_eq!(v.match_count(10).unwrap().total, 2);
+        assert_eq!(v.match_count(10).unwrap().total, 3, "ERROR y, error z, late error");
         v.set_search("");
         assert_eq!(v.search, None);
     }

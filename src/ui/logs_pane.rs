@@ -404,7 +404,8 @@ impl Widget for FollowView<'_> {
         } else if let Some(s) = &v.search {
             status.push(format!("/{}", s.query));
         }
-        if let Some(c) = v.match_count(self.now) {
+        let merged = v.merged(self.now);
+        if let Some(c) = v.match_count_in(&merged) {
             status.push(format!("{}/{}", c.current, c.total));
         }
         if v.dropped() > 0 {
@@ -429,7 +430,6 @@ impl Widget for FollowView<'_> {
         let query = v.search.as_ref().map(|s| s.query.as_str()).unwrap_or("");
         match v.layout {
             LogLayout::Merged => {
-                let lines = v.merged(self.now);
                 // `host log │ ` before each line, padded to one width, when there are several.
                 let names: BTreeMap<SourceKey, String> = v
                     .sources()
@@ -441,7 +441,7 @@ impl Widget for FollowView<'_> {
                     Some(n) if several => format!("{n:<width$} │ "),
                     _ => String::new(),
                 };
-                draw_lines(t, &lines, current, query, &prefix, inner, buf);
+                draw_lines(t, &merged, current, query, &prefix, inner, buf);
             }
             LogLayout::Columns => {
                 let cols = v.columns(self.now);

@@ -1001,7 +1001,11 @@ mod tests {
         // Filtered out lines are not matches.
         v.level = LevelFilter::AtLeast(LogLevel::Error);
         v.window = TimeWindow::Last(8);
-        assert_eq!(v.match_count(10).unwrap().total, 3, "ERROR y, error z, late error");
+        assert_eq!(
+            v.match_count(10).unwrap().total,
+            3,
+            "ERROR y, error z, late error"
+        );
         v.set_search("");
         assert_eq!(v.search, None);
     }

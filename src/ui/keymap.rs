@@ -464,7 +464,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::Char('f')],
         Action::FollowLogs,
         Context::Logs,
-        "follow the row's host's logs as they are written (`tail -F`, `journalctl -f`), or stop following that host",
+        "follow the row's host's logs as they are written (`tail -F`, `journalctl -f`) — every marked host's when it is marked — or stop following that host",
         Some("follow"),
     ),
     bind(

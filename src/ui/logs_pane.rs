@@ -238,6 +238,20 @@ impl App {
             self.notify(format!("stopped following {name}"), false);
             return;
         }
+        // A marked host brings the other marked ones (Space on the fleet table), as `:exec`
+        // runs on the marks: several hosts' logs side by side or merged in one key.
+        let hosts: Vec<usize> = if self.marks.contains(&host) {
+            self.marks.iter().copied().collect()
+        } else {
+            vec![host]
+        };
+        for h in hosts {
+            self.follow_host(h);
+        }
+    }
+
+    fn follow_host(&mut self, host: usize) {
+        let name = self.fleet.hosts[host].name.clone();
         let logs = &self.fleet.hosts[host].logs;
         if logs.is_empty() {
             self.notify(format!("{name} has no logs configured"), true);

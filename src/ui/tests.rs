@@ -2158,3 +2158,25 @@ fn a_host_with_more_logs_than_channels_to_spare_follows_four_and_says_so() {
     key(&mut app, KeyCode::Char('f'));
     assert!(app.follows_wanted().is_empty());
 }
+
+#[test]
+fn following_a_marked_host_follows_every_marked_host() {
+    use crate::logview::SourceKey;
+    let mut app = app();
+    // Space on the fleet table marks hosts; here fisco-3 (2) and dvn-pg-1 (4).
+    app.marks.extend([2, 4]);
+    goto(&mut app, "logs");
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('f'));
+    let followed: Vec<SourceKey> = app.follows_wanted().into_keys().collect();
+    assert_eq!(
+        followed,
+        [SourceKey { host: 2, log: 0 }, SourceKey { host: 4, log: 0 }],
+        "f on a marked host follows the marks"
+    );
+    // `f` on a followed host stops that one only.
+    key(&mut app, KeyCode::Char('f'));
+    let followed: Vec<SourceKey> = app.follows_wanted().into_keys().collect();
+    assert_eq!(followed, [SourceKey { host: 4, log: 0 }]);
+}

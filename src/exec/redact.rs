@@ -4,6 +4,7 @@
 //! `--secret-env NAME`: the command text that is recorded keeps the placeholder, and the value
 //! is masked wherever it shows anyway), and words that *look* like credentials in text the
 //! operator typed — `PGPASSWORD=…`, `--token …`, `Authorization: Bearer …`, `https://user:pw@…`,
+//! `curl -u user:pw`,
 //! well-known token prefixes (`ghp_`, `glpat-`, `xoxb-`, `AKIA…`, JWTs) and long random-looking
 //! words. What is masked becomes [`crate::audit::REDACTED`]. This errs on the side of masking:
 //! a 40-digit commit hash is hidden too, which costs the reader of the log a detail, never a
@@ -45,6 +46,12 @@ static USERINFO: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
 });
 
+/// `curl -u user:password`, `--user user:password` (wget, httpie and friends): the user is kept.
+static USER_FLAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"((?:^|\s)(?:-u\s*|--user[=\s]\s*)['\x22]?[^\s:'\x22]+:)([^\s'\x22;&|]+)")
+        .unwrap_or_else(|e| panic!("built-in pattern: {e}"))
+});
+
 /// Well-known token shapes (group 1), and long words (group 2) that may be keys.
 static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -59,6 +66,7 @@ pub fn mask_tokens(text: &str) -> String {
     let text = ASSIGNED.replace_all(text, keep_key);
     let text = FLAG_VALUE.replace_all(&text, keep_key);
     let text = SCHEME.replace_all(&text, keep_key);
+    let text = USER_FLAG.replace_all(&text, keep_key);
     let text = USERINFO.replace_all(&text, |c: &Captures<'_>| {
         format!("{}{REDACTED}{}", &c[1], &c[3])
     });
@@ -104,6 +112,23 @@ mod tests {
             mask_tokens("curl -H 'X-Auth-Token: abc123' x"),
             "curl -H 'X-Auth-Token: ***' x"
         );
+    }
+
+    #[test]
+    fn user_and_password_flags_keep_the_user_and_lose_the_password() {
+        assert_eq!(
+            mask_tokens("curl -u ops:hunter2 https://x/"),
+            "curl -u ops:*** https://x/"
+        );
+        assert_eq!(
+            mask_tokens("curl -s --user 'ops:hunter2' x"),
+            "curl -s --user 'ops:***' x"
+        );
+        assert_eq!(mask_tokens("wget --user=ops:pw x"), "wget --user=ops:*** x");
+        // A user alone, and `-u` meaning something else, are left as they are.
+        assert_eq!(mask_tokens("curl -u ops x"), "curl -u ops x");
+        assert_eq!(mask_tokens("sort -u a.txt"), "sort -u a.txt");
+        assert_eq!(mask_tokens("ps -u root"), "ps -u root");
     }
 
     #[test]

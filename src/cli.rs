@@ -36,9 +36,13 @@ use crate::inventory::{self, Fleet};
 pub enum Command {
     /// Poll every selected host once and print a table or JSON; exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Status {
-        /// Print the JSON document described in docs/status-json.md.
-        #[arg(long)]
+        /// Print the JSON document described in docs/status-json.md (same as `--format json`).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// What to print: table, json, nagios (the monitoring-plugin line) or prometheus (the
+        /// text format for node_exporter's textfile collector); docs/monitoring.md.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<status::Format>,
         /// Only hosts whose name matches this glob, or `@GROUP`: the hosts of that group.
         #[arg(long, value_name = "GLOB")]
         hosts: Option<String>,
@@ -75,8 +79,20 @@ impl Command {
     /// Runs the command with the global `--config` and `--readonly`; returns the exit code.
     pub async fn run(self, config: Option<&Path>, readonly: bool) -> u8 {
         match self {
-            Command::Status { json, hosts, group } => match load_fleet(config, 3) {
-                Ok(fleet) => status::run(fleet, json, hosts.as_deref(), group.as_deref()).await,
+            Command::Status {
+                json,
+                format,
+                hosts,
+                group,
+            } => match load_fleet(config, 3) {
+                Ok(fleet) => {
+                    let format = if json {
+                        status::Format::Json
+                    } else {
+                        format.unwrap_or_default()
+                    };
+                    status::run(fleet, format, hosts.as_deref(), group.as_deref()).await
+                }
                 Err(code) => code,
             },
             Command::Config { command } => match load_fleet(config, 2) {

@@ -17,6 +17,7 @@ pub mod host_path;
 pub mod inventory;
 pub mod logfile;
 pub mod logview;
+pub mod metrics;
 pub mod mounts;
 pub mod observation;
 pub mod poller;

@@ -1,5 +1,6 @@
-//! `fleetdeck status`: poll every selected host once, print the status table or the
-//! `status --json` document (docs/status-json.md), and exit like a monitoring plugin: 0 OK,
+//! `fleetdeck status`: poll every selected host once, print the status table, the
+//! `status --json` document (docs/status-json.md), the monitoring-plugin line (`--format nagios`)
+//! or the Prometheus text format (`--format prometheus`, docs/monitoring.md), and exit like a monitoring plugin: 0 OK,
 //! 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for an inventory or selection it cannot use).
 //!
 //! The document, the table text and the exit code are built by [`crate::report`] (pure, shared
@@ -15,11 +16,25 @@ use super::prompt::TtyPrompt;
 use crate::inventory::Fleet;
 use crate::store::Store;
 use crate::transport::ssh::SshShared;
-use crate::{poller, report};
+use crate::{metrics, poller, report};
+
+/// What `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// The status table.
+    #[default]
+    Table,
+    /// The JSON document of docs/status-json.md (same as `--json`).
+    Json,
+    /// The monitoring-plugin first line with perfdata.
+    Nagios,
+    /// The Prometheus text format (node_exporter's textfile collector).
+    Prometheus,
+}
 
 /// Runs `fleetdeck status`; returns the exit code.
-pub async fn run(fleet: Fleet, json: bool, hosts: Option<&str>, group: Option<&str>) -> u8 {
-    match status(fleet, json, hosts, group).await {
+pub async fn run(fleet: Fleet, format: Format, hosts: Option<&str>, group: Option<&str>) -> u8 {
+    match status(fleet, format, hosts, group).await {
         Ok(code) => code,
         Err(e) => {
             writeln!(out::stderr(), "fleetdeck: {e:#}");
@@ -30,7 +45,7 @@ pub async fn run(fleet: Fleet, json: bool, hosts: Option<&str>, group: Option<&s
 
 async fn status(
     fleet: Fleet,
-    json: bool,
+    format: Format,
     hosts: Option<&str>,
     group: Option<&str>,
 ) -> anyhow::Result<u8> {
@@ -46,11 +61,14 @@ async fn status(
         store.now(),
     );
     let mut out = out::stdout();
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        out.write_str(&report::status_table(&report, colour));
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?),
+        Format::Table => {
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            out.write_str(&report::status_table(&report, colour));
+        }
+        Format::Nagios => writeln!(out, "{}", metrics::nagios_line(&report)),
+        Format::Prometheus => out.write_str(&metrics::prometheus_text(&report)),
     }
     Ok(report::exit_code(&report))
 }

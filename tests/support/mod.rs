@@ -32,6 +32,7 @@ pub mod fixtures;
 pub mod fleet;
 pub mod netns;
 pub mod postgres;
+pub mod prometheus;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,223 @@
+//! The monitoring peers: Debian's `prometheus-node-exporter` and `prometheus`, started on free
+//! loopback ports with their own temp directories and stopped by PID when dropped (never by name).
+//! A missing binary is a test failure saying how to install it (`scripts/test` does).
+//!
+//! [`http_get`] is a minimal HTTP/1.0 client over `std::net` for the tests' reads of
+//! `/metrics` and `/api/v1/query` (no extra client features needed).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use super::fleet::free_port;
+
+/// How long a peer may take to answer its first request (generous: 2 shared cores).
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+fn binary(path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    assert!(
+        p.exists(),
+        "{path} is missing: install Debian's prometheus prometheus-node-exporter \
+         prometheus-alertmanager (scripts/test does, with no service started)"
+    );
+    p
+}
+
+/// `GET path` on 127.0.0.1:port; the status code and body, or why it failed.
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    http_request(port, "GET", path)
+}
+
+/// One HTTP/1.0 request with no body on 127.0.0.1:port; the status code and body.
+pub fn http_request(port: u16, method: &str, path: &str) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("write: {e}"))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no header end in {text:?}"))?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status code in {head:?}"))?;
+    Ok((code, body.to_string()))
+}
+
+/// Polls `GET path` until it answers 200, up to `deadline`; the body.
+pub fn wait_for_ok(port: u16, path: &str, deadline: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        match http_get(port, path) {
+            Ok((200, body)) => return body,
+            other if start.elapsed() > deadline => {
+                panic!("GET 127.0.0.1:{port}{path} never answered 200: last {other:?}")
+            }
+            _ => sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn stop(child: &mut Child) {
+    // SIGTERM by PID lets the peer flush and exit; SIGKILL if it has not within 10 s.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A node_exporter with only the textfile collector, reading `textfile_dir()`.
+pub struct NodeExporter {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl NodeExporter {
+    /// Starts it and waits until `/metrics` answers.
+    pub fn start() -> NodeExporter {
+        let bin = binary("/usr/bin/prometheus-node-exporter");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("textfile")).expect("textfile dir");
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("node_exporter.log")).expect("log");
+        let child = Command::new(bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .arg(format!(
+                "--collector.textfile.directory={}",
+                dir.path().join("textfile").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus-node-exporter");
+        let ne = NodeExporter { child, port, dir };
+        wait_for_ok(port, "/metrics", START_DEADLINE);
+        ne
+    }
+
+    /// The textfile collector's directory (`*.prom` files).
+    pub fn textfile_dir(&self) -> PathBuf {
+        self.dir.path().join("textfile")
+    }
+
+    /// Its `/metrics` text.
+    pub fn metrics(&self) -> String {
+        wait_for_ok(self.port, "/metrics", START_DEADLINE)
+    }
+
+    /// Its log (stderr), for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node_exporter.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeExporter {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// A Prometheus server scraping the given targets every second.
+pub struct Prometheus {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts it with one job, `job`, scraping `targets` (`127.0.0.1:PORT`) every second, and
+    /// waits until it is ready.
+    pub fn start(job: &str, targets: &[String]) -> Prometheus {
+        let bin = binary("/usr/bin/prometheus");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let list = targets
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: '{job}'\n    static_configs:\n      - targets: [{list}]\n"
+        );
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).expect("write prometheus.yml");
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus");
+        let p = Prometheus { child, port, dir };
+        wait_for_ok(port, "/-/ready", START_DEADLINE);
+        p
+    }
+
+    /// The instant query `promql` through `/api/v1/query`: the parsed JSON answer.
+    pub fn query(&self, promql: &str) -> serde_json::Value {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let body = wait_for_ok(
+            self.port,
+            &format!("/api/v1/query?query={encoded}"),
+            START_DEADLINE,
+        );
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("query answer {body:?}: {e}"))
+    }
+
+    /// Its log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// Its data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}

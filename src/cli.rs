@@ -1,5 +1,5 @@
 //! The headless front end: every `fleetdeck` subcommand (`status`, `run`, `exec`, `runbook`,
-//! `audit`, `config`, `ssh`), the questions they ask on a terminal ([`prompt`], `tty`) and the one
+//! `audit`, `config`, `ssh`, `serve`), the questions they ask on a terminal ([`prompt`], `tty`) and the one
 //! place their text reaches stdout and stderr ([`out`]).
 //!
 //! Each command is a thin reader of the core (inventory, poller, state, health, [`crate::report`],
@@ -21,6 +21,7 @@ pub mod out;
 pub mod prompt;
 pub mod run;
 pub mod runbook;
+pub mod serve;
 pub mod ssh;
 pub mod status;
 mod tty;
@@ -73,6 +74,9 @@ pub enum Command {
     /// An interactive shell on an inventory host over fleetdeck's verified connection (audited);
     /// exits with the remote shell's status.
     Ssh(ssh::SshArgs),
+    /// Poll without a screen and serve `GET /metrics` (Prometheus) and `GET /status.json`
+    /// read-only over HTTP (loopback unless `--listen` names another address); SIGTERM stops it.
+    Serve(serve::ServeArgs),
 }
 
 impl Command {
@@ -111,6 +115,10 @@ impl Command {
             Command::Audit { command } => audit::run(command),
             Command::Ssh(args) => match load_fleet(config, 2) {
                 Ok(fleet) => ssh::run(fleet, readonly, args).await,
+                Err(code) => code,
+            },
+            Command::Serve(args) => match load_fleet(config, 2) {
+                Ok(fleet) => serve::run(fleet, args).await,
                 Err(code) => code,
             },
         }

@@ -1,0 +1,185 @@
+//! `fleetdeck serve`: the poller without a screen, read over HTTP by the monitoring stack
+//! (docs/monitoring.md).
+//!
+//! It polls the selected hosts on their intervals (the same [`Poller`] and [`Store`] the console
+//! uses: observations folded in, a tick every second) and answers two read-only paths:
+//! `GET /metrics` (the Prometheus text format of [`crate::metrics`]) and `GET /status.json` (the
+//! `status --json` document). Any other path is 404, any other method 405: nothing that acts on
+//! a host is reachable over HTTP. Both answers are rendered once per store change and shared,
+//! so a scrape costs a copy, not a pass over the fleet. SIGTERM or SIGINT stops it (exit 0).
+//!
+//! Exit codes: 0 stopped by a signal, 1 it could not start (listen address taken, a transport
+//! it cannot build), 2 bad usage (an inventory or selection it cannot use).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use super::out;
+use super::prompt::TtyPrompt;
+use crate::inventory::Fleet;
+use crate::poller::{self, Poller};
+use crate::store::{Msg, Store};
+use crate::transport::ssh::SshShared;
+use crate::{metrics, report};
+
+/// The default listen address: loopback only (another address must be named with `--listen`).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9184";
+
+/// `fleetdeck serve` options.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; loopback by default, any other address only when named here.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Only hosts whose name matches this glob, or `@GROUP`: the hosts of that group.
+    #[arg(long, value_name = "GLOB")]
+    pub hosts: Option<String>,
+    /// Only hosts in this group (or consensus group).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+/// What the HTTP side answers: rendered from the store after each change.
+#[derive(Debug, Default)]
+struct Snapshot {
+    metrics: Bytes,
+    status_json: Bytes,
+}
+
+/// Runs `fleetdeck serve`; returns the exit code.
+pub async fn run(fleet: Fleet, args: ServeArgs) -> u8 {
+    let selected = match fleet.select(args.hosts.as_deref(), args.group.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            writeln!(out::stderr(), "fleetdeck: {e}");
+            return 2;
+        }
+    };
+    match serve(fleet, selected, args.listen).await {
+        Ok(()) => 0,
+        Err(e) => {
+            writeln!(out::stderr(), "fleetdeck: {e:#}");
+            1
+        }
+    }
+}
+
+async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow::Result<()> {
+    let shared = SshShared::new(Arc::new(TtyPrompt));
+    let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let local = listener.local_addr()?;
+    writeln!(
+        out::stderr(),
+        "fleetdeck: serving /metrics and /status.json on http://{local}"
+    );
+    let fleet = Arc::new(fleet);
+    let mut store = Store::new(fleet.clone());
+    let snapshot = Arc::new(RwLock::new(render(&store, &selected)?));
+    let (tx, mut observations) = mpsc::channel(1024);
+    let _poller = Poller::spawn(fleet, transports, selected.clone(), tx);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut rendered = store.version();
+    loop {
+        tokio::select! {
+            Some(obs) = observations.recv() => {
+                let mut all = vec![obs];
+                while let Ok(more) = observations.try_recv() {
+                    all.push(more);
+                }
+                store.update(Msg::ObservedAll(all));
+            }
+            _ = tick.tick() => {
+                store.update(Msg::Tick { now: SystemTime::now() });
+            }
+            accepted = listener.accept() => {
+                // A failed accept (out of descriptors) loses one connection, not the server.
+                if let Ok((stream, _)) = accepted {
+                    let snapshot = snapshot.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let snapshot = snapshot.clone();
+                            async move { Ok::<_, std::convert::Infallible>(answer(&req, &snapshot)) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+        if store.version() != rendered {
+            rendered = store.version();
+            let fresh = render(&store, &selected)?;
+            *snapshot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
+    }
+    Ok(())
+}
+
+fn render(store: &Store, selected: &[usize]) -> anyhow::Result<Snapshot> {
+    let report = report::status_report(
+        store.fleet(),
+        store.state(),
+        store.health(),
+        selected,
+        store.now(),
+    );
+    let mut json = serde_json::to_string_pretty(&report)?;
+    json.push('\n');
+    Ok(Snapshot {
+        metrics: Bytes::from(metrics::prometheus_text(&report)),
+        status_json: Bytes::from(json),
+    })
+}
+
+/// The answer to one request: read-only, two paths.
+fn answer<B>(req: &Request<B>, snapshot: &RwLock<Snapshot>) -> Response<Full<Bytes>> {
+    let snap = snapshot.read().unwrap_or_else(|p| p.into_inner());
+    let (body, content_type) = match req.uri().path() {
+        "/metrics" => (
+            snap.metrics.clone(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        "/status.json" => (snap.status_json.clone(), "application/json"),
+        _ => return plain(StatusCode::NOT_FOUND, "not found: /metrics, /status.json\n"),
+    };
+    if req.method() != Method::GET {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+        return r;
+    }
+    let mut r = Response::new(Full::new(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}

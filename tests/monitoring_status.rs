@@ -263,3 +263,35 @@ fn prometheus_format_is_valid_and_node_exporter_reads_it_from_the_textfile_direc
         );
     }
 }
+
+#[test]
+fn docs_monitoring_lists_every_metric() {
+    let doc = std::fs::read_to_string(support::repo_root().join("docs/monitoring.md"))
+        .expect("docs/monitoring.md");
+    let mut documented = BTreeMap::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `fleetdeck_")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let name = cells[1].trim_matches('`').to_string();
+        let labels: Vec<String> = cells[3]
+            .split(',')
+            .map(|l| l.trim().trim_matches('`').to_string())
+            .collect();
+        documented.insert(name, (cells[2].to_string(), labels));
+    }
+    let emitted: BTreeMap<String, (String, Vec<String>)> = fleetdeck::metrics::METRICS
+        .iter()
+        .map(|d| {
+            (
+                d.name.to_string(),
+                (
+                    d.kind.as_str().to_string(),
+                    d.labels.iter().map(|l| l.to_string()).collect(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        documented, emitted,
+        "docs/monitoring.md's metric table and src/metrics.rs differ"
+    );
+}

@@ -399,6 +399,84 @@ mod tests {
     }
 
     #[test]
+    fn exposition_of_a_polled_host_escapes_label_values() {
+        use crate::inventory::{ConfigSource, load_fleet_from_str};
+        use crate::observation::*;
+        use std::time::{Duration, SystemTime};
+        let fleet = load_fleet_from_str(
+            r#"
+[fleet]
+name = "t"
+[[hosts]]
+name = "a1"
+address = "10.0.0.1"
+services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
+disks = [{ mount = "/data" }]
+chain = { kind = "ethereum", rpc = "http://127.0.0.1:8545" }
+"#,
+            ConfigSource::Embedded,
+        )
+        .unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut state = crate::state::FleetState::new(1);
+        state.apply(Observation {
+            host: 0,
+            started: now,
+            elapsed: Duration::from_millis(250),
+            outcome: Ok(Probed {
+                host_time: Some(1_800_000_000),
+                services: vec![ServiceObs {
+                    name: "geth".into(),
+                    state: ServiceState::Failed,
+                    detail: String::new(),
+                    since: None,
+                    restarts: None,
+                }],
+                disks: vec![DiskObs {
+                    mount: "/data".into(),
+                    usage: Ok(DiskUsage {
+                        filesystem: "/dev/vdb".into(),
+                        total_bytes: 1000,
+                        used_bytes: 412,
+                        avail_bytes: 588,
+                        used_percent: 41.2,
+                        mounted_on: "/data".into(),
+                    }),
+                }],
+                chain: Some(ChainObs {
+                    kind: crate::inventory::ChainKind::Ethereum,
+                    height: Metric::Value(123),
+                    syncing: Metric::Value(false),
+                    peers: Metric::Unavailable("not supported by this node".into()),
+                    client: None,
+                }),
+                ..Probed::default()
+            }),
+        });
+        let health = crate::health::evaluate(&fleet, &state, now);
+        let mut report = crate::report::status_report(&fleet, &state, &health, &[0], now);
+        report.hosts[0].disks[0].mount = "/we\"ird\\path\n".into();
+        let text = prometheus_text(&report);
+        assert!(text.ends_with('\n'));
+        for line in [
+            "# TYPE fleetdeck_host_up gauge",
+            "fleetdeck_host_up{host=\"a1\"} 1",
+            "fleetdeck_poll_duration_seconds{host=\"a1\"} 0.25",
+            "fleetdeck_service_up{host=\"a1\",service=\"geth\"} 0",
+            "fleetdeck_service_state{host=\"a1\",service=\"geth\",state=\"failed\"} 1",
+            "fleetdeck_service_state{host=\"a1\",service=\"geth\",state=\"running\"} 0",
+            "fleetdeck_chain_height{host=\"a1\"} 123",
+            "fleetdeck_disk_used_ratio{host=\"a1\",mount=\"/we\\\"ird\\\\path\\n\"} 0.41200000000000003",
+            "fleetdeck_alerts{host=\"a1\",severity=\"critical\"} 1",
+            "fleetdeck_hosts{status=\"critical\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+        // Peers are unavailable: no sample, never 0.
+        assert!(!text.contains("fleetdeck_chain_peers"), "{text}");
+    }
+
+    #[test]
     fn metric_names_are_valid_and_unique() {
         let mut seen = std::collections::BTreeSet::new();
         for d in METRICS {

@@ -5,8 +5,8 @@
 //! uses: observations folded in, a tick every second) and answers two read-only paths:
 //! `GET /metrics` (the Prometheus text format of [`crate::metrics`]) and `GET /status.json` (the
 //! `status --json` document). Any other path is 404, any other method 405: nothing that acts on
-//! a host is reachable over HTTP. Both answers are rendered once per store change and shared,
-//! so a scrape costs a copy, not a pass over the fleet. SIGTERM or SIGINT stops it (exit 0).
+//! a host is reachable over HTTP. Both answers are rendered on the second's tick when the store
+//! changed, and shared, so a scrape costs a copy, not a pass over the fleet. SIGTERM or SIGINT stops it (exit 0).
 //!
 //! Exit codes: 0 stopped by a signal, 1 it could not start (listen address taken, a transport
 //! it cannot build), 2 bad usage (an inventory or selection it cannot use).
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -105,6 +105,13 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
             }
             _ = tick.tick() => {
                 store.update(Msg::Tick { now: SystemTime::now() });
+                // Rendered at most once a second: a large fleet whose polls finish one by one
+                // costs one rendering per tick, not one per host.
+                if store.version() != rendered {
+                    rendered = store.version();
+                    let fresh = render(&store, &selected)?;
+                    *snapshot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+                }
             }
             accepted = listener.accept() => {
                 // A failed accept (out of descriptors) loses one connection, not the server.
@@ -115,7 +122,10 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
                             let snapshot = snapshot.clone();
                             async move { Ok::<_, std::convert::Infallible>(answer(&req, &snapshot)) }
                         });
+                        // The timer arms hyper's header read timeout (30 s): a client that
+                        // opens a connection and sends nothing does not hold it forever.
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                     });
@@ -123,11 +133,6 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
-        }
-        if store.version() != rendered {
-            rendered = store.version();
-            let fresh = render(&store, &selected)?;
-            *snapshot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         }
     }
     Ok(())

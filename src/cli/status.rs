@@ -38,6 +38,12 @@ pub async fn run(fleet: Fleet, format: Format, hosts: Option<&str>, group: Optio
         Ok(code) => code,
         Err(e) => {
             writeln!(out::stderr(), "fleetdeck: {e:#}");
+            // A monitoring plugin always says something on stdout, UNKNOWN included.
+            if format == Format::Nagios {
+                let first = format!("{e:#}");
+                let first = first.lines().next().unwrap_or_default();
+                writeln!(out::stdout(), "FLEETDECK UNKNOWN - {first}");
+            }
             3
         }
     }

@@ -139,7 +139,13 @@ fn nagios_line_and_exit_code_for_a_fleet_with_a_host_down() {
     );
     let (code, out, err) = status(&config, &["--format", "nagios", "--hosts", "nope*"]);
     assert_eq!(code, 3, "{err}");
-    assert!(out.starts_with("FLEETDECK UNKNOWN - "), "{out}");
+    assert_eq!(
+        out,
+        "FLEETDECK UNKNOWN - no hosts selected | ok=0 warning=0 critical=0 unknown=0\n"
+    );
+    let (code, out, err) = status(&config, &["--format", "nagios", "--hosts", "@nogroup"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(out.starts_with("FLEETDECK UNKNOWN - no group"), "{out}");
     assert_eq!(out.lines().count(), 1, "{out}");
     fleet.stop_host(1);
     let (code, out, err) = status(&config, &["--format", "nagios"]);

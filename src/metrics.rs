@@ -16,6 +16,8 @@ use crate::report::{StatusReport, Summary};
 pub enum MetricType {
     /// A value that goes up and down.
     Gauge,
+    /// A count that only goes up (from 0 when the process started).
+    Counter,
 }
 
 impl MetricType {
@@ -23,6 +25,7 @@ impl MetricType {
     pub fn as_str(self) -> &'static str {
         match self {
             MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
         }
     }
 }
@@ -119,6 +122,28 @@ const ALERTS: MetricDesc = gauge(
     "Failed health rules on the host by severity (warning, critical).",
 );
 
+const POLLS: MetricDesc = MetricDesc {
+    name: "fleetdeck_polls_total",
+    kind: MetricType::Counter,
+    labels: &[],
+    help: "Polls finished by this fleetdeck serve process (all hosts).",
+};
+const SKIPPED: MetricDesc = MetricDesc {
+    name: "fleetdeck_poll_skipped_ticks_total",
+    kind: MetricType::Counter,
+    labels: &[],
+    help: "Poll ticks skipped because the previous poll of the same host was still running.",
+};
+
+/// The running poller's own counters (`fleetdeck serve` only: a one-shot `status` has none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollerCounters {
+    /// Polls finished.
+    pub polls: u64,
+    /// Ticks skipped because a host's previous poll was still running.
+    pub skipped_ticks: u64,
+}
+
 /// Every metric family, in the order they are written.
 pub const METRICS: &[MetricDesc] = &[
     HOSTS,
@@ -134,6 +159,8 @@ pub const METRICS: &[MetricDesc] = &[
     BACKUP,
     CERT,
     ALERTS,
+    POLLS,
+    SKIPPED,
 ];
 
 /// One sample: its label values (in [`MetricDesc::labels`] order) and value.
@@ -142,6 +169,11 @@ type Sample = (Vec<String>, f64);
 /// The Prometheus text exposition format (version 0.0.4) of a report. Families with no sample
 /// are left out; no timestamps (the textfile collector refuses them).
 pub fn prometheus_text(report: &StatusReport) -> String {
+    prometheus_text_with(report, None)
+}
+
+/// [`prometheus_text`] plus the running poller's counters, when there is one (`serve`).
+pub fn prometheus_text_with(report: &StatusReport, poller: Option<PollerCounters>) -> String {
     let mut families: Vec<(MetricDesc, Vec<Sample>)> =
         METRICS.iter().map(|d| (*d, Vec::new())).collect();
     let mut push = |d: MetricDesc, labels: Vec<String>, value: f64| {
@@ -223,6 +255,10 @@ pub fn prometheus_text(report: &StatusReport) -> String {
             push(ALERTS, vec![host(), sev.as_str().into()], n as f64);
         }
     }
+    if let Some(c) = poller {
+        push(POLLS, Vec::new(), c.polls as f64);
+        push(SKIPPED, Vec::new(), c.skipped_ticks as f64);
+    }
     let mut out = String::new();
     for (d, samples) in &families {
         if samples.is_empty() {
@@ -232,14 +268,17 @@ pub fn prometheus_text(report: &StatusReport) -> String {
         let _ = writeln!(out, "# TYPE {} {}", d.name, d.kind.as_str());
         for (values, v) in samples {
             out.push_str(d.name);
-            out.push('{');
-            for (i, (k, val)) in d.labels.iter().zip(values).enumerate() {
-                if i > 0 {
-                    out.push(',');
+            if !d.labels.is_empty() {
+                out.push('{');
+                for (i, (k, val)) in d.labels.iter().zip(values).enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{k}=\"{}\"", escape_label(val));
                 }
-                let _ = write!(out, "{k}=\"{}\"", escape_label(val));
+                out.push('}');
             }
-            let _ = writeln!(out, "}} {}", value_text(*v));
+            let _ = writeln!(out, " {}", value_text(*v));
         }
     }
     out

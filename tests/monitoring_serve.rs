@@ -10,7 +10,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use support::fleet::free_port;
-use support::prometheus::{Prometheus, http_get, http_request, wait_for_ok};
+use support::prometheus::{Prometheus, http_get, http_request, parse_exposition, wait_for_ok};
 use support::{FleetSpec, InventoryOpts, TestFleet};
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -82,6 +82,18 @@ fn serve_exports_metrics_and_status_json_read_only_scraped_by_prometheus_and_sto
     ]);
     assert!(
         metrics.contains("# TYPE fleetdeck_host_up gauge"),
+        "{metrics}"
+    );
+    // Strictly the exposition grammar, with serve's own poller counters.
+    let samples = parse_exposition(&metrics);
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.0 == "fleetdeck_polls_total" && s.1.is_empty() && s.2 >= 2.0),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE fleetdeck_polls_total counter\n"),
         "{metrics}"
     );
     assert!(

@@ -12,6 +12,7 @@
 //! it cannot build), 2 bad usage (an inventory or selection it cannot use).
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -86,9 +87,9 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
     );
     let fleet = Arc::new(fleet);
     let mut store = Store::new(fleet.clone());
-    let snapshot = Arc::new(RwLock::new(render(&store, &selected)?));
+    let snapshot = Arc::new(RwLock::new(render(&store, &selected, None)?));
     let (tx, mut observations) = mpsc::channel(1024);
-    let _poller = Poller::spawn(fleet, transports, selected.clone(), tx);
+    let poller = Poller::spawn(fleet, transports, selected.clone(), tx);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -107,9 +108,13 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
                 store.update(Msg::Tick { now: SystemTime::now() });
                 // Rendered at most once a second: a large fleet whose polls finish one by one
                 // costs one rendering per tick, not one per host.
+                let counters = metrics::PollerCounters {
+                    polls: poller.stats.polls.load(Ordering::Relaxed),
+                    skipped_ticks: poller.stats.skipped_ticks.load(Ordering::Relaxed),
+                };
                 if store.version() != rendered {
                     rendered = store.version();
-                    let fresh = render(&store, &selected)?;
+                    let fresh = render(&store, &selected, Some(counters))?;
                     *snapshot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
                 }
             }
@@ -138,7 +143,11 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
     Ok(())
 }
 
-fn render(store: &Store, selected: &[usize]) -> anyhow::Result<Snapshot> {
+fn render(
+    store: &Store,
+    selected: &[usize],
+    counters: Option<metrics::PollerCounters>,
+) -> anyhow::Result<Snapshot> {
     let report = report::status_report(
         store.fleet(),
         store.state(),
@@ -149,7 +158,7 @@ fn render(store: &Store, selected: &[usize]) -> anyhow::Result<Snapshot> {
     let mut json = serde_json::to_string_pretty(&report)?;
     json.push('\n');
     Ok(Snapshot {
-        metrics: Bytes::from(metrics::prometheus_text(&report)),
+        metrics: Bytes::from(metrics::prometheus_text_with(&report, counters)),
         status_json: Bytes::from(json),
     })
 }

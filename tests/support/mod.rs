@@ -6,6 +6,8 @@
 //! - [`netns`]: [`NetnsHost`] runs an sshd in a network namespace the test creates, which
 //!   nftables can blackhole (a connect that hangs instead of being refused).
 //! - [`tmux`]: [`Tmux`] runs a command in a private tmux server so a test can type keys and read the screen.
+//! - [`prometheus`]: Debian's `prometheus-node-exporter` and `prometheus` on free loopback ports
+//!   (temp dirs, stopped by PID), a minimal HTTP GET, and a strict exposition-format checker.
 //! - [`fixtures`]: [`fixtures::run_dir`] checks a folder of valid or invalid fixture files against
 //!   their expected error text (inventories, runbooks, themes).
 //!

@@ -3,8 +3,10 @@
 //! A missing binary is a test failure saying how to install it (`scripts/test` does).
 //!
 //! [`http_get`] is a minimal HTTP/1.0 client over `std::net` for the tests' reads of
-//! `/metrics` and `/api/v1/query` (no extra client features needed).
+//! `/metrics` and `/api/v1/query` (no extra client features needed); [`parse_exposition`] checks
+//! text the way fleetdeck writes it against the exposition grammar.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -220,4 +222,98 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
+}
+
+/// One sample line of the text format: (metric name, labels, value).
+pub type Sample = (String, BTreeMap<String, String>, f64);
+
+/// Strict checks of the text exposition format (0.0.4) as fleetdeck writes it: `# HELP` then
+/// `# TYPE` before each family's samples, each family in one block, valid metric and label
+/// names, quoted and escaped label values, Go float values, no timestamps, a final newline.
+pub fn parse_exposition(text: &str) -> Vec<Sample> {
+    let name_re = regex::Regex::new(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$").unwrap();
+    let label_re = regex::Regex::new(r"^[a-zA-Z_][a-zA-Z0-9_]*$").unwrap();
+    assert!(text.ends_with('\n'), "no final newline");
+    let mut samples = Vec::new();
+    let mut helped = BTreeSet::new();
+    let mut typed = BTreeSet::new();
+    let mut done = BTreeSet::new();
+    let mut current: Option<String> = None;
+    for (n, line) in text.lines().enumerate() {
+        let at = format!("line {}: {line:?}", n + 1);
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, _help) = rest.split_once(' ').expect(&at);
+            assert!(name_re.is_match(name), "{at}");
+            if let Some(prev) = current.replace(name.to_string()) {
+                done.insert(prev);
+            }
+            assert!(!done.contains(name), "family in two blocks: {at}");
+            assert!(helped.insert(name.to_string()), "second HELP: {at}");
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect(&at);
+            assert_eq!(Some(name), current.as_deref(), "TYPE without HELP: {at}");
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                "{at}"
+            );
+            assert!(typed.insert(name.to_string()), "second TYPE: {at}");
+        } else {
+            assert!(!line.starts_with('#'), "stray comment {at}");
+            let brace = line.find(['{', ' ']).expect(&at);
+            let name = &line[..brace];
+            assert_eq!(
+                Some(name),
+                current.as_deref(),
+                "sample outside its family {at}"
+            );
+            assert!(typed.contains(name), "sample before TYPE {at}");
+            let mut labels = BTreeMap::new();
+            let mut rest = &line[brace..];
+            // No labels: `name value`; else `name{…} value`.
+            let mut in_labels = rest.starts_with('{');
+            if in_labels {
+                rest = &rest[1..];
+            }
+            while in_labels {
+                if let Some(r) = rest.strip_prefix('}') {
+                    rest = r;
+                    in_labels = false;
+                    continue;
+                }
+                let eq = rest.find("=\"").expect(&at);
+                let label = &rest[..eq];
+                assert!(label_re.is_match(label), "label name {at}");
+                let mut value = String::new();
+                let mut chars = rest[eq + 2..].char_indices();
+                let end = loop {
+                    let (i, c) = chars.next().expect(&at);
+                    match c {
+                        '\\' => match chars.next().expect(&at).1 {
+                            '\\' => value.push('\\'),
+                            '"' => value.push('"'),
+                            'n' => value.push('\n'),
+                            other => panic!("bad escape \\{other} {at}"),
+                        },
+                        '"' => break eq + 2 + i + 1,
+                        '\n' => panic!("raw newline {at}"),
+                        c => value.push(c),
+                    }
+                };
+                assert!(labels.insert(label.to_string(), value).is_none(), "{at}");
+                rest = &rest[end..];
+                rest = rest.strip_prefix(',').unwrap_or(rest);
+            }
+            let value = rest.strip_prefix(' ').expect(&at);
+            assert!(!value.contains(' '), "timestamp or junk: {at}");
+            let v: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                "NaN" => f64::NAN,
+                v => v.parse().expect(&at),
+            };
+            samples.push((name.to_string(), labels, v));
+        }
+    }
+    assert_eq!(helped, typed, "every family has HELP and TYPE");
+    samples
 }

@@ -312,6 +312,45 @@ fn proxy_jump_in_ssh_config_reaches_targets_through_a_bastion_named_as_written()
 }
 
 #[test]
+fn a_chain_written_in_ssh_config_reaches_what_only_the_second_hop_can_reach() {
+    let ports = inner_ports(2);
+    let (b2_port, target) = (ports[0], ports[1]);
+    // The first bastion forwards to b2 only: the target is b2's to reach.
+    let net = Net::start(&format!("PermitOpen 127.0.0.1:{b2_port}\n"), &ports);
+    for &p in &ports {
+        assert_unreachable_directly(p);
+    }
+    let user = net.fleet.user();
+    // The chain by alias, and the same chain with its second hop as `user@host:port`.
+    let ssh_config = format!(
+        "Host jumpbox\n  HostName {}\n  Port 22\n\n\
+         Host b2\n  HostName 127.0.0.1\n  Port {b2_port}\n\n\
+         Host deep-1\n  HostName 127.0.0.1\n  Port {target}\n  ProxyJump jumpbox,b2\n\n\
+         Host deep-2\n  HostName 127.0.0.1\n  Port {target}\n  ProxyJump jumpbox,{user}@127.0.0.1:{b2_port}\n\n",
+        net.ns.address()
+    );
+    let mut hosts = String::new();
+    for name in ["deep-1", "deep-2"] {
+        let _ = write!(
+            hosts,
+            "[[hosts]]\nname = \"{name}\"\naddress = \"{name}\"\n\
+             services = [{{ name = \"app\", kind = \"command\", command = \"true\" }}]\n\n"
+        );
+    }
+    let config = net.inventory(&ssh_config, &hosts);
+    let report = status_json(&net, &config);
+    assert_eq!(report["summary"]["reachable"], 2, "{report:#}");
+    assert_eq!(
+        json_host(&report, "deep-1")["via"],
+        serde_json::json!(["jumpbox", "b2"])
+    );
+    assert_eq!(
+        json_host(&report, "deep-2")["via"],
+        serde_json::json!(["jumpbox", format!("{user}@127.0.0.1:{b2_port}")])
+    );
+}
+
+#[test]
 fn proxy_command_carries_the_stream_through_the_openssh_client() {
     let ports = inner_ports(1);
     let net = Net::start("", &ports);

@@ -57,6 +57,65 @@ pub struct Fleet {
     pub exec: ExecSettings,
     /// The hosts, in inventory order.
     pub hosts: Vec<Host>,
+    /// Where fleetdeck's own alerts are sent (`[alertmanager]`, `[[notify]]`).
+    pub alerts_out: AlertsOut,
+}
+
+/// Where fleetdeck's own alerts go (`[alertmanager]`, `[[notify]]`), read by
+/// `crate::alert_sink`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct AlertsOut {
+    /// Alertmanager (`[alertmanager] url`): its `/api/v2/alerts`.
+    pub alertmanager: Option<HttpTarget>,
+    /// Generic webhooks (`[[notify]] url`), Slack-compatible JSON.
+    pub webhooks: Vec<HttpTarget>,
+    /// Which front end sends (`[alertmanager] sender`), so two consoles do not page twice.
+    pub sender: AlertSender,
+}
+
+/// Which front end sends fleetdeck's alerts out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertSender {
+    /// Only `fleetdeck serve` (the default: open consoles never page).
+    #[default]
+    Serve,
+    /// Only the console.
+    Console,
+}
+
+/// An outbound HTTP peer and how to authenticate to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpTarget {
+    /// The URL as written.
+    pub url: String,
+    /// Credentials, if any (read when sending starts, never stored in the inventory).
+    pub auth: Option<HttpAuth>,
+}
+
+/// Credentials for an [`HttpTarget`]: where the secret lives, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpAuth {
+    /// HTTP basic auth.
+    Basic {
+        /// User name.
+        username: String,
+        /// Where the password is.
+        password: SecretSource,
+    },
+    /// `Authorization: Bearer …`.
+    Bearer(SecretSource),
+}
+
+/// Where a secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretSource {
+    /// A file (its content, trailing newline trimmed).
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
 }
 
 /// Ad-hoc commands (`[exec]`), read by `crate::exec`.

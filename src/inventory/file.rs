@@ -43,6 +43,100 @@ pub struct InventoryFile {
     /// `[[hosts]]`, in file order.
     #[serde(default)]
     pub hosts: Vec<Spanned<HostFile>>,
+    /// `[alertmanager]`: where fleetdeck's own alerts are sent, and from where.
+    pub alertmanager: Option<Spanned<AlertmanagerFile>>,
+    /// `[[notify]]`: generic (Slack-compatible) webhooks for fleetdeck's own alerts.
+    #[serde(default)]
+    pub notify: Vec<Spanned<NotifyFile>>,
+}
+
+/// `[alertmanager]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerFile {
+    /// Base URL (`http://am:9093`); alerts go to `URL/api/v2/alerts`.
+    pub url: Option<Spanned<String>>,
+    /// Who sends: `serve` (default) or `console`.
+    pub sender: Option<Spanned<String>>,
+    // Credentials, from files or environment variables only (the inline keys are refused).
+    /// Basic auth user name (not a secret).
+    pub username: Option<Spanned<String>>,
+    /// Refused: a password written in the inventory.
+    pub password: Option<Spanned<toml::Value>>,
+    /// Basic auth password read from this file.
+    pub password_file: Option<Spanned<String>>,
+    /// Basic auth password read from this environment variable.
+    pub password_env: Option<Spanned<String>>,
+    /// Refused: a token written in the inventory.
+    pub bearer_token: Option<Spanned<toml::Value>>,
+    /// Bearer token read from this file.
+    pub bearer_token_file: Option<Spanned<String>>,
+    /// Bearer token read from this environment variable.
+    pub bearer_token_env: Option<Spanned<String>>,
+}
+
+/// `[[notify]]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyFile {
+    /// The webhook URL; each alert transition is POSTed as `{"text": …}`.
+    pub url: Option<Spanned<String>>,
+    // Credentials, from files or environment variables only (the inline keys are refused).
+    /// Basic auth user name (not a secret).
+    pub username: Option<Spanned<String>>,
+    /// Refused: a password written in the inventory.
+    pub password: Option<Spanned<toml::Value>>,
+    /// Basic auth password read from this file.
+    pub password_file: Option<Spanned<String>>,
+    /// Basic auth password read from this environment variable.
+    pub password_env: Option<Spanned<String>>,
+    /// Refused: a token written in the inventory.
+    pub bearer_token: Option<Spanned<toml::Value>>,
+    /// Bearer token read from this file.
+    pub bearer_token_file: Option<Spanned<String>>,
+    /// Bearer token read from this environment variable.
+    pub bearer_token_env: Option<Spanned<String>>,
+}
+
+macro_rules! auth_of {
+    ($t:ty) => {
+        impl $t {
+            /// The credential keys, for the resolver.
+            pub fn auth(&self) -> AuthFile {
+                AuthFile {
+                    username: self.username.clone(),
+                    password: self.password.clone(),
+                    password_file: self.password_file.clone(),
+                    password_env: self.password_env.clone(),
+                    bearer_token: self.bearer_token.clone(),
+                    bearer_token_file: self.bearer_token_file.clone(),
+                    bearer_token_env: self.bearer_token_env.clone(),
+                }
+            }
+        }
+    };
+}
+auth_of!(AlertmanagerFile);
+auth_of!(NotifyFile);
+
+/// Basic or bearer credentials of an outbound HTTP target. The secret keys without
+/// `_file`/`_env` exist only so the resolver can refuse an inline secret by name.
+#[derive(Debug, Clone, Default)]
+pub struct AuthFile {
+    /// Basic auth user name (not a secret).
+    pub username: Option<Spanned<String>>,
+    /// Refused: a password written in the inventory.
+    pub password: Option<Spanned<toml::Value>>,
+    /// Basic auth password read from this file.
+    pub password_file: Option<Spanned<String>>,
+    /// Basic auth password read from this environment variable.
+    pub password_env: Option<Spanned<String>>,
+    /// Refused: a token written in the inventory.
+    pub bearer_token: Option<Spanned<toml::Value>>,
+    /// Bearer token read from this file.
+    pub bearer_token_file: Option<Spanned<String>>,
+    /// Bearer token read from this environment variable.
+    pub bearer_token_env: Option<Spanned<String>>,
 }
 
 /// `[fleet]`.

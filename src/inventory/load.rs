@@ -145,6 +145,7 @@ pub fn embedded_default() -> Fleet {
         record_sessions: false,
         ui: super::UiSettings::default(),
         exec: super::ExecSettings::default(),
+        alerts_out: super::AlertsOut::default(),
         hosts: vec![Host {
             name: host_name,
             address: "localhost".to_owned(),

@@ -14,18 +14,19 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::file::{
-    BackupFile, CertFile, ChainFile, ChainKindFile, DiskFile, DurationFile, ExecFile, HostFile,
-    HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, ProfileFile, RoleFile,
-    ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile, UiSortFile,
+    AuthFile, BackupFile, CertFile, ChainFile, ChainKindFile, DiskFile, DurationFile, ExecFile,
+    HostFile, HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, ProfileFile,
+    RoleFile, ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile, UiSortFile,
 };
 use super::jump::{self, JumpOrigin};
 use super::load::{ConfigError, ConfigSource};
 use super::lookup::expand_home;
 use super::places::{chain_label, host_label, item_label, profile_label, thresholds_label, within};
 use super::{
-    BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk, ExecSettings, Fleet, Host,
-    HostKeyPolicy, Jump, LogFormat, LogOrigin, LogSource, NodeRole, Role, Service, ServiceCommands,
-    ServiceKind, SshDefaults, Thresholds, TransportKind, UiSettings, UiSort,
+    AlertSender, AlertsOut, BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk,
+    ExecSettings, Fleet, Host, HostKeyPolicy, HttpAuth, HttpTarget, Jump, LogFormat, LogOrigin,
+    LogSource, NodeRole, Role, SecretSource, Service, ServiceCommands, ServiceKind, SshDefaults,
+    Thresholds, TransportKind, UiSettings, UiSort,
 };
 use crate::diag::{Source, line_column, regex_problem};
 
@@ -262,8 +263,128 @@ impl Resolver<'_> {
                 bell: file.ui.bell.unwrap_or(false),
             },
             exec: self.exec_settings(&file.exec)?,
+            alerts_out: self.alerts_out(&file)?,
             hosts,
         })
+    }
+
+    /// `[alertmanager]` and `[[notify]]`: URLs that parse as http(s), a sender, and
+    /// credentials only by reference (`*_file`, `*_env`).
+    fn alerts_out(&self, file: &InventoryFile) -> Result<AlertsOut, ConfigError> {
+        let mut out = AlertsOut::default();
+        if let Some(am) = &file.alertmanager {
+            let a = am.get_ref();
+            let Some(url) = &a.url else {
+                return Err(self.src.at(
+                    am.span(),
+                    "[alertmanager] needs `url`: expected its base URL such as \"http://127.0.0.1:9093\"",
+                ));
+            };
+            out.alertmanager = Some(HttpTarget {
+                url: self.http_url(url, "[alertmanager]")?,
+                auth: self.http_auth(&a.auth(), "[alertmanager]")?,
+            });
+            if let Some(sender) = &a.sender {
+                out.sender = match sender.get_ref().as_str() {
+                    "serve" => AlertSender::Serve,
+                    "console" => AlertSender::Console,
+                    other => {
+                        return Err(self.src.at(
+                            sender.span(),
+                            format!("unknown `sender` \"{other}\" in [alertmanager]: expected \"serve\" or \"console\""),
+                        ));
+                    }
+                };
+            }
+        }
+        for (i, n) in file.notify.iter().enumerate() {
+            let place = format!("[[notify]] #{}", i + 1);
+            let Some(url) = &n.get_ref().url else {
+                return Err(self.src.at(
+                    n.span(),
+                    format!("{place} needs `url`: expected the webhook URL"),
+                ));
+            };
+            out.webhooks.push(HttpTarget {
+                url: self.http_url(url, &place)?,
+                auth: self.http_auth(&n.get_ref().auth(), &place)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn http_url(&self, url: &Spanned<String>, place: &str) -> Result<String, ConfigError> {
+        let u = url.get_ref().trim();
+        let rest = u
+            .strip_prefix("http://")
+            .or_else(|| u.strip_prefix("https://"));
+        match rest {
+            Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(u.to_string()),
+            _ => Err(self.src.at(
+                url.span(),
+                format!("bad `url` \"{u}\" in {place}: expected http:// or https:// and a host"),
+            )),
+        }
+    }
+
+    fn http_auth(&self, a: &AuthFile, place: &str) -> Result<Option<HttpAuth>, ConfigError> {
+        if let Some(p) = &a.password {
+            return Err(self.src.at(
+                p.span(),
+                format!("inline secret `password` in {place}: write `password_file` or `password_env` instead (secrets never go in the inventory)"),
+            ));
+        }
+        if let Some(p) = &a.bearer_token {
+            return Err(self.src.at(
+                p.span(),
+                format!("inline secret `bearer_token` in {place}: write `bearer_token_file` or `bearer_token_env` instead (secrets never go in the inventory)"),
+            ));
+        }
+        let source = |file: &Option<Spanned<String>>,
+                      env: &Option<Spanned<String>>,
+                      key: &str|
+         -> Result<Option<SecretSource>, ConfigError> {
+            match (file, env) {
+                (Some(_), Some(e)) => Err(self.src.at(
+                    e.span(),
+                    format!("both `{key}_file` and `{key}_env` in {place}: expected one of them"),
+                )),
+                (Some(f), None) if f.get_ref().trim().is_empty() => Err(self.src.at(
+                    f.span(),
+                    format!("empty `{key}_file` in {place}: expected a file path"),
+                )),
+                (Some(f), None) => Ok(Some(SecretSource::File(
+                    self.local_path(f.get_ref().trim()),
+                ))),
+                (None, Some(e)) if e.get_ref().trim().is_empty() => Err(self.src.at(
+                    e.span(),
+                    format!("empty `{key}_env` in {place}: expected an environment variable name"),
+                )),
+                (None, Some(e)) => Ok(Some(SecretSource::Env(e.get_ref().trim().to_string()))),
+                (None, None) => Ok(None),
+            }
+        };
+        let password = source(&a.password_file, &a.password_env, "password")?;
+        let bearer = source(&a.bearer_token_file, &a.bearer_token_env, "bearer_token")?;
+        match (&a.username, password, bearer) {
+            (Some(u), Some(_), Some(_)) => Err(self.src.at(
+                u.span(),
+                format!("both basic and bearer credentials in {place}: expected one kind"),
+            )),
+            (Some(u), Some(p), None) => Ok(Some(HttpAuth::Basic {
+                username: u.get_ref().clone(),
+                password: p,
+            })),
+            (Some(u), None, _) => Err(self.src.at(
+                u.span(),
+                format!("`username` without `password_file` or `password_env` in {place}"),
+            )),
+            (None, Some(_), _) => Err(self.src.whole(format!(
+                "`password_file`/`password_env` without `username` in {place}"
+            ))),
+            (None, None, Some(b)) => Ok(Some(HttpAuth::Bearer(b))),
+            (None, None, None) => Ok(None),
+        }
     }
 
     /// `[exec]`: the danger list (each pattern non-empty, whitespace normalised, so it matches

@@ -848,3 +848,56 @@ fn a_longer_jump_cycle_is_named_hop_by_hop_at_the_jump_that_starts_it() {
         "{e}"
     );
 }
+
+#[test]
+fn alerts_out_keys_resolve_with_credentials_by_reference() {
+    let fleet = load(&format!(
+        "{MINIMAL}[alertmanager]\nurl = \"http://127.0.0.1:9093\"\nsender = \"console\"\n\
+         bearer_token_env = \"AM_TOKEN\"\n\n[[notify]]\nurl = \"https://hooks.example/x\"\n\
+         username = \"bot\"\npassword_file = \"secrets/hook\"\n"
+    ))
+    .unwrap();
+    let out = &fleet.alerts_out;
+    assert_eq!(out.sender, AlertSender::Console);
+    let am = out.alertmanager.as_ref().unwrap();
+    assert_eq!(am.url, "http://127.0.0.1:9093");
+    assert_eq!(
+        am.auth,
+        Some(HttpAuth::Bearer(SecretSource::Env("AM_TOKEN".into())))
+    );
+    assert_eq!(out.webhooks.len(), 1);
+    assert_eq!(
+        out.webhooks[0].auth,
+        Some(HttpAuth::Basic {
+            username: "bot".into(),
+            password: SecretSource::File(PathBuf::from("/etc/fleet/secrets/hook")),
+        })
+    );
+    assert_eq!(load(MINIMAL).unwrap().alerts_out, AlertsOut::default());
+}
+
+#[test]
+fn alerts_out_errors_are_located_and_name_the_key() {
+    let e = err(&format!(
+        "{MINIMAL}[alertmanager]\nurl = \"http://am:9093\"\npassword = \"hunter2\"\n"
+    ));
+    assert!(
+        e.contains("test.toml:5:") && e.contains("inline secret `password`"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "the secret must not be echoed: {e}");
+    let e = err(&format!(
+        "{MINIMAL}[[notify]]\nurl = \"http://h/x\"\nbearer_token = \"abc\"\n"
+    ));
+    assert!(e.contains("inline secret `bearer_token` in [[notify]] #1"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}[alertmanager]\nurl = \"http://am:9093\"\nsender = \"both\"\n"
+    ));
+    assert!(e.contains("test.toml:5:") && e.contains("\"serve\" or \"console\""), "{e}");
+    let e = err(&format!("{MINIMAL}[alertmanager]\nurl = \"am:9093\"\n"));
+    assert!(e.contains("test.toml:4:") && e.contains("expected http://"), "{e}");
+    let e = err(&format!("{MINIMAL}[alertmanager]\nsender = \"serve\"\n"));
+    assert!(e.contains("needs `url`"), "{e}");
+    let e = err(&format!("{MINIMAL}[alertmanager]\nurl = \"http://a\"\ntoken = \"x\"\n"));
+    assert!(e.contains("token"), "{e}");
+}

@@ -6,6 +6,7 @@
 //! ratatui/crossterm, and nothing but `src/main.rs` may reach into `ui`; only `transport` and
 //! `probe` may touch the network.
 
+pub mod alert_sink;
 pub mod alerts;
 pub mod audit;
 pub mod cli;

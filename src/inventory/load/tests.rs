@@ -889,15 +889,26 @@ fn alerts_out_errors_are_located_and_name_the_key() {
     let e = err(&format!(
         "{MINIMAL}[[notify]]\nurl = \"http://h/x\"\nbearer_token = \"abc\"\n"
     ));
-    assert!(e.contains("inline secret `bearer_token` in [[notify]] #1"), "{e}");
+    assert!(
+        e.contains("inline secret `bearer_token` in [[notify]] #1"),
+        "{e}"
+    );
     let e = err(&format!(
         "{MINIMAL}[alertmanager]\nurl = \"http://am:9093\"\nsender = \"both\"\n"
     ));
-    assert!(e.contains("test.toml:5:") && e.contains("\"serve\" or \"console\""), "{e}");
+    assert!(
+        e.contains("test.toml:5:") && e.contains("\"serve\" or \"console\""),
+        "{e}"
+    );
     let e = err(&format!("{MINIMAL}[alertmanager]\nurl = \"am:9093\"\n"));
-    assert!(e.contains("test.toml:4:") && e.contains("expected http://"), "{e}");
+    assert!(
+        e.contains("test.toml:4:") && e.contains("expected http://"),
+        "{e}"
+    );
     let e = err(&format!("{MINIMAL}[alertmanager]\nsender = \"serve\"\n"));
     assert!(e.contains("needs `url`"), "{e}");
-    let e = err(&format!("{MINIMAL}[alertmanager]\nurl = \"http://a\"\ntoken = \"x\"\n"));
+    let e = err(&format!(
+        "{MINIMAL}[alertmanager]\nurl = \"http://a\"\ntoken = \"x\"\n"
+    ));
     assert!(e.contains("token"), "{e}");
 }

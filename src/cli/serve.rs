@@ -26,7 +26,8 @@ use tokio::sync::mpsc;
 
 use super::out;
 use super::prompt::TtyPrompt;
-use crate::inventory::Fleet;
+use crate::alert_sink;
+use crate::inventory::{AlertSender, Fleet};
 use crate::poller::{self, Poller};
 use crate::store::{Msg, Store};
 use crate::transport::ssh::SshShared;
@@ -95,6 +96,8 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut rendered = store.version();
+    // `[alertmanager] sender = "serve"` (the default): this process pages, consoles do not.
+    let mut notifier = alert_sink::Notifier::start(store.fleet(), AlertSender::Serve)?;
     loop {
         tokio::select! {
             Some(obs) = observations.recv() => {
@@ -106,6 +109,7 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
             }
             _ = tick.tick() => {
                 store.update(Msg::Tick { now: SystemTime::now() });
+                if let Some(n) = &mut notifier { n.observe(store.alerts(), store.now()) }
                 // Rendered at most once a second: a large fleet whose polls finish one by one
                 // costs one rendering per tick, not one per host.
                 let counters = metrics::PollerCounters {

@@ -173,6 +173,13 @@ async fn event_loop(
     // Follows of the logs pane: one task per followed log, stopped when no longer wanted.
     let (follow_tx, mut follow_msgs) = mpsc::channel::<FollowMsg>(4096);
     let mut follows = Follows::default();
+    // Only with `[alertmanager] sender = "console"`; an unreadable credential is logged.
+    let mut notifier =
+        crate::alert_sink::Notifier::start(&fleet, crate::inventory::AlertSender::Console)
+            .unwrap_or_else(|e| {
+                tracing::error!("alerts are not sent out: {e}");
+                None
+            });
     let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -320,6 +327,7 @@ async fn event_loop(
             _ = tick.tick() => {
                 // Time is a message: data ages and alerts follow the clock, not the frames.
                 app.on_tick(SystemTime::now());
+                if let Some(n) = &mut notifier { n.observe(app.store().alerts(), app.store().now()) }
                 dirty = true;
             }
             _ = sigterm.recv() => break,

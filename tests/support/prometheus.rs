@@ -1,5 +1,6 @@
 //! The monitoring peers: Debian's `prometheus-node-exporter` and `prometheus`, started on free
 //! loopback ports with their own temp directories and stopped by PID when dropped (never by name).
+//! Debian's `prometheus-alertmanager` likewise, with a null receiver.
 //! A missing binary is a test failure saying how to install it (`scripts/test` does).
 //!
 //! [`http_get`] is a minimal HTTP/1.0 client over `std::net` for the tests' reads of
@@ -219,6 +220,68 @@ impl Prometheus {
 }
 
 impl Drop for Prometheus {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// Debian's `prometheus-alertmanager` with a null receiver, no clustering, its own data dir.
+pub struct Alertmanager {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    /// Starts it on a free loopback port and waits until it is ready.
+    pub fn start() -> Alertmanager {
+        Alertmanager::start_on(free_port())
+    }
+
+    /// Starts it on `port` (one a test reserved, to start it late) and waits until it is ready.
+    pub fn start_on(port: u16) -> Alertmanager {
+        let bin = binary("/usr/bin/prometheus-alertmanager");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = "route:\n  receiver: 'null'\n  group_wait: 1s\nreceivers:\n  - name: 'null'\n";
+        let config_path = dir.path().join("alertmanager.yml");
+        std::fs::write(&config_path, config).expect("write alertmanager.yml");
+        let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log");
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus-alertmanager");
+        let am = Alertmanager { child, port, dir };
+        wait_for_ok(port, "/-/ready", START_DEADLINE);
+        am
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `GET /api/v2/alerts` (the active ones): the parsed JSON array.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        let body = wait_for_ok(self.port, "/api/v2/alerts", START_DEADLINE);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("alerts answer {body:?}: {e}"))
+    }
+
+    /// Its log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("alertmanager.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Alertmanager {
     fn drop(&mut self) {
         stop(&mut self.child);
     }

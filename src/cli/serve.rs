@@ -78,6 +78,8 @@ pub async fn run(fleet: Fleet, args: ServeArgs) -> u8 {
 async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow::Result<()> {
     let shared = SshShared::new(Arc::new(TtyPrompt));
     let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
+    // `[alertmanager] sender = "serve"` (the default): this process pages, consoles do not.
+    let mut notifier = alert_sink::Notifier::start(&fleet, AlertSender::Serve)?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -96,8 +98,6 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut rendered = store.version();
-    // `[alertmanager] sender = "serve"` (the default): this process pages, consoles do not.
-    let mut notifier = alert_sink::Notifier::start(store.fleet(), AlertSender::Serve)?;
     loop {
         tokio::select! {
             Some(obs) = observations.recv() => {

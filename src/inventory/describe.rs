@@ -8,9 +8,49 @@ use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use super::{
-    ChainKind, Fleet, Host, HostKeyPolicy, Jump, LogFormat, LogOrigin, NodeRole, ServiceKind,
-    Thresholds, TransportKind,
+    AlertSender, AlertsOut, ChainKind, Fleet, Host, HostKeyPolicy, HttpAuth, HttpTarget, Jump,
+    LogFormat, LogOrigin, NodeRole, SecretSource, ServiceKind, Thresholds, TransportKind,
 };
+
+/// `[alertmanager]` and `[[notify]]`, only when configured (where secrets come from, never
+/// what they are).
+fn alerts_out(out: &mut String, a: &AlertsOut) -> fmt::Result {
+    if a.alertmanager.is_none() && a.webhooks.is_empty() {
+        return Ok(());
+    }
+    let sender = match a.sender {
+        AlertSender::Serve => "fleetdeck serve",
+        AlertSender::Console => "the console",
+    };
+    writeln!(out, "alerts out (sent by {sender}):")?;
+    let target = |t: &HttpTarget| {
+        let auth = match &t.auth {
+            None => String::new(),
+            Some(HttpAuth::Basic { username, password }) => {
+                format!(
+                    " (basic auth {username}, password from {})",
+                    secret(password)
+                )
+            }
+            Some(HttpAuth::Bearer(s)) => format!(" (bearer token from {})", secret(s)),
+        };
+        format!("{}{auth}", t.url)
+    };
+    if let Some(am) = &a.alertmanager {
+        writeln!(out, "  alertmanager: {}", target(am))?;
+    }
+    for w in &a.webhooks {
+        writeln!(out, "  webhook: {}", target(w))?;
+    }
+    Ok(())
+}
+
+fn secret(s: &SecretSource) -> String {
+    match s {
+        SecretSource::File(p) => format!("file {}", p.display()),
+        SecretSource::Env(v) => format!("${v}"),
+    }
+}
 
 /// A human-readable summary of everything the inventory says, for `fleetdeck config check`.
 pub fn describe(fleet: &Fleet) -> String {
@@ -112,6 +152,7 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
         "  concurrency: {} hosts at once",
         fleet.exec.concurrency
     )?;
+    alerts_out(out, &fleet.alerts_out)?;
     writeln!(out, "hosts: {}", fleet.hosts.len())?;
     for host in &fleet.hosts {
         write_host(out, host, t)?;

@@ -912,3 +912,25 @@ fn alerts_out_errors_are_located_and_name_the_key() {
     ));
     assert!(e.contains("token"), "{e}");
 }
+
+#[test]
+fn describe_shows_alerts_out_and_where_secrets_come_from_only_when_configured() {
+    let plain = describe(&load(MINIMAL).unwrap());
+    assert!(!plain.contains("alerts out"), "{plain}");
+    let text = describe(
+        &load(&format!(
+            "{MINIMAL}[alertmanager]\nurl = \"http://am:9093\"\nbearer_token_env = \"AM_TOKEN\"\n\
+             [[notify]]\nurl = \"http://hook/x\"\n"
+        ))
+        .unwrap(),
+    );
+    assert!(
+        text.contains("alerts out (sent by fleetdeck serve):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  alertmanager: http://am:9093 (bearer token from $AM_TOKEN)"),
+        "{text}"
+    );
+    assert!(text.contains("  webhook: http://hook/x\n"), "{text}");
+}

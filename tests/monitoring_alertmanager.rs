@@ -3,7 +3,8 @@
 //! and to a generic webhook (a small HTTP listener here counting POSTs). A stopped service is
 //! raised with the contract labels, queued while Alertmanager is down and delivered once it
 //! starts, and resolved when the service runs again; the webhook gets one Slack-compatible
-//! JSON per transition; with `sender = "console"` serve sends nothing.
+//! JSON per transition; with `sender = "console"` serve sends nothing; credentials come from a
+//! file or an environment variable, and an unreadable one stops serve.
 
 mod support;
 
@@ -30,6 +31,10 @@ struct Serve {
 
 impl Serve {
     fn start(config: &Path) -> Serve {
+        Serve::start_with_env(config, &[])
+    }
+
+    fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Serve {
         let port = free_port();
         let log = config.with_extension("serve.log");
         let child = Command::new(support::fleetdeck_bin())
@@ -40,6 +45,7 @@ impl Serve {
                 "--config",
             ])
             .arg(config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("serve log"))
@@ -88,18 +94,18 @@ impl Drop for Serve {
     }
 }
 
-/// A webhook receiver: answers 200 to every request and keeps each POST body.
+/// A webhook receiver: answers 200 to every request and keeps each POST's head and body.
 struct Hook {
     port: u16,
-    bodies: Arc<Mutex<Vec<String>>>,
+    posts: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Hook {
     fn start() -> Hook {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind webhook");
         let port = listener.local_addr().expect("addr").port();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let kept = bodies.clone();
+        let posts = Arc::new(Mutex::new(Vec::new()));
+        let kept = posts.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut s) = stream else { continue };
@@ -129,7 +135,7 @@ impl Hook {
                 };
                 if let Some((head, body)) = body {
                     if head.starts_with("POST ") {
-                        kept.lock().unwrap().push(body);
+                        kept.lock().unwrap().push((head, body));
                     }
                     let _ = s.write_all(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -137,11 +143,34 @@ impl Hook {
                 }
             }
         });
-        Hook { port, bodies }
+        Hook { port, posts }
     }
 
     fn bodies(&self) -> Vec<String> {
-        self.bodies.lock().unwrap().clone()
+        self.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.1.clone())
+            .collect()
+    }
+
+    /// The `Authorization` header of each POST (empty when absent).
+    fn authorizations(&self) -> Vec<String> {
+        self.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(head, _)| {
+                head.lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("authorization")
+                            .then(|| v.trim().to_string())
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Waits until a body contains `what`; all bodies then.
@@ -282,4 +311,43 @@ fn with_sender_console_serve_sends_nothing() {
     }
     assert_eq!(hook.bodies(), Vec::<String>::new());
     assert!(app_alerts(&am).is_empty(), "{:?}", am.alerts());
+}
+
+#[test]
+fn credentials_come_from_a_file_or_an_environment_variable_and_an_unreadable_one_stops_serve() {
+    let fleet = TestFleet::start(FleetSpec::hosts(1));
+    let bearer = Hook::start();
+    let basic = Hook::start();
+    let password = fleet.root().join("hook-password");
+    std::fs::write(&password, "s3cret\n").expect("write password");
+    let config = inventory(
+        &fleet,
+        &format!(
+            "[[notify]]\nurl = \"http://127.0.0.1:{}/hook\"\nbearer_token_env = \"FD_TEST_HOOK_TOKEN\"\n\n\
+             [[notify]]\nurl = \"http://127.0.0.1:{}/hook\"\nusername = \"bot\"\npassword_file = \"{}\"\n",
+            bearer.port,
+            basic.port,
+            password.display()
+        ),
+    );
+    let serve = Serve::start_with_env(&config, &[("FD_TEST_HOOK_TOKEN", "tok-123")]);
+    fleet.set_service_running(0, false);
+    bearer.wait_for("FIRING", &serve);
+    basic.wait_for("FIRING", &serve);
+    assert_eq!(bearer.authorizations(), ["Bearer tok-123"]);
+    // base64("bot:s3cret"): the file's trailing newline is not part of the password.
+    assert_eq!(basic.authorizations(), ["Basic Ym90OnMzY3JldA=="]);
+    drop(serve);
+
+    // The variable unset: serve refuses to start (exit 1) and names the variable, not a secret.
+    let mut failed = Serve::start(&config);
+    let status = failed
+        .child
+        .take()
+        .expect("child")
+        .wait()
+        .expect("wait for serve");
+    assert_eq!(status.code(), Some(1), "{}", failed.log());
+    let log = failed.log();
+    assert!(log.contains("FD_TEST_HOOK_TOKEN is not set"), "{log}");
 }

@@ -4,7 +4,8 @@
 //! raised with the contract labels, queued while Alertmanager is down and delivered once it
 //! starts, and resolved when the service runs again; the webhook gets one Slack-compatible
 //! JSON per transition; with `sender = "console"` serve sends nothing; credentials come from a
-//! file or an environment variable, and an unreadable one stops serve.
+//! file or an environment variable, and an unreadable one stops serve; with `sender =
+//! "console"` the console (in tmux) pages instead.
 
 mod support;
 
@@ -16,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::fleet::free_port;
+use support::fleet::{closed_port, free_port};
 use support::prometheus::{Alertmanager, wait_for_ok};
-use support::{FleetSpec, InventoryOpts, TestFleet};
+use support::{FleetSpec, InventoryOpts, TestFleet, Tmux};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -350,4 +351,53 @@ fn credentials_come_from_a_file_or_an_environment_variable_and_an_unreadable_one
     assert_eq!(status.code(), Some(1), "{}", failed.log());
     let log = failed.log();
     assert!(log.contains("FD_TEST_HOOK_TOKEN is not set"), "{log}");
+}
+
+#[test]
+fn with_sender_console_the_console_pages_the_webhook() {
+    let fleet = TestFleet::start(FleetSpec::hosts(1));
+    let hook = Hook::start();
+    let config = inventory(
+        &fleet,
+        &format!(
+            "[alertmanager]\nurl = \"http://127.0.0.1:{}\"\nsender = \"console\"\n\n\
+             [[notify]]\nurl = \"http://127.0.0.1:{}/hook\"\n",
+            closed_port(),
+            hook.port
+        ),
+    );
+    let state = fleet.root().join("state");
+    let state = state.to_str().expect("utf-8 path");
+    let line = format!(
+        "{} --config {}; echo \"EXITED=$? END\"; sleep 30",
+        support::fleetdeck_bin().display(),
+        config.display()
+    );
+    let tmux = Tmux::start_with_env(
+        &line,
+        120,
+        40,
+        &[
+            ("XDG_STATE_HOME", state),
+            ("SSH_AUTH_SOCK", ""),
+            ("USER", "alice"),
+        ],
+    );
+    tmux.wait_until(DEADLINE, |s| s.contains("1/1 reachable"))
+        .unwrap_or_else(|screen| panic!("the console never polled h1:\n{screen}"));
+    fleet.set_service_running(0, false);
+    let start = Instant::now();
+    while !hook.bodies().iter().any(|b| b.contains("FIRING")) {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the console never paged the webhook: {:?}\nscreen:\n{}",
+            hook.bodies(),
+            tmux.capture()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    // Alertmanager is down here: the console stays responsive and quits cleanly.
+    tmux.send_keys(&["q"]);
+    let after = tmux.wait_for(" END", DEADLINE);
+    assert!(after.contains("EXITED=0"), "{after}");
 }

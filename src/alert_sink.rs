@@ -19,8 +19,6 @@
 //! open consoles never page twice.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -392,7 +390,7 @@ pub enum NotifyError {
     /// A credential file or variable could not be read.
     #[error("cannot read the credentials of {url}: {message}")]
     Secret {
-        /// The peer (as configured).
+        /// The peer, redacted ([`redact`]).
         url: String,
         /// What failed (never the secret).
         message: String,
@@ -403,6 +401,7 @@ pub enum NotifyError {
 #[derive(Clone)]
 struct Peer {
     kind: PeerKind,
+    /// Redacted, for the log.
     url: String,
     post_url: String,
     auth: Option<ReadAuth>,
@@ -414,9 +413,23 @@ enum ReadAuth {
     Bearer(String),
 }
 
+/// `scheme://host[:port]` of `url`: what logs and errors name, since a webhook's path or query
+/// often is its secret (Slack's `/services/T…/B…/…`) and userinfo may hold a password.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let hidden = if rest.len() > authority.len() || authority.contains('@') {
+        "/…"
+    } else {
+        ""
+    };
+    format!("{scheme}://{host}{hidden}")
+}
+
 fn read_secret(source: &SecretSource, url: &str) -> Result<String, NotifyError> {
     let err = |message: String| NotifyError::Secret {
-        url: url.to_string(),
+        url: redact(url),
         message,
     };
     match source {
@@ -444,7 +457,7 @@ fn peer(kind: PeerKind, t: &HttpTarget) -> Result<Peer, NotifyError> {
     };
     Ok(Peer {
         kind,
-        url: t.url.clone(),
+        url: redact(&t.url),
         post_url,
         auth,
     })
@@ -455,7 +468,7 @@ pub struct Notifier {
     fleet: String,
     tracker: Tracker,
     peers: Vec<mpsc::Sender<AlertNote>>,
-    dropped: Arc<AtomicU64>,
+    dropped: u64,
 }
 
 impl Notifier {
@@ -490,7 +503,7 @@ impl Notifier {
             fleet: fleet.name.clone(),
             tracker: Tracker::default(),
             peers: senders,
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped: 0,
         }))
     }
 
@@ -499,8 +512,8 @@ impl Notifier {
         for note in self.tracker.diff(&self.fleet, book, now) {
             for tx in &self.peers {
                 if tx.try_send(note.clone()).is_err() {
-                    let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                    tracing::warn!(dropped = n, alert = %note.key, "alert channel full: notice dropped");
+                    self.dropped += 1;
+                    tracing::warn!(dropped = self.dropped, alert = %note.key, "alert channel full: notice dropped");
                 }
             }
         }

@@ -213,3 +213,17 @@ fn backoff_doubles_up_to_a_minute_and_resets_on_success() {
     assert_eq!(o.failures(), 0);
     assert!(o.is_empty());
 }
+
+#[test]
+fn logged_urls_keep_only_scheme_host_and_port() {
+    assert_eq!(
+        redact("https://hooks.slack.com/services/T0/B0/secret"),
+        "https://hooks.slack.com/…"
+    );
+    assert_eq!(
+        redact("http://u:pw@127.0.0.1:9093"),
+        "http://127.0.0.1:9093/…"
+    );
+    assert_eq!(redact("http://127.0.0.1:9093"), "http://127.0.0.1:9093");
+    assert_eq!(redact("http://h?token=x"), "http://h/…");
+}

@@ -34,7 +34,8 @@ fn alerts_out(out: &mut String, a: &AlertsOut) -> fmt::Result {
             }
             Some(HttpAuth::Bearer(s)) => format!(" (bearer token from {})", secret(s)),
         };
-        format!("{}{auth}", t.url)
+        // A webhook's path is often its secret: scheme, host and port only.
+        format!("{}{auth}", crate::alert_sink::redact(&t.url))
     };
     if let Some(am) = &a.alertmanager {
         writeln!(out, "  alertmanager: {}", target(am))?;

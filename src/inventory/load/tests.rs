@@ -932,5 +932,9 @@ fn describe_shows_alerts_out_and_where_secrets_come_from_only_when_configured() 
         text.contains("  alertmanager: http://am:9093 (bearer token from $AM_TOKEN)"),
         "{text}"
     );
-    assert!(text.contains("  webhook: http://hook/x\n"), "{text}");
+    assert!(text.contains("  webhook: http://hook/…\n"), "{text}");
+    assert!(
+        !text.contains("/x"),
+        "a webhook's path may be its secret: {text}"
+    );
 }

@@ -527,24 +527,37 @@ async fn deliver(peer: Peer, http: reqwest::Client, mut rx: mpsc::Receiver<Alert
     let mut outbox = Outbox::new(peer.kind, QUEUE_CAPACITY, clock());
     loop {
         while let Some(batch) = outbox.take(clock()) {
-            let result = post(&peer, &http, &batch).await;
-            match &result {
-                Ok(()) => {
+            match post(&peer, &http, &batch).await {
+                Sent::Delivered => {
                     if outbox.failures() > 0 {
                         tracing::info!(peer = %peer.url, "alert peer reachable again");
                     }
                     tracing::debug!(peer = %peer.url, sent = batch.len(), "alerts delivered");
+                    outbox.done(true, clock());
                 }
-                Err(e) => tracing::warn!(
-                    peer = %peer.url,
-                    error = %e,
-                    failures = outbox.failures() + 1,
-                    queued = outbox.len(),
-                    retry_in = ?backoff(outbox.failures() + 1),
-                    "alert delivery failed; will retry"
-                ),
+                Sent::Rejected(e) => {
+                    // The peer understood and refused (a 4xx other than 408/429): sending the
+                    // same body again cannot help, and it would hold up every later notice.
+                    tracing::error!(
+                        peer = %peer.url,
+                        error = %e,
+                        dropped = batch.len(),
+                        "alert notices rejected by the peer; dropped"
+                    );
+                    outbox.done(true, clock());
+                }
+                Sent::Failed(e) => {
+                    tracing::warn!(
+                        peer = %peer.url,
+                        error = %e,
+                        failures = outbox.failures() + 1,
+                        queued = outbox.len(),
+                        retry_in = ?backoff(outbox.failures() + 1),
+                        "alert delivery failed; will retry"
+                    );
+                    outbox.done(false, clock());
+                }
             }
-            outbox.done(result.is_ok(), clock());
         }
         let wake = outbox.wake();
         tokio::select! {
@@ -569,14 +582,29 @@ async fn sleep_until(origin: tokio::time::Instant, at: Option<Duration>) {
     }
 }
 
-async fn post(peer: &Peer, http: &reqwest::Client, batch: &[AlertNote]) -> Result<(), String> {
+/// How one POST went.
+enum Sent {
+    /// 2xx.
+    Delivered,
+    /// A 4xx other than 408/429: the peer will never take this body.
+    Rejected(String),
+    /// Connection, timeout, 408, 429 or 5xx: worth retrying.
+    Failed(String),
+}
+
+/// Whether an HTTP status means "never with this body" rather than "not now".
+pub fn is_permanent_rejection(status: u16) -> bool {
+    (400..500).contains(&status) && status != 408 && status != 429
+}
+
+async fn post(peer: &Peer, http: &reqwest::Client, batch: &[AlertNote]) -> Sent {
     let body = match peer.kind {
         PeerKind::Alertmanager => {
             Value::Array(batch.iter().map(AlertNote::alertmanager_json).collect())
         }
         PeerKind::Webhook => match batch.first() {
             Some(n) => n.webhook_json(),
-            None => return Ok(()),
+            None => return Sent::Delivered,
         },
     };
     let mut request = http.post(&peer.post_url).json(&body);
@@ -586,12 +614,15 @@ async fn post(peer: &Peer, http: &reqwest::Client, batch: &[AlertNote]) -> Resul
         Some(ReadAuth::Bearer(t)) => request.bearer_auth(t),
     };
     match request.send().await {
-        Ok(reply) if reply.status().is_success() => Ok(()),
-        Ok(reply) => Err(format!("HTTP {}", reply.status().as_u16())),
+        Ok(reply) if reply.status().is_success() => Sent::Delivered,
+        Ok(reply) if is_permanent_rejection(reply.status().as_u16()) => {
+            Sent::Rejected(format!("HTTP {}", reply.status().as_u16()))
+        }
+        Ok(reply) => Sent::Failed(format!("HTTP {}", reply.status().as_u16())),
         // reqwest's error text can carry the URL, which may hold a token: keep only the kind.
-        Err(e) if e.is_timeout() => Err("timed out".into()),
-        Err(e) if e.is_connect() => Err("could not connect".into()),
-        Err(_) => Err("request failed".into()),
+        Err(e) if e.is_timeout() => Sent::Failed("timed out".into()),
+        Err(e) if e.is_connect() => Sent::Failed("could not connect".into()),
+        Err(_) => Sent::Failed("request failed".into()),
     }
 }
 

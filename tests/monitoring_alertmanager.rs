@@ -103,6 +103,11 @@ struct Hook {
 
 impl Hook {
     fn start() -> Hook {
+        Hook::start_answering(200)
+    }
+
+    /// A receiver answering every request with `status`.
+    fn start_answering(status: u16) -> Hook {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind webhook");
         let port = listener.local_addr().expect("addr").port();
         let posts = Arc::new(Mutex::new(Vec::new()));
@@ -138,8 +143,9 @@ impl Hook {
                     if head.starts_with("POST ") {
                         kept.lock().unwrap().push((head, body));
                     }
-                    let _ = s.write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     );
                 }
             }
@@ -424,4 +430,28 @@ fn with_sender_console_the_console_pages_the_webhook() {
     tmux.send_keys(&["q"]);
     let after = tmux.wait_for(" END", DEADLINE);
     assert!(after.contains("EXITED=0"), "{after}");
+}
+
+#[test]
+fn a_webhook_that_rejects_a_notice_is_not_retried_and_later_notices_still_go() {
+    let fleet = TestFleet::start(FleetSpec::hosts(1));
+    let hook = Hook::start_answering(400);
+    let config = inventory(
+        &fleet,
+        &format!(
+            "[[notify]]\nurl = \"http://127.0.0.1:{}/hook\"\n",
+            hook.port
+        ),
+    );
+    let serve = Serve::start(&config);
+    fleet.set_service_running(0, false);
+    hook.wait_for("FIRING critical h1/service_down/app", &serve);
+    fleet.set_service_running(0, true);
+    // A retried FIRING would come again before RESOLVED (the webhook keeps order).
+    let all = hook.wait_for("RESOLVED critical h1/service_down/app", &serve);
+    let app: Vec<&String> = all
+        .iter()
+        .filter(|b| b.contains("service_down/app"))
+        .collect();
+    assert_eq!(app.len(), 2, "a 400 is final, not retried: {app:?}");
 }

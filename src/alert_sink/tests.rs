@@ -227,3 +227,13 @@ fn logged_urls_keep_only_scheme_host_and_port() {
     assert_eq!(redact("http://127.0.0.1:9093"), "http://127.0.0.1:9093");
     assert_eq!(redact("http://h?token=x"), "http://h/…");
 }
+
+#[test]
+fn only_a_client_error_other_than_timeout_or_rate_limit_is_final() {
+    assert!(is_permanent_rejection(400));
+    assert!(is_permanent_rejection(404));
+    assert!(!is_permanent_rejection(408));
+    assert!(!is_permanent_rejection(429));
+    assert!(!is_permanent_rejection(500));
+    assert!(!is_permanent_rejection(503));
+}

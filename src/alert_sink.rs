@@ -413,6 +413,28 @@ enum ReadAuth {
     Bearer(String),
 }
 
+impl ReadAuth {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            ReadAuth::Basic(u, p) => request.basic_auth(u, Some(p)),
+            ReadAuth::Bearer(t) => request.bearer_auth(t),
+        }
+    }
+}
+
+/// Adds `target`'s credentials (read now from their file or variable) to `request`; the
+/// reading side ([`crate::alert_source`]) shares this with the sending side.
+pub fn authorize(
+    request: reqwest::RequestBuilder,
+    target: &HttpTarget,
+) -> Result<reqwest::RequestBuilder, NotifyError> {
+    let p = peer(PeerKind::Alertmanager, target)?;
+    Ok(match &p.auth {
+        None => request,
+        Some(a) => a.apply(request),
+    })
+}
+
 /// `scheme://host[:port]` of `url`: what logs and errors name, since a webhook's path or query
 /// often is its secret (Slack's `/services/T…/B…/…`) and userinfo may hold a password.
 pub fn redact(url: &str) -> String {
@@ -607,12 +629,10 @@ async fn post(peer: &Peer, http: &reqwest::Client, batch: &[AlertNote]) -> Sent 
             None => return Sent::Delivered,
         },
     };
-    let mut request = http.post(&peer.post_url).json(&body);
-    request = match &peer.auth {
-        None => request,
-        Some(ReadAuth::Basic(u, p)) => request.basic_auth(u, Some(p)),
-        Some(ReadAuth::Bearer(t)) => request.bearer_auth(t),
-    };
+    let request = peer.auth.as_ref().map_or_else(
+        || http.post(&peer.post_url).json(&body),
+        |a| a.apply(http.post(&peer.post_url).json(&body)),
+    );
     match request.send().await {
         Ok(reply) if reply.status().is_success() => Sent::Delivered,
         Ok(reply) if is_permanent_rejection(reply.status().as_u16()) => {

@@ -7,6 +7,7 @@
 //! `probe` may touch the network.
 
 pub mod alert_sink;
+pub mod alert_source;
 pub mod alerts;
 pub mod audit;
 pub mod cli;

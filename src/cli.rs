@@ -14,7 +14,9 @@
 //! and 2 on bad usage or bad input; `ssh` exits with the remote shell's status (1 when it has
 //! none, 2 when refused). A closed stdout never changes them (see [`out`]).
 
+pub mod args;
 pub mod audit;
+pub mod color;
 pub mod config;
 pub mod exec;
 pub mod out;
@@ -22,6 +24,7 @@ pub mod prompt;
 pub mod run;
 pub mod runbook;
 pub mod serve;
+pub mod shell_docs;
 pub mod ssh;
 pub mod status;
 mod tty;
@@ -31,6 +34,17 @@ use std::path::Path;
 use clap::Subcommand;
 
 use crate::inventory::{self, Fleet};
+
+/// The options every command takes (`fleetdeck --config F --readonly --color never status`).
+#[derive(Debug, Clone, Default)]
+pub struct Globals {
+    /// `--config`: the inventory file.
+    pub config: Option<std::path::PathBuf>,
+    /// `--readonly`: nothing that changes a host can run.
+    pub readonly: bool,
+    /// `--color`: ANSI colour in headless output.
+    pub color: color::ColorChoice,
+}
 
 /// The headless `fleetdeck` subcommands (no subcommand starts the console).
 #[derive(Subcommand)]
@@ -77,11 +91,25 @@ pub enum Command {
     /// Poll without a screen and serve `GET /metrics` (Prometheus) and `GET /status.json`
     /// read-only over HTTP (loopback unless `--listen` names another address); SIGTERM stops it.
     Serve(serve::ServeArgs),
+    /// Print a shell completion script: `fleetdeck completions bash > /etc/bash_completion.d/fleetdeck`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `fleetdeck man | man -l -`), or write one page per command.
+    Man {
+        /// Write fleetdeck.1, fleetdeck-status.1, … into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 impl Command {
-    /// Runs the command with the global `--config` and `--readonly`; returns the exit code.
-    pub async fn run(self, config: Option<&Path>, readonly: bool) -> u8 {
+    /// Runs the command with the global options; returns the exit code.
+    pub async fn run(self, globals: &Globals) -> u8 {
+        let config = globals.config.as_deref();
+        let readonly = globals.readonly;
         match self {
             Command::Status {
                 json,
@@ -95,9 +123,23 @@ impl Command {
                     } else {
                         format.unwrap_or_default()
                     };
-                    status::run(fleet, format, hosts.as_deref(), group.as_deref()).await
+                    status::run(
+                        fleet,
+                        format,
+                        globals.color,
+                        hosts.as_deref(),
+                        group.as_deref(),
+                    )
+                    .await
                 }
                 Err(code) => code,
+            },
+            Command::Config { command } if command.json() => match inventory::load_fleet(config) {
+                Ok(fleet) => config::run(&with_routes(fleet), command),
+                Err(e) => {
+                    config::print_load_error(&e);
+                    2
+                }
             },
             Command::Config { command } => match load_fleet(config, 2) {
                 Ok(fleet) => config::run(&fleet, command),
@@ -121,6 +163,8 @@ impl Command {
                 Ok(fleet) => serve::run(fleet, args).await,
                 Err(code) => code,
             },
+            Command::Completions { shell } => shell_docs::completions(shell),
+            Command::Man { dir } => shell_docs::man(dir.as_deref()),
         }
     }
 }
@@ -128,10 +172,15 @@ impl Command {
 /// The inventory, or the error on stderr and `code` (3 for `status`, whose exit codes are a
 /// monitoring plugin's; 2 for every other command).
 pub fn load_fleet(config: Option<&Path>, code: u8) -> Result<Fleet, u8> {
-    let mut fleet = inventory::load_fleet(config).map_err(|e| {
+    let fleet = inventory::load_fleet(config).map_err(|e| {
         writeln!(out::stderr(), "fleetdeck: {e}");
         code
     })?;
+    Ok(with_routes(fleet))
+}
+
+/// The fleet with each SSH host's route filled in.
+fn with_routes(mut fleet: Fleet) -> Fleet {
     // Each host's route (`via` in status --json and the host pane) needs ~/.ssh/config. One
     // that cannot be read leaves the routes empty here: the command that connects says why.
     if fleet
@@ -142,5 +191,5 @@ pub fn load_fleet(config: Option<&Path>, code: u8) -> Result<Fleet, u8> {
     {
         crate::transport::route::annotate(&mut fleet, ssh_config.as_ref());
     }
-    Ok(fleet)
+    fleet
 }

@@ -20,7 +20,7 @@ use toml::de::{DeTable, DeValue};
 /// One problem with a file, with its name and (when known) the 1-based line and column.
 ///
 /// Displays as `PATH:LINE:COL: MESSAGE`, or `PATH: MESSAGE` without a position.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[error("{path}{}: {message}", position_suffix(*.line, *.column))]
 pub struct Located {
     /// The file as the operator named it (or a stand-in like `<embedded default>`).

@@ -5,37 +5,16 @@
 //! 3 UNKNOWN, and 3 for an inventory it cannot read); every other command exits 0 on success,
 //! 1 on failure and 2 on bad usage or bad input (see `src/cli.rs`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use fleetdeck::cli::args::Cli;
 use fleetdeck::inventory::Fleet;
 use fleetdeck::transport::ssh::SshShared;
 use fleetdeck::ui::theme::Theme;
 use fleetdeck::{cli, logfile, poller, ui};
-
-#[derive(Parser)]
-#[command(
-    name = "fleetdeck",
-    version,
-    about = "A terminal operations console for fleets of servers and chain nodes"
-)]
-struct Cli {
-    /// Inventory file (default: $FLEETDECK_CONFIG, ./fleetdeck.toml, $XDG_CONFIG_HOME/fleetdeck/fleet.toml,
-    /// else this machine as a one-host fleet).
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Theme: a built-in name or a TOML file (partial themes override the default).
-    #[arg(long, value_name = "THEME")]
-    theme: Option<String>,
-    /// Read-only: nothing that changes a host can run (console, `run`, `exec`, `ssh`).
-    #[arg(long, global = true)]
-    readonly: bool,
-    #[command(subcommand)]
-    command: Option<cli::Command>,
-}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -65,8 +44,9 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> ExitCode {
+    let globals = cli.globals();
     if let Some(command) = cli.command {
-        return ExitCode::from(command.run(cli.config.as_deref(), cli.readonly).await);
+        return ExitCode::from(command.run(&globals).await);
     }
     let fleet = match cli::load_fleet(cli.config.as_deref(), 2) {
         Ok(f) => f,

@@ -34,8 +34,8 @@ impl Default for VerifyOptions {
     }
 }
 
-/// The verdict on a log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The verdict on a log (`audit verify --json` prints it, docs/cli-json.md).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
     /// The log checked.
     pub path: PathBuf,
@@ -69,7 +69,7 @@ impl VerifyReport {
 }
 
 /// An `audit.repair` record found while verifying.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RepairNote {
     /// Its line (= seq).
     pub line: u64,
@@ -80,7 +80,7 @@ pub struct RepairNote {
 }
 
 /// The first thing wrong with a log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// The first bad line (1-based); `None` for a problem with the head file itself.
     pub line: Option<u64>,
@@ -100,7 +100,8 @@ impl fmt::Display for Problem {
 }
 
 /// The kinds of damage [`verify()`] tells apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// The line is not a JSON object with the record's keys.
     NotARecord,

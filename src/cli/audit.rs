@@ -27,6 +27,9 @@ pub enum AuditCommand {
         /// removed from the end can then not be detected.
         #[arg(long)]
         no_head: bool,
+        /// The verdict as one JSON document (docs/cli-json.md); the exit code is the same.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the records as a table, or as a JSON array of the records exactly as stored.
     Show {
@@ -50,11 +53,16 @@ pub enum AuditCommand {
 pub fn run(command: AuditCommand) -> u8 {
     let (mut out, mut err) = (out::stdout(), out::stderr());
     let code = match command {
-        AuditCommand::Verify { file, no_head } => cli_verify(
+        AuditCommand::Verify {
+            file,
+            no_head,
+            json,
+        } => cli_verify(
             file.as_deref(),
             &VerifyOptions {
                 require_head: !no_head,
             },
+            json,
             &mut out,
             &mut err,
         ),
@@ -88,6 +96,7 @@ fn resolve(path: Option<&Path>, err: &mut dyn Write) -> Result<PathBuf, u8> {
 pub fn cli_verify(
     path: Option<&Path>,
     options: &VerifyOptions,
+    json: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
@@ -102,6 +111,23 @@ pub fn cli_verify(
             return 2;
         }
     };
+    if json {
+        #[derive(serde::Serialize)]
+        struct Verdict<'a> {
+            ok: bool,
+            #[serde(flatten)]
+            report: &'a crate::audit::VerifyReport,
+        }
+        let doc = Verdict {
+            ok: report.is_ok(),
+            report: &report,
+        };
+        let _ = match serde_json::to_string_pretty(&doc) {
+            Ok(text) => writeln!(out, "{text}"),
+            Err(e) => writeln!(err, "fleetdeck: {e}"),
+        };
+        return report.exit_code();
+    }
     let _ = match &report.problem {
         None => {
             let head = match report.head_seq {
@@ -365,7 +391,13 @@ mod tests {
         );
 
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = cli_verify(Some(&path), &VerifyOptions::default(), &mut out, &mut err);
+        let code = cli_verify(
+            Some(&path),
+            &VerifyOptions::default(),
+            false,
+            &mut out,
+            &mut err,
+        );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(code, 0, "an unfinished action is not damage: {text}");
         assert!(
@@ -391,7 +423,13 @@ mod tests {
             log.append(AuditEntry::new(&me, action).step("s")).unwrap();
         }
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = cli_verify(Some(&path), &VerifyOptions::default(), &mut out, &mut err);
+        let code = cli_verify(
+            Some(&path),
+            &VerifyOptions::default(),
+            false,
+            &mut out,
+            &mut err,
+        );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(code, 0, "{text}");
         assert!(!text.contains("unfinished"), "{text}");

@@ -7,10 +7,10 @@
 //! with the console); this file only wires the poll and prints. The exit code is decided before
 //! anything is printed, so a reader that stops early (`| head -1`) cannot change it.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::color::ColorChoice;
 use super::out;
 use super::prompt::TtyPrompt;
 use crate::inventory::Fleet;
@@ -33,8 +33,14 @@ pub enum Format {
 }
 
 /// Runs `fleetdeck status`; returns the exit code.
-pub async fn run(fleet: Fleet, format: Format, hosts: Option<&str>, group: Option<&str>) -> u8 {
-    match status(fleet, format, hosts, group).await {
+pub async fn run(
+    fleet: Fleet,
+    format: Format,
+    color: ColorChoice,
+    hosts: Option<&str>,
+    group: Option<&str>,
+) -> u8 {
+    match status(fleet, format, color, hosts, group).await {
         Ok(code) => code,
         Err(e) => {
             writeln!(out::stderr(), "fleetdeck: {e:#}");
@@ -52,6 +58,7 @@ pub async fn run(fleet: Fleet, format: Format, hosts: Option<&str>, group: Optio
 async fn status(
     fleet: Fleet,
     format: Format,
+    color: ColorChoice,
     hosts: Option<&str>,
     group: Option<&str>,
 ) -> anyhow::Result<u8> {
@@ -70,8 +77,7 @@ async fn status(
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?),
         Format::Table => {
-            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            out.write_str(&report::status_table(&report, colour));
+            out.write_str(&report::status_table(&report, color.for_stdout()));
         }
         Format::Nagios => writeln!(out, "{}", metrics::nagios_line(&report)),
         Format::Prometheus => out.write_str(&metrics::prometheus_text(&report)),

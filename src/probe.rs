@@ -34,7 +34,7 @@ use futures::StreamExt;
 
 use crate::inventory::{ChainKind, Host};
 use crate::observation::{ChainObs, Metric, Probed, ServiceObs, ServiceState, UnreachableKind};
-use crate::transport::{ExecRequest, Transport, TransportError};
+use crate::transport::{ScriptRequest, Transport, TransportError};
 use parse::ServiceReading;
 use script::ServiceCheck;
 
@@ -93,15 +93,12 @@ pub async fn poll_host_planned(
     }
 
     let script = script::build_planned(host, plan);
-    let request = ExecRequest {
-        // The script travels on stdin: its text never appears in a process list, so
-        // `pgrep -f` cannot match the probe itself.
-        command: "sh -s".to_string(),
-        stdin: Some(script.text().as_bytes().to_vec()),
+    let request = ScriptRequest {
+        script: script.text().as_bytes().to_vec(),
         timeout: limits.command_timeout,
         max_output: limits.max_output_bytes,
     };
-    let shell = transport.exec(&request);
+    let shell = transport.run_script(&request);
 
     // Futures built up front by a plain async fn (no async closures over borrowed items), so
     // the whole poll stays `Send` for every lifetime and can be spawned.

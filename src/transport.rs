@@ -14,6 +14,7 @@ pub mod key_file;
 pub mod known_hosts;
 pub mod local;
 pub mod proxy_command;
+pub mod resident;
 pub mod route;
 pub mod ssh;
 pub mod stream;
@@ -44,6 +45,31 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Keep at most this many bytes of stdout and of stderr each; the rest is counted, not kept.
     pub max_output: usize,
+}
+
+/// A probe script to run on a host: over SSH on the host's resident shell
+/// ([`resident`]), else as one `sh -s` with the script on stdin.
+#[derive(Debug, Clone)]
+pub struct ScriptRequest {
+    /// The POSIX `sh` script. It must not read stdin (it gets /dev/null).
+    pub script: Vec<u8>,
+    /// Kill the script and report a timeout after this long.
+    pub timeout: Duration,
+    /// Keep at most this many bytes of stdout and of stderr each.
+    pub max_output: usize,
+}
+
+impl ScriptRequest {
+    /// The same script as one exec of `sh -s` (the script on stdin, never in a process list,
+    /// so `pgrep -f` cannot match the probe itself).
+    pub fn as_exec(&self) -> ExecRequest {
+        ExecRequest {
+            command: "sh -s".to_string(),
+            stdin: Some(self.script.clone()),
+            timeout: self.timeout,
+            max_output: self.max_output,
+        }
+    }
 }
 
 /// What a command did.
@@ -109,6 +135,14 @@ impl Transport {
         match self {
             Transport::Ssh(h) => h.exec(req).await,
             Transport::Local(h) => h.exec(req).await,
+        }
+    }
+
+    /// Runs a probe script: over SSH on the host's resident shell, locally as `sh -s`.
+    pub async fn run_script(&self, req: &ScriptRequest) -> Result<ExecOutput, TransportError> {
+        match self {
+            Transport::Ssh(h) => h.run_script(req).await,
+            Transport::Local(h) => h.exec(&req.as_exec()).await,
         }
     }
 

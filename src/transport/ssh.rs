@@ -24,6 +24,7 @@ mod host_key;
 pub mod keywords;
 mod offer;
 mod pty;
+mod resident;
 pub mod ssh_config;
 mod stream;
 mod target;
@@ -94,6 +95,8 @@ pub struct SshHost {
     tunnel_limit: AtomicUsize,
     /// Further connections to this bastion, opened only when `tunnel_limit` demanded them.
     overflow: Mutex<Vec<Arc<SshHost>>>,
+    /// The resident shell that runs probe scripts (`resident.rs`).
+    resident: Mutex<resident::ResidentSlot>,
 }
 
 #[derive(Default)]
@@ -127,6 +130,7 @@ impl SshHost {
             tunnels: Arc::new(AtomicUsize::new(0)),
             tunnel_limit: AtomicUsize::new(MAX_TUNNELS),
             overflow: Mutex::new(Vec::new()),
+            resident: Mutex::new(resident::ResidentSlot::default()),
         })
     }
 

@@ -75,6 +75,11 @@ pub async fn poll_planned(
     let host = &fleet.hosts[index];
     let started = SystemTime::now();
     let clock = Instant::now();
+    // Connecting first, outside the poll's bound: it is bounded itself (a turn among the
+    // handshakes, then `connect_timeout` from the handshake's start), and a host that waited
+    // its turn must not have that wait taken from its poll. A failure is reported by the probe
+    // below at once (the host is in backoff).
+    let _ = transport.ensure_connected().await;
     // The probe bounds each part itself; this outer bound is the last line of defence.
     // A host's own ConnectTimeout may be longer than the fleet's: the bound must not cut it short.
     let connect = transport

@@ -117,6 +117,10 @@ pub struct HostReport {
     pub uptime_seconds: Option<u64>,
     /// How long the poll took, in milliseconds.
     pub poll_ms: Option<u64>,
+    /// How this run's connection attempt went, when this run made one (`fleetdeck status`
+    /// fills it in from its transports; the store does not know it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectReport>,
     /// Failed health rules, worst first.
     pub alerts: Vec<AlertReport>,
     /// Host facts (kernel, CPU, memory, filesystems, MACs, logins, DMI), when read.
@@ -130,6 +134,18 @@ pub struct HostReport {
 }
 
 /// Host facts in `status --json`: each part `null` when it could not be read, with the reason
+/// One connection attempt: the wait for a handshake turn (bounded concurrency, not counted in
+/// `connect_timeout`) and the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnectReport {
+    /// Milliseconds waiting for a handshake turn.
+    pub queued_ms: u64,
+    /// Milliseconds of the handshake itself.
+    pub handshake_ms: u64,
+    /// Whether it connected.
+    pub connected: bool,
+}
+
 /// in `unavailable`.
 #[derive(Debug, Serialize)]
 pub struct FactsReport {
@@ -571,6 +587,7 @@ fn host_report(
         load: p.and_then(|p| p.load).map(|l| [l.one, l.five, l.fifteen]),
         uptime_seconds: p.and_then(|p| p.uptime).map(|u| u.as_secs()),
         poll_ms: hs.poll_elapsed.map(|d| d.as_millis() as u64),
+        connect: None,
         alerts: health
             .alerts
             .iter()

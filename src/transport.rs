@@ -163,6 +163,14 @@ impl Transport {
         }
     }
 
+    /// How the latest connection attempt went (SSH only).
+    pub fn last_connect(&self) -> Option<ssh::ConnectTiming> {
+        match self {
+            Transport::Ssh(h) => h.last_connect(),
+            Transport::Local(_) => None,
+        }
+    }
+
     /// Makes sure the host is connected (connects if needed); a cheap no-op when it is.
     pub async fn ensure_connected(&self) -> Result<(), TransportError> {
         match self {

@@ -126,6 +126,15 @@ fn a_dead_address_and_a_silent_listener_time_out_without_holding_up_the_rest() {
     );
     assert_eq!(host(&report, "h1")["status"], "ok");
     assert_eq!(host(&report, "h2")["status"], "ok");
+    // Each attempt says how long it waited for a handshake turn and how long the handshake
+    // took; the silent listener used its whole connect_timeout on the handshake itself.
+    assert_eq!(mute["connect"]["connected"], false, "{mute:#}");
+    assert!(
+        mute["connect"]["handshake_ms"].as_u64().unwrap() >= 2000,
+        "{mute:#}"
+    );
+    assert!(mute["connect"]["queued_ms"].is_u64(), "{mute:#}");
+    assert_eq!(host(&report, "h1")["connect"]["connected"], true);
 }
 
 #[test]

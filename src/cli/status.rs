@@ -66,13 +66,23 @@ async fn status(
     let shared = SshShared::new(Arc::new(TtyPrompt));
     let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
     let store = Store::poll_once(Arc::new(fleet), &transports, &selected, SystemTime::now).await;
-    let report = report::status_report(
+    let mut report = report::status_report(
         store.fleet(),
         store.state(),
         store.health(),
         &selected,
         store.now(),
     );
+    // What only the transports know: how each host's connection attempt went.
+    for (host, &index) in report.hosts.iter_mut().zip(&selected) {
+        host.connect = transports[index]
+            .last_connect()
+            .map(|t| report::ConnectReport {
+                queued_ms: t.queued.as_millis() as u64,
+                handshake_ms: t.handshake.as_millis() as u64,
+                connected: t.connected,
+            });
+    }
     let mut out = out::stdout();
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?),

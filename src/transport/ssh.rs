@@ -43,7 +43,7 @@ use russh::{ChannelMsg, Disconnect, Sig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
-pub use auth::{NoPrompt, PassphrasePrompt, SshShared};
+pub use auth::{MAX_HANDSHAKES, NoPrompt, PassphrasePrompt, SshShared};
 use host_key::Client;
 pub use ssh_config::SshConfig;
 pub use target::{Proxy, SshTarget, read_ssh_config, resolve_target, ssh_config_path};
@@ -97,6 +97,19 @@ pub struct SshHost {
     overflow: Mutex<Vec<Arc<SshHost>>>,
     /// The resident shell that runs probe scripts (`resident.rs`).
     resident: Mutex<resident::ResidentSlot>,
+    /// How the latest connection attempt went: time queued for a turn, then the handshake.
+    last_connect: StdMutex<Option<ConnectTiming>>,
+}
+
+/// The timing of one connection attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectTiming {
+    /// Waiting for a handshake turn ([`MAX_HANDSHAKES`]); not counted in `connect_timeout`.
+    pub queued: Duration,
+    /// The handshake itself (TCP or tunnel, key exchange, host key, login), up to the timeout.
+    pub handshake: Duration,
+    /// Whether it connected.
+    pub connected: bool,
 }
 
 #[derive(Default)]
@@ -131,6 +144,7 @@ impl SshHost {
             tunnel_limit: AtomicUsize::new(MAX_TUNNELS),
             overflow: Mutex::new(Vec::new()),
             resident: Mutex::new(resident::ResidentSlot::default()),
+            last_connect: StdMutex::new(None),
         })
     }
 
@@ -199,7 +213,22 @@ impl SshHost {
         // Keys are unlocked before the clock starts: a person typing a passphrase must not
         // make the host look unreachable.
         let identities = self.identities().await;
-        match tokio::time::timeout(self.target.connect_timeout, self.connect(&identities)).await {
+        // So is the wait for a handshake turn: the timeout measures the peer, not our queue.
+        let asked = Instant::now();
+        let _turn = self.shared.handshake_turn().await;
+        let queued = asked.elapsed();
+        let began = Instant::now();
+        let result =
+            tokio::time::timeout(self.target.connect_timeout, self.connect(&identities)).await;
+        let timing = ConnectTiming {
+            queued,
+            handshake: began.elapsed(),
+            connected: matches!(result, Ok(Ok(_))),
+        };
+        if let Ok(mut last) = self.last_connect.lock() {
+            *last = Some(timing);
+        }
+        match result {
             Ok(Ok(handle)) => {
                 let handle = Arc::new(handle);
                 slot.handle = Some(handle.clone());
@@ -217,10 +246,11 @@ impl SshHost {
                     _ => Unreachable {
                         kind: UnreachableKind::Timeout,
                         message: format!(
-                            "no SSH session with {}:{} within {}",
+                            "no SSH session with {}:{} within {}{}",
                             self.target.address,
                             self.target.port,
-                            humantime::format_duration(self.target.connect_timeout)
+                            humantime::format_duration(self.target.connect_timeout),
+                            queued_note(queued)
                         ),
                         retry_in: None,
                     },
@@ -239,6 +269,11 @@ impl SshHost {
                 Err(TransportError::Unreachable(err))
             }
         }
+    }
+
+    /// How the latest connection attempt went, if there was one.
+    pub fn last_connect(&self) -> Option<ConnectTiming> {
+        self.last_connect.lock().ok().and_then(|t| *t)
     }
 
     /// Drops a connection that failed under us, so the next call reconnects.
@@ -548,6 +583,18 @@ async fn open_session_with_retry(
         }
     }
     handle.channel_open_session().await
+}
+
+/// ` (after 3.2s queued for a handshake turn)` when the wait was long enough to matter.
+fn queued_note(queued: Duration) -> String {
+    if queued < Duration::from_millis(100) {
+        return String::new();
+    }
+    let rounded = Duration::from_millis(queued.as_millis() as u64 / 100 * 100);
+    format!(
+        " (after {} queued for a handshake turn)",
+        humantime::format_duration(rounded)
+    )
 }
 
 fn keep(buf: &mut Vec<u8>, data: &[u8], max: usize, dropped: &mut u64) {

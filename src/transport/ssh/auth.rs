@@ -48,7 +48,15 @@ pub struct SshShared {
     prompt: Arc<dyn PassphrasePrompt>,
     /// Keys already loaded, so a passphrase is asked once per key, not once per host.
     keys: Mutex<HashMap<PathBuf, Option<Arc<PrivateKey>>>>,
+    /// Handshakes in progress at once, over every host ([`MAX_HANDSHAKES`]).
+    handshakes: Arc<tokio::sync::Semaphore>,
 }
+
+/// Handshakes in progress at once. A cold start of hundreds of hosts would otherwise start every
+/// key exchange together, and on a small client each would crawl — each host's
+/// `connect_timeout` then measured the client's own queue, not the peer. Beyond this many, a
+/// host waits for a turn *before* its clock starts (the wait is reported as queued time).
+pub const MAX_HANDSHAKES: usize = 32;
 
 impl SshShared {
     /// Shared state using `prompt` for encrypted keys.
@@ -56,7 +64,13 @@ impl SshShared {
         Arc::new(SshShared {
             prompt,
             keys: Mutex::new(HashMap::new()),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES)),
         })
+    }
+
+    /// A turn to run a handshake; held until the handshake ends.
+    pub(super) async fn handshake_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.handshakes.clone().acquire_owned().await.ok()
     }
 
     /// Loads (once) the private key at `path`, asking for its passphrase when it is encrypted.

@@ -195,6 +195,9 @@ pub struct SshDefaults {
     pub max_output_bytes: usize,
     /// OpenSSH client config consulted for aliases (default `~/.ssh/config`; missing file is fine).
     pub config_file: Option<PathBuf>,
+    /// Run probe scripts on one long-lived shell per host (default); `false`: one exec
+    /// channel (a new session) per poll, for hosts where a lingering session is unwanted.
+    pub resident_shell: bool,
 }
 
 /// Health thresholds (`[thresholds]`).

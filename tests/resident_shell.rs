@@ -207,3 +207,24 @@ async fn a_login_that_keeps_no_shell_open_is_polled_over_exec_channels() {
     assert_eq!(host.polls_over_exec(), Some(true));
     assert_eq!(connects(&ts[0]), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_shell_false_polls_over_one_exec_channel_each_time() {
+    let peers = TestFleet::start(FleetSpec::hosts(1));
+    let path = peers.write_inventory(&InventoryOpts::default());
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("[ssh]\n"), "{text}");
+    std::fs::write(
+        &path,
+        text.replacen("[ssh]\n", "[ssh]\nresident_shell = false\n", 1),
+    )
+    .unwrap();
+    let fleet = load(&path);
+    assert!(!fleet.ssh.resident_shell);
+    let ts = transports(&fleet);
+    let (a, b) = (shell_pid(&ts[0]).await, shell_pid(&ts[0]).await);
+    assert_ne!(a, b, "a new shell per script");
+    for obs in poller::poll_once(&fleet, &ts, &[0]).await {
+        assert!(obs.outcome.is_ok(), "{:?}", obs.outcome.err());
+    }
+}

@@ -117,6 +117,9 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
         humantime::format_duration(ssh.command_timeout),
         ssh.max_output_bytes
     )?;
+    if !ssh.resident_shell {
+        writeln!(out, "  resident shell: no (one exec channel per poll)")?;
+    }
     writeln!(
         out,
         "  config file: {}",

@@ -211,6 +211,8 @@ pub struct SshFile {
     pub max_output_bytes: Option<Spanned<u64>>,
     /// OpenSSH client config consulted for aliases.
     pub config_file: Option<Spanned<String>>,
+    /// Keep one shell per host for probe scripts (default true).
+    pub resident_shell: Option<Spanned<bool>>,
     /// Jump hosts for every host (`"a,b"`, `"none"`).
     pub jump: Option<Spanned<String>>,
 }

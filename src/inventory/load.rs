@@ -138,6 +138,7 @@ pub fn embedded_default() -> Fleet {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             config_file: Some(expand_home(Path::new(DEFAULT_SSH_CONFIG), home.as_deref())),
+            resident_shell: true,
         },
         thresholds: Thresholds::default(),
         operators: BTreeMap::new(),

@@ -176,6 +176,7 @@ impl Resolver<'_> {
             )?,
             max_output_bytes,
             config_file,
+            resident_shell: s.resident_shell.as_ref().is_none_or(|b| *b.get_ref()),
         };
 
         let fleet_jump = self.jump(&s.jump, "[ssh]")?;

@@ -71,7 +71,7 @@ impl SshHost {
         let Ok(mut slot) = self.resident.try_lock() else {
             return self.exec(&req.as_exec()).await;
         };
-        if slot.exec_only {
+        if slot.exec_only || !self.target.resident_shell {
             drop(slot);
             return self.exec(&req.as_exec()).await;
         }

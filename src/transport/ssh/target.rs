@@ -46,6 +46,8 @@ pub struct SshTarget {
     pub policy: HostKeyPolicy,
     /// Bound on connect + handshake + auth (`ConnectTimeout`, else the fleet's).
     pub connect_timeout: Duration,
+    /// Probe scripts on one long-lived shell (`[ssh] resident_shell`), else an exec per poll.
+    pub resident_shell: bool,
     /// SSH keepalive interval (`ServerAliveInterval`); `None` when set to 0 (off).
     pub keepalive_interval: Option<Duration>,
     /// Unanswered keepalives before the connection is dropped (`ServerAliveCountMax`).
@@ -283,6 +285,7 @@ pub fn resolve_target(fleet: &Fleet, host: &Host, ssh_config: Option<&SshConfig>
         known_hosts,
         policy,
         connect_timeout,
+        resident_shell: fleet.ssh.resident_shell,
         keepalive_interval,
         keepalive_max,
         proxy: Proxy::from_ssh_config(&params),

@@ -2,7 +2,9 @@
 //! gives it back on every way out, then waits on keys and mouse ([`EventStream`]), poll
 //! observations, the 1 s tick, SIGTERM/SIGHUP, passphrase requests, audit log reads and the
 //! runbook task's and the ad-hoc command's messages, and redraws (stepping aside while a shell runs, `ui::shell`): at once after the operator did something, at most
-//! every [`DATA_FRAME`] for new poll data, once a second otherwise (ages move).
+//! every [`DATA_FRAME`] for new poll data while the operator is active (a key, the mouse or a
+//! followed log within [`ACTIVE_WINDOW`]), and once a second otherwise — new data then rides
+//! on the second's frame (ages move), so a console left open costs one frame a second.
 //!
 //! Owns the tasks around the console (the poller, the runbook run, the ad-hoc command, audit log reads off the
 //! drawing path) and nothing the screen shows: every fact goes into [`App`] through its
@@ -192,6 +194,7 @@ async fn event_loop(
     let mut dirty = true;
     let mut fresh_data = false;
     let mut last_draw = tokio::time::Instant::now();
+    let mut last_activity = tokio::time::Instant::now();
     #[cfg(debug_assertions)]
     let mut panic_test = PanicAfterFrames::from_env();
     loop {
@@ -202,7 +205,8 @@ async fn event_loop(
                 let _ = tx.send(audit_pane::AuditSnapshot::load(&path));
             });
         }
-        if dirty || (fresh_data && last_draw.elapsed() >= DATA_FRAME) {
+        let active = last_activity.elapsed() < ACTIVE_WINDOW;
+        if dirty || (fresh_data && active && last_draw.elapsed() >= DATA_FRAME) {
             if fresh_data {
                 // New polls are drawn judged: the store judges what it deferred (at most once a
                 // second otherwise), so a frame never shows a host reachable but not yet rated.
@@ -232,9 +236,10 @@ async fn event_loop(
                 app.on_observations(all);
                 fresh_data = true;
             }
-            () = tokio::time::sleep_until(last_draw + DATA_FRAME), if fresh_data => {}
+            () = tokio::time::sleep_until(last_draw + DATA_FRAME), if fresh_data && active => {}
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) => {
+                    last_activity = tokio::time::Instant::now();
                     app.on_tick(SystemTime::now());
                     match app.on_key(key) {
                         Some(Action::Quit) => break,
@@ -282,9 +287,15 @@ async fn event_loop(
                 Some(Ok(Event::Mouse(m))) => {
                     app.on_tick(SystemTime::now());
                     // Mouse motion arrives constantly: redraw only when something changed.
-                    dirty |= app.on_mouse(m);
+                    if app.on_mouse(m) {
+                        dirty = true;
+                        last_activity = tokio::time::Instant::now();
+                    }
                 }
-                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(Event::Resize(..))) => {
+                    dirty = true;
+                    last_activity = tokio::time::Instant::now();
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     follows.stop_all().await;
@@ -295,7 +306,9 @@ async fn event_loop(
                 None => break,
             },
             Some(msg) = follow_msgs.recv() => {
-                // Lines come in bursts: fold in what is queued, drawn within DATA_FRAME.
+                // Lines come in bursts: fold in what is queued, drawn within DATA_FRAME (someone
+                // following a log is watching: that counts as activity).
+                last_activity = tokio::time::Instant::now();
                 app.on_follow(msg);
                 while let Ok(more) = follow_msgs.try_recv() {
                     app.on_follow(more);
@@ -414,6 +427,10 @@ impl Follows {
 
 /// The shortest time between two frames drawn for new poll data (keys draw at once).
 const DATA_FRAME: Duration = Duration::from_millis(250);
+
+/// How long after the last key, mouse action or followed log line new poll data is drawn
+/// within [`DATA_FRAME`]; after it, on the next second's frame.
+const ACTIVE_WINDOW: Duration = Duration::from_secs(10);
 
 /// Leaving the console with a run in progress suspends it: saved and audited (bounded, so a
 /// dead host cannot hold the terminal), and `fleetdeck run --resume ID` or `:resume ID` goes on.

@@ -49,9 +49,36 @@ fn remote_tails(fleet: &TestFleet, i: usize, file: &Path) -> Vec<u32> {
 
 /// Every process on host `i` a follow of `logs/app.log` started: the tail and the guard shell
 /// around it (whose command line carries the tail's text). The `[t]` keeps the pattern from
-/// matching the shell that runs pgrep.
+/// matching the shell that runs pgrep. Every test host is an sshd on this machine, so only
+/// processes under host `i`'s own sshd count: another test's follow is not this host's.
 fn remote_follow_processes(fleet: &TestFleet, i: usize) -> Vec<u32> {
+    let sshd = fleet.host(i).pid.expect("host is running");
     remote_pgrep(fleet, i, "[t]ail -n 0 -F -- .*logs/app[.]log")
+        .into_iter()
+        .filter(|&pid| descends_from(pid, sshd))
+        .collect()
+}
+
+/// Whether `ancestor` is among `pid`'s parents (read from /proc; a process that is gone is not).
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    while pid > 1 {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // The command name may hold spaces and parentheses: the fields start after the last ')'.
+        let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+        else {
+            return false;
+        };
+        if ppid == ancestor {
+            return true;
+        }
+        pid = ppid;
+    }
+    false
 }
 
 /// Polls until `pred` holds, panicking with `what` after a generous deadline.

@@ -32,6 +32,8 @@ use crate::runbook::{
 use crate::store::Store;
 use crate::transport::{ExecRequest, Transport, TransportError};
 
+mod write_back;
+
 /// Output kept per command and stream; the engine keeps less.
 const MAX_OUTPUT: usize = 1 << 20;
 /// Health rules about a whole consensus group, raised on every member: they describe the
@@ -357,6 +359,38 @@ impl Executor {
                         }
                     }
                     Effect::Exec { .. } => unreachable!("execs are batched above"),
+                    Effect::Reconnect {
+                        id,
+                        host,
+                        port,
+                        command,
+                        timeout,
+                        ..
+                    } => {
+                        frontend.show(effect);
+                        let tried = self.reconnect(host, *port, command, *timeout);
+                        tokio::select! {
+                            result = tried => events.push(Event::ExecFinished { id: *id, result }),
+                            why = &mut *interrupt => {
+                                events.push(Event::Interrupted {
+                                    reason: why.reason(" while a new connection was tried"),
+                                });
+                                break;
+                            }
+                        }
+                    }
+                    Effect::InventoryPort { step, host, port } => {
+                        frontend.show(effect);
+                        if let Err(e) = self.write_back_port(run, step, host, *port) {
+                            frontend.show(&Effect::Refused {
+                                reason: format!("audit log unwritable: {e}"),
+                            });
+                            events.push(Event::Interrupted {
+                                reason: format!("audit log unwritable: {e}"),
+                            });
+                            break;
+                        }
+                    }
                     Effect::AskInput { .. }
                     | Effect::AskConfirm { .. }
                     | Effect::AskChoice { .. }
@@ -594,6 +628,86 @@ impl Executor {
             events.push(Event::ExecFinished { id, result });
         }
         (events, lost)
+    }
+
+    /// Runs `command` over a new connection to `host` (on `port` when given) and closes it:
+    /// the `reconnect` probe. The pooled connection is not used; every failure — refused,
+    /// timed out, host key, login — is the probe's failed result.
+    async fn reconnect(
+        &self,
+        host: &str,
+        port: Option<u16>,
+        command: &str,
+        timeout: Option<Duration>,
+    ) -> ExecResult {
+        let started = Instant::now();
+        let failed = |error: String| ExecResult {
+            exit: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            error: Some(error),
+            duration_ms: Some(started.elapsed().as_millis() as u64),
+        };
+        let Some(index) = self.fleet.hosts.iter().position(|h| h.name == host) else {
+            return failed(format!("unknown host {host}"));
+        };
+        let req = ExecRequest {
+            command: command.to_owned(),
+            stdin: None,
+            timeout: timeout.unwrap_or(self.fleet.ssh.command_timeout),
+            max_output: MAX_OUTPUT,
+        };
+        match self.transports[index].exec_fresh(port, &req).await {
+            Ok(out) => ExecResult {
+                exit: out.status.map(|s| s as i32),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                error: None,
+                duration_ms: Some(started.elapsed().as_millis() as u64),
+            },
+            Err(e) => failed(format!("new connection failed: {e}")),
+        }
+    }
+
+    /// Writes a port proven by a `reconnect` probe to the inventory (or says exactly what to
+    /// edit by hand), and audits either as `inventory.edit`.
+    fn write_back_port(
+        &self,
+        run: &Run,
+        step: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<(), crate::audit::AuditError> {
+        let current = self
+            .fleet
+            .hosts
+            .iter()
+            .position(|h| h.name == host)
+            .and_then(|i| match &self.transports[i] {
+                Transport::Ssh(h) => Some(h.target().port),
+                Transport::Local(_) => None,
+            })
+            .unwrap_or(22);
+        let edit = write_back::write_port(&self.fleet, host, current, port);
+        let mut e = LogEntry::new(&self.actor, AuditAction::InventoryEdit.as_str())
+            .run(&self.run_id)
+            .runbook(&run.runbook().name)
+            .step(step);
+        e.target = Some(host.to_owned());
+        match &edit {
+            write_back::PortEdit::Written(what) => {
+                e.command = Some(what.clone());
+                e.result = Some("written".to_owned());
+                tracing::info!(%host, %what, "inventory port written");
+            }
+            write_back::PortEdit::Manual { reason, edit } => {
+                e.command = Some(format!("port = {port}"));
+                e.result = Some("not written".to_owned());
+                e.reason = Some(format!("{reason}; edit by hand: {edit}"));
+                tracing::warn!(%host, %reason, %edit, "inventory port not written");
+            }
+        }
+        tokio::task::block_in_place(|| self.audit.append(e).map(|_| ()))
     }
 
     /// Polls `hosts` now and judges them with the health rules.

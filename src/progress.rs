@@ -16,7 +16,12 @@ pub fn progress_line(effect: &Effect, now: SystemTime) -> Option<String> {
             status,
             summary,
         } => format!("  {status:?} [{step}] {summary}"),
-        Effect::Exec { host, display, .. } => format!("  $ {host}: {display}"),
+        Effect::Exec { host, display, .. } | Effect::Reconnect { host, display, .. } => {
+            format!("  $ {host}: {display}")
+        }
+        Effect::InventoryPort { host, port, .. } => {
+            format!("  ✎ inventory: {host} port = {port}")
+        }
         Effect::Wait { until, .. } => format!("  … waiting {}s", left(*until)),
         Effect::StartTimer {
             title, deadline, ..

@@ -402,7 +402,20 @@ pub enum Probe {
         /// Blocks; `None` = the inventory's `height_lag_warn`.
         max_lag: Option<u64>,
     },
+    /// A new SSH connection to the host — never the pooled one, which stays open — with the
+    /// port overridden, must log in and run [`RECONNECT_COMMAND`]: the proof that changed sshd
+    /// settings still let fleetdeck in (`harden-ssh`).
+    Reconnect {
+        /// Port template for the new connection; empty after rendering = the host's own.
+        port: Option<String>,
+        /// Inside a rolling step: once the host is done, write the port to the inventory.
+        update_inventory: bool,
+    },
 }
+
+/// What a `reconnect` probe runs over its new connection: who it logged in as, and the
+/// connection's own ends (the server's port is the fourth word), for the record.
+pub const RECONNECT_COMMAND: &str = "echo \"logged in as $(id -un); SSH_CONNECTION=$SSH_CONNECTION\"";
 
 /// What a passing command looks like; every given part must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

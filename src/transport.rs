@@ -171,6 +171,27 @@ impl Transport {
         }
     }
 
+    /// Runs one command over a NEW connection to the host, on `port` instead of its own when
+    /// given, and closes it; the pooled connection is neither used nor touched (see
+    /// [`ssh::SshHost::fresh`]). This machine has no SSH connection to prove.
+    pub async fn exec_fresh(
+        &self,
+        port: Option<u16>,
+        req: &ExecRequest,
+    ) -> Result<ExecOutput, TransportError> {
+        match self {
+            Transport::Ssh(h) => {
+                let fresh = h.fresh(port)?;
+                let out = fresh.exec(req).await;
+                fresh.disconnect().await;
+                out
+            }
+            Transport::Local(_) => Err(TransportError::Other(
+                "this machine is reached without SSH: there is no new connection to make".into(),
+            )),
+        }
+    }
+
     /// Makes sure the host is connected (connects if needed); a cheap no-op when it is.
     pub async fn ensure_connected(&self) -> Result<(), TransportError> {
         match self {

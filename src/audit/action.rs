@@ -80,6 +80,11 @@ pub enum AuditAction {
     /// A rolling step rolls a host back.
     #[serde(rename = "rollback")]
     Rollback,
+    /// A host's SSH port proven by a `reconnect` probe was written to the inventory file
+    /// (`result` = `written`, `command` = the edit), or could not be (`result` = `not
+    /// written`, `reason` = why and the exact edit to make by hand). Written by the executor.
+    #[serde(rename = "inventory.edit")]
+    InventoryEdit,
     /// A refusal: role, `--readonly`, no terminal for a dangerous step, the quorum guard, a
     /// failed pre-check (`reason` says which).
     #[serde(rename = "denied")]
@@ -111,7 +116,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order `docs/audit.md` lists them.
-    pub const ALL: [AuditAction; 29] = [
+    pub const ALL: [AuditAction; 30] = [
         Self::RunbookStart,
         Self::RunbookResume,
         Self::RunbookFinish,
@@ -133,6 +138,7 @@ impl AuditAction {
         Self::GatePassed,
         Self::GateFailed,
         Self::Rollback,
+        Self::InventoryEdit,
         Self::Denied,
         Self::Interrupt,
         Self::Skip,
@@ -167,6 +173,7 @@ impl AuditAction {
             Self::GatePassed => "gate.passed",
             Self::GateFailed => "gate.failed",
             Self::Rollback => "rollback",
+            Self::InventoryEdit => "inventory.edit",
             Self::Denied => "denied",
             Self::Interrupt => "interrupt",
             Self::Skip => "skip",

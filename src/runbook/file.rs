@@ -101,12 +101,17 @@ pub struct StepFile {
     pub on: Option<Spanned<String>>,
     /// Shell command template run on each host.
     pub command: Option<Spanned<String>>,
-    /// Built-in check instead of a command: `service`, `healthy` or `synced`.
+    /// Built-in check instead of a command: `service`, `healthy`, `synced` or `reconnect`.
     pub probe: Option<Spanned<String>>,
     /// Service name for `probe = "service"`.
     pub service: Option<Spanned<String>>,
     /// Blocks behind the group's best for `probe = "synced"`.
     pub max_lag: Option<Spanned<u64>>,
+    /// Port of the new connection for `probe = "reconnect"` (a template).
+    pub port: Option<Spanned<String>>,
+    /// `probe = "reconnect"` in a rolling step's `each`: write the port to the inventory once
+    /// the host is done.
+    pub update_inventory: Option<Spanned<bool>>,
     /// What a passing command looks like.
     pub expect: Option<Spanned<ExpectFile>>,
     /// Needs a typed confirmation before it runs.

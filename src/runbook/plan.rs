@@ -118,13 +118,23 @@ pub fn plan_dry_run(runbook: &Runbook, ctx: &RunContext) -> Result<Vec<PlannedCo
         }
         let hosts = |on: &HostSel| env.hosts_for(on);
         match &step.kind {
-            StepKind::Check(c) => {
-                if let Probe::Command(cmd) = &c.probe {
+            StepKind::Check(c) => match &c.probe {
+                Probe::Command(cmd) => {
                     for h in hosts(&c.on) {
                         push_command(&mut out, &h, step.id.clone(), cmd);
                     }
                 }
-            }
+                Probe::Reconnect { port, .. } => {
+                    for h in hosts(&c.on) {
+                        out.push(PlannedCommand {
+                            host: Some(h),
+                            step: step.id.clone(),
+                            command: reconnect_line(&env, port),
+                        });
+                    }
+                }
+                _ => {}
+            },
             StepKind::Action(a) => {
                 for h in hosts(&a.on) {
                     push_command(&mut out, &h, step.id.clone(), &a.command);
@@ -143,6 +153,18 @@ pub fn plan_dry_run(runbook: &Runbook, ctx: &RunContext) -> Result<Vec<PlannedCo
                 for h in hosts(&r.on) {
                     for (group, subs) in [("", &r.each), ("rollback.", &r.rollback)] {
                         for sub in subs {
+                            if let SubKind::Check {
+                                probe: Probe::Reconnect { port, .. },
+                                ..
+                            } = &sub.kind
+                            {
+                                out.push(PlannedCommand {
+                                    host: Some(h.clone()),
+                                    step: format!("{}.{group}{}", step.id, sub.id),
+                                    command: reconnect_line(&env, port),
+                                });
+                                continue;
+                            }
                             let cmd = match &sub.kind {
                                 SubKind::Action { command, .. } => command,
                                 SubKind::Check {
@@ -179,4 +201,23 @@ pub fn plan_dry_run(runbook: &Runbook, ctx: &RunContext) -> Result<Vec<PlannedCo
         }
     }
     Ok(out)
+}
+
+/// The dry-run line of a `reconnect` probe: the new connection's port and its command.
+fn reconnect_line(env: &Env<'_>, port: &Option<String>) -> Result<String, String> {
+    let port = port.as_ref().map(|p| env.display(p)).unwrap_or_default();
+    let port = port.trim();
+    if port.is_empty() {
+        return Ok(format!(
+            "(new SSH connection) {}",
+            crate::runbook::RECONNECT_COMMAND
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(format!(
+            "(new SSH connection, port {p}) {}",
+            crate::runbook::RECONNECT_COMMAND
+        )),
+        _ => Err(format!("port {port:?} is not a TCP port (1-65535)")),
+    }
 }

@@ -59,7 +59,8 @@ const KINDS: &[(&str, &[&str])] = &[
     (
         "check",
         &[
-            "next", "on_fail", "on", "command", "probe", "service", "max_lag", "expect", "timeout",
+            "next", "on_fail", "on", "command", "probe", "service", "max_lag", "port", "expect",
+            "timeout",
         ],
     ),
     (
@@ -101,7 +102,14 @@ const SUB_KINDS: &[(&str, &[&str])] = &[
     (
         "check",
         &[
-            "command", "probe", "service", "max_lag", "expect", "timeout",
+            "command",
+            "probe",
+            "service",
+            "max_lag",
+            "port",
+            "update_inventory",
+            "expect",
+            "timeout",
         ],
     ),
     ("wait", &["duration"]),

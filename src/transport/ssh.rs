@@ -148,6 +148,32 @@ impl SshHost {
         })
     }
 
+    /// A separate connection to the same host by the same route — never pooled, never this
+    /// one, which stays open — with `port` instead of the host's own: how the `reconnect`
+    /// probe proves that changed sshd settings still let fleetdeck in. A host reached through
+    /// a `ProxyCommand` cannot change port (the command was expanded with the old one).
+    pub fn fresh(&self, port: Option<u16>) -> Result<Arc<SshHost>, TransportError> {
+        let mut target = self.target.clone();
+        if let Some(port) = port
+            && port != target.port
+        {
+            if matches!(self.source, StreamSource::Command(_)) {
+                return Err(TransportError::Other(format!(
+                    "{} is reached through a ProxyCommand made for port {}: a new connection \
+                     on port {port} cannot be made",
+                    target.name, target.port
+                )));
+            }
+            target.moved_from = Some(target.port);
+            target.port = port;
+        }
+        Ok(SshHost::with_source(
+            target,
+            self.shared.clone(),
+            self.source.clone(),
+        ))
+    }
+
     /// Where this host's stream comes from.
     pub fn source(&self) -> &StreamSource {
         &self.source

@@ -89,7 +89,7 @@ impl Env<'_> {
     }
 
     /// Display text; a template that cannot render is shown as written.
-    pub(super) fn display(&self, text: &str) -> String {
+    pub(crate) fn display(&self, text: &str) -> String {
         self.render(None, text, Context::Display)
             .map(|r| r.display)
             .unwrap_or_else(|_| text.to_owned())

@@ -13,7 +13,18 @@ use super::types::{Effect, ExecId, HealthFact, HostResult, ServiceState};
 use crate::audit::AuditAction;
 use crate::runbook::expect::{ExecResult, Verdict, judge};
 use crate::runbook::template::Rendered;
-use crate::runbook::{Action, Check, Dur, Expect, HostSel, Probe, StepKind, Wait};
+use crate::runbook::{
+    Action, Check, Dur, Expect, HostSel, Probe, RECONNECT_COMMAND, StepKind, Wait,
+};
+
+/// Which connection a command goes over.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Via {
+    /// The host's pooled connection.
+    Pooled,
+    /// A new connection, on this port (`None`: the host's own).
+    Fresh(Option<u16>),
+}
 
 /// Output kept per host and step (the rest is dropped, marked with `…`).
 pub(super) const MAX_KEPT_OUTPUT: usize = 64 * 1024;
@@ -234,6 +245,32 @@ impl Run {
                     }
                 }
             }
+            Probe::Reconnect { port, .. } => {
+                for host in hosts {
+                    let emitted = self.reconnect_rendered(port).and_then(|(port, rendered)| {
+                        self.emit_via(
+                            fx,
+                            index,
+                            visit,
+                            host,
+                            Purpose::Step,
+                            rendered,
+                            timeout,
+                            None,
+                            Via::Fresh(port),
+                        )
+                    });
+                    match emitted {
+                        Ok(id) => {
+                            attempt.pending.insert(host.clone());
+                            attempt.execs.insert(id.0, host.clone());
+                        }
+                        Err(e) => {
+                            attempt.results.insert(host.clone(), failed_result(e));
+                        }
+                    }
+                }
+            }
             _ => {
                 if !hosts.is_empty() {
                     attempt.pending.extend(hosts.iter().cloned());
@@ -268,6 +305,66 @@ impl Run {
         timeout: Option<Duration>,
         confirmed: Option<&Confirmed>,
     ) -> Result<ExecId, String> {
+        self.emit_via(
+            fx,
+            index,
+            visit,
+            host,
+            purpose,
+            rendered,
+            timeout,
+            confirmed,
+            Via::Pooled,
+        )
+    }
+
+    /// The port and command of a `reconnect` probe: the port template rendered (empty = the
+    /// host's own port) and checked, the fixed command, and what the audit record shows.
+    pub(super) fn reconnect_rendered(
+        &self,
+        port: &Option<String>,
+    ) -> Result<(Option<u16>, Rendered), String> {
+        let text = port
+            .as_ref()
+            .map(|p| self.with_env(|env| env.display(p)))
+            .unwrap_or_default();
+        let text = text.trim();
+        let port = if text.is_empty() {
+            None
+        } else {
+            match text.parse::<u16>() {
+                Ok(p) if p > 0 => Some(p),
+                _ => return Err(format!("port {text:?} is not a TCP port (1-65535)")),
+            }
+        };
+        let display = match port {
+            Some(p) => format!("(new SSH connection, port {p}) {RECONNECT_COMMAND}"),
+            None => format!("(new SSH connection) {RECONNECT_COMMAND}"),
+        };
+        Ok((
+            port,
+            Rendered {
+                real: RECONNECT_COMMAND.to_owned(),
+                display,
+            },
+        ))
+    }
+
+    /// [`Run::emit_exec`] over the chosen connection: the pooled one ([`Effect::Exec`]) or a
+    /// new one ([`Effect::Reconnect`]). Same guard, same record first.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit_via(
+        &mut self,
+        fx: &mut Fx,
+        index: usize,
+        visit: u32,
+        host: &str,
+        purpose: Purpose,
+        rendered: Rendered,
+        timeout: Option<Duration>,
+        confirmed: Option<&Confirmed>,
+        via: Via,
+    ) -> Result<ExecId, String> {
         let step = &self.runbook.steps[index];
         if step.is_dangerous() {
             let ok = confirmed.is_some_and(|c| c.covers(index, visit));
@@ -298,13 +395,24 @@ impl Run {
             e.target = Some(host.to_owned());
             e.command = Some(rendered.display.clone());
         });
-        fx.push(Effect::Exec {
-            id,
-            step: label,
-            host: host.to_owned(),
-            command: rendered.real,
-            display: rendered.display.clone(),
-            timeout,
+        fx.push(match via {
+            Via::Pooled => Effect::Exec {
+                id,
+                step: label,
+                host: host.to_owned(),
+                command: rendered.real,
+                display: rendered.display.clone(),
+                timeout,
+            },
+            Via::Fresh(port) => Effect::Reconnect {
+                id,
+                step: label,
+                host: host.to_owned(),
+                port,
+                command: rendered.real,
+                display: rendered.display.clone(),
+                timeout,
+            },
         });
         self.execs.insert(
             id.0,
@@ -592,7 +700,7 @@ impl Run {
                     },
                 }
             }
-            Probe::Command(_) => Verdict {
+            Probe::Command(_) | Probe::Reconnect { .. } => Verdict {
                 passed: false,
                 detail: "not a probe".to_owned(),
             },
@@ -614,7 +722,7 @@ impl Run {
                     StepKind::Wait(Wait::Until { probe, .. }) => probe.clone(),
                     _ => return,
                 };
-                if matches!(probe, Probe::Command(_)) {
+                if matches!(probe, Probe::Command(_) | Probe::Reconnect { .. }) {
                     return;
                 }
                 let ready: Vec<String> = attempt

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::Run;
-use super::exec::{failed_result, service_state_str};
+use super::exec::{Via, failed_result, service_state_str};
 use super::questions::{Confirmed, expected_text, host_phrase};
 use super::state::{Flow, Fx, HostRun, HostStage, Phase, Purpose, RollingState, StepState};
 use super::types::{Effect, ExecId, HealthFact, HostResult, ServiceState};
@@ -86,6 +86,19 @@ impl Run {
         // before anything is taken down.
         for host in &pending {
             for s in r.each.iter().chain(&r.rollback) {
+                if let SubKind::Check {
+                    probe: Probe::Reconnect { port, .. },
+                    ..
+                } = &s.kind
+                    && let Err(e) = self.reconnect_rendered(port)
+                {
+                    return self.complete(
+                        fx,
+                        index,
+                        false,
+                        format!("{host}: sub-step `{}`: {e}", s.id),
+                    );
+                }
                 let text = match &s.kind {
                     SubKind::Action { command, .. } => command,
                     SubKind::Check {
@@ -315,6 +328,38 @@ impl Run {
                     Err(e) => self.rolling_sub_failed(fx, index, visit, r, host, e, confirmed),
                 }
             }
+            SubKind::Check {
+                probe: Probe::Reconnect { port, .. },
+                timeout,
+                ..
+            } => {
+                let id = self.reconnect_rendered(port).and_then(|(port, rendered)| {
+                    self.emit_via(
+                        fx,
+                        index,
+                        visit,
+                        host,
+                        Purpose::Sub {
+                            rollback: run.rollback,
+                            sub: run.sub,
+                        },
+                        rendered,
+                        self.dur_opt(timeout),
+                        confirmed,
+                        Via::Fresh(port),
+                    )
+                });
+                match id {
+                    Ok(id) => {
+                        if let Some(state) = self.rolling_state()
+                            && let Some(h) = state.active.get_mut(host)
+                        {
+                            h.stage = HostStage::Exec(id.0);
+                        }
+                    }
+                    Err(e) => self.rolling_sub_failed(fx, index, visit, r, host, e, confirmed),
+                }
+            }
             SubKind::Check { probe, .. } => {
                 if let Some(state) = self.rolling_state()
                     && let Some(h) = state.active.get_mut(host)
@@ -444,10 +489,19 @@ impl Run {
         }
         let step = self.step_id(index);
         self.audit(fx, AuditAction::GatePassed, |e| {
-            e.step = Some(step);
+            e.step = Some(step.clone());
             e.target = Some(host.to_owned());
             e.result = Some(detail.clone());
         });
+        // Only now, with every sub-step and the gate passed, is a port proven by a new
+        // connection the host's port: a host rolled back keeps the inventory as it was.
+        for port in self.ports_to_record(index) {
+            fx.push(Effect::InventoryPort {
+                step: step.clone(),
+                host: host.to_owned(),
+                port,
+            });
+        }
         if let Some(r) = self.record_mut() {
             r.hosts.insert(
                 host.to_owned(),
@@ -460,6 +514,27 @@ impl Run {
                 },
             );
         }
+    }
+
+    /// The ports the `reconnect` probes with `update_inventory` of rolling step `index` proved.
+    fn ports_to_record(&self, index: usize) -> Vec<u16> {
+        let Some(r) = self.rolling_def(index) else {
+            return Vec::new();
+        };
+        r.each
+            .iter()
+            .filter_map(|s| match &s.kind {
+                SubKind::Check {
+                    probe:
+                        Probe::Reconnect {
+                            port,
+                            update_inventory: true,
+                        },
+                    ..
+                } => self.reconnect_rendered(port).ok().and_then(|(p, _)| p),
+                _ => None,
+            })
+            .collect()
     }
 
     /// After hosts changed state: start a pause or the next batch once the batch is done.

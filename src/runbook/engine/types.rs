@@ -206,6 +206,38 @@ pub enum Effect {
         /// Deadline (`None` = the inventory's `command_timeout`).
         timeout: Option<Duration>,
     },
+    /// Run `command` on `host` over a NEW SSH connection — never the pooled one, which stays
+    /// open — with `port` instead of the host's own (`None`: the same port); answer with
+    /// [`Event::ExecFinished`]. A connection that cannot be made or logged into is a failed
+    /// result, never a lost connection. The `reconnect` probe.
+    Reconnect {
+        /// Answer with this id.
+        id: ExecId,
+        /// The step (`ROLLING.SUB` inside a rolling step).
+        step: String,
+        /// Host name.
+        host: String,
+        /// Port of the new connection.
+        port: Option<u16>,
+        /// What to run over it.
+        command: String,
+        /// What to show and log.
+        display: String,
+        /// Deadline for the command (`None` = the inventory's `command_timeout`).
+        timeout: Option<Duration>,
+    },
+    /// Write `port` as `host`'s SSH port in the inventory (a minimal, format-preserving edit
+    /// of its file), or — where that cannot be done safely — show and audit the exact edit to
+    /// make. Comes once a rolling step finished the host after its `reconnect` probe with
+    /// `update_inventory` proved the port. Nothing to answer.
+    InventoryPort {
+        /// The rolling step.
+        step: String,
+        /// Host name.
+        host: String,
+        /// The port that was proven.
+        port: u16,
+    },
     /// A step began.
     StepStarted {
         /// Step id.

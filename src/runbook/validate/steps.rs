@@ -369,6 +369,20 @@ impl Linter<'_> {
         }
     }
 
+    /// A `port` written out (no placeholder) must be a TCP port.
+    fn port_literal(&mut self, port: &Spanned<String>, place: &str) {
+        let text = port.get_ref();
+        if text.contains("{{") {
+            return;
+        }
+        if !text.parse::<u16>().is_ok_and(|p| p > 0) {
+            self.at(
+                port.span(),
+                format!("invalid `port` {text:?} in {place}: expected a port 1-65535 or a placeholder"),
+            );
+        }
+    }
+
     fn probe_and_expect(
         &mut self,
         s: &StepFile,
@@ -407,12 +421,22 @@ impl Linter<'_> {
                 "synced" => Probe::Synced {
                     max_lag: s.max_lag.as_ref().map(|m| *m.get_ref()),
                 },
+                "reconnect" => {
+                    if let Some(port) = &s.port {
+                        self.template(port, Context::Display, place, "port");
+                        self.port_literal(port, place);
+                    }
+                    Probe::Reconnect {
+                        port: s.port.as_ref().map(|p| p.get_ref().clone()),
+                        update_inventory: s.update_inventory.as_ref().is_some_and(|u| *u.get_ref()),
+                    }
+                }
                 other => {
                     self.at(
                         p.span(),
                         format!(
-                            "invalid probe {other:?} in {place}: expected service, healthy or \
-                             synced"
+                            "invalid probe {other:?} in {place}: expected service, healthy, \
+                             synced or reconnect"
                         ),
                     );
                     Probe::Healthy
@@ -443,6 +467,32 @@ impl Linter<'_> {
                 m.span(),
                 format!("key `max_lag` in {place} only applies with `probe = \"synced\"`"),
             );
+        }
+        if let Some(p) = &s.port
+            && !matches!(probe, Probe::Reconnect { .. })
+        {
+            self.at(
+                p.span(),
+                format!("key `port` in {place} only applies with `probe = \"reconnect\"`"),
+            );
+        }
+        if let Some(u) = &s.update_inventory {
+            match &probe {
+                Probe::Reconnect { port: None, .. } => self.at(
+                    u.span(),
+                    format!(
+                        "key `update_inventory` in {place} needs a `port`: it writes that port \
+                         to the inventory"
+                    ),
+                ),
+                Probe::Reconnect { .. } => {}
+                _ => self.at(
+                    u.span(),
+                    format!(
+                        "key `update_inventory` in {place} only applies with `probe = \"reconnect\"`"
+                    ),
+                ),
+            }
         }
         if let Some(e) = &s.expect
             && !matches!(probe, Probe::Command(_))
@@ -957,6 +1007,15 @@ impl Linter<'_> {
                     );
                 }
             }
+            if group == "rollback"
+                && let Some(u) = &s.update_inventory
+            {
+                // A rolled-back host keeps its old settings: nothing to write back.
+                self.at(
+                    u.span(),
+                    format!("key `update_inventory` in {place} only applies in `each`"),
+                );
+            }
             let title = match &s.title {
                 Some(t) => {
                     self.template(t, Context::Display, &place, "title");
@@ -1053,6 +1112,8 @@ fn present_keys(s: &StepFile) -> Vec<(&'static str, Range<usize>)> {
         ("probe", span(&s.probe)),
         ("service", span(&s.service)),
         ("max_lag", span(&s.max_lag)),
+        ("port", span(&s.port)),
+        ("update_inventory", span(&s.update_inventory)),
         ("expect", span(&s.expect)),
         ("dangerous", span(&s.dangerous)),
         ("timeout", span(&s.timeout)),

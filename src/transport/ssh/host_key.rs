@@ -159,6 +159,28 @@ impl client::Handler for Client {
                 UnreachableKind::HostKeyChanged,
                 format!("host key {fp} of {name} is marked @revoked at {at}"),
             ),
+            Verdict::Unknown { .. }
+                if t.moved_from.is_some_and(|old| {
+                    matches!(
+                        known_hosts::check(&t.known_hosts, &t.address, old, &key),
+                        Verdict::Known(_)
+                    )
+                }) =>
+            {
+                // The host's sshd moved to this port (harden-ssh): the key is the one recorded
+                // for its old port, so it is the same server. Record it for the new name, or
+                // the next connection on this port would find it unknown.
+                let old = t.moved_from.unwrap_or_default();
+                if let Some(file) = t.known_hosts.first()
+                    && let Err(e) = known_hosts::append(file, &t.address, t.port, &key)
+                {
+                    tracing::warn!(host = %t.name, file = %file.display(), error = %e,
+                        "could not record the host key for its new port");
+                }
+                tracing::info!(host = %t.name, fingerprint = %fp, old_port = old,
+                    "host key of the new port is the one recorded for the old port");
+                Ok(true)
+            }
             Verdict::Unknown { other_algorithms } => match t.policy {
                 HostKeyPolicy::AcceptNew => {
                     let Some(file) = t.known_hosts.first() else {

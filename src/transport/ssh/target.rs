@@ -57,6 +57,11 @@ pub struct SshTarget {
     /// ssh_config options that OpenSSH would act on for this host and fleetdeck does not (or
     /// that the fleet's stricter policy overrides): shown by `config check`, logged once.
     pub unhonoured: Vec<Unhonoured>,
+    /// Set on a `reconnect` probe's new connection to a port the host's sshd is moving to
+    /// ([`super::SshHost::fresh`]): the port it is known at. A key not recorded for the new
+    /// `[address]:port` is accepted, and recorded for it, when it is exactly the key recorded
+    /// for the old one — the same sshd, whose key the open connection already verified.
+    pub moved_from: Option<u16>,
 }
 
 /// How the stream to a host is made, as written in the inventory or `~/.ssh/config`.
@@ -290,6 +295,7 @@ pub fn resolve_target(fleet: &Fleet, host: &Host, ssh_config: Option<&SshConfig>
         keepalive_max,
         proxy: Proxy::from_ssh_config(&params),
         unhonoured,
+        moved_from: None,
     }
 }
 

@@ -415,7 +415,8 @@ pub enum Probe {
 
 /// What a `reconnect` probe runs over its new connection: who it logged in as, and the
 /// connection's own ends (the server's port is the fourth word), for the record.
-pub const RECONNECT_COMMAND: &str = "echo \"logged in as $(id -un); SSH_CONNECTION=$SSH_CONNECTION\"";
+pub const RECONNECT_COMMAND: &str =
+    "echo \"logged in as $(id -un); SSH_CONNECTION=$SSH_CONNECTION\"";
 
 /// What a passing command looks like; every given part must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -500,6 +501,10 @@ pub struct Check {
     pub on_fail: FailTo,
     /// Per-command deadline (`None` = the executor's default).
     pub timeout: Option<Dur>,
+    /// `show_output = true`: front ends print each host's output when the check ends (a
+    /// preview the operator reads before a confirmation, e.g. `harden-ssh`'s diff).
+    #[serde(default)]
+    pub show_output: bool,
 }
 
 /// A `choice` step.

@@ -221,7 +221,8 @@ async fn drive(
         let _ = tokio::signal::ctrl_c().await;
         executor::Interrupt::CtrlC
     });
-    exec.drive(run, effects, &TtyFrontend, &mut interrupt).await
+    exec.drive(run, effects, &TtyFrontend::default(), &mut interrupt)
+        .await
 }
 
 fn finish(ending: Result<Ending, executor::ExecutorError>) -> u8 {

@@ -13,7 +13,11 @@ use crate::progress::progress_line;
 use crate::runbook::{Effect, Event, UnknownDecision};
 
 /// Asks on stdin/stdout (and `/dev/tty` for hidden input).
-pub struct TtyFrontend;
+#[derive(Default)]
+pub struct TtyFrontend {
+    /// Step records (by index) of `show_output` checks whose output was printed.
+    printed: std::sync::Mutex<std::collections::BTreeSet<usize>>,
+}
 
 fn line(prompt: &str) -> Option<String> {
     let mut out = out::stdout();
@@ -205,6 +209,29 @@ impl Frontend for TtyFrontend {
     fn show(&self, effect: &Effect) {
         if let Some(line) = progress_line(effect, std::time::SystemTime::now()) {
             writeln!(out::stdout(), "{line}");
+        }
+    }
+
+    /// Prints each host's output of a finished `show_output = true` check, once.
+    fn progress(&self, run: &crate::runbook::Run) {
+        let Ok(mut printed) = self.printed.lock() else {
+            return;
+        };
+        for (i, record) in run.records().iter().enumerate() {
+            let shows = run.runbook().step(&record.step).is_some_and(
+                |(_, s)| matches!(&s.kind, crate::runbook::StepKind::Check(c) if c.show_output),
+            );
+            if !shows || record.status == crate::runbook::StepStatus::Running || !printed.insert(i)
+            {
+                continue;
+            }
+            for (host, result) in &record.hosts {
+                writeln!(out::stdout(), "  ┌ {host}, output of [{}]:", record.step);
+                for line in result.output.lines() {
+                    writeln!(out::stdout(), "  │ {line}");
+                }
+                writeln!(out::stdout(), "  └");
+            }
         }
     }
 }

@@ -37,7 +37,10 @@ pub(crate) fn write_port(fleet: &Fleet, name: &str, current: u16, port: u16) -> 
         edit: edit.to_owned(),
     };
     let Some(host) = fleet.hosts.iter().find(|h| h.name == name) else {
-        return manual(format!("{name} is not a host of the inventory"), &table_edit);
+        return manual(
+            format!("{name} is not a host of the inventory"),
+            &table_edit,
+        );
     };
     if host.port.is_none() && current != 22 {
         return manual(
@@ -57,10 +60,7 @@ pub(crate) fn write_port(fleet: &Fleet, name: &str, current: u16, port: u16) -> 
     };
     match edit_file(path, name, host.port, port) {
         Ok(()) => PortEdit::Written(format!("port = {port} in {}", path.display())),
-        Err(reason) => manual(
-            reason,
-            &format!("in {}: {table_edit}", path.display()),
-        ),
+        Err(reason) => manual(reason, &format!("in {}: {table_edit}", path.display())),
     }
 }
 
@@ -99,7 +99,10 @@ fn edit_file(path: &Path, name: &str, loaded: Option<u16>, port: u16) -> Result<
             written.map_or("unset".to_owned(), |n| n.to_string())
         ));
     }
-    match table.get_mut("port").and_then(toml_edit::Item::as_value_mut) {
+    match table
+        .get_mut("port")
+        .and_then(toml_edit::Item::as_value_mut)
+    {
         Some(value) => {
             // Keep the spacing and any trailing comment of the old value.
             let decor = value.decor().clone();
@@ -154,11 +157,18 @@ mod tests {
         assert_eq!(after, INVENTORY.replace("port = 2200 ", "port = 2222 "));
         // A host without a port gets one, right in its table.
         let fleet = load_fleet(Some(&path)).unwrap();
-        assert!(matches!(write_port(&fleet, "b", 22, 2022), PortEdit::Written(_)));
+        assert!(matches!(
+            write_port(&fleet, "b", 22, 2022),
+            PortEdit::Written(_)
+        ));
         let fleet = load_fleet(Some(&path)).unwrap();
         let b = fleet.hosts.iter().find(|h| h.name == "b").unwrap();
         assert_eq!(b.port, Some(2022));
-        assert!(std::fs::read_to_string(&path).unwrap().starts_with("# the fleet\n"));
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .starts_with("# the fleet\n")
+        );
     }
 
     #[test]
@@ -169,7 +179,10 @@ mod tests {
         let PortEdit::Manual { reason, edit } = write_port(&fleet, "a", 2200, 2222) else {
             panic!("an edited file was overwritten");
         };
-        assert!(reason.contains("changed since fleetdeck loaded it"), "{reason}");
+        assert!(
+            reason.contains("changed since fleetdeck loaded it"),
+            "{reason}"
+        );
         assert!(edit.contains("`port = 2222`"), "{edit}");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),

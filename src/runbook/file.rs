@@ -112,6 +112,8 @@ pub struct StepFile {
     /// `probe = "reconnect"` in a rolling step's `each`: write the port to the inventory once
     /// the host is done.
     pub update_inventory: Option<Spanned<bool>>,
+    /// `check`: front ends print each host's output when it ends.
+    pub show_output: Option<Spanned<bool>>,
     /// What a passing command looks like.
     pub expect: Option<Spanned<ExpectFile>>,
     /// Needs a typed confirmation before it runs.

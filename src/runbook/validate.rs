@@ -59,8 +59,17 @@ const KINDS: &[(&str, &[&str])] = &[
     (
         "check",
         &[
-            "next", "on_fail", "on", "command", "probe", "service", "max_lag", "port", "expect",
+            "next",
+            "on_fail",
+            "on",
+            "command",
+            "probe",
+            "service",
+            "max_lag",
+            "port",
+            "expect",
             "timeout",
+            "show_output",
         ],
     ),
     (

@@ -88,6 +88,9 @@ pub struct HostInfo {
     pub host_public_key: String,
     /// sshd's stderr (LogLevel ERROR).
     pub log: PathBuf,
+    /// Its `PidFile`: sshd -D writes its PID there (again after a SIGHUP re-exec); what the
+    /// `harden-ssh` runbook signals to reload it.
+    pub pidfile: PathBuf,
     pub backups_dir: PathBuf,
     /// While this file exists the inventory's `app` service is running.
     pub service_marker: PathBuf,
@@ -203,6 +206,8 @@ struct SshHost {
     env: Vec<(String, String)>,
     /// Lines appended to the generated sshd_config (`HostCertificate …`, `TrustedUserCAKeys …`).
     extra_config: String,
+    /// Text replacements applied to the generated sshd_config ([`TestFleet::restart_host_replacing`]).
+    replace: Vec<(String, String)>,
 }
 
 struct AnvilNode {
@@ -301,6 +306,7 @@ impl TestFleet {
                 child: None,
                 env: Vec::new(),
                 extra_config: String::new(),
+                replace: Vec::new(),
             });
         }
         if let Some(first) = fleet.hosts.first() {
@@ -366,6 +372,7 @@ impl TestFleet {
             host_key: h.host_key.clone(),
             host_public_key: h.host_public_key.clone(),
             log: h.log.clone(),
+            pidfile: h.pidfile.clone(),
             backups_dir: h.home.join("backups"),
             service_marker: h.home.join("svc/app.running"),
         }
@@ -425,6 +432,22 @@ impl TestFleet {
             lines.push('\n');
         }
         self.hosts[i].extra_config = lines;
+        self.launch_host(i, false);
+    }
+
+    /// Restarts host `i` (same port, key, home) with `from` replaced by `to` in its generated
+    /// sshd_config — a host whose own setup differs, e.g. `PasswordAuthentication yes`, or
+    /// `ListenAddress 127.0.0.1:PORT` that pins its listener whatever `Port` says. Replaces the
+    /// replacements given before; an empty `from` clears them.
+    pub fn restart_host_replacing(&mut self, i: usize, from: &str, to: &str) {
+        if self.hosts[i].child.is_some() {
+            self.stop_host(i);
+        }
+        self.hosts[i].replace = if from.is_empty() {
+            Vec::new()
+        } else {
+            vec![(from.to_string(), to.to_string())]
+        };
         self.launch_host(i, false);
     }
 
@@ -740,6 +763,14 @@ impl TestFleet {
                 let with = format!("SetEnv HOME={} {}\n", h.home.display(), extra.join(" "));
                 assert!(config.contains(&home), "sshd_config_text sets HOME");
                 config = config.replace(&home, &with);
+            }
+            for (from, to) in &h.replace {
+                assert!(
+                    config.contains(from.as_str()),
+                    "sshd_config of {} has no {from:?}",
+                    h.name
+                );
+                config = config.replace(from.as_str(), to);
             }
             config.push_str(&h.extra_config);
             fs::write(&h.config, config).expect("write sshd_config");

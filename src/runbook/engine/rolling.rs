@@ -86,19 +86,6 @@ impl Run {
         // before anything is taken down.
         for host in &pending {
             for s in r.each.iter().chain(&r.rollback) {
-                if let SubKind::Check {
-                    probe: Probe::Reconnect { port, .. },
-                    ..
-                } = &s.kind
-                    && let Err(e) = self.reconnect_rendered(port)
-                {
-                    return self.complete(
-                        fx,
-                        index,
-                        false,
-                        format!("{host}: sub-step `{}`: {e}", s.id),
-                    );
-                }
                 let text = match &s.kind {
                     SubKind::Action { command, .. } => command,
                     SubKind::Check {

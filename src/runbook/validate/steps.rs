@@ -112,6 +112,7 @@ impl Linter<'_> {
                     expect,
                     on_fail: self.on_fail(&s.on_fail, &place, refs),
                     timeout: self.duration(&s.timeout, "timeout", &place),
+                    show_output: s.show_output.as_ref().is_some_and(|v| *v.get_ref()),
                 })
             }
             "action" => {
@@ -378,7 +379,9 @@ impl Linter<'_> {
         if !text.parse::<u16>().is_ok_and(|p| p > 0) {
             self.at(
                 port.span(),
-                format!("invalid `port` {text:?} in {place}: expected a port 1-65535 or a placeholder"),
+                format!(
+                    "invalid `port` {text:?} in {place}: expected a port 1-65535 or a placeholder"
+                ),
             );
         }
     }
@@ -1114,6 +1117,7 @@ fn present_keys(s: &StepFile) -> Vec<(&'static str, Range<usize>)> {
         ("max_lag", span(&s.max_lag)),
         ("port", span(&s.port)),
         ("update_inventory", span(&s.update_inventory)),
+        ("show_output", span(&s.show_output)),
         ("expect", span(&s.expect)),
         ("dangerous", span(&s.dangerous)),
         ("timeout", span(&s.timeout)),

@@ -41,6 +41,10 @@ pub(crate) fn line(e: &Effect) -> String {
         Effect::Exec {
             id, host, display, ..
         } => format!("exec#{} {host} {display}", id.0),
+        Effect::Reconnect {
+            id, host, display, ..
+        } => format!("reconnect#{} {host} {display}", id.0),
+        Effect::InventoryPort { host, port, .. } => format!("inventory-port {host} {port}"),
         Effect::StepStarted { step, .. } => format!("start {step}"),
         Effect::StepFinished {
             step,
@@ -1813,4 +1817,98 @@ fn the_shipped_daily_check_fails_when_an_item_fails_but_checks_them_all() {
         "{}",
         outcome.message
     );
+}
+
+const RECONNECT: &str = r#"
+[[inputs]]
+name = "port"
+type = "int"
+required = false
+
+[targets]
+hosts = "*"
+
+[[steps]]
+id = "move"
+kind = "rolling"
+
+[[steps.each]]
+id = "write"
+kind = "action"
+dangerous = true
+command = "echo Port {{port}} > /etc/ssh/x"
+
+[[steps.each]]
+id = "reconnect"
+kind = "check"
+probe = "reconnect"
+port = "{{port}}"
+update_inventory = true
+
+[[steps.rollback]]
+id = "restore"
+kind = "action"
+command = "restore"
+"#;
+
+/// `harden-ssh`'s proof: the reconnect probe is a command over a NEW connection with the port
+/// overridden, after its own audit record and under the rolling step's confirmation; the
+/// proven port goes to the inventory only once the host passed its gate, never on a rollback.
+#[test]
+fn a_reconnect_probe_runs_over_a_new_connection_and_only_a_passed_host_updates_the_inventory() {
+    let mut c = ctx(group4(), &["n1"]);
+    c.inputs.insert("port".into(), "2222".into());
+    let (mut run, effects) = Run::start(book(RECONNECT), c.clone());
+    assert_eq!(
+        brief(&effects).last().map(String::as_str),
+        Some("ask-confirm move type=n1")
+    );
+    let _ = run.handle(Event::Confirmed { typed: "n1".into() });
+    let e = brief(&run.handle(done(1, ok(""))));
+    assert_eq!(
+        e[1..],
+        [
+            "audit exec step=move.reconnect target=n1 command=(new SSH connection, port 2222) \
+             echo \"logged in as $(id -un); SSH_CONNECTION=$SSH_CONNECTION\"",
+            "reconnect#2 n1 (new SSH connection, port 2222) echo \"logged in as $(id -un); \
+             SSH_CONNECTION=$SSH_CONNECTION\"",
+        ]
+    );
+    let e = brief(&run.handle(done(2, ok("logged in as root"))));
+    assert_eq!(e.last().map(String::as_str), Some("probe move n1,n2,n3,n4"));
+    let f: Vec<(&str, HealthFact)> = ["n1", "n2", "n3", "n4"]
+        .iter()
+        .map(|h| (*h, healthy(None)))
+        .collect();
+    let e = brief(&run.handle(facts(&f)));
+    assert_eq!(
+        e[..2],
+        [
+            "audit gate.passed step=move target=n1 result=healthy",
+            "inventory-port n1 2222"
+        ]
+    );
+    assert_eq!(run.outcome().map(|o| o.kind), Some(OutcomeKind::Success));
+
+    // The new connection fails: rollback, and the inventory is left alone.
+    let (mut run, _) = Run::start(book(RECONNECT), c);
+    let _ = run.handle(Event::Confirmed { typed: "n1".into() });
+    let _ = run.handle(done(1, ok("")));
+    let refused = ExecResult {
+        error: Some("new connection failed: connection refused".into()),
+        ..ExecResult::default()
+    };
+    let mut all = brief(&run.handle(done(2, refused)));
+    all.extend(brief(&run.handle(done(3, ok("")))));
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("audit rollback step=move target=n1")),
+        "{all:#?}"
+    );
+    assert!(all.iter().any(|l| l == "exec#3 n1 restore"), "{all:#?}");
+    assert!(
+        !all.iter().any(|l| l.starts_with("inventory-port")),
+        "{all:#?}"
+    );
+    assert_eq!(run.outcome().map(|o| o.kind), Some(OutcomeKind::Failed));
 }

@@ -60,7 +60,8 @@
 //!   [`AuditAction::Exec`] record; commands started together (one check on every host, a
 //!   rolling batch) arrive as consecutive `Exec`s after all their records, so an executor can
 //!   start a run of consecutive `Exec`s concurrently. Answer each
-//!   `Ask*` with its event, each `Exec` with [`Event::ExecFinished`] carrying its [`ExecId`],
+//!   `Ask*` with its event, each `Exec` (and [`Effect::Reconnect`]: the same over a new
+//!   connection on its port) with [`Event::ExecFinished`] carrying its [`ExecId`],
 //!   each [`Effect::ProbeHealth`] with one [`Event::HostHealth`] holding a fresh fact for every
 //!   host asked about and the time the poll ended (a rolling pause is timed from there), each [`Effect::Notify`] with [`Event::NotifyFinished`], and send
 //!   [`Event::Ticked`] when the earliest [`Effect::Wait`] is due and about once a second while

@@ -187,9 +187,15 @@ fn harden_ssh_on_real_hosts_is_lockout_safe() {
     assert!(backups_beside(&h1.config).is_empty());
     let run = last_run(&d);
     assert!(!ran(&run, "harden"), "no command of the rolling step ran");
-    assert!(run.iter().any(|r| field(r, "action") == "step.result"
-        && field(r, "step") == "guard"
-        && field(r, "result") == "failed"));
+    let guard = run
+        .iter()
+        .find(|r| field(r, "action") == "step.result" && field(r, "step") == "guard")
+        .expect("the guard's step.result");
+    assert_eq!(field(guard, "result"), "failed");
+    assert!(
+        field(guard, "reason").contains("refused: fleetdeck logs in to h1 as root"),
+        "the audit log says why: {guard}"
+    );
 
     // --- the dry run shows the options and the new connection, and changes nothing -----------
     let new_port = free_port();
@@ -241,6 +247,8 @@ fn harden_ssh_on_real_hosts_is_lockout_safe() {
         "h2 untouched"
     );
     assert_reachable(&d, "h1");
+    // The health gate after the new connection polled over the pooled connection, opened on
+    // the old port that is closed now: it passed only because that connection stayed open.
     let run = last_run(&d);
     let refs: Vec<&serde_json::Value> = run.iter().collect();
     assert_confirm_precedes_exec(&refs, &["harden"]);

@@ -108,6 +108,9 @@ pub trait Frontend: Send + Sync {
     /// Sees the whole run after every round of events (the console's runbook pane redraws its
     /// step list, per-host results, path and timers from it). Line front ends ignore it.
     fn progress(&self, _run: &Run) {}
+    /// A line for the operator about what the executor itself did (an inventory write-back,
+    /// or the exact edit to make by hand).
+    fn note(&self, _text: &str) {}
 }
 
 /// The operator's name and role from the inventory: `$USER` (or `override_name`), looked up in
@@ -381,7 +384,17 @@ impl Executor {
                     }
                     Effect::InventoryPort { step, host, port } => {
                         frontend.show(effect);
-                        if let Err(e) = self.write_back_port(run, step, host, *port) {
+                        let written = self.write_back_port(run, step, host, *port);
+                        match &written {
+                            Ok(write_back::PortEdit::Written(what)) => {
+                                frontend.note(&format!("inventory: {what}"));
+                            }
+                            Ok(write_back::PortEdit::Manual { reason, edit }) => frontend.note(
+                                &format!("inventory NOT written ({reason}): edit by hand: {edit}"),
+                            ),
+                            Err(_) => {}
+                        }
+                        if let Err(e) = written {
                             frontend.show(&Effect::Refused {
                                 reason: format!("audit log unwritable: {e}"),
                             });
@@ -677,7 +690,7 @@ impl Executor {
         step: &str,
         host: &str,
         port: u16,
-    ) -> Result<(), crate::audit::AuditError> {
+    ) -> Result<write_back::PortEdit, crate::audit::AuditError> {
         let current = self
             .fleet
             .hosts
@@ -707,7 +720,8 @@ impl Executor {
                 tracing::warn!(%host, %reason, %edit, "inventory port not written");
             }
         }
-        tokio::task::block_in_place(|| self.audit.append(e).map(|_| ()))
+        tokio::task::block_in_place(|| self.audit.append(e))?;
+        Ok(edit)
     }
 
     /// Polls `hosts` now and judges them with the health rules.

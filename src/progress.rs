@@ -20,7 +20,7 @@ pub fn progress_line(effect: &Effect, now: SystemTime) -> Option<String> {
             format!("  $ {host}: {display}")
         }
         Effect::InventoryPort { host, port, .. } => {
-            format!("  ✎ inventory: {host} port = {port}")
+            format!("  ✎ inventory: writing port {port} of {host}")
         }
         Effect::Wait { until, .. } => format!("  … waiting {}s", left(*until)),
         Effect::StartTimer {

@@ -230,7 +230,15 @@ fn harden_ssh_on_real_hosts_is_lockout_safe() {
     t.tmux.send_literal("h1");
     t.tmux.send_keys(&["Enter"]);
     let code = t.exit_code(RUN);
-    assert_eq!(code, 0, "harden-ssh failed:\n{}", t.history());
+    let history = t.history();
+    assert_eq!(code, 0, "harden-ssh failed:\n{history}");
+    assert!(
+        history.contains(&format!(
+            "✎ inventory: port = {new_port} in {}",
+            d.config.display()
+        )),
+        "the operator is told where the port was written:\n{history}"
+    );
     let now = effective(&h1.config);
     assert!(now.contains(&format!("\nport {new_port}\n")), "{now}");
     assert!(now.contains("\npasswordauthentication no\n"), "{now}");

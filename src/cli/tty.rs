@@ -212,6 +212,10 @@ impl Frontend for TtyFrontend {
         }
     }
 
+    fn note(&self, text: &str) {
+        writeln!(out::stdout(), "  ✎ {text}");
+    }
+
     /// Prints each host's output of a finished `show_output = true` check, once.
     fn progress(&self, run: &crate::runbook::Run) {
         let Ok(mut printed) = self.printed.lock() else {

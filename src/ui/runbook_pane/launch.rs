@@ -154,6 +154,10 @@ impl Frontend for PaneFrontend {
             .tx
             .send(RunbookMsg::Progress(Box::new(RunView::of(run))));
     }
+
+    fn note(&self, text: &str) {
+        let _ = self.tx.send(RunbookMsg::Line(format!("  ✎ {text}")));
+    }
 }
 
 /// How to begin a run from the console.

@@ -358,6 +358,13 @@ fn harden_ssh_on_real_hosts_is_lockout_safe() {
         Some(i64::from(h1_port)),
         "h1 untouched"
     );
+    // The new port's host key was accepted as the one known for the old port (the fleet's
+    // policy is strict) and recorded for the new name, so the next connection verifies it.
+    let known = fs::read_to_string(d.fleet.known_hosts()).unwrap();
+    assert!(
+        known.contains(&format!("[127.0.0.1]:{new_port} {}", h2.host_public_key)),
+        "{known}"
+    );
     assert_reachable(&d, "h2");
     // The health gate after the new connection polled over the pooled connection, opened on
     // the old port that is closed now: it passed only because that connection stayed open.

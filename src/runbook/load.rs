@@ -37,6 +37,10 @@ pub fn shipped() -> &'static [(&'static str, &'static str)] {
         ),
         ("harden-ssh", include_str!("../../runbooks/harden-ssh.toml")),
         (
+            "disk-expansion",
+            include_str!("../../runbooks/disk-expansion.toml"),
+        ),
+        (
             "node-expansion",
             include_str!("../../runbooks/node-expansion.toml"),
         ),

@@ -15,6 +15,7 @@
 mod action;
 mod head;
 mod log;
+pub mod timeline;
 mod verify;
 
 use std::borrow::Cow;

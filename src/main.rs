@@ -125,6 +125,11 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
                 .target(&ack.key.host)
                 .command(subject)
                 .result(ack.severity.as_str())
+                .reason(format!(
+                    "{}{}",
+                    fleetdeck::audit::timeline::FAILING_SINCE,
+                    humantime::format_rfc3339_millis(ack.since)
+                ))
                 .note(&ack.message),
         )
         .map(|_| ())

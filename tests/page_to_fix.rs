@@ -736,6 +736,11 @@ fn a_lost_consensus_is_on_the_first_row_and_p0_response_runs_to_the_fix() {
     until(&t, "the postmortem note", |s| s.contains("✎ [postmortem]"));
     t.send_literal("timeline, impact, root cause");
     t.send_keys(&["C-s"]);
+    // The last step offers the incident timeline (`fleetdeck audit timeline`).
+    until(&t, "the timeline step", |s| {
+        s.contains("☐ [timeline]") && s.contains("Enter when done")
+    });
+    t.send_keys(&["Enter"]);
     let screen = until(&t, "the run's end", |s| {
         s.contains("success:") || s.contains("failure:")
     });

@@ -1,4 +1,4 @@
-//! `fleetdeck audit verify | show | repair`: argument types for clap and the commands themselves,
+//! `fleetdeck audit verify | show | repair | timeline`: argument types for clap and the commands themselves,
 //! writing plain text (no colours, no terminal control) to the writers they are given so tests can
 //! read it; [`run`] gives them the process's stdout and stderr through [`super::out`]. The log
 //! itself (format, chain, repair) is `crate::audit`'s; this file only prints it.
@@ -47,6 +47,36 @@ pub enum AuditCommand {
         /// The log (default: $XDG_STATE_HOME/fleetdeck/audit.jsonl).
         file: Option<PathBuf>,
     },
+    /// The incident timeline for a postmortem: one run's records (and the alerts acknowledged
+    /// on its targets just before), or everything since a time, as a Markdown table or JSON,
+    /// with the time to acknowledge and the time to fix (docs/audit.md, "Timeline").
+    Timeline {
+        /// The run id (`run` in `audit show --json`; printed when a run is suspended).
+        #[arg(required_unless_present = "since", conflicts_with = "since")]
+        run: Option<String>,
+        /// Everything at or after this time: RFC 3339 (2026-12-07T10:00:00Z), a run stamp
+        /// (20261207100000, UTC, as `{{run.stamp}}` gives it) or a duration before now (2h).
+        #[arg(long)]
+        since: Option<String>,
+        /// md: a Markdown table to paste into the postmortem; json: docs/audit.md's schema.
+        #[arg(long, value_enum, default_value_t = TimelineFormat::Md)]
+        format: TimelineFormat,
+        /// With a run id: how far before the run's first record alerts on its targets count.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        lookback: std::time::Duration,
+        /// The log (default: $XDG_STATE_HOME/fleetdeck/audit.jsonl).
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
+    },
+}
+
+/// `audit timeline --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimelineFormat {
+    /// A Markdown table.
+    Md,
+    /// JSON (`fleetdeck.timeline/1`).
+    Json,
 }
 
 /// Runs a parsed `fleetdeck audit` command on stdout/stderr; returns the exit code.
@@ -72,6 +102,28 @@ pub fn run(command: AuditCommand) -> u8 {
             unfinished,
         } => cli_show(file.as_deref(), json, unfinished, &mut out, &mut err),
         AuditCommand::Repair { file } => cli_repair(file.as_deref(), &mut out, &mut err),
+        AuditCommand::Timeline {
+            run,
+            since,
+            format,
+            lookback,
+            audit_log,
+        } => {
+            let selector = match (run, since) {
+                (Some(id), _) => TimelineSelector::Run { id, lookback },
+                (None, Some(since)) => TimelineSelector::Since(since),
+                // clap requires one of the two.
+                (None, None) => TimelineSelector::Since(String::new()),
+            };
+            cli_timeline(
+                audit_log.as_deref(),
+                &selector,
+                format,
+                time::OffsetDateTime::now_utc(),
+                &mut out,
+                &mut err,
+            )
+        }
     };
     out.flush_now();
     code
@@ -309,6 +361,98 @@ fn clip(s: &str, max: usize) -> String {
     let mut cut: String = one_line.chars().take(max - 1).collect();
     cut.push('…');
     cut
+}
+
+/// What `audit timeline` was asked for, as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimelineSelector {
+    /// `RUN_ID [--lookback D]`.
+    Run {
+        /// The run id.
+        id: String,
+        /// How far back alerts on its targets count.
+        lookback: std::time::Duration,
+    },
+    /// `--since T`, unparsed.
+    Since(String),
+}
+
+/// `fleetdeck audit timeline RUN_ID | --since T [--format md|json] [--audit-log FILE]`. Exit 0
+/// printed; 1 when lines of the log are not records (left out, named on stderr; the timeline
+/// is still printed); 2 when the log cannot be read, `--since` does not parse, or nothing is
+/// selected.
+pub fn cli_timeline(
+    path: Option<&Path>,
+    selector: &TimelineSelector,
+    format: TimelineFormat,
+    now: time::OffsetDateTime,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    use crate::audit::timeline;
+    let (selection, run, since) = match selector {
+        TimelineSelector::Run { id, lookback } => (
+            timeline::Selection::Run {
+                id: id.clone(),
+                lookback: *lookback,
+            },
+            Some(id.as_str()),
+            None,
+        ),
+        TimelineSelector::Since(text) => match timeline::parse_since(text, now) {
+            Ok(at) => (timeline::Selection::Since(at), None, Some(at)),
+            Err(e) => {
+                let _ = writeln!(err, "fleetdeck: {e}");
+                return 2;
+            }
+        },
+    };
+    let path = match resolve(path, err) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let contents = match read_log(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "fleetdeck: {e}");
+            return 2;
+        }
+    };
+    let mut code = 0;
+    let mut records = Vec::with_capacity(contents.lines.len());
+    for l in contents.lines {
+        match l.record {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "fleetdeck: {}:{}: not an audit record ({e}); left out of the timeline",
+                    path.display(),
+                    l.line
+                );
+                code = 1;
+            }
+        }
+    }
+    let picked = match timeline::select(&records, &selection) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "fleetdeck: {}: {e}", path.display());
+            return 2;
+        }
+    };
+    let t = timeline::build(&picked, run, since);
+    let written = match format {
+        TimelineFormat::Md => out.write_all(timeline::to_markdown(&t).as_bytes()),
+        TimelineFormat::Json => serde_json::to_writer_pretty(&mut *out, &t)
+            .map_err(std::io::Error::other)
+            .and_then(|()| out.write_all(b"\n")),
+    };
+    if let Err(e) = written {
+        let _ = writeln!(err, "fleetdeck: cannot write the timeline: {e}");
+        return 1;
+    }
+    code
 }
 
 /// `fleetdeck audit repair [FILE]`.

@@ -1,8 +1,10 @@
 //! The shipped `disk-expansion` runbook on a real test-fleet host (OpenSSH sshd, logging in as
 //! the test's user, root) whose chain node — a real anvil started by a small wrapper with its
 //! state in the node's data directory — moves onto a "new disk": a tmpfs the test mounts in its
-//! own temporary directory (and unmounts, after the node is stopped). Driven through
-//! `fleetdeck run` in a real terminal (tmux), which answers the typed confirmation.
+//! own temporary directory for the first cases, and for the happy path an ext4 image file the
+//! runbook mounts itself (its `device` input: a loop device); the test unmounts both, after the
+//! node is stopped. Driven through `fleetdeck run` in a real terminal (tmux), which answers the
+//! typed confirmation.
 //!
 //! The wrapper (`$HOME/bin/node-ctl start|stop`) starts anvil with a pidfile outside the data
 //! directory and `--state DATA/state.json`, so the chain height lives in the data directory and
@@ -18,10 +20,10 @@
 //!     from the copy): the verification fails, the host is rolled back — never switched, the old
 //!     data directory intact and in place, the node running again and rejoined — and the run
 //!     fails;
-//! (c) the happy path: the data directory now lives on the new disk (a link to the copy there),
-//!     the copy was verified, the node restarted from its moved state (height kept) and caught
-//!     up (the gate and the `synced` wait), every step audited, the confirmation before the
-//!     first command.
+//! (c) the happy path, the runbook mounting the image: the data directory now lives on the new
+//!     disk (a link to the copy there), the copy was verified, the node restarted from its moved
+//!     state (height kept) and caught up (the gate and the `synced` wait), every step audited,
+//!     the confirmation before the first command.
 
 mod support;
 
@@ -136,6 +138,58 @@ impl NewDisk {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// A second new disk for the happy path: an ext4 image file that the runbook itself mounts (its
+/// `device` input; `mount` sets up the loop device). Unmounted on drop if mounted.
+struct DiskImage {
+    image: PathBuf,
+    mount: PathBuf,
+}
+
+impl DiskImage {
+    fn create(image: PathBuf, mount: PathBuf) -> DiskImage {
+        let ok = Command::new("truncate")
+            .args(["-s", "64M"])
+            .arg(&image)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "truncate -s 64M {}", image.display());
+        let out = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .output()
+            .unwrap_or_else(|e| panic!("mkfs.ext4 not found ({e}): apt-get install e2fsprogs"));
+        assert!(
+            out.status.success(),
+            "mkfs.ext4 {}: {}",
+            image.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        DiskImage { image, mount }
+    }
+
+    fn is_mounted(&self) -> bool {
+        Command::new("mountpoint")
+            .arg("-q")
+            .arg(&self.mount)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for DiskImage {
+    fn drop(&mut self) {
+        if self.is_mounted() {
+            let ok = Command::new("umount")
+                .arg(&self.mount)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+            }
+        }
     }
 }
 
@@ -322,7 +376,7 @@ fn checksum(bytes: &[u8]) -> u64 {
     })
 }
 
-fn args(node: &Node, disk: &NewDisk, new_dir: &str) -> Vec<String> {
+fn args(node: &Node, mount: &Path, device: Option<&Path>) -> Vec<String> {
     let leave = r#"printf 'removeNode %s\n' "$1" >>"$HOME/node/console.log""#;
     let join = r#"printf 'addSealer %s\n' "$1" >>"$HOME/node/console.log""#;
     [
@@ -335,9 +389,14 @@ fn args(node: &Node, disk: &NewDisk, new_dir: &str) -> Vec<String> {
         "--var".into(),
         format!("data_dir={}", node.data().display()),
         "--var".into(),
-        format!("new_disk={}", disk.mount.display()),
+        format!("new_disk={}", mount.display()),
         "--var".into(),
-        format!("new_data_dir={}", disk.mount.join(new_dir).display()),
+        format!("new_data_dir={}", mount.join("node0-data").display()),
+        "--var".into(),
+        format!(
+            "device={}",
+            device.map(|d| d.display().to_string()).unwrap_or_default()
+        ),
         "--var".into(),
         format!("leave_command={leave}"),
         "--var".into(),
@@ -381,6 +440,10 @@ fn result_of<'a>(run: &[&'a Value], step: &str) -> Option<&'a Value> {
 fn disk_expansion_moves_a_chain_nodes_data_to_a_new_disk() {
     let mut d = Drill::new(TestFleet::start(FleetSpec::hosts(1)));
     let disk = NewDisk::mount(d.fleet.root().join("newdisk"));
+    let image = DiskImage::create(
+        d.fleet.root().join("newdisk2.img"),
+        d.fleet.root().join("newdisk2"),
+    );
     let node = Node::install(&d.fleet);
     node.assert_producing();
 
@@ -390,7 +453,7 @@ fn disk_expansion_moves_a_chain_nodes_data_to_a_new_disk() {
     let pid = node.pid();
     // No audit log yet: nothing has run.
     assert!(!d.audit_path().exists());
-    let a = args(&node, &disk, "node0-data");
+    let a = args(&node, &disk.mount, None);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let mut t = d.terminal(&a);
     let history = t.expect("refused: quorum guard", STEP);
@@ -431,7 +494,7 @@ fn disk_expansion_moves_a_chain_nodes_data_to_a_new_disk() {
     );
     d.fleet.set_host_env(0, &[("PATH", &path)]);
     let before = without_state(tree(&node.data()));
-    let a = args(&node, &disk, "node0-data");
+    let a = args(&node, &disk.mount, None);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let mut t = d.terminal(&a);
     let screen = t.expect("DANGEROUS step `expand`", STEP);
@@ -504,21 +567,24 @@ fn disk_expansion_moves_a_chain_nodes_data_to_a_new_disk() {
     fs::remove_file(node.home.join("node/console.log")).unwrap();
     let height_before = node.height();
     let before = without_state(tree(&node.data()));
-    let a = args(&node, &disk, "node0-data");
+    // This time the runbook mounts the new disk itself: an ext4 image (a loop device).
+    assert!(!image.is_mounted());
+    let a = args(&node, &image.mount, Some(&image.image));
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let mut t = d.terminal(&a);
     t.answer("Type h1 to confirm", "h1", STEP);
     let code = t.exit_code(RUN);
     let history = t.history();
     assert_eq!(code, 0, "the expansion failed:\n{history}");
+    assert!(image.is_mounted(), "the runbook mounted the new disk");
 
     // The data path is a link to the copy on the new disk; the old directory is kept aside.
-    let new_dir = disk.mount.join("node0-data");
+    let new_dir = image.mount.join("node0-data");
     assert_eq!(fs::read_link(&data).unwrap(), new_dir);
     assert_eq!(
         NewDisk::fs_type(&data),
-        "tmpfs",
-        "the data lives on the new disk"
+        "ext2/ext3",
+        "the data lives on the new disk (ext4)"
     );
     let kept: Vec<_> = fs::read_dir(node.home.join("node"))
         .unwrap()

@@ -1,11 +1,13 @@
-//! `fleetdeck audit verify | show | repair | timeline`: argument types for clap and the commands themselves,
-//! writing plain text (no colours, no terminal control) to the writers they are given so tests can
-//! read it; [`run`] gives them the process's stdout and stderr through [`super::out`]. The log
-//! itself (format, chain, repair) is `crate::audit`'s; this file only prints it.
+//! `fleetdeck audit verify | show | repair | timeline`: argument types for clap and the commands
+//! themselves, writing plain text (no colours, no terminal control) to the writers they are
+//! given so tests can read it; [`run`] gives them the process's stdout and stderr through
+//! [`super::out`]. The log itself (format, chain, repair) is `crate::audit`'s, the timeline
+//! `crate::audit::timeline`'s; this file only prints them.
 //!
 //! Exit codes: 0 success (for `verify`: the log is intact); 1 failure (`verify`: tampered or
-//! damaged; `show`: lines that are not records; `repair`: could not write); 2 bad usage or a log
-//! that cannot be read (missing file, permissions).
+//! damaged; `show`, `timeline`: lines that are not records; `repair`: could not write); 2 bad
+//! usage or a log that cannot be read (missing file, permissions; `timeline`: also a `--since`
+//! that does not parse, or nothing selected).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -221,7 +221,9 @@ fn a_stopped_service_turns_its_row_critical_and_lists_in_alerts_until_it_resolve
         log.lines().any(|l| l.contains("\"alert.ack\"")
             && l.contains("\"h2\"")
             && l.contains("\"alice\"")
-            && l.contains("service_down")),
+            && l.contains("service_down")
+            // Since when it had been failing: the incident timeline's "alert raised".
+            && l.contains("\"reason\":\"failing since 20")),
         "{log}"
     );
 

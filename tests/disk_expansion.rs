@@ -658,6 +658,36 @@ fn disk_expansion_moves_a_chain_nodes_data_to_a_new_disk() {
     );
     d.assert_audit_intact();
 
+    // The run's timeline for the change record: who confirmed, every command, the gate.
+    let id = field(run[0], "run").to_string();
+    let out = d.run(&["audit", "timeline", &id, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tl: Value = serde_json::from_slice(&out.stdout).expect("the timeline as JSON");
+    let events = tl["events"].as_array().unwrap();
+    let confirm = events
+        .iter()
+        .find(|e| e["kind"] == "confirm")
+        .unwrap_or_else(|| panic!("the confirmation is in the timeline: {tl}"));
+    assert_eq!(confirm["event"], "confirmed expand");
+    assert_eq!(confirm["actor"], d.fleet.user());
+    let verify = events
+        .iter()
+        .find(|e| e["kind"] == "exec" && e["step"] == "expand.verify")
+        .unwrap();
+    assert_eq!(verify["event"], "command on h1: exit 0");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "gate" && e["event"] == "health gate passed on h1"),
+        "{tl}"
+    );
+    assert_eq!(tl["resolved"], field(finish, "time"));
+
     // The node stops before the new disk is unmounted (drop order), so it must let go of it.
     drop(node);
 }

@@ -619,6 +619,11 @@ fn describe(r: &AuditRecord, before: Option<&&AuditRecord>) -> Option<(Kind, Str
             join(&[r.result.clone(), r.reason.clone()]),
         ),
         A::Rollback => (Kind::Gate, format!("rollback on {target}"), reason),
+        A::InventoryEdit => (
+            Kind::Exec,
+            format!("inventory {result} for {target}"),
+            join(&[r.command.clone(), r.reason.clone()]),
+        ),
         A::Denied => (
             Kind::Refusal,
             if step.is_empty() {

@@ -35,11 +35,11 @@ pub fn shipped() -> &'static [(&'static str, &'static str)] {
             "daily-check",
             include_str!("../../runbooks/daily-check.toml"),
         ),
-        ("harden-ssh", include_str!("../../runbooks/harden-ssh.toml")),
         (
             "disk-expansion",
             include_str!("../../runbooks/disk-expansion.toml"),
         ),
+        ("harden-ssh", include_str!("../../runbooks/harden-ssh.toml")),
         (
             "node-expansion",
             include_str!("../../runbooks/node-expansion.toml"),

@@ -177,6 +177,37 @@ pub struct Snapshot {
     pub silences: Vec<AmSilence>,
 }
 
+/// What the console knows of Alertmanager: the last snapshot read and how the last poll went.
+/// Kept by the console, read by the Alerts and host panes (`crate::view::external_alert_rows`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceStatus {
+    /// The last snapshot read.
+    pub snapshot: Snapshot,
+    /// When a poll last succeeded (`None`: never).
+    pub last_ok: Option<SystemTime>,
+    /// Why the last poll failed (`None`: it succeeded, or none has finished yet).
+    pub error: Option<String>,
+}
+
+impl SourceStatus {
+    /// Folds in one poll's outcome, finished at `at`.
+    pub fn record(&mut self, outcome: Result<Snapshot, String>, at: SystemTime) {
+        match outcome {
+            Ok(snapshot) => {
+                self.snapshot = snapshot;
+                self.last_ok = Some(at);
+                self.error = None;
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// The silence with this id, if it is still active or pending.
+    pub fn silence(&self, id: &str) -> Option<&AmSilence> {
+        self.snapshot.silences.iter().find(|s| s.id == id)
+    }
+}
+
 fn bad(url: &str, what: &'static str, expected: &'static str, e: serde_json::Error) -> SourceError {
     SourceError::BadReply {
         url: url.to_string(),

@@ -71,6 +71,19 @@ pub struct AlertsOut {
     pub webhooks: Vec<HttpTarget>,
     /// Which front end sends (`[alertmanager] sender`), so two consoles do not page twice.
     pub sender: AlertSender,
+    /// How long a silence created from the console lasts (`[alertmanager] silence`; `None`:
+    /// [`DEFAULT_SILENCE`]).
+    pub silence: Option<Duration>,
+}
+
+/// How long a silence created from the console lasts when `[alertmanager] silence` is not set.
+pub const DEFAULT_SILENCE: Duration = Duration::from_secs(2 * 3600);
+
+impl AlertsOut {
+    /// How long a silence created from the console lasts.
+    pub fn silence_duration(&self) -> Duration {
+        self.silence.unwrap_or(DEFAULT_SILENCE)
+    }
 }
 
 /// Which front end sends fleetdeck's alerts out.

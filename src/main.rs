@@ -108,6 +108,12 @@ async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Res
         session: session.clone(),
         history: ui::exec_pane::history::default_path(),
     });
+    // `a` on an Alertmanager alert creates a silence: the role and read-only checks of every
+    // action, recorded as `alert.silence`.
+    options.silences = Some(ui::alert_poll::SilenceLauncher {
+        session: session.clone(),
+        audit_path: audit_path.clone(),
+    });
     let actor = fleetdeck::audit::Actor::new(
         &session.operator,
         session.role.as_str(),

@@ -23,6 +23,7 @@
 //! drawn around the pane; `panes.rs` the pane registry (each `*_pane.rs` registers its
 //! [`panes::PaneSpec`]); `event_loop.rs` the terminal and the tasks around the console.
 
+pub mod alert_poll;
 // The panes: each one registers itself in `panes::PANES`.
 pub mod alerts_pane;
 pub mod audit_pane;
@@ -230,6 +231,9 @@ pub struct App {
     exec_request: Option<exec_pane::ExecRequest>,
     /// What the logs pane follows (`f`) and how it shows the followed lines.
     logs: logs_pane::LogsState,
+    /// Alertmanager's alerts and silences, and a silence being confirmed (`None`: no
+    /// `[alertmanager]`).
+    am: Option<alert_poll::AmConsole>,
 }
 
 /// How long a host that just turned bad stays marked in the fleet table (unless selected).
@@ -287,6 +291,7 @@ impl App {
             exec_session: None,
             exec_request: None,
             logs: logs_pane::LogsState::default(),
+            am: None,
         }
     }
 
@@ -518,6 +523,10 @@ impl App {
             self.notify("no alert selected", true);
             return None;
         };
+        if row.source != view::AlertOrigin::Fleetdeck {
+            // Alertmanager's alerts are not in the book: acking one asks for a silence.
+            return self.ask_silence(&row);
+        }
         match &row.phase {
             AlertPhase::Acked { by } => {
                 self.notify(format!("already acknowledged by {by}"), false);
@@ -528,6 +537,9 @@ impl App {
                 return None;
             }
             AlertPhase::New => {}
+            AlertPhase::Firing | AlertPhase::Silenced { .. } | AlertPhase::Inhibited => {
+                return None;
+            }
         }
         let Some(tracked) = self
             .store

@@ -112,6 +112,10 @@ pub enum AuditAction {
     /// each way, the recording.
     #[serde(rename = "shell.end")]
     ShellEnd,
+    /// An Alertmanager alert was silenced from the console (`a` on its row): the silence's
+    /// matchers, duration and id (or the error).
+    #[serde(rename = "alert.silence")]
+    AlertSilence,
 }
 
 impl AuditAction {
@@ -147,6 +151,7 @@ impl AuditAction {
         Self::AuditRepair,
         Self::ShellStart,
         Self::ShellEnd,
+        Self::AlertSilence,
     ];
 
     /// The spelling in the audit log.
@@ -182,6 +187,7 @@ impl AuditAction {
             Self::AuditRepair => "audit.repair",
             Self::ShellStart => "shell.start",
             Self::ShellEnd => "shell.end",
+            Self::AlertSilence => "alert.silence",
         }
     }
 

@@ -58,6 +58,8 @@ pub struct AlertmanagerFile {
     pub url: Option<Spanned<String>>,
     /// Who sends: `serve` (default) or `console`.
     pub sender: Option<Spanned<String>>,
+    /// How long a silence created from the console lasts (default 2h).
+    pub silence: Option<Spanned<DurationFile>>,
     // Credentials, from files or environment variables only (the inline keys are refused).
     /// Basic auth user name (not a secret).
     pub username: Option<Spanned<String>>,

@@ -285,6 +285,9 @@ impl Resolver<'_> {
                 url: self.http_url(url, "[alertmanager]")?,
                 auth: self.http_auth(&a.auth(), "[alertmanager]")?,
             });
+            if let Some(silence) = &a.silence {
+                out.silence = Some(self.duration(silence, "silence", "[alertmanager]")?);
+            }
             if let Some(sender) = &a.sender {
                 out.sender = match sender.get_ref().as_str() {
                     "serve" => AlertSender::Serve,

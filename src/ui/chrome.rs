@@ -64,6 +64,7 @@ impl App {
                 main,
             );
         }
+        self.render_silence_confirm(frame, main);
         if let Some(dialog) = &mut self.dialog {
             render_dialog(frame, area, dialog, &self.theme);
         }

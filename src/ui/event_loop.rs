@@ -1,6 +1,6 @@
 //! The console's event loop: takes the terminal (alternate screen, raw mode, mouse capture) and
 //! gives it back on every way out, then waits on keys and mouse ([`EventStream`]), poll
-//! observations, the 1 s tick, SIGTERM/SIGHUP, passphrase requests, audit log reads and the
+//! observations, Alertmanager polls (`alert_poll`), the 1 s tick, SIGTERM/SIGHUP, passphrase requests, audit log reads and the
 //! runbook task's and the ad-hoc command's messages, and redraws (stepping aside while a shell runs, `ui::shell`): at once after the operator did something, at most
 //! every [`DATA_FRAME`] for new poll data while the operator is active (a key, the mouse or a
 //! followed log within [`ACTIVE_WINDOW`]), and once a second otherwise — new data then rides
@@ -17,6 +17,7 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::alert_poll::AlertPoll;
 use super::exec_pane::{ExecHandle, ExecMsg};
 use super::logs_pane::{FollowMsg, follow_task};
 use super::prompt::PassphraseRequest;
@@ -47,6 +48,8 @@ pub struct ConsoleOptions {
     pub shell: Option<crate::shell::ShellLauncher>,
     /// Runs ad-hoc commands (`:exec`; `None`: this console runs none).
     pub exec: Option<super::exec_pane::ExecLauncher>,
+    /// Creates Alertmanager silences (`a` on its alerts; `None`: this console creates none).
+    pub silences: Option<super::alert_poll::SilenceLauncher>,
 }
 
 impl ConsoleOptions {
@@ -62,6 +65,7 @@ impl ConsoleOptions {
             audit_log: None,
             shell: None,
             exec: None,
+            silences: None,
         }
     }
 }
@@ -182,6 +186,13 @@ async fn event_loop(
                 tracing::error!("alerts are not sent out: {e}");
                 None
             });
+    // `[alertmanager] url`: its alerts and silences, read by a task of their own.
+    let (am_tx, mut am_msgs) = mpsc::unbounded_channel();
+    let alert_poll = AlertPoll::start(&fleet, am_tx);
+    if alert_poll.is_some() {
+        app.enable_alertmanager(fleet.alerts_out.silence_duration());
+    }
+    let silences = options.silences;
     let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -282,6 +293,12 @@ async fn event_loop(
                         },
                         _ => {}
                     }
+                    if let Some(request) = app.take_silence_request() {
+                        match (&alert_poll, &silences) {
+                            (Some(p), Some(s)) => p.silence(s, request),
+                            _ => app.notify("this console creates no silences", true),
+                        }
+                    }
                     dirty = true;
                 }
                 Some(Ok(Event::Mouse(m))) => {
@@ -314,6 +331,10 @@ async fn event_loop(
                     app.on_follow(more);
                 }
                 fresh_data = true;
+            }
+            Some(msg) = am_msgs.recv() => {
+                app.on_alertmanager(msg);
+                dirty = true;
             }
             Some(snapshot) = audit_reads.recv() => {
                 app.set_audit_snapshot(snapshot);

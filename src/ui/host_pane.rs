@@ -86,10 +86,18 @@ impl HostRows {
                 },
             );
         }
+        let mut alerts = view::alert_rows(ctx, &one, cx.alerts);
+        if let Some(am) = cx.app.am_status() {
+            alerts.extend(view::external_alert_rows(
+                ctx,
+                view::ExternalScope::Hosts(&one),
+                am,
+            ));
+        }
         HostRows {
             host: h,
             facts,
-            alerts: view::alert_rows(ctx, &one, cx.alerts),
+            alerts,
             services: view::service_rows(ctx, &one),
             chain,
             chain_summary,
@@ -247,11 +255,18 @@ impl HostPane<'_> {
                 w,
                 t,
                 a.status(),
-                match a.severity {
-                    crate::health::Severity::Critical => "critical",
-                    crate::health::Severity::Warning => "warning",
+                &a.severity_text,
+                match &a.source {
+                    view::AlertOrigin::Fleetdeck => {
+                        format!("{}: {} [{}]", a.rule, a.message, a.phase.text())
+                    }
+                    _ => format!(
+                        "{}: {} [{}, alertmanager]",
+                        a.rule,
+                        a.message,
+                        a.phase.text()
+                    ),
                 },
-                format!("{}: {} [{}]", a.rule, a.message, a.phase.text()),
                 Freshness::default(),
             ));
         }

@@ -37,6 +37,9 @@ impl App {
             self.dialog_key(key);
             return None;
         }
+        if self.silence_confirm_open() {
+            return self.silence_confirm_key(key);
+        }
         match std::mem::replace(&mut self.input, Input::None) {
             Input::None => {}
             Input::Palette(mut p) => {
@@ -207,7 +210,7 @@ impl App {
             // Enter on an alert offers what fixes it (when this console runs runbooks).
             Action::Open if self.pane == Pane::Alerts && self.runbooks.is_some() => {
                 let alert = self.selected_alert();
-                let host = alert.as_ref().map(|a| a.host);
+                let host = alert.as_ref().and_then(|a| a.host);
                 return self.open_run_palette(host, alert);
             }
             Action::Open => match self.selected_host() {

@@ -1,4 +1,5 @@
-//! The Alerts pane: the lifecycle book's alerts as rows.
+//! The Alerts pane: the lifecycle book's alerts as rows, and beside them Alertmanager's
+//! ([`external_alert_rows`]), each row marked with where it comes from.
 //!
 //! Part of [`crate::view`]: pure rows from the inventory, the state, the verdicts and `now`.
 
@@ -16,6 +17,17 @@ pub enum AlertPhase {
     },
     /// Cleared (kept for a while so the operator sees it went away).
     Resolved,
+    /// An Alertmanager alert that fires and is routed (no silence, no inhibition).
+    Firing,
+    /// An Alertmanager alert muted by a silence.
+    Silenced {
+        /// When the silence ends (`HH:MMZ`), empty when the silence is not known.
+        until: String,
+        /// Who created it.
+        by: String,
+    },
+    /// An Alertmanager alert inhibited by another alert.
+    Inhibited,
 }
 
 impl AlertPhase {
@@ -25,6 +37,46 @@ impl AlertPhase {
             AlertPhase::New => "new".into(),
             AlertPhase::Acked { by } => format!("acked by {by}"),
             AlertPhase::Resolved => "resolved".into(),
+            AlertPhase::Firing => "firing".into(),
+            AlertPhase::Silenced { until, by } => match (until.is_empty(), by.is_empty()) {
+                (true, true) => "silenced".into(),
+                (true, false) => format!("silenced by {by}"),
+                (false, true) => format!("silenced until {until}"),
+                (false, false) => format!("silenced until {until} by {by}"),
+            },
+            AlertPhase::Inhibited => "inhibited".into(),
+        }
+    }
+}
+
+/// Where an alert row comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertOrigin {
+    /// fleetdeck's own rules (the alert book): `a` acknowledges it.
+    Fleetdeck,
+    /// Alertmanager: `a` silences it, matching exactly these labels.
+    Alertmanager {
+        /// The alert's labels.
+        labels: BTreeMap<String, String>,
+    },
+    /// Alertmanager could not be read: the row says why and since when.
+    Unreachable,
+}
+
+impl AlertOrigin {
+    /// The SOURCE cell: `fleetdeck` or `alertmanager`.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            AlertOrigin::Fleetdeck => "fleetdeck",
+            AlertOrigin::Alertmanager { .. } | AlertOrigin::Unreachable => "alertmanager",
+        }
+    }
+
+    /// The SOURCE cell of a narrow table: `fd` or `am`.
+    pub fn short_tag(&self) -> &'static str {
+        match self {
+            AlertOrigin::Fleetdeck => "fd",
+            AlertOrigin::Alertmanager { .. } | AlertOrigin::Unreachable => "am",
         }
     }
 }
@@ -32,14 +84,20 @@ impl AlertPhase {
 /// One alert, fleet-wide list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRow {
-    /// Identity of the alert in the alert book (what an ack names).
+    /// Identity of the alert in the alert book (what an ack names). For an Alertmanager alert:
+    /// host (empty when it maps to none), `alertname` and its fingerprint.
     pub key: AlertKey,
-    /// Index into `Fleet::hosts`.
-    pub host: usize,
-    /// Host name.
+    /// Index into `Fleet::hosts`; `None` for an Alertmanager alert that names no inventory host.
+    pub host: Option<usize>,
+    /// Host name (`-` when none).
     pub host_name: String,
-    /// How bad.
+    /// How bad (for colour; an Alertmanager `severity` other than critical/page/error is a
+    /// warning).
     pub severity: Severity,
+    /// The SEVERITY cell: `critical`, `warning`, or Alertmanager's own label as written.
+    pub severity_text: String,
+    /// Where it comes from.
+    pub source: AlertOrigin,
     /// Rule name.
     pub rule: String,
     /// What on the host it is about (service, mount, …), empty for the host itself.
@@ -59,6 +117,7 @@ impl AlertRow {
     pub fn filter_fields(&self) -> impl Iterator<Item = &str> {
         [
             self.host_name.as_str(),
+            self.source.tag(),
             self.rule.as_str(),
             self.subject.as_str(),
             self.message.as_str(),
@@ -70,6 +129,7 @@ impl AlertRow {
     pub fn status(&self) -> Status {
         match (&self.phase, self.severity) {
             (AlertPhase::Resolved, _) => Status::Ok,
+            (AlertPhase::Silenced { .. } | AlertPhase::Inhibited, _) => Status::Unknown,
             (_, Severity::Critical) => Status::Critical,
             (_, Severity::Warning) => Status::Warning,
         }
@@ -89,9 +149,11 @@ pub fn alert_rows(ctx: &Ctx, hosts: &[usize], book: &AlertBook) -> Vec<AlertRow>
             let host = *by_name.get(t.key.host.as_str())?;
             Some(AlertRow {
                 key: t.key.clone(),
-                host,
+                host: Some(host),
                 host_name: t.key.host.clone(),
                 severity: t.severity,
+                severity_text: t.severity.as_str().to_string(),
+                source: AlertOrigin::Fleetdeck,
                 rule: t.key.rule.clone(),
                 subject: t.key.subject.clone(),
                 value: t.value.clone().unwrap_or_else(|| "-".into()),
@@ -107,4 +169,145 @@ pub fn alert_rows(ctx: &Ctx, hosts: &[usize], book: &AlertBook) -> Vec<AlertRow>
             })
         })
         .collect()
+}
+
+/// Which Alertmanager alerts [`external_alert_rows`] keeps.
+#[derive(Debug, Clone, Copy)]
+pub enum ExternalScope<'a> {
+    /// Those on these hosts (a host looked at, a `:group`).
+    Hosts(&'a [usize]),
+    /// Every one, host-less ones included (the whole fleet in scope).
+    All,
+}
+
+/// Alertmanager's active alerts as rows: those placed on a host in scope, then (fleet-wide)
+/// those that name no inventory host; each muted one says by which silence, until when and by
+/// whom. Alertmanager unreachable at the last poll: one row saying why and when it was last
+/// read, instead of alerts that may be gone.
+pub fn external_alert_rows(
+    ctx: &Ctx,
+    scope: ExternalScope,
+    am: &crate::alert_source::SourceStatus,
+) -> Vec<AlertRow> {
+    use crate::alert_source::AmState;
+    if let Some(why) = &am.error {
+        if matches!(scope, ExternalScope::Hosts(_)) {
+            return Vec::new();
+        }
+        let last_ok = match am.last_ok {
+            Some(t) => format!(
+                "{} ago",
+                short_duration(ctx.now.duration_since(t).unwrap_or_default())
+            ),
+            None => "never".into(),
+        };
+        return vec![AlertRow {
+            key: AlertKey::new("", "alertmanager_unreachable", ""),
+            host: None,
+            host_name: "-".into(),
+            severity: Severity::Warning,
+            severity_text: "warning".into(),
+            source: AlertOrigin::Unreachable,
+            rule: "unreachable".into(),
+            subject: String::new(),
+            value: "-".into(),
+            message: format!("Alertmanager unreachable: {why}, last ok {last_ok}"),
+            since: "-".into(),
+            phase: AlertPhase::Firing,
+        }];
+    }
+    let index: BTreeMap<&str, usize> = ctx
+        .fleet
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.name.as_str(), i))
+        .collect();
+    let mut placed = Vec::new();
+    let mut hostless = Vec::new();
+    for a in &am.snapshot.alerts {
+        let host = a.host.as_deref().and_then(|n| index.get(n).copied());
+        let keep = match (scope, host) {
+            (ExternalScope::Hosts(hs), Some(h)) => hs.contains(&h),
+            (ExternalScope::Hosts(_), None) => false,
+            (ExternalScope::All, _) => true,
+        };
+        if !keep {
+            continue;
+        }
+        let severity = match a.severity.to_ascii_lowercase().as_str() {
+            "critical" | "page" | "error" | "emergency" | "alert" => Severity::Critical,
+            _ => Severity::Warning,
+        };
+        let phase = if let Some(id) = a.silenced_by.first() {
+            let silence = am.silence(id);
+            AlertPhase::Silenced {
+                until: silence.map(|s| clock_of(&s.ends_at)).unwrap_or_default(),
+                by: silence.map(|s| s.created_by.clone()).unwrap_or_default(),
+            }
+        } else if !a.inhibited_by.is_empty() || a.state == AmState::Suppressed {
+            AlertPhase::Inhibited
+        } else {
+            AlertPhase::Firing
+        };
+        let since = humantime::parse_rfc3339_weak(&a.starts_at)
+            .ok()
+            .map(|t| short_duration(ctx.now.duration_since(t).unwrap_or_default()))
+            .unwrap_or_else(|| "-".into());
+        let host_name = host.map_or_else(|| "-".to_string(), |h| ctx.fleet.hosts[h].name.clone());
+        let row = AlertRow {
+            key: AlertKey::new(a.host.as_deref().unwrap_or(""), &a.name, &a.fingerprint),
+            host,
+            host_name,
+            severity,
+            severity_text: if a.severity.is_empty() {
+                "-".into()
+            } else {
+                a.severity.clone()
+            },
+            source: AlertOrigin::Alertmanager {
+                labels: a.labels.clone(),
+            },
+            rule: if a.name.is_empty() {
+                "-".into()
+            } else {
+                a.name.clone()
+            },
+            subject: String::new(),
+            value: "-".into(),
+            message: a.summary.clone(),
+            since,
+            phase,
+        };
+        if host.is_some() {
+            placed.push(row);
+        } else {
+            hostless.push(row);
+        }
+    }
+    // Firing before muted, critical first, then by host and name: stable across polls.
+    let order = |r: &AlertRow| {
+        (
+            !matches!(r.phase, AlertPhase::Firing),
+            r.severity != Severity::Critical,
+            r.host_name.clone(),
+            r.rule.clone(),
+            r.key.subject.clone(),
+        )
+    };
+    placed.sort_by_key(order);
+    hostless.sort_by_key(order);
+    placed.extend(hostless);
+    placed
+}
+
+/// `HH:MMZ` of an RFC 3339 time (UTC), or the text as written when it does not parse.
+fn clock_of(rfc3339: &str) -> String {
+    match humantime::parse_rfc3339_weak(rfc3339) {
+        Ok(t) => {
+            let s = humantime::format_rfc3339_seconds(t).to_string();
+            format!("{}Z", s.get(11..16).unwrap_or(&s))
+        }
+        Err(_) => rfc3339.to_string(),
+    }
 }

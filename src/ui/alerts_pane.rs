@@ -113,9 +113,11 @@ impl StatefulWidget for TablePane<'_, [AlertRow]> {
         let sourced = rows.iter().any(|r| r.source != AlertOrigin::Fleetdeck);
         let mut header = vec!["SEVERITY"];
         let mut widths = vec![Constraint::Length(8)];
+        // The long tag only where the message keeps room.
+        let long_tags = area.width >= 160;
         if sourced {
             header.push("SOURCE");
-            widths.push(Constraint::Length(if wide { 12 } else { 6 }));
+            widths.push(Constraint::Length(if long_tags { 12 } else { 6 }));
         }
         header.extend(["HOST", "RULE", "SINCE", "STATE", "VALUE", "MESSAGE"]);
         // A silence's state names its end and author: wider when there is room.
@@ -130,13 +132,15 @@ impl StatefulWidget for TablePane<'_, [AlertRow]> {
             Constraint::Length(width(|r| &r.host_name, 4, 20)),
             Constraint::Length(width(|r| &r.rule, 4, if wide { 24 } else { 14 })),
             Constraint::Length(5),
-            Constraint::Length(
+            Constraint::Length(if sourced {
                 rows.iter()
                     .map(|r| r.phase.text().chars().count())
                     .max()
                     .unwrap_or(8)
-                    .clamp(8, state_max) as u16,
-            ),
+                    .clamp(8, state_max) as u16
+            } else {
+                state_max as u16
+            }),
             Constraint::Length(width(|r| &r.value, 5, if wide { 12 } else { 8 })),
             Constraint::Min(10),
         ]);
@@ -167,7 +171,7 @@ impl StatefulWidget for TablePane<'_, [AlertRow]> {
                 status_style(t, r.status()),
             ))];
             if sourced {
-                let tag = if wide {
+                let tag = if long_tags {
                     r.source.tag()
                 } else {
                     r.source.short_tag()

@@ -2180,3 +2180,205 @@ fn following_a_marked_host_follows_every_marked_host() {
     let followed: Vec<SourceKey> = app.follows_wanted().into_keys().collect();
     assert_eq!(followed, [SourceKey { host: 4, log: 0 }]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Alertmanager's alerts beside fleetdeck's
+
+/// What a poll of Alertmanager read: DiskFull on dvn-geth-1 (by `instance`), PgLag on
+/// dvn-pg-1 silenced by alice (by `host`), and Watchdog on no inventory host.
+fn am_snapshot(app: &App) -> crate::alert_source::Snapshot {
+    let rfc = |secs: u64| crate::report::rfc3339(at(secs));
+    let alerts = format!(
+        r#"[
+ {{"labels": {{"alertname": "DiskFull", "instance": "10.0.3.11:9100", "severity": "critical"}},
+   "annotations": {{"summary": "/data is 97% full"}}, "startsAt": "{a}", "fingerprint": "f1",
+   "status": {{"state": "active", "silencedBy": [], "inhibitedBy": []}}}},
+ {{"labels": {{"alertname": "PgReplicationLag", "host": "dvn-pg-1", "severity": "warning"}},
+   "annotations": {{"description": "replica 40 s behind"}}, "startsAt": "{b}", "fingerprint": "f2",
+   "status": {{"state": "suppressed", "silencedBy": ["s1"], "inhibitedBy": []}}}},
+ {{"labels": {{"alertname": "Watchdog", "severity": "none"}},
+   "annotations": {{"summary": "the alerting pipeline works"}}, "startsAt": "{c}", "fingerprint": "f3",
+   "status": {{"state": "active", "silencedBy": [], "inhibitedBy": []}}}}
+]"#,
+        a = rfc(T0 - 420),
+        b = rfc(T0 - 60),
+        c = rfc(T0 - 7200),
+    );
+    let silences = format!(
+        r#"[{{"id": "s1", "matchers": [{{"name": "alertname", "value": "PgReplicationLag", "isRegex": false}}],
+ "startsAt": "{s}", "endsAt": "{e}", "createdBy": "alice", "comment": "",
+ "status": {{"state": "active"}}}}]"#,
+        s = rfc(T0 - 60),
+        e = rfc(T0 + 3600),
+    );
+    crate::alert_source::Snapshot {
+        alerts: crate::alert_source::parse_alerts("am", &alerts, &app.fleet.hosts).unwrap(),
+        silences: crate::alert_source::parse_silences("am", &silences).unwrap(),
+    }
+}
+
+fn app_with_alertmanager(readonly: bool) -> App {
+    let mut app = app_with(readonly);
+    app.enable_alertmanager(Duration::from_secs(2 * 3600));
+    let snapshot = am_snapshot(&app);
+    app.on_alertmanager(alert_poll::AmMsg::Polled {
+        outcome: Ok(snapshot),
+        at: at(T0 - 5),
+    });
+    app
+}
+
+fn select_alert(app: &mut App, rule: &str) {
+    let i = alert_rows_of(app)
+        .iter()
+        .position(|r| r.rule == rule)
+        .unwrap_or_else(|| panic!("no {rule} row"));
+    app.sels.entry(Pane::Alerts).or_default().selected = i;
+}
+
+#[test]
+fn alerts_pane_with_alertmanager() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app_with_alertmanager(false);
+        goto(&mut app, "alerts");
+        let t = draw(&mut app, w, h);
+        insta::assert_snapshot!(
+            format!("alerts_pane_with_alertmanager_{w}x{h}"),
+            t.backend()
+        );
+    }
+}
+
+#[test]
+fn alertmanager_rows_are_marked_placed_and_a_host_less_one_opens_nothing() {
+    let mut app = app_with_alertmanager(false);
+    goto(&mut app, "alerts");
+    let rows = alert_rows_of(&mut app);
+    let ours = rows
+        .iter()
+        .filter(|r| r.source == view::AlertOrigin::Fleetdeck)
+        .count();
+    assert_eq!(ours, 12, "fleetdeck's own alerts stay");
+    let theirs: Vec<_> = rows[ours..]
+        .iter()
+        .map(|r| (r.host_name.as_str(), r.rule.as_str(), r.phase.text()))
+        .collect();
+    assert_eq!(
+        theirs,
+        [
+            ("dvn-geth-1", "DiskFull", "firing".to_string()),
+            (
+                "dvn-pg-1",
+                "PgReplicationLag",
+                format!(
+                    "silenced to {}Z by alice",
+                    &crate::report::rfc3339(at(T0 + 3600))[11..16]
+                )
+            ),
+            ("-", "Watchdog", "firing".to_string()),
+        ]
+    );
+    // Enter on the host-less row opens no host; on a placed one it opens that host.
+    select_alert(&mut app, "Watchdog");
+    assert_eq!(app.selected_host(), None);
+    select_alert(&mut app, "DiskFull");
+    assert_eq!(app.selected_host(), Some(5));
+    // The host pane lists the host's Alertmanager alert too.
+    app.open_host(5);
+    let text = screen(&draw(&mut app, 120, 40));
+    assert!(
+        text.contains("DiskFull: /data is 97% full [firing,"),
+        "{text}"
+    );
+    assert!(text.contains("alertmanager]"), "{text}");
+}
+
+#[test]
+fn a_on_an_alertmanager_alert_confirms_the_matchers_and_duration_then_asks_for_a_silence() {
+    let mut app = app_with_alertmanager(false);
+    let called = Arc::new(Mutex::new(false));
+    let flag = called.clone();
+    app.set_ack_hook(Box::new(move |_| {
+        *flag.lock().unwrap() = true;
+        Ok(())
+    }));
+    goto(&mut app, "alerts");
+    draw(&mut app, 120, 40);
+    select_alert(&mut app, "DiskFull");
+    assert_eq!(key(&mut app, KeyCode::Char('a')), None);
+    let t = draw(&mut app, 120, 40);
+    insta::assert_snapshot!("alerts_pane_silence_confirmation_120x40", t.backend());
+    let text = screen(&t);
+    assert!(
+        text.contains("Silence DiskFull in Alertmanager for 2h"),
+        "{text}"
+    );
+    assert!(
+        text.contains("alertname=\"DiskFull\", instance=\"10.0.3.11:9100\", severity=\"critical\""),
+        "{text}"
+    );
+    // Other keys do nothing while it is open; n cancels.
+    key(&mut app, KeyCode::Char('j'));
+    assert!(app.silence_confirm_open());
+    key(&mut app, KeyCode::Char('n'));
+    assert!(!app.silence_confirm_open());
+    assert_eq!(app.take_silence_request(), None);
+    // a, then y: the event loop is handed the request.
+    key(&mut app, KeyCode::Char('a'));
+    key(&mut app, KeyCode::Char('y'));
+    let request = app.take_silence_request().expect("a confirmed silence");
+    assert_eq!(request.host.as_deref(), Some("dvn-geth-1"));
+    assert_eq!(request.duration, Duration::from_secs(7200));
+    assert_eq!(
+        request.labels.get("instance").map(String::as_str),
+        Some("10.0.3.11:9100")
+    );
+    assert!(!*called.lock().unwrap(), "not an ack of fleetdeck's book");
+    // Its outcome comes back as a message.
+    app.on_alertmanager(alert_poll::AmMsg::Silenced(Ok("abc-123".into())));
+    assert!(screen(&draw(&mut app, 120, 40)).contains("silenced: silence abc-123"));
+    // A silenced alert is not silenced again.
+    select_alert(&mut app, "PgReplicationLag");
+    key(&mut app, KeyCode::Char('a'));
+    assert!(!app.silence_confirm_open());
+    assert!(screen(&draw(&mut app, 120, 40)).contains("already silenced to"));
+}
+
+#[test]
+fn a_read_only_console_creates_no_silence() {
+    let mut app = app_with_alertmanager(true);
+    goto(&mut app, "alerts");
+    draw(&mut app, 120, 40);
+    select_alert(&mut app, "DiskFull");
+    assert_eq!(key(&mut app, KeyCode::Char('a')), None);
+    assert_eq!(app.apply(Action::Ack), None);
+    assert!(!app.silence_confirm_open());
+    assert_eq!(app.take_silence_request(), None);
+}
+
+#[test]
+fn an_unreachable_alertmanager_is_one_row_on_top_and_the_rest_stays() {
+    let mut app = app_with_alertmanager(false);
+    app.on_alertmanager(alert_poll::AmMsg::Polled {
+        outcome: Err("could not connect".into()),
+        at: at(T0 - 1),
+    });
+    goto(&mut app, "alerts");
+    let text = screen(&draw(&mut app, 160, 40));
+    let rows = alert_rows_of(&mut app);
+    assert_eq!(rows.len(), 13, "fleetdeck's 12 and the one row");
+    assert_eq!(
+        rows[0].message,
+        "Alertmanager unreachable: could not connect, last ok 5s ago"
+    );
+    assert!(
+        text.contains("Alertmanager unreachable: could not connect, last ok 5s ago"),
+        "{text}"
+    );
+    // `a` on it says there is nothing to silence; fleetdeck's alerts still ack.
+    key(&mut app, KeyCode::Char('g'));
+    key(&mut app, KeyCode::Char('a'));
+    assert!(!app.silence_confirm_open());
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(key(&mut app, KeyCode::Char('a')), Some(Action::Ack));
+}

@@ -41,8 +41,8 @@ impl AlertPhase {
             AlertPhase::Silenced { until, by } => match (until.is_empty(), by.is_empty()) {
                 (true, true) => "silenced".into(),
                 (true, false) => format!("silenced by {by}"),
-                (false, true) => format!("silenced until {until}"),
-                (false, false) => format!("silenced until {until} by {by}"),
+                (false, true) => format!("silenced to {until}"),
+                (false, false) => format!("silenced to {until} by {by}"),
             },
             AlertPhase::Inhibited => "inhibited".into(),
         }
@@ -210,7 +210,11 @@ pub fn external_alert_rows(
             source: AlertOrigin::Unreachable,
             rule: "unreachable".into(),
             subject: String::new(),
-            value: "-".into(),
+            // Also in its own cell: the message may be cut on a narrow screen.
+            value: match am.last_ok {
+                Some(_) => format!("ok {}", last_ok),
+                None => "never ok".into(),
+            },
             message: format!("Alertmanager unreachable: {why}, last ok {last_ok}"),
             since: "-".into(),
             phase: AlertPhase::Firing,
@@ -309,5 +313,163 @@ fn clock_of(rfc3339: &str) -> String {
             format!("{}Z", s.get(11..16).unwrap_or(&s))
         }
         Err(_) => rfc3339.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert_source::{SourceStatus, parse_alerts, parse_silences};
+    use crate::inventory::{ConfigSource, load_fleet_from_str};
+
+    const T0: u64 = 1_800_000_000;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn fleet() -> Fleet {
+        load_fleet_from_str(
+            "[[hosts]]\nname = \"web-1\"\naddress = \"10.0.0.1\"\n\
+             [[hosts]]\nname = \"db-1\"\naddress = \"10.0.0.2\"\n",
+            ConfigSource::Embedded,
+        )
+        .unwrap()
+    }
+
+    fn rfc(secs: u64) -> String {
+        crate::report::rfc3339(at(secs))
+    }
+
+    /// Three alerts as Alertmanager writes them: one on web-1 by `instance`, one silenced on
+    /// db-1 by `host`, one naming no inventory host; and the silence muting the second.
+    fn status(f: &Fleet) -> SourceStatus {
+        let alerts = format!(
+            r#"[
+ {{"labels": {{"alertname": "DiskFull", "instance": "10.0.0.1:9100", "severity": "critical"}},
+   "annotations": {{"summary": "/ is 97% full"}}, "startsAt": "{a}", "fingerprint": "f1",
+   "status": {{"state": "active", "silencedBy": [], "inhibitedBy": []}}}},
+ {{"labels": {{"alertname": "PgLag", "host": "db-1", "severity": "warning"}},
+   "annotations": {{"description": "replica 40 s behind"}}, "startsAt": "{b}", "fingerprint": "f2",
+   "status": {{"state": "suppressed", "silencedBy": ["s1"], "inhibitedBy": []}}}},
+ {{"labels": {{"alertname": "Watchdog", "severity": "none"}},
+   "annotations": {{}}, "startsAt": "{b}", "fingerprint": "f3",
+   "status": {{"state": "active", "silencedBy": [], "inhibitedBy": []}}}}
+]"#,
+            a = rfc(T0 - 300),
+            b = rfc(T0 - 60),
+        );
+        let silences = format!(
+            r#"[{{"id": "s1", "matchers": [{{"name": "alertname", "value": "PgLag", "isRegex": false}}],
+ "startsAt": "{s}", "endsAt": "{e}", "createdBy": "alice", "comment": "",
+ "status": {{"state": "active"}}}}]"#,
+            s = rfc(T0 - 60),
+            e = rfc(T0 + 7200),
+        );
+        let mut st = SourceStatus::default();
+        st.record(
+            Ok(crate::alert_source::Snapshot {
+                alerts: parse_alerts("am", &alerts, &f.hosts).unwrap(),
+                silences: parse_silences("am", &silences).unwrap(),
+            }),
+            at(T0 - 10),
+        );
+        st
+    }
+
+    fn rows(f: &Fleet, scope: ExternalScope, st: &SourceStatus) -> Vec<AlertRow> {
+        let s = FleetState::new(f.hosts.len());
+        let health = crate::health::evaluate(f, &s, at(T0));
+        let ctx = Ctx {
+            fleet: f,
+            state: &s,
+            health: &health,
+            now: at(T0),
+        };
+        external_alert_rows(&ctx, scope, st)
+    }
+
+    #[test]
+    fn alertmanager_alerts_are_placed_on_hosts_firing_first_host_less_last() {
+        let f = fleet();
+        let r = rows(&f, ExternalScope::All, &status(&f));
+        let names: Vec<_> = r
+            .iter()
+            .map(|r| (r.host_name.as_str(), r.rule.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("web-1", "DiskFull"), ("db-1", "PgLag"), ("-", "Watchdog")]
+        );
+        let disk = &r[0];
+        assert_eq!(disk.host, Some(0));
+        assert_eq!(disk.severity, Severity::Critical);
+        assert_eq!(disk.severity_text, "critical");
+        assert_eq!(disk.source.tag(), "alertmanager");
+        assert_eq!(disk.message, "/ is 97% full");
+        assert_eq!(disk.since, "5m");
+        assert_eq!(disk.phase, AlertPhase::Firing);
+        let AlertOrigin::Alertmanager { labels } = &disk.source else {
+            panic!("not an Alertmanager row: {:?}", disk.source)
+        };
+        assert_eq!(
+            labels.get("instance").map(String::as_str),
+            Some("10.0.0.1:9100")
+        );
+        let lag = &r[1];
+        assert_eq!(
+            lag.message, "replica 40 s behind",
+            "description when no summary"
+        );
+        assert_eq!(lag.severity, Severity::Warning);
+        assert_eq!(
+            lag.phase.text(),
+            format!(
+                "silenced to {}Z by alice",
+                &crate::report::rfc3339(at(T0 + 7200))[11..16]
+            )
+        );
+        assert_eq!(lag.status(), Status::Unknown, "a muted alert is not loud");
+        let dog = &r[2];
+        assert_eq!((dog.host, dog.severity_text.as_str()), (None, "none"));
+    }
+
+    #[test]
+    fn a_host_scope_keeps_its_alerts_and_drops_the_host_less_ones() {
+        let f = fleet();
+        let st = status(&f);
+        let r = rows(&f, ExternalScope::Hosts(&[1]), &st);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].rule, "PgLag");
+        assert!(rows(&f, ExternalScope::Hosts(&[]), &st).is_empty());
+    }
+
+    #[test]
+    fn an_unreachable_alertmanager_is_one_row_with_why_and_the_last_good_read() {
+        let f = fleet();
+        let mut st = status(&f);
+        st.record(Err("could not connect".into()), at(T0 - 5));
+        let r = rows(&f, ExternalScope::All, &st);
+        assert_eq!(r.len(), 1, "{r:#?}");
+        assert_eq!(r[0].source, AlertOrigin::Unreachable);
+        assert_eq!(r[0].host, None);
+        assert_eq!(
+            r[0].message,
+            "Alertmanager unreachable: could not connect, last ok 10s ago"
+        );
+        // A host's own view has nothing to say about it (the Alerts pane does).
+        assert!(rows(&f, ExternalScope::Hosts(&[0]), &st).is_empty());
+        let never = SourceStatus {
+            error: Some("timed out".into()),
+            ..SourceStatus::default()
+        };
+        let r = rows(&f, ExternalScope::All, &never);
+        assert_eq!(
+            r[0].message,
+            "Alertmanager unreachable: timed out, last ok never"
+        );
+        // Read again: the alerts come back.
+        st.record(Ok(status(&f).snapshot), at(T0));
+        assert_eq!(rows(&f, ExternalScope::All, &st).len(), 3);
     }
 }

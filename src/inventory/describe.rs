@@ -39,6 +39,12 @@ fn alerts_out(out: &mut String, a: &AlertsOut) -> fmt::Result {
     };
     if let Some(am) = &a.alertmanager {
         writeln!(out, "  alertmanager: {}", target(am))?;
+        // The console also reads it (alerts in, `a` silences).
+        writeln!(
+            out,
+            "  alertmanager alerts shown in the console; `a` silences one for {}",
+            humantime::format_duration(a.silence_duration())
+        )?;
     }
     for w in &a.webhooks {
         writeln!(out, "  webhook: {}", target(w))?;

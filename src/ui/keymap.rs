@@ -393,7 +393,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char('a')],
         action: Action::Ack,
         context: Context::Alerts,
-        help: "acknowledge the selected alert (handed to the audit hook first)",
+        help: "acknowledge the selected alert (handed to the audit hook first); an Alertmanager one: silence it",
         hint: Some("ack"),
         dangerous: true,
     },

@@ -932,9 +932,31 @@ fn describe_shows_alerts_out_and_where_secrets_come_from_only_when_configured() 
         text.contains("  alertmanager: http://am:9093 (bearer token from $AM_TOKEN)"),
         "{text}"
     );
+    assert!(text.contains("`a` silences one for 2h"), "{text}");
     assert!(text.contains("  webhook: http://hook/…\n"), "{text}");
     assert!(
         !text.contains("/x"),
         "a webhook's path may be its secret: {text}"
+    );
+}
+
+#[test]
+fn the_alertmanager_silence_duration_defaults_to_two_hours_and_is_located_when_bad() {
+    let am = |extra: &str| {
+        load(&format!(
+            "{MINIMAL}[alertmanager]\nurl = \"http://am:9093\"\n{extra}"
+        ))
+    };
+    let default = am("").unwrap();
+    assert_eq!(
+        default.alerts_out.silence_duration(),
+        Duration::from_secs(7200)
+    );
+    let set = am("silence = \"90m\"\n").unwrap();
+    assert_eq!(set.alerts_out.silence, Some(Duration::from_secs(5400)));
+    let e = am("silence = \"0s\"\n").unwrap_err().to_string();
+    assert!(
+        e.contains("for `silence` in [alertmanager]: must be greater than zero"),
+        "{e}"
     );
 }

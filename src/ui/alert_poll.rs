@@ -197,7 +197,7 @@ impl SilenceLauncher {
     }
 
     /// Why this operator may not silence, if they may not.
-    fn refusal(&self) -> Option<String> {
+    pub fn refusal(&self) -> Option<String> {
         if !self.session.role.may_write() {
             Some(format!(
                 "{} is {}: only operators and admins may silence alerts",
@@ -267,6 +267,8 @@ pub struct AmConsole {
     status: SourceStatus,
     /// `[alertmanager] silence`.
     silence_for: Duration,
+    /// Why this operator may not silence (role, read-only), known before asking.
+    refusal: Option<String>,
     /// The silence waiting for y/n.
     confirm: Option<SilenceRequest>,
     /// A confirmed silence, for the event loop.
@@ -281,6 +283,14 @@ impl App {
             ..AmConsole::default()
         });
         self.invalidate();
+    }
+
+    /// This operator may not silence (their role, read-only): `a` asks no confirmation, and the
+    /// launcher records the refusal as `denied`.
+    pub fn refuse_silences(&mut self, reason: Option<String>) {
+        if let Some(am) = &mut self.am {
+            am.refusal = reason;
+        }
     }
 
     /// What the console knows of Alertmanager (`None`: no `[alertmanager]`).
@@ -321,12 +331,18 @@ impl App {
             }
             _ => {}
         }
-        am.confirm = Some(SilenceRequest {
+        let request = SilenceRequest {
             host: row.host.map(|h| self.fleet.hosts[h].name.clone()),
             alert: row.rule.clone(),
             labels,
             duration: am.silence_for,
-        });
+        };
+        if am.refusal.is_some() {
+            // Nothing to confirm: the launcher refuses it, on the record.
+            am.request = Some(request);
+        } else {
+            am.confirm = Some(request);
+        }
         None
     }
 
@@ -422,6 +438,8 @@ fn human(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -439,5 +457,75 @@ mod tests {
             r.matchers(),
             "alertname=\"DiskFull\", instance=\"web-1:9100\""
         );
+    }
+
+    fn launcher(role: crate::runbook::AccessRole, readonly: bool, dir: &Path) -> SilenceLauncher {
+        SilenceLauncher {
+            session: Session {
+                operator: "bob".into(),
+                role,
+                readonly,
+                interactive: true,
+            },
+            audit_path: dir.join("audit.jsonl"),
+        }
+    }
+
+    fn request() -> SilenceRequest {
+        SilenceRequest {
+            host: Some("web-1".into()),
+            alert: "DiskFull".into(),
+            labels: [("alertname".to_string(), "DiskFull".to_string())].into(),
+            duration: Duration::from_secs(60),
+        }
+    }
+
+    /// A refused silence never reaches Alertmanager (the URL here answers nothing) and is on
+    /// the record as `denied`.
+    #[tokio::test]
+    async fn a_role_that_may_not_act_or_read_only_is_refused_and_recorded() {
+        use crate::runbook::AccessRole;
+        let target = HttpTarget {
+            url: "http://127.0.0.1:1".into(),
+            auth: None,
+        };
+        let http = reqwest::Client::new();
+        for (role, readonly, why) in [
+            (AccessRole::Auditor, false, "bob is auditor"),
+            (AccessRole::Operator, true, "read-only"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let l = launcher(role, readonly, dir.path());
+            assert!(l.refusal().is_some_and(|r| r.contains(why)));
+            let e = l.silence(&http, &target, &request()).await.unwrap_err();
+            assert!(e.contains(why), "{e}");
+            let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+            assert!(log.contains("\"denied\""), "{log}");
+            assert!(log.contains("alert.silence"), "{log}");
+            assert!(!log.contains("\"action\":\"alert.silence\""), "{log}");
+        }
+        assert_eq!(
+            launcher(AccessRole::Operator, false, Path::new("/nonexistent")).refusal(),
+            None
+        );
+    }
+
+    /// An operator's failed request is still on the record, with the error.
+    #[tokio::test]
+    async fn a_failed_silence_is_recorded_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = launcher(crate::runbook::AccessRole::Operator, false, dir.path());
+        let target = HttpTarget {
+            url: "http://127.0.0.1:1".into(),
+            auth: None,
+        };
+        let e = l
+            .silence(&reqwest::Client::new(), &target, &request())
+            .await
+            .unwrap_err();
+        assert!(e.contains("could not connect"), "{e}");
+        let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        assert!(log.contains("\"action\":\"alert.silence\""), "{log}");
+        assert!(log.contains("error: Alertmanager"), "{log}");
     }
 }

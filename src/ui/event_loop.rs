@@ -193,6 +193,7 @@ async fn event_loop(
         app.enable_alertmanager(fleet.alerts_out.silence_duration());
     }
     let silences = options.silences;
+    app.refuse_silences(silences.as_ref().and_then(|s| s.refusal()));
     let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

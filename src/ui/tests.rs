@@ -2382,3 +2382,22 @@ fn an_unreachable_alertmanager_is_one_row_on_top_and_the_rest_stays() {
     key(&mut app, KeyCode::Char('j'));
     assert_eq!(key(&mut app, KeyCode::Char('a')), Some(Action::Ack));
 }
+
+#[test]
+fn a_role_that_may_not_silence_gets_no_confirmation_and_the_launcher_decides() {
+    let mut app = app_with_alertmanager(false);
+    app.refuse_silences(Some(
+        "bob is auditor: only operators and admins may silence".into(),
+    ));
+    goto(&mut app, "alerts");
+    draw(&mut app, 120, 40);
+    select_alert(&mut app, "DiskFull");
+    key(&mut app, KeyCode::Char('a'));
+    assert!(!app.silence_confirm_open());
+    // Handed on, so the refusal is recorded (`denied`) and shown.
+    assert!(app.take_silence_request().is_some());
+    app.on_alertmanager(alert_poll::AmMsg::Silenced(Err(
+        "bob is auditor: only operators and admins may silence".into(),
+    )));
+    assert!(screen(&draw(&mut app, 120, 40)).contains("silence not created: bob is auditor"));
+}

@@ -612,7 +612,8 @@ impl App {
             }
             let summary = view::summary(&rows);
             let alerts = self.store.alerts().counts();
-            let alerts = alerts.new + alerts.acked;
+            // Alertmanager's firing ones count too (not the silenced or inhibited).
+            let alerts = alerts.new + alerts.acked + self.am_firing();
             let fleet_widths = fleet_table::ColumnWidths::of(&rows, &lines);
             self.model = Some(Model {
                 key,

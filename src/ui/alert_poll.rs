@@ -298,6 +298,20 @@ impl App {
         self.am.as_ref().map(|a| &a.status)
     }
 
+    /// Alertmanager's alerts firing unmuted at the last good poll (0 while it is unreachable:
+    /// its row says so).
+    pub(super) fn am_firing(&self) -> usize {
+        self.am_status()
+            .filter(|s| s.error.is_none())
+            .map_or(0, |s| {
+                s.snapshot
+                    .alerts
+                    .iter()
+                    .filter(|a| a.silenced_by.is_empty() && a.inhibited_by.is_empty())
+                    .count()
+            })
+    }
+
     /// Folds in a message of the Alertmanager tasks.
     pub fn on_alertmanager(&mut self, msg: AmMsg) {
         let Some(am) = &mut self.am else { return };

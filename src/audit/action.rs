@@ -120,7 +120,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order `docs/audit.md` lists them.
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 31] = [
         Self::RunbookStart,
         Self::RunbookResume,
         Self::RunbookFinish,

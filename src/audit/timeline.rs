@@ -645,6 +645,17 @@ fn describe(r: &AuditRecord, before: Option<&&AuditRecord>) -> Option<(Kind, Str
             ),
             note,
         ),
+        A::AlertSilence => (
+            Kind::Alert,
+            format!(
+                "Alertmanager alert silenced on {target}: {}",
+                text(&r.command)
+            ),
+            join(&[
+                r.reason.as_ref().map(|d| format!("for {d}")),
+                r.result.clone(),
+            ]),
+        ),
         A::AuditRepair => (Kind::Audit, "audit log repaired".to_owned(), reason),
         A::ShellStart => (
             Kind::Shell,

@@ -31,6 +31,7 @@ use super::{
 use crate::diag::{Source, line_column, regex_problem};
 
 mod items;
+pub(crate) mod prometheus;
 
 /// Default probe interval.
 pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -265,6 +266,7 @@ impl Resolver<'_> {
             },
             exec: self.exec_settings(&file.exec)?,
             alerts_out: self.alerts_out(&file)?,
+            prometheus: self.prometheus(&file, &hosts, interval)?,
             hosts,
         })
     }

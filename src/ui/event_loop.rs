@@ -182,6 +182,11 @@ async fn event_loop(
                 tracing::error!("alerts are not sent out: {e}");
                 None
             });
+    // Prometheus (`[prometheus]`) is read by a task of its own: a slow one never holds a
+    // frame. Without it the sender stays here, so the branch below simply never fires.
+    let (prom_tx, mut prom_rounds) = mpsc::channel(4);
+    let prom_task = crate::prom_source::spawn(fleet.clone(), transports.clone(), prom_tx.clone());
+    let _prom = (prom_tx, prom_task.map(crate::prom_source::AbortOnDrop));
     let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -234,6 +239,10 @@ async fn event_loop(
                     all.push(more);
                 }
                 app.on_observations(all);
+                fresh_data = true;
+            }
+            Some(round) = prom_rounds.recv() => {
+                app.on_prom(round);
                 fresh_data = true;
             }
             () = tokio::time::sleep_until(last_draw + DATA_FRAME), if fresh_data && active => {}

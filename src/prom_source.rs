@@ -35,6 +35,11 @@ use crate::transport::Transport;
 pub use map::{PromHostObs, PromObservations, SourceStatus, merge, observations};
 pub use parse::{ReplyError, Sample, parse_reply};
 
+/// Queries in flight at once to a server reached directly.
+const DIRECT_QUERIES_AT_ONCE: usize = 16;
+/// Queries in flight at once through a host's SSH connection (`via`).
+const VIA_QUERIES_AT_ONCE: usize = 2;
+
 /// What a query reads: the key its result is found under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryKey {
@@ -326,7 +331,18 @@ async fn read_server(
             }
         }
     });
-    let results = futures::future::try_join_all(asks).await?;
+    // Through SSH each connection is a channel holding one of the host's few channel permits
+    // (its polls need them too): two queries at a time there, over kept-alive connections.
+    let at_once = if server.via.is_some() {
+        VIA_QUERIES_AT_ONCE
+    } else {
+        DIRECT_QUERIES_AT_ONCE
+    };
+    use futures::{StreamExt as _, TryStreamExt as _};
+    let results = futures::stream::iter(asks)
+        .buffered(at_once)
+        .try_collect()
+        .await?;
     Ok(Readings { results })
 }
 

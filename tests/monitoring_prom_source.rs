@@ -197,3 +197,39 @@ fn a_fleet_without_prometheus_is_unchanged() {
     assert_eq!(h["load_source"], "ssh");
     assert_eq!(h["columns"], serde_json::json!([]));
 }
+
+/// `via = "h1"`: Prometheus is dialled through h1's SSH connection (a direct-tcpip channel to
+/// the address as h1 sees it); with h1's sshd stopped the source fails and names why.
+#[test]
+fn prometheus_reached_through_a_hosts_ssh_connection() {
+    use support::{FleetSpec, InventoryOpts, TestFleet};
+    let ne = NodeExporter::start_with(&["loadavg"]);
+    let prom = Prometheus::start("node", &[ne.target()]);
+    wait_for_series(&prom, "node_load1");
+    let mut fleet = TestFleet::start(FleetSpec::hosts(2));
+    let mut opts = InventoryOpts::default();
+    opts.host_toml.insert(1, "source = \"prometheus\"".into());
+    opts.extra_toml = format!(
+        "[prometheus]\nurl = \"{}\"\nvia = \"h1\"\ninstance = \"{}\"\ntimeout = \"20s\"\n",
+        prom.url(),
+        ne.target()
+    );
+    let config = fleet.write_inventory(&opts);
+    let (_, doc, err) = status_json(&config);
+    assert_eq!(doc["sources"][0]["ok"], true, "{doc:#}\n{err}");
+    let h2 = &doc["hosts"][1];
+    assert_eq!(h2["name"], "h2");
+    assert_eq!(h2["reachable"], true, "{doc:#}");
+    assert_eq!(h2["load_source"], "prometheus", "{doc:#}");
+
+    fleet.stop_host(0);
+    let (_, doc, err) = status_json(&config);
+    assert_eq!(doc["sources"][0]["ok"], false, "{doc:#}\n{err}");
+    let rules: Vec<&str> = doc["hosts"][1]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["rule"].as_str())
+        .collect();
+    assert_eq!(rules, ["source_unavailable"], "{doc:#}");
+}

@@ -101,7 +101,12 @@ impl<'a> Index<'a> {
             by_address: HashMap::new(),
             by_name: HashMap::new(),
         };
-        for (i, h) in fleet.hosts.iter().enumerate() {
+        // Hosts whose status comes from Prometheus first: when two hosts render the same
+        // instance, the one that depends on it gets its series.
+        let mut order: Vec<usize> = (0..fleet.hosts.len()).collect();
+        order.sort_by_key(|&i| fleet.status_source(i) == StatusSource::Ssh);
+        for i in order {
+            let h = &fleet.hosts[i];
             let Some(ph) = p.and_then(|p| p.hosts.get(i)) else {
                 continue;
             };

@@ -939,7 +939,8 @@ pub struct FleetRow {
     pub name: String,
     /// Overall status.
     pub status: Status,
-    /// `yes`, `no`, or `…` before the first poll.
+    /// `yes`, `no`, or `…` before the first poll; `prom` for a host read from Prometheus,
+    /// `yes+p` for one whose SSH poll Prometheus filled in.
     pub reach: &'static str,
     /// `running/total`; `?/total` while unreachable (unknown, not down); empty when no services
     /// are configured.
@@ -1081,10 +1082,13 @@ pub fn fleet_row(
         host: i,
         name: host.name.clone(),
         status: health.status,
-        reach: match reachable {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "…",
+        // Read from Prometheus: `prom`; SSH with cells Prometheus filled: `yes+p`.
+        reach: match (reachable, fleet.status_source(i)) {
+            (Some(true), crate::inventory::StatusSource::Prometheus) => "prom",
+            (Some(true), _) if hs.cells.any_prometheus() => "yes+p",
+            (Some(true), _) => "yes",
+            (Some(false), _) => "no",
+            (None, _) => "…",
         },
         services,
         height,

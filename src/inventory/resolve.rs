@@ -244,6 +244,7 @@ impl Resolver<'_> {
         }
         // Jump hosts name other hosts: checked once every host is known.
         jump::check_fleet(&self.src, &mut hosts, &jump_origins)?;
+        let prometheus = self.prometheus(&file, &mut hosts, interval)?;
 
         Ok(Fleet {
             name,
@@ -266,7 +267,7 @@ impl Resolver<'_> {
             },
             exec: self.exec_settings(&file.exec)?,
             alerts_out: self.alerts_out(&file)?,
-            prometheus: self.prometheus(&file, &hosts, interval)?,
+            prometheus,
             hosts,
         })
     }

@@ -28,11 +28,12 @@ const TEMPLATE_NAMES: &str = "name, address, port, region, profile";
 
 impl Resolver<'_> {
     /// `[prometheus]` resolved against the hosts; `None` without the table (then any host
-    /// `source` other than `ssh` is an error).
+    /// `source` other than `ssh` is an error). A host read from Prometheus only takes
+    /// `[prometheus] interval` as its own: its cells are new that often (and age by it).
     pub(super) fn prometheus(
         &self,
         file: &InventoryFile,
-        hosts: &[Host],
+        hosts: &mut [Host],
         fleet_interval: Duration,
     ) -> Result<Option<Prometheus>, ConfigError> {
         let sources = self.host_sources(file)?;
@@ -132,6 +133,11 @@ impl Resolver<'_> {
                 server,
                 instance,
             });
+        }
+        for (host, ph) in hosts.iter_mut().zip(&prom_hosts) {
+            if ph.source == StatusSource::Prometheus {
+                host.interval = interval;
+            }
         }
         Ok(Some(Prometheus {
             servers,

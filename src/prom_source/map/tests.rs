@@ -350,3 +350,57 @@ fn both_ssh_wins_and_prometheus_fills_what_ssh_lacks() {
     assert_eq!(again.disks[0].usage.as_ref().unwrap().used_percent, 41.0);
     assert_eq!(again.services[0].state, ServiceState::Running);
 }
+
+/// 10,000 hosts read in one round: every host finds its own series (bucketed once per round,
+/// so the mapping is linear in the series, not hosts × series).
+#[test]
+fn ten_thousand_hosts_each_find_their_series() {
+    const N: usize = 10_000;
+    let mut text = String::from("[prometheus]\nurl = \"http://prom:9090\"\n");
+    for i in 0..N {
+        text.push_str(&format!(
+            "[[hosts]]\nname = \"n{i}\"\naddress = \"10.{}.{}.{}\"\nsource = \"prometheus\"\n",
+            i / 65536,
+            (i / 256) % 256,
+            i % 256
+        ));
+    }
+    let f = load_fleet_from_str(&text, ConfigSource::Embedded).unwrap();
+    let samples = |v: &dyn Fn(usize) -> String| -> Result<Vec<crate::prom_source::Sample>, String> {
+        Ok((0..N)
+            .map(|i| crate::prom_source::Sample {
+                labels: [(
+                    "instance".to_string(),
+                    f.prometheus.as_ref().unwrap().hosts[i].instance.clone(),
+                )]
+                .into_iter()
+                .collect(),
+                value: v(i).parse().unwrap(),
+            })
+            .collect())
+    };
+    let snap = PromSnapshot {
+        at: at(1000),
+        servers: vec![ServerReading {
+            server: 0,
+            url: "http://prom:9090".into(),
+            result: Ok(Readings {
+                results: vec![
+                    (QueryKey::Up, samples(&|i| (i % 2).to_string())),
+                    (QueryKey::Load1, samples(&|i| i.to_string())),
+                    (QueryKey::Load5, samples(&|_| "1".into())),
+                    (QueryKey::Load15, samples(&|_| "1".into())),
+                ],
+            }),
+            elapsed: Duration::ZERO,
+        }],
+    };
+    let started = std::time::Instant::now();
+    let obs = observations(&snap, &f, at(1000));
+    eprintln!("observations for {N} hosts: {:?}", started.elapsed());
+    assert_eq!(obs.hosts.len(), N);
+    for (i, h) in obs.hosts.iter().enumerate() {
+        assert_eq!(h.up, Ok(i % 2 == 1));
+        assert_eq!(h.probed.load.map(|l| l.one), Some(i as f64));
+    }
+}

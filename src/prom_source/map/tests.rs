@@ -300,6 +300,33 @@ fn the_store_marks_cells_and_raises_source_unavailable() {
     assert_eq!(json["hosts"][0]["chain"]["source"], "prometheus");
     assert_eq!(json["hosts"][0]["columns"][0]["value"], 150.0);
     assert_eq!(json["hosts"][0]["columns"][0]["status"], "warning");
+    // The fleet table marks the row; the host pane names the source, its age and failure.
+    assert_eq!(report.rows[0].reach, "prom");
+    let ctx = crate::view::Ctx {
+        fleet: &f,
+        state: store.state(),
+        health: store.health(),
+        now: at(1011),
+    };
+    let facts = crate::view::host_facts(&ctx, 0);
+    let source = facts
+        .iter()
+        .find(|x| x.label == "source")
+        .expect("source line");
+    assert_eq!(
+        source.value,
+        "prometheus (instance=\"10.0.0.1:9100\", read 11s ago) — http://prom:9090 did not answer: no answer within 10s"
+    );
+    let column = facts
+        .iter()
+        .find(|x| x.label == "column")
+        .expect("column line");
+    assert_eq!(column.value, "conntrack: 150 (warn 100, crit 200)");
+    assert!(
+        !crate::view::host_facts(&ctx, 2)
+            .iter()
+            .any(|x| x.label == "source")
+    );
 }
 
 fn probed_with(load: Option<f64>, disk: Result<f64, String>, svc: ServiceState) -> Probed {

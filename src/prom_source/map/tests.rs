@@ -431,3 +431,55 @@ fn ten_thousand_hosts_each_find_their_series() {
         assert_eq!(h.probed.load.map(|l| l.one), Some(i as f64));
     }
 }
+
+/// `source = "both"`: an SSH poll's cells win, Prometheus fills the disk it could not read;
+/// once SSH cannot reach the host it is unreachable and its cells are Prometheus's.
+#[test]
+fn both_in_the_store_merges_and_falls_back_when_ssh_is_down() {
+    use crate::observation::{Observation, Unreachable, UnreachableKind};
+    use crate::store::{Msg, Store};
+    let f = std::sync::Arc::new(fleet());
+    let mut store = Store::new(f.clone());
+    store.update(Msg::Tick { now: at(1000) });
+    store.update(Msg::Prom(observations(&snapshot(), &f, at(1000))));
+    store.update(Msg::Observed(Observation {
+        host: 1,
+        started: at(1001),
+        elapsed: Duration::from_millis(5),
+        outcome: Ok(probed_with(
+            Some(0.7),
+            Err("df: no such file".into()),
+            ServiceState::Running,
+        )),
+    }));
+    store.update(Msg::Tick { now: at(1002) });
+    let report = crate::report::status_report(&f, store.state(), store.health(), &[1], at(1002));
+    let json = serde_json::to_value(&report).unwrap();
+    let h = &json["hosts"][0];
+    assert_eq!(h["load"][0], 0.7);
+    assert_eq!(h["load_source"], "ssh");
+    assert_eq!(h["disks"][0]["used_percent"], 50.0);
+    assert_eq!(h["disks"][0]["source"], "prometheus");
+    // Only the ratio travels in fleetdeck's series: no byte counts.
+    assert_eq!(h["disks"][0]["total_bytes"], serde_json::Value::Null);
+    assert_eq!(report.rows[0].reach, "yes+p");
+
+    store.update(Msg::Observed(Observation {
+        host: 1,
+        started: at(1005),
+        elapsed: Duration::from_millis(5),
+        outcome: Err(Unreachable {
+            kind: UnreachableKind::Connect,
+            message: "connection refused".into(),
+            retry_in: None,
+        }),
+    }));
+    store.update(Msg::Tick { now: at(1006) });
+    let report = crate::report::status_report(&f, store.state(), store.health(), &[1], at(1006));
+    let json = serde_json::to_value(&report).unwrap();
+    let h = &json["hosts"][0];
+    assert_eq!(h["reachable"], false);
+    assert_eq!(h["alerts"][0]["rule"], "host_unreachable");
+    assert_eq!(h["disks"][0]["used_percent"], 50.0);
+    assert_eq!(h["disks"][0]["source"], "prometheus");
+}

@@ -25,7 +25,7 @@ pub mod parse;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::alert_sink::{authorize, redact};
@@ -438,12 +438,26 @@ pub fn spawn(
     transports: Vec<Transport>,
     tx: mpsc::Sender<PromObservations>,
 ) -> Option<JoinHandle<()>> {
+    spawn_with_refresh(fleet, transports, tx, Arc::new(Notify::new()))
+}
+
+/// [`spawn`], with `refresh` starting a round at once when notified (the console's `r`); a
+/// notice during a round starts the next one right after it.
+pub fn spawn_with_refresh(
+    fleet: Arc<Fleet>,
+    transports: Vec<Transport>,
+    tx: mpsc::Sender<PromObservations>,
+    refresh: Arc<Notify>,
+) -> Option<JoinHandle<()>> {
     let interval = fleet.prometheus.as_ref()?.interval;
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = refresh.notified() => {}
+            }
             let snapshot = query_fleet(&fleet, &transports, SystemTime::now()).await;
             for s in &snapshot.servers {
                 if let Err(e) = &s.result {

@@ -185,7 +185,13 @@ async fn event_loop(
     // Prometheus (`[prometheus]`) is read by a task of its own: a slow one never holds a
     // frame. Without it the sender stays here, so the branch below simply never fires.
     let (prom_tx, mut prom_rounds) = mpsc::channel(4);
-    let prom_task = crate::prom_source::spawn(fleet.clone(), transports.clone(), prom_tx.clone());
+    let prom_refresh = Arc::new(tokio::sync::Notify::new());
+    let prom_task = crate::prom_source::spawn_with_refresh(
+        fleet.clone(),
+        transports.clone(),
+        prom_tx.clone(),
+        prom_refresh.clone(),
+    );
     let _prom = (prom_tx, prom_task.map(crate::prom_source::AbortOnDrop));
     let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
@@ -252,7 +258,10 @@ async fn event_loop(
                     app.on_tick(SystemTime::now());
                     match app.on_key(key) {
                         Some(Action::Quit) => break,
-                        Some(Action::RefreshNow) => poller.refresh_now(),
+                        Some(Action::RefreshNow) => {
+                            poller.refresh_now();
+                            prom_refresh.notify_one();
+                        }
                         Some(Action::StartRunbook) => {
                             if let (Some(l), Some(start)) = (&launcher, app.take_runbook_start()) {
                                 app.runbook_starting(&match &start {

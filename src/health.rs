@@ -153,6 +153,7 @@ pub fn evaluate(fleet: &Fleet, state: &FleetState, now: SystemTime) -> Vec<HostH
             evaluate_host(fleet, host, hs, best, now)
         })
         .collect();
+    source_alerts(fleet, state, &mut verdicts);
     for group in consensus_groups_with(fleet, state, &best, now) {
         let Some((rule, message)) = group.alert() else {
             continue;
@@ -177,6 +178,78 @@ pub fn evaluate(fleet: &Fleet, state: &FleetState, now: SystemTime) -> Vec<HostH
         }
     }
     verdicts
+}
+
+/// Prometheus's part: one `source_unavailable` per host whose status depends on a server
+/// that did not answer its latest round, and the user columns against their thresholds.
+fn source_alerts(fleet: &Fleet, state: &FleetState, verdicts: &mut [HostHealth]) {
+    let Some(p) = &fleet.prometheus else {
+        return;
+    };
+    for (i, v) in verdicts.iter_mut().enumerate() {
+        let (Some(ph), Some(hs)) = (p.hosts.get(i), state.hosts.get(i)) else {
+            continue;
+        };
+        let mut extra = Vec::new();
+        let failed = state
+            .sources
+            .iter()
+            .find(|s| s.server == ph.server && !s.ok);
+        if let (Some(s), true) = (failed, ph.source != crate::inventory::StatusSource::Ssh) {
+            extra.push(Alert {
+                severity: Severity::Warning,
+                rule: "source_unavailable",
+                subject: s.url.clone(),
+                value: None,
+                message: format!(
+                    "Prometheus {} did not answer: {}",
+                    s.url,
+                    s.error.as_deref().unwrap_or("no reply")
+                ),
+            });
+        }
+        // Columns are judged while their reading is current (its server answered).
+        if let (Some(prom), None) = (&hs.prom, failed) {
+            for (c, value) in p.columns.iter().zip(&prom.value.columns) {
+                let Some(x) = value.value else {
+                    continue;
+                };
+                let (rule, severity, limit) = match (c.crit, c.warn) {
+                    (Some(k), _) if x >= k => ("column_critical", Severity::Critical, k),
+                    (_, Some(w)) if x >= w => ("column_warning", Severity::Warning, w),
+                    _ => continue,
+                };
+                extra.push(Alert {
+                    severity,
+                    rule,
+                    subject: c.name.clone(),
+                    value: Some(format_value(x)),
+                    message: format!(
+                        "{} is {} (at or above {})",
+                        c.name,
+                        format_value(x),
+                        format_value(limit)
+                    ),
+                });
+            }
+        }
+        if extra.is_empty() {
+            continue;
+        }
+        let mut alerts = std::mem::take(&mut v.alerts);
+        alerts.extend(extra);
+        let lag = v.lag;
+        *v = finish(alerts, lag);
+    }
+}
+
+/// A column value as shown: whole numbers without decimals, others with two.
+pub fn format_value(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 /// The consensus (BFT) groups of the fleet, judged: hosts sharing a `consensus_group`, of

@@ -59,6 +59,9 @@ pub struct Fleet {
     pub hosts: Vec<Host>,
     /// Where fleetdeck's own alerts are sent (`[alertmanager]`, `[[notify]]`).
     pub alerts_out: AlertsOut,
+    /// `[prometheus]`: Prometheus as a status source; `None` when the inventory has none
+    /// (every host then is polled over SSH, as before).
+    pub prometheus: Option<Prometheus>,
 }
 
 /// Where fleetdeck's own alerts go (`[alertmanager]`, `[[notify]]`), read by
@@ -95,6 +98,73 @@ pub enum AlertSender {
     Serve,
     /// Only the console.
     Console,
+}
+
+/// Where a host's status cells come from (`source` on a host or profile).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatusSource {
+    /// Polled over SSH (the default).
+    #[default]
+    Ssh,
+    /// Read from Prometheus only; SSH stays for actions.
+    Prometheus,
+    /// Polled over SSH; Prometheus fills what SSH lacks (docs/monitoring.md).
+    Both,
+}
+
+/// `[prometheus]`, validated: the servers to read, the user columns and each host's source.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prometheus {
+    /// The fleet-wide server first (`[prometheus]`), then one per `[prometheus.groups.NAME]`.
+    pub servers: Vec<PromServer>,
+    /// `[[prometheus.columns]]`: one PromQL query each.
+    pub columns: Vec<PromColumn>,
+    /// How often the fleet is read (default: `[fleet] interval`).
+    pub interval: Duration,
+    /// Bound of one round of queries (default 10 s).
+    pub timeout: Duration,
+    /// One entry per inventory host, same order.
+    pub hosts: Vec<PromHost>,
+}
+
+/// One Prometheus server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromServer {
+    /// `""` for the fleet-wide one, else the group it serves.
+    pub group: String,
+    /// Base URL and credentials; queries go to `URL/api/v1/query`.
+    pub target: HttpTarget,
+    /// Reached through this inventory host's SSH connection (a Prometheus on its loopback).
+    pub via: Option<String>,
+    /// The label whose value names a host (default `instance`).
+    pub label: String,
+    /// Template of that value over the host's fields (default `{{address}}:9100`).
+    pub instance: String,
+}
+
+/// A user column: a PromQL query whose value per host is shown and judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromColumn {
+    /// Column name.
+    pub name: String,
+    /// PromQL; its series are mapped to hosts by the server's label.
+    pub query: String,
+    /// Warning at or above this value.
+    pub warn: Option<f64>,
+    /// Critical at or above this value.
+    pub crit: Option<f64>,
+}
+
+/// How one host relates to Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromHost {
+    /// Where its status cells come from.
+    pub source: StatusSource,
+    /// Index into [`Prometheus::servers`].
+    pub server: usize,
+    /// The label value naming it (its `instance` template rendered).
+    pub instance: String,
 }
 
 /// An outbound HTTP peer and how to authenticate to it.
@@ -570,6 +640,20 @@ pub struct BackupSet {
 }
 
 impl Fleet {
+    /// Where host `index`'s status cells come from ([`StatusSource::Ssh`] without
+    /// `[prometheus]`).
+    pub fn status_source(&self, index: usize) -> StatusSource {
+        self.prometheus
+            .as_ref()
+            .and_then(|p| p.hosts.get(index))
+            .map_or(StatusSource::Ssh, |h| h.source)
+    }
+
+    /// Whether host `index` is polled over SSH for its status.
+    pub fn polled_over_ssh(&self, index: usize) -> bool {
+        self.status_source(index) != StatusSource::Prometheus
+    }
+
     /// The host called `name`.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)

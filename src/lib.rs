@@ -25,6 +25,7 @@ pub mod observation;
 pub mod poller;
 pub mod probe;
 pub mod progress;
+pub mod prom_source;
 pub mod report;
 pub mod rules;
 pub mod runbook;

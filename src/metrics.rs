@@ -386,6 +386,7 @@ mod tests {
                 stale: 0,
             },
             hosts: Vec::new(),
+            sources: Vec::new(),
             rows: Vec::new(),
         }
     }

@@ -535,3 +535,72 @@ pub struct CfxStatus {
     /// `latestState`.
     pub latest_state: Option<u64>,
 }
+
+/// Where a status cell's value came from (`"source"` in `status --json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellSource {
+    /// fleetdeck's own poll over the host's transport.
+    #[default]
+    Ssh,
+    /// Read from Prometheus (`crate::prom_source`).
+    Prometheus,
+}
+
+/// The source of each every-poll cell of a host's `Probed`; a cell not listed (an index past
+/// the end) is [`CellSource::Ssh`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CellSources {
+    /// `load`.
+    pub load: CellSource,
+    /// `uptime`.
+    pub uptime: CellSource,
+    /// `chain`.
+    pub chain: CellSource,
+    /// `disks`, by index.
+    pub disks: Vec<CellSource>,
+    /// `services`, by index.
+    pub services: Vec<CellSource>,
+    /// `backups`, by index.
+    pub backups: Vec<CellSource>,
+}
+
+impl CellSources {
+    /// Every cell of `probed` from `source`.
+    pub fn all(source: CellSource, probed: &Probed) -> CellSources {
+        CellSources {
+            load: source,
+            uptime: source,
+            chain: source,
+            disks: vec![source; probed.disks.len()],
+            services: vec![source; probed.services.len()],
+            backups: vec![source; probed.backups.len()],
+        }
+    }
+
+    /// Disk `k`'s source.
+    pub fn disk(&self, k: usize) -> CellSource {
+        self.disks.get(k).copied().unwrap_or_default()
+    }
+
+    /// Service `k`'s source.
+    pub fn service(&self, k: usize) -> CellSource {
+        self.services.get(k).copied().unwrap_or_default()
+    }
+
+    /// Backup set `k`'s source.
+    pub fn backup(&self, k: usize) -> CellSource {
+        self.backups.get(k).copied().unwrap_or_default()
+    }
+
+    /// Whether any cell came from Prometheus.
+    pub fn any_prometheus(&self) -> bool {
+        let p = CellSource::Prometheus;
+        self.load == p
+            || self.uptime == p
+            || self.chain == p
+            || self.disks.contains(&p)
+            || self.services.contains(&p)
+            || self.backups.contains(&p)
+    }
+}

@@ -151,7 +151,8 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// Starts one task per host in `selected`, each sending observations to `tx`.
+    /// Starts one task per host in `selected`, each sending observations to `tx`; a host
+    /// whose status is read from Prometheus (`source = "prometheus"`) gets none.
     pub fn spawn(
         fleet: Arc<Fleet>,
         transports: Vec<Transport>,
@@ -164,6 +165,7 @@ impl Poller {
         let limits = Arc::new(limits(&fleet));
         let tasks = selected
             .into_iter()
+            .filter(|&index| fleet.polled_over_ssh(index))
             .map(|index| {
                 let fleet = fleet.clone();
                 let transport = transports[index].clone();

@@ -16,10 +16,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::health::{self, HostHealth, Severity, Status};
-use crate::inventory::{ChainKind, Fleet, NodeRole};
+use crate::inventory::{ChainKind, Fleet, NodeRole, StatusSource};
 use crate::observation::{
-    CpuInfo, DmiInfo, Filesystem, KernelInfo, Login, MemoryInfo, Metric, ModuleCount, NetInterface,
-    ServiceState, UnreachableKind,
+    CellSource, CpuInfo, DmiInfo, Filesystem, KernelInfo, Login, MemoryInfo, Metric, ModuleCount,
+    NetInterface, ServiceState, UnreachableKind,
 };
 use crate::state::FleetState;
 use crate::units::{epoch_secs, short_duration};
@@ -35,10 +35,42 @@ pub struct StatusReport {
     pub summary: Summary,
     /// One entry per selected host, inventory order.
     pub hosts: Vec<HostReport>,
+    /// The status sources besides SSH (`[prometheus]` servers), empty without them.
+    pub sources: Vec<SourceReport>,
     /// The status table's rows, one per entry of `hosts`: built from the same state, not part
     /// of the JSON document.
     #[serde(skip)]
     pub rows: Vec<FleetRow>,
+}
+
+/// One status source (`sources[]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    /// `prometheus`.
+    pub kind: &'static str,
+    /// Its URL, redacted to scheme, host and port.
+    pub url: String,
+    /// Whether its latest round answered.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// Seconds since it last answered; `null` when it never did.
+    pub age_seconds: Option<u64>,
+}
+
+/// A user column on one host (`hosts[].columns[]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnReport {
+    /// Column name.
+    pub name: String,
+    /// Its value, `null` without a series for the host.
+    pub value: Option<f64>,
+    /// `ok`, `warning` or `critical` against its `warn`/`crit`; `unknown` without a value.
+    pub status: Status,
+    /// Always `prometheus`.
+    pub source: CellSource,
+    /// Prometheus's refusal of the query, when it refused it.
+    pub error: Option<String>,
 }
 
 /// Counts over a set of hosts: the `summary` of `status --json` (the hosts in the report) and
@@ -131,6 +163,15 @@ pub struct HostReport {
     pub logs: Vec<LogReport>,
     /// The host's consensus group, when it has one.
     pub consensus: Option<ConsensusReport>,
+    /// Where `load` came from (`ssh`, `prometheus`); `null` without a load.
+    pub load_source: Option<CellSource>,
+    /// Where its status is read from: `ssh` (default), `prometheus` or `both`.
+    pub status_source: StatusSource,
+    /// Seconds since Prometheus last gave a reading of the host; `null` when never or
+    /// without `[prometheus]`.
+    pub prometheus_age_seconds: Option<u64>,
+    /// `[[prometheus.columns]]`, in order; empty without them.
+    pub columns: Vec<ColumnReport>,
 }
 
 /// Host facts in `status --json`: each part `null` when it could not be read, with the reason
@@ -276,6 +317,8 @@ pub struct ServiceReport {
     pub restarts_seen: u64,
     /// Last lines of output or journal of the latest failure.
     pub failure_output: Vec<String>,
+    /// Where the state came from: `ssh` or `prometheus`.
+    pub source: CellSource,
 }
 
 /// The chain node.
@@ -309,6 +352,8 @@ pub struct ChainReport {
     pub observers: Option<usize>,
     /// PBFT view (FISCO), when asked.
     pub pbft_view: Option<u64>,
+    /// Where height and peers came from: `ssh` or `prometheus`.
+    pub source: CellSource,
 }
 
 /// One disk.
@@ -328,6 +373,8 @@ pub struct DiskReport {
     pub trend_bytes_per_day: Option<f64>,
     /// Days until full at that rate (`null` when not growing or not enough history).
     pub days_until_full: Option<f64>,
+    /// Where the usage came from: `ssh` or `prometheus`.
+    pub source: CellSource,
 }
 
 /// One backup set.
@@ -351,6 +398,8 @@ pub struct BackupReport {
     pub size_change_percent: Option<f64>,
     /// At least `backup_shrink_percent` smaller than the one before.
     pub shrunk: bool,
+    /// Where the reading came from: `ssh` or `prometheus`.
+    pub source: CellSource,
 }
 
 /// One alert.
@@ -394,8 +443,26 @@ pub fn status_report(
         generated_at: rfc3339(now),
         summary,
         hosts,
+        sources: source_reports(state, now),
         rows,
     }
+}
+
+/// `sources[]`: each Prometheus server's latest round.
+pub fn source_reports(state: &FleetState, now: SystemTime) -> Vec<SourceReport> {
+    state
+        .sources
+        .iter()
+        .map(|s| SourceReport {
+            kind: s.kind,
+            url: s.url.clone(),
+            ok: s.ok,
+            error: s.error.clone(),
+            age_seconds: s
+                .last_ok
+                .map(|t| now.duration_since(t).unwrap_or_default().as_secs()),
+        })
+        .collect()
 }
 
 fn host_report(
@@ -409,8 +476,13 @@ fn host_report(
     let host = &fleet.hosts[i];
     let hs = &state.hosts[i];
     let reachable = hs.reachable() == Some(true);
-    // Data from an earlier poll is not reported as current for an unreachable host.
-    let p = if reachable { hs.probed.as_ref() } else { None };
+    // Data from an earlier poll is not reported as current for an unreachable host; a
+    // `source = "both"` host then shows what Prometheus says.
+    let (p, cells) = if reachable {
+        (hs.probed.as_ref(), hs.cells.clone())
+    } else {
+        (hs.fallback(), hs.fallback_cells())
+    };
     let host_now = p
         .and_then(|p| p.host_time)
         .unwrap_or_else(|| epoch_secs(now));
@@ -418,7 +490,8 @@ fn host_report(
         Some(p) => p
             .services
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(k, s)| {
                 let track = hs.service(&s.name);
                 ServiceReport {
                     name: s.name.clone(),
@@ -432,6 +505,7 @@ fn host_report(
                         .filter(|_| s.state != ServiceState::Running)
                         .map(|f| f.lines.clone())
                         .unwrap_or_default(),
+                    source: cells.service(k),
                 }
             })
             .collect(),
@@ -446,6 +520,7 @@ fn host_report(
                 restarts: None,
                 restarts_seen: hs.service(&s.name).map_or(0, |t| t.restarts_seen),
                 failure_output: Vec::new(),
+                source: CellSource::default(),
             })
             .collect(),
     };
@@ -476,6 +551,7 @@ fn host_report(
             sealers: detail.and_then(|d| d.sealers.value().map(Vec::len)),
             observers: detail.and_then(|d| d.observers.value().map(Vec::len)),
             pbft_view: detail.and_then(|d| d.pbft_view.value().copied()),
+            source: cells.chain,
         }
     });
     let disks = host
@@ -489,15 +565,20 @@ fn host_report(
                 .find(|h| h.mount == d.mount)
                 .and_then(|h| h.trend());
             match p.and_then(|p| p.disks.get(k)).map(|o| &o.usage) {
-                Some(Ok(u)) => DiskReport {
-                    mount: d.mount.clone(),
-                    used_percent: Some(u.used_percent),
-                    avail_bytes: Some(u.avail_bytes),
-                    total_bytes: Some(u.total_bytes),
-                    error: None,
-                    trend_bytes_per_day: trend.map(|t| t.bytes_per_day),
-                    days_until_full: trend.and_then(|t| t.days_until_full),
-                },
+                Some(Ok(u)) => {
+                    // fleetdeck's own series carry the ratio only: no byte counts to show.
+                    let bytes = !(cells.disk(k) == CellSource::Prometheus && u.total_bytes == 0);
+                    DiskReport {
+                        mount: d.mount.clone(),
+                        used_percent: Some(u.used_percent),
+                        avail_bytes: bytes.then_some(u.avail_bytes),
+                        total_bytes: bytes.then_some(u.total_bytes),
+                        error: None,
+                        trend_bytes_per_day: trend.map(|t| t.bytes_per_day),
+                        days_until_full: trend.and_then(|t| t.days_until_full),
+                        source: cells.disk(k),
+                    }
+                }
                 other => DiskReport {
                     mount: d.mount.clone(),
                     used_percent: None,
@@ -509,6 +590,7 @@ fn host_report(
                     }),
                     trend_bytes_per_day: None,
                     days_until_full: None,
+                    source: cells.disk(k),
                 },
             }
         })
@@ -535,6 +617,7 @@ fn host_report(
                         size_change_percent: change.map(|c| c.percent),
                         shrunk: change
                             .is_some_and(|c| c.shrunk(host.thresholds.backup_shrink_percent)),
+                        source: cells.backup(k),
                     }
                 }
                 Some(Ok(None)) => BackupReport {
@@ -547,6 +630,7 @@ fn host_report(
                     previous_size_bytes: None,
                     size_change_percent: None,
                     shrunk: false,
+                    source: cells.backup(k),
                 },
                 other => BackupReport {
                     name: set.name.clone(),
@@ -561,6 +645,7 @@ fn host_report(
                     previous_size_bytes: None,
                     size_change_percent: None,
                     shrunk: false,
+                    source: cells.backup(k),
                 },
             }
         })
@@ -603,7 +688,42 @@ fn host_report(
         certs: cert_reports(host, hs, host_now),
         logs: log_reports(host, hs),
         consensus: consensus_report(fleet, groups, i),
+        load_source: p.and_then(|p| p.load).map(|_| cells.load),
+        status_source: fleet.status_source(i),
+        prometheus_age_seconds: hs
+            .prom
+            .as_ref()
+            .map(|t| now.duration_since(t.at).unwrap_or_default().as_secs()),
+        columns: column_reports(fleet, hs),
     }
+}
+
+/// `hosts[].columns[]`: each user column's value on the host and its status.
+fn column_reports(fleet: &Fleet, hs: &crate::state::HostState) -> Vec<ColumnReport> {
+    let Some(p) = &fleet.prometheus else {
+        return Vec::new();
+    };
+    p.columns
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let v = hs.prom.as_ref().and_then(|t| t.value.columns.get(k));
+            let value = v.and_then(|v| v.value);
+            let status = match value {
+                None => Status::Unknown,
+                Some(x) if c.crit.is_some_and(|k| x >= k) => Status::Critical,
+                Some(x) if c.warn.is_some_and(|w| x >= w) => Status::Warning,
+                Some(_) => Status::Ok,
+            };
+            ColumnReport {
+                name: c.name.clone(),
+                value,
+                status,
+                source: CellSource::Prometheus,
+                error: v.and_then(|v| v.error.clone()),
+            }
+        })
+        .collect()
 }
 
 /// `Some(value)`, or `None` with the reason recorded under `name`.
@@ -819,7 +939,8 @@ pub struct FleetRow {
     pub name: String,
     /// Overall status.
     pub status: Status,
-    /// `yes`, `no`, or `…` before the first poll.
+    /// `yes`, `no`, or `…` before the first poll; `prom` for a host read from Prometheus,
+    /// `yes+p` for one whose SSH poll Prometheus filled in.
     pub reach: &'static str,
     /// `running/total`; `?/total` while unreachable (unknown, not down); empty when no services
     /// are configured.
@@ -961,10 +1082,13 @@ pub fn fleet_row(
         host: i,
         name: host.name.clone(),
         status: health.status,
-        reach: match reachable {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "…",
+        // Read from Prometheus: `prom`; SSH with cells Prometheus filled: `yes+p`.
+        reach: match (reachable, fleet.status_source(i)) {
+            (Some(true), crate::inventory::StatusSource::Prometheus) => "prom",
+            (Some(true), _) if hs.cells.any_prometheus() => "yes+p",
+            (Some(true), _) => "yes",
+            (Some(false), _) => "no",
+            (None, _) => "…",
         },
         services,
         height,
@@ -1209,7 +1333,8 @@ services = [{ name = "geth", kind = "systemd", unit = "geth.service" }]
         assert_eq!(
             h["services"][0],
             serde_json::json!({"name": "geth", "state": "running", "detail": "",
-                "since": null, "restarts": null, "restarts_seen": 0, "failure_output": []})
+                "since": null, "restarts": null, "restarts_seen": 0, "failure_output": [],
+                "source": "ssh"})
         );
         assert_eq!(h["chain"]["kind"], "ethereum");
         assert_eq!(h["chain"]["height"], 123);

@@ -32,6 +32,10 @@ pub enum Subject {
     ConsensusGroup,
     /// Whatever failed to probe: a mount, a backup set, or empty.
     Probe,
+    /// A status source: the Prometheus server's URL (redacted).
+    Source,
+    /// A `[[prometheus.columns]]` name.
+    Column,
 }
 
 impl Subject {
@@ -47,6 +51,8 @@ impl Subject {
             Self::Chain => "`chain`",
             Self::ConsensusGroup => "a consensus group",
             Self::Probe => "a mount, a backup set or nothing",
+            Self::Source => "a status source (the Prometheus URL)",
+            Self::Column => "a Prometheus column",
         }
     }
 }
@@ -229,6 +235,24 @@ pub const RULES: &[Rule] = &[
         Warning,
         Subject::Probe,
         "part of the host could not be probed",
+    ),
+    rule(
+        "source_unavailable",
+        Warning,
+        Subject::Source,
+        "the Prometheus server the host's status is read from did not answer (its cells age)",
+    ),
+    rule(
+        "column_warning",
+        Warning,
+        Subject::Column,
+        "a Prometheus column's value is at or above its `warn`",
+    ),
+    rule(
+        "column_critical",
+        Critical,
+        Subject::Column,
+        "a Prometheus column's value is at or above its `crit`",
     ),
     rule(
         "consensus_lost",

@@ -15,10 +15,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
+use crate::inventory::StatusSource;
 use crate::observation::{
-    CertObs, FailureSource, HostFacts, LogObs, Observation, Probed, ServiceObs, ServiceState,
-    Unreachable,
+    CellSource, CellSources, CertObs, FailureSource, HostFacts, LogObs, Observation, Probed,
+    ServiceObs, ServiceState, Unreachable, UnreachableKind,
 };
+use crate::prom_source::{PromHostObs, PromObservations, SourceStatus};
 
 /// Heights kept per host: 10 minutes at a 5 s interval.
 const HEIGHT_HISTORY: usize = 120;
@@ -178,6 +180,8 @@ pub struct FleetState {
     pub hosts: Vec<HostState>,
     /// Bumped on every change, so a front end redraws only when something happened.
     pub version: u64,
+    /// The latest state of each Prometheus server read (empty without `[prometheus]`).
+    pub sources: Vec<SourceStatus>,
 }
 
 /// Everything known about one host.
@@ -211,6 +215,10 @@ pub struct HostState {
     pub services: Vec<ServiceTrack>,
     /// Per-disk usage history, inventory order.
     pub disks: Vec<DiskHistory>,
+    /// The latest Prometheus reading of the host (`[prometheus]` only).
+    pub prom: Option<Timed<PromHostObs>>,
+    /// Where each cell of `probed` came from.
+    pub cells: CellSources,
 }
 
 impl HostState {
@@ -386,6 +394,7 @@ impl FleetState {
         FleetState {
             hosts: vec![HostState::default(); hosts],
             version: 0,
+            sources: Vec::new(),
         }
     }
 
@@ -399,58 +408,151 @@ impl FleetState {
         host.poll_elapsed = Some(obs.elapsed);
         match obs.outcome {
             Ok(probed) => {
-                host.error = None;
-                host.failures_in_a_row = 0;
-                if let Some(height) = probed
-                    .chain
-                    .as_ref()
-                    .and_then(|c| c.height.value().copied())
-                {
-                    // A lower height is a change too: a reset or reorganised chain that then
-                    // grows from below its old height is not stalled.
-                    let changed = host.heights.back().is_none_or(|(_, last)| height != *last);
-                    if changed {
-                        host.height_changed_at = Some(obs.started);
-                    }
-                    if host.heights.len() == HEIGHT_HISTORY {
-                        host.heights.pop_front();
-                    }
-                    host.heights.push_back((obs.started, height));
-                }
-                host.track_services(&probed, obs.started);
-                host.sample_disks(&probed, obs.started);
-                let mut probed = probed;
-                if let Some(facts) = probed.facts.take() {
-                    host.facts = Some(Timed {
-                        at: obs.started,
-                        value: facts,
-                    });
-                }
-                if let Some(certs) = probed.certs.take() {
-                    host.certs = Some(Timed {
-                        at: obs.started,
-                        value: certs,
-                    });
-                }
-                if let Some(logs) = probed.logs.take() {
-                    host.logs = Some(Timed {
-                        at: obs.started,
-                        value: logs,
-                    });
-                }
-                host.parts = PartTimes {
-                    services: Some(obs.started),
-                    chain: probed.chain.as_ref().map(|_| obs.started),
-                    disks: Some(obs.started),
-                    backups: Some(obs.started),
-                };
-                host.probed = Some(probed);
-                host.probed_at = Some(obs.started);
+                host.fold_probed(probed, obs.started);
+                host.cells = CellSources::default();
+                host.remerge();
             }
             Err(unreachable) => {
                 host.error = Some(unreachable);
                 host.failures_in_a_row = host.failures_in_a_row.saturating_add(1);
             }
+        }
+    }
+}
+
+impl HostState {
+    /// Folds a successful reading (an SSH poll, or Prometheus for a `source = "prometheus"`
+    /// host) taken at `at`.
+    fn fold_probed(&mut self, probed: Probed, at: SystemTime) {
+        let host = self;
+        host.error = None;
+        host.failures_in_a_row = 0;
+        if let Some(height) = probed
+            .chain
+            .as_ref()
+            .and_then(|c| c.height.value().copied())
+        {
+            // A lower height is a change too: a reset or reorganised chain that then
+            // grows from below its old height is not stalled.
+            let changed = host.heights.back().is_none_or(|(_, last)| height != *last);
+            if changed {
+                host.height_changed_at = Some(at);
+            }
+            if host.heights.len() == HEIGHT_HISTORY {
+                host.heights.pop_front();
+            }
+            host.heights.push_back((at, height));
+        }
+        host.track_services(&probed, at);
+        host.sample_disks(&probed, at);
+        let mut probed = probed;
+        if let Some(facts) = probed.facts.take() {
+            host.facts = Some(Timed { at, value: facts });
+        }
+        if let Some(certs) = probed.certs.take() {
+            host.certs = Some(Timed { at, value: certs });
+        }
+        if let Some(logs) = probed.logs.take() {
+            host.logs = Some(Timed { at, value: logs });
+        }
+        host.parts = PartTimes {
+            services: Some(at),
+            chain: probed.chain.as_ref().map(|_| at),
+            disks: Some(at),
+            backups: Some(at),
+        };
+        host.probed = Some(probed);
+        host.probed_at = Some(at);
+    }
+
+    /// For a `source = "both"` host: fills the cells its SSH poll lacks from the latest
+    /// Prometheus reading ([`crate::prom_source::merge`]).
+    fn remerge(&mut self) {
+        let Some(prom) = self
+            .prom
+            .as_ref()
+            .filter(|p| p.value.source == StatusSource::Both)
+        else {
+            return;
+        };
+        let Some(current) = self.probed.as_ref() else {
+            return;
+        };
+        let (probed, cells) = crate::prom_source::merge(current, &self.cells, &prom.value.probed);
+        self.probed = Some(probed);
+        self.cells = cells;
+    }
+
+    /// The cells to show for a host its SSH poll did not reach: a `source = "both"` host's
+    /// latest Prometheus reading (every cell then from Prometheus), else none.
+    pub fn fallback(&self) -> Option<&Probed> {
+        self.prom
+            .as_ref()
+            .filter(|p| p.value.source == StatusSource::Both && p.value.up == Ok(true))
+            .map(|p| &p.value.probed)
+    }
+
+    /// The source of the cells [`HostState::fallback`] gives.
+    pub fn fallback_cells(&self) -> CellSources {
+        self.fallback()
+            .map(|p| CellSources::all(CellSource::Prometheus, p))
+            .unwrap_or_default()
+    }
+}
+
+impl FleetState {
+    /// Folds one round of Prometheus readings in: the servers' states (a failed one keeps
+    /// the time it last answered), each host's reading, and for a `source = "prometheus"`
+    /// host its status as a poll would give it; a `source = "both"` host's cells are merged.
+    pub fn apply_prom(&mut self, round: PromObservations) {
+        self.version += 1;
+        let mut sources = round.sources;
+        for s in &mut sources {
+            if s.last_ok.is_none() {
+                s.last_ok = self
+                    .sources
+                    .iter()
+                    .find(|o| o.server == s.server)
+                    .and_then(|o| o.last_ok);
+            }
+        }
+        self.sources = sources;
+        for reading in round.hosts {
+            let Some(host) = self.hosts.get_mut(reading.host) else {
+                continue;
+            };
+            let at = round.at;
+            if reading.source == StatusSource::Prometheus {
+                host.polled_at = Some(at);
+                host.poll_elapsed = Some(round.elapsed);
+                match &reading.up {
+                    Ok(true) => {
+                        host.fold_probed(reading.probed.clone(), at);
+                        host.cells = CellSources::all(CellSource::Prometheus, &reading.probed);
+                    }
+                    Ok(false) => {
+                        host.error = Some(Unreachable {
+                            kind: UnreachableKind::Connect,
+                            message: format!(
+                                "down according to Prometheus: up == 0 for {}",
+                                reading.instance
+                            ),
+                            retry_in: None,
+                        });
+                        host.failures_in_a_row = host.failures_in_a_row.saturating_add(1);
+                    }
+                    Err(why) => {
+                        host.error = Some(Unreachable {
+                            kind: UnreachableKind::Other,
+                            message: why.clone(),
+                            retry_in: None,
+                        });
+                        host.failures_in_a_row = host.failures_in_a_row.saturating_add(1);
+                    }
+                }
+            }
+            host.prom = Some(Timed { at, value: reading });
+            host.remerge();
         }
     }
 }

@@ -42,6 +42,8 @@ pub enum Msg {
     Observed(Observation),
     /// Several polls finished (a drained queue): folded in order, judged once.
     ObservedAll(Vec<Observation>),
+    /// A round of Prometheus readings finished (`crate::prom_source`).
+    Prom(crate::prom_source::PromObservations),
     /// The time is now `now`.
     Tick {
         /// The caller's clock.
@@ -127,15 +129,34 @@ impl Store {
     }
 
     /// Polls the `selected` hosts once over `transports` and returns the store that has seen
-    /// the results, judged at `clock()` read after the poll finished.
+    /// the results, judged at `clock()` read after the poll finished. With `[prometheus]`,
+    /// the hosts that read their status from it are not polled over SSH, and one round of
+    /// Prometheus queries runs beside the SSH polls.
     pub async fn poll_once(
         fleet: Arc<Fleet>,
         transports: &[Transport],
         selected: &[usize],
         clock: fn() -> SystemTime,
     ) -> Store {
-        let observations = crate::poller::poll_once(&fleet, transports, selected).await;
-        Store::from_observations(fleet, observations, clock())
+        let over_ssh: Vec<usize> = selected
+            .iter()
+            .copied()
+            .filter(|&i| fleet.polled_over_ssh(i))
+            .collect();
+        let ssh = crate::poller::poll_once(&fleet, transports, &over_ssh);
+        let prom = async {
+            fleet.prometheus.as_ref()?;
+            let snapshot = crate::prom_source::query_fleet(&fleet, transports, clock()).await;
+            Some(crate::prom_source::observations(&snapshot, &fleet, clock()))
+        };
+        let (observations, prom) = futures::future::join(ssh, prom).await;
+        let mut store = Store::from_observations(fleet, observations, clock());
+        if let Some(round) = prom {
+            store.update(Msg::Prom(round));
+            let now = clock().max(store.now);
+            store.update(Msg::Tick { now });
+        }
+        store
     }
 
     /// Folds `msg` in and says what should happen next.
@@ -153,6 +174,11 @@ impl Store {
                 for obs in all {
                     self.fold(obs);
                 }
+                self.judge_or_defer(&mut effects);
+            }
+            Msg::Prom(round) => {
+                self.now = self.now.max(round.at);
+                self.state.apply_prom(round);
                 self.judge_or_defer(&mut effects);
             }
             Msg::Tick { now } => {

@@ -489,6 +489,11 @@ impl App {
         self.store.update(Msg::ObservedAll(all));
     }
 
+    /// Folds a round of Prometheus readings into the store (`crate::prom_source`).
+    pub fn on_prom(&mut self, round: crate::prom_source::PromObservations) {
+        self.store.update(Msg::Prom(round));
+    }
+
     /// Tells the console and its store what time it is (notices expire, acks are timestamped,
     /// data ages, alerts follow).
     pub fn on_tick(&mut self, now: SystemTime) {

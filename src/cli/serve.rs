@@ -92,6 +92,10 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
     let mut store = Store::new(fleet.clone());
     let snapshot = Arc::new(RwLock::new(render(&store, &selected, None)?));
     let (tx, mut observations) = mpsc::channel(1024);
+    // Prometheus (`[prometheus]`) in a task of its own; without it the sender stays here.
+    let (prom_tx, mut prom_rounds) = mpsc::channel(4);
+    let prom_task = crate::prom_source::spawn(fleet.clone(), transports.clone(), prom_tx.clone());
+    let _prom = (prom_tx, prom_task.map(crate::prom_source::AbortOnDrop));
     let poller = Poller::spawn(fleet, transports, selected.clone(), tx);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -106,6 +110,9 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
                     all.push(more);
                 }
                 store.update(Msg::ObservedAll(all));
+            }
+            Some(round) = prom_rounds.recv() => {
+                store.update(Msg::Prom(round));
             }
             _ = tick.tick() => {
                 store.update(Msg::Tick { now: SystemTime::now() });

@@ -52,6 +52,57 @@ fn alerts_out(out: &mut String, a: &AlertsOut) -> fmt::Result {
     Ok(())
 }
 
+/// `[prometheus]`, only when configured: each server, how hosts map, who reads from it.
+fn prometheus(out: &mut String, fleet: &Fleet) -> fmt::Result {
+    let Some(p) = &fleet.prometheus else {
+        return Ok(());
+    };
+    let count =
+        |s: crate::inventory::StatusSource| p.hosts.iter().filter(|h| h.source == s).count();
+    writeln!(
+        out,
+        "prometheus (every {}, timeout {}): {} hosts read from it, {} both, {} over SSH only",
+        humantime::format_duration(p.interval),
+        humantime::format_duration(p.timeout),
+        count(crate::inventory::StatusSource::Prometheus),
+        count(crate::inventory::StatusSource::Both),
+        count(crate::inventory::StatusSource::Ssh),
+    )?;
+    for s in &p.servers {
+        let auth = match &s.target.auth {
+            None => String::new(),
+            Some(HttpAuth::Basic { username, password }) => {
+                format!(
+                    " (basic auth {username}, password from {})",
+                    secret(password)
+                )
+            }
+            Some(HttpAuth::Bearer(t)) => format!(" (bearer token from {})", secret(t)),
+        };
+        let via = s
+            .via
+            .as_ref()
+            .map(|v| format!(" via {v}"))
+            .unwrap_or_default();
+        let scope = if s.group.is_empty() {
+            "fleet-wide".to_string()
+        } else {
+            format!("group {}", s.group)
+        };
+        writeln!(
+            out,
+            "  {scope}: {}{via}{auth}, hosts by {}=\"{}\"",
+            crate::alert_sink::redact(&s.target.url),
+            s.label,
+            s.instance
+        )?;
+    }
+    for c in &p.columns {
+        writeln!(out, "  column {}: {}", c.name, c.query)?;
+    }
+    Ok(())
+}
+
 fn secret(s: &SecretSource) -> String {
     match s {
         SecretSource::File(p) => format!("file {}", p.display()),
@@ -163,6 +214,7 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
         fleet.exec.concurrency
     )?;
     alerts_out(out, &fleet.alerts_out)?;
+    prometheus(out, fleet)?;
     writeln!(out, "hosts: {}", fleet.hosts.len())?;
     for host in &fleet.hosts {
         write_host(out, host, t)?;

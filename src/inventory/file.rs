@@ -48,6 +48,90 @@ pub struct InventoryFile {
     /// `[[notify]]`: generic (Slack-compatible) webhooks for fleetdeck's own alerts.
     #[serde(default)]
     pub notify: Vec<Spanned<NotifyFile>>,
+    /// `[prometheus]`: Prometheus as a status source.
+    pub prometheus: Option<Spanned<PrometheusFile>>,
+}
+
+/// `[prometheus]`: the fleet-wide server, its per-group overrides and the user columns.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusFile {
+    /// Base URL (`http://prometheus:9090`); queries go to `URL/api/v1/query`.
+    pub url: Option<Spanned<String>>,
+    /// An inventory host whose SSH connection reaches the URL (a Prometheus on its loopback).
+    pub via: Option<Spanned<String>>,
+    /// Label naming a host (default `instance`).
+    pub label: Option<Spanned<String>>,
+    /// Template of the label's value over the host's fields (default `{{address}}:9100`).
+    pub instance: Option<Spanned<String>>,
+    /// How often the fleet is read (default `[fleet] interval`).
+    pub interval: Option<Spanned<DurationFile>>,
+    /// Bound of one round of queries (default 10 s).
+    pub timeout: Option<Spanned<DurationFile>>,
+    // Credentials, from files or environment variables only (the inline keys are refused).
+    /// Basic auth user name (not a secret).
+    pub username: Option<Spanned<String>>,
+    /// Refused: a password written in the inventory.
+    pub password: Option<Spanned<toml::Value>>,
+    /// Basic auth password read from this file.
+    pub password_file: Option<Spanned<String>>,
+    /// Basic auth password read from this environment variable.
+    pub password_env: Option<Spanned<String>>,
+    /// Refused: a token written in the inventory.
+    pub bearer_token: Option<Spanned<toml::Value>>,
+    /// Bearer token read from this file.
+    pub bearer_token_file: Option<Spanned<String>>,
+    /// Bearer token read from this environment variable.
+    pub bearer_token_env: Option<Spanned<String>>,
+    /// `[prometheus.groups.NAME]`: another server for the hosts of group NAME.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Spanned<PromServerFile>>,
+    /// `[[prometheus.columns]]`.
+    #[serde(default)]
+    pub columns: Vec<Spanned<PromColumnFile>>,
+}
+
+/// `[prometheus.groups.NAME]`: what differs for one group (unset keys come from `[prometheus]`,
+/// credentials excepted: a server with its own `url` has its own credentials).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromServerFile {
+    /// Base URL.
+    pub url: Option<Spanned<String>>,
+    /// An inventory host whose SSH connection reaches the URL.
+    pub via: Option<Spanned<String>>,
+    /// Label naming a host.
+    pub label: Option<Spanned<String>>,
+    /// Template of the label's value.
+    pub instance: Option<Spanned<String>>,
+    /// Basic auth user name (not a secret).
+    pub username: Option<Spanned<String>>,
+    /// Refused: a password written in the inventory.
+    pub password: Option<Spanned<toml::Value>>,
+    /// Basic auth password read from this file.
+    pub password_file: Option<Spanned<String>>,
+    /// Basic auth password read from this environment variable.
+    pub password_env: Option<Spanned<String>>,
+    /// Refused: a token written in the inventory.
+    pub bearer_token: Option<Spanned<toml::Value>>,
+    /// Bearer token read from this file.
+    pub bearer_token_file: Option<Spanned<String>>,
+    /// Bearer token read from this environment variable.
+    pub bearer_token_env: Option<Spanned<String>>,
+}
+
+/// `[[prometheus.columns]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromColumnFile {
+    /// Column name.
+    pub name: Spanned<String>,
+    /// PromQL query.
+    pub query: Spanned<String>,
+    /// Warning at or above.
+    pub warn: Option<Spanned<f64>>,
+    /// Critical at or above.
+    pub crit: Option<Spanned<f64>>,
 }
 
 /// `[alertmanager]`.
@@ -120,6 +204,8 @@ macro_rules! auth_of {
 }
 auth_of!(AlertmanagerFile);
 auth_of!(NotifyFile);
+auth_of!(PrometheusFile);
+auth_of!(PromServerFile);
 
 /// Basic or bearer credentials of an outbound HTTP target. The secret keys without
 /// `_file`/`_env` exist only so the resolver can refuse an inline secret by name.
@@ -294,6 +380,8 @@ pub struct ProfileFile {
     pub region: Option<Spanned<String>>,
     /// Jump hosts of the profile's hosts (a host's own `jump` wins over it, it over `[ssh]`'s).
     pub jump: Option<Spanned<String>>,
+    /// Where the profile's hosts' status comes from: `ssh`, `prometheus` or `both`.
+    pub source: Option<Spanned<String>>,
 }
 
 /// One `[[hosts]]` table.
@@ -350,6 +438,8 @@ pub struct HostFile {
     pub logs: Vec<Spanned<LogFile>>,
     /// Thresholds overriding the profile's and `[thresholds]`, key by key.
     pub thresholds: Option<Spanned<ThresholdsFile>>,
+    /// Where the host's status comes from (`ssh`, `prometheus`, `both`); replaces the profile's.
+    pub source: Option<Spanned<String>>,
 }
 
 /// `[[hosts]] transport`.

@@ -147,6 +147,7 @@ pub fn embedded_default() -> Fleet {
         ui: super::UiSettings::default(),
         exec: super::ExecSettings::default(),
         alerts_out: super::AlertsOut::default(),
+        prometheus: None,
         hosts: vec![Host {
             name: host_name,
             address: "localhost".to_owned(),

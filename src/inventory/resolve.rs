@@ -31,6 +31,7 @@ use super::{
 use crate::diag::{Source, line_column, regex_problem};
 
 mod items;
+pub(crate) mod prometheus;
 
 /// Default probe interval.
 pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -243,6 +244,7 @@ impl Resolver<'_> {
         }
         // Jump hosts name other hosts: checked once every host is known.
         jump::check_fleet(&self.src, &mut hosts, &jump_origins)?;
+        let prometheus = self.prometheus(&file, &mut hosts, interval)?;
 
         Ok(Fleet {
             name,
@@ -265,6 +267,7 @@ impl Resolver<'_> {
             },
             exec: self.exec_settings(&file.exec)?,
             alerts_out: self.alerts_out(&file)?,
+            prometheus,
             hosts,
         })
     }

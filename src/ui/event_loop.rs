@@ -194,6 +194,17 @@ async fn event_loop(
     }
     let silences = options.silences;
     app.refuse_silences(silences.as_ref().and_then(|s| s.refusal()));
+    // Prometheus (`[prometheus]`) is read by a task of its own: a slow one never holds a
+    // frame. Without it the sender stays here, so the branch below simply never fires.
+    let (prom_tx, mut prom_rounds) = mpsc::channel(4);
+    let prom_refresh = Arc::new(tokio::sync::Notify::new());
+    let prom_task = crate::prom_source::spawn_with_refresh(
+        fleet.clone(),
+        transports.clone(),
+        prom_tx.clone(),
+        prom_refresh.clone(),
+    );
+    let _prom = (prom_tx, prom_task.map(crate::prom_source::AbortOnDrop));
     let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -248,6 +259,10 @@ async fn event_loop(
                 app.on_observations(all);
                 fresh_data = true;
             }
+            Some(round) = prom_rounds.recv() => {
+                app.on_prom(round);
+                fresh_data = true;
+            }
             () = tokio::time::sleep_until(last_draw + DATA_FRAME), if fresh_data && active => {}
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) => {
@@ -255,7 +270,10 @@ async fn event_loop(
                     app.on_tick(SystemTime::now());
                     match app.on_key(key) {
                         Some(Action::Quit) => break,
-                        Some(Action::RefreshNow) => poller.refresh_now(),
+                        Some(Action::RefreshNow) => {
+                            poller.refresh_now();
+                            prom_refresh.notify_one();
+                        }
                         Some(Action::StartRunbook) => {
                             if let (Some(l), Some(start)) = (&launcher, app.take_runbook_start()) {
                                 app.runbook_starting(&match &start {

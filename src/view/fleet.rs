@@ -40,7 +40,8 @@ impl FleetRow {
         std::array::from_fn(|k| DataCell::new(text[k], self.ages[k]))
     }
 
-    /// REACH: `yes`, `no`, or `…`; as old as the latest poll attempt.
+    /// REACH: `yes`, `no`, or `…` (`prom`, `yes+p` with Prometheus); as old as the latest
+    /// poll attempt.
     pub fn reach(&self) -> DataCell<'_> {
         self.cells()[0]
     }

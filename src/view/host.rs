@@ -44,6 +44,12 @@ pub fn host_facts(ctx: &Ctx, i: usize) -> Vec<Fact> {
         data.push_str(&format!(", poll took {} ms", ms.as_millis()));
     }
     push("data", data);
+    if let Some(text) = source_text(ctx, i) {
+        push("source", text);
+    }
+    for text in column_texts(ctx, i) {
+        push("column", text);
+    }
     if let Some(f) = &hs.facts {
         let ff = freshness_of(Some(f), Part::Facts.interval(host), ctx.now);
         push(
@@ -194,6 +200,106 @@ fn metric_text_unit<T>(m: &Metric<T>) -> String {
         Metric::Unavailable(why) => format!("unavailable: {why}"),
         Metric::Error(e) => format!("error: {e}"),
     }
+}
+
+/// Where the host's cells come from when Prometheus is involved, with the reading's age:
+/// `prometheus (instance="10.0.0.1:9100", read 4s ago)`, `both: load, / from prometheus
+/// (read 4s ago)`, and the server's failure when it did not answer.
+fn source_text(ctx: &Ctx, i: usize) -> Option<String> {
+    use crate::inventory::StatusSource;
+    use crate::observation::CellSource::Prometheus;
+    let p = ctx.fleet.prometheus.as_ref()?;
+    let ph = p.hosts.get(i)?;
+    let hs = &ctx.state.hosts[i];
+    let age = match &hs.prom {
+        Some(t) => format!(
+            "read {} ago",
+            short_duration(ctx.now.duration_since(t.at).unwrap_or_default())
+        ),
+        None => "not read yet".into(),
+    };
+    let mut text = match ph.source {
+        StatusSource::Ssh => return None,
+        StatusSource::Prometheus => {
+            let label = &p.servers[ph.server].label;
+            format!("prometheus ({label}=\"{}\", {age})", ph.instance)
+        }
+        StatusSource::Both => {
+            let host = &ctx.fleet.hosts[i];
+            let c = if hs.reachable() == Some(true) {
+                hs.cells.clone()
+            } else {
+                hs.fallback_cells()
+            };
+            let mut filled: Vec<String> = Vec::new();
+            if c.load == Prometheus {
+                filled.push("load".into());
+            }
+            if c.uptime == Prometheus {
+                filled.push("uptime".into());
+            }
+            if c.chain == Prometheus {
+                filled.push("chain".into());
+            }
+            for (k, d) in host.disks.iter().enumerate() {
+                if c.disk(k) == Prometheus {
+                    filled.push(d.mount.clone());
+                }
+            }
+            for (k, s) in host.services.iter().enumerate() {
+                if c.service(k) == Prometheus {
+                    filled.push(s.name.clone());
+                }
+            }
+            if filled.is_empty() {
+                format!("ssh, prometheus fills what it lacks ({age})")
+            } else {
+                format!("ssh; {} from prometheus ({age})", filled.join(", "))
+            }
+        }
+    };
+    if let Some(s) = ctx
+        .state
+        .sources
+        .iter()
+        .find(|s| s.server == ph.server && !s.ok)
+    {
+        text.push_str(&format!(
+            " — {} did not answer: {}",
+            s.url,
+            s.error.as_deref().unwrap_or("no reply")
+        ));
+    }
+    Some(text)
+}
+
+/// `[[prometheus.columns]]` on the host: `conntrack: 0.42 (warn 0.8, crit 0.95)`.
+fn column_texts(ctx: &Ctx, i: usize) -> Vec<String> {
+    let Some(p) = &ctx.fleet.prometheus else {
+        return Vec::new();
+    };
+    let reading = ctx.state.hosts[i].prom.as_ref();
+    p.columns
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let v = reading.and_then(|r| r.value.columns.get(k));
+            let value = match (v.and_then(|v| v.value), v.and_then(|v| v.error.as_ref())) {
+                (Some(x), _) => crate::health::format_value(x),
+                (None, Some(e)) => format!("error: {e}"),
+                (None, None) => "-".into(),
+            };
+            let limits: Vec<String> = [("warn", c.warn), ("crit", c.crit)]
+                .into_iter()
+                .filter_map(|(n, l)| l.map(|l| format!("{n} {}", crate::health::format_value(l))))
+                .collect();
+            if limits.is_empty() {
+                format!("{}: {value}", c.name)
+            } else {
+                format!("{}: {value} ({})", c.name, limits.join(", "))
+            }
+        })
+        .collect()
 }
 
 /// `3d 4h`, `2h 5m`, `4m 10s`: two units, for uptimes.

@@ -100,6 +100,12 @@ pub struct NodeExporter {
 impl NodeExporter {
     /// Starts it and waits until `/metrics` answers.
     pub fn start() -> NodeExporter {
+        NodeExporter::start_with(&[])
+    }
+
+    /// Starts it with these collectors enabled besides the textfile one (`filesystem`,
+    /// `loadavg`, `time`, `stat`, …) and waits until `/metrics` answers.
+    pub fn start_with(collectors: &[&str]) -> NodeExporter {
         let bin = binary("/usr/bin/prometheus-node-exporter");
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("textfile")).expect("textfile dir");
@@ -109,6 +115,7 @@ impl NodeExporter {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--collector.disable-defaults")
             .arg("--collector.textfile")
+            .args(collectors.iter().map(|c| format!("--collector.{c}")))
             .arg(format!(
                 "--collector.textfile.directory={}",
                 dir.path().join("textfile").display()
@@ -136,6 +143,11 @@ impl NodeExporter {
     /// Its log (stderr), for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("node_exporter.log")).unwrap_or_default()
+    }
+
+    /// `127.0.0.1:PORT`, as a scrape target (and so its `instance` label).
+    pub fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 }
 
@@ -216,6 +228,11 @@ impl Prometheus {
     /// Its data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 }
 

@@ -129,6 +129,8 @@ pub struct HostReport {
     pub certs: Vec<CertReport>,
     /// Logs, inventory order (empty when none are configured).
     pub logs: Vec<LogReport>,
+    /// The security posture, when enabled for the host and read (`docs/posture.md`).
+    pub posture: Option<crate::posture::PostureReport>,
     /// The host's consensus group, when it has one.
     pub consensus: Option<ConsensusReport>,
 }
@@ -602,6 +604,7 @@ fn host_report(
         facts: facts_report(hs, now),
         certs: cert_reports(host, hs, host_now),
         logs: log_reports(host, hs),
+        posture: crate::posture::report(host, hs, now),
         consensus: consensus_report(fleet, groups, i),
     }
 }

@@ -207,6 +207,8 @@ pub struct HostState {
     pub certs: Option<Timed<Vec<CertObs>>>,
     /// The latest log summaries, inventory order.
     pub logs: Option<Timed<Vec<LogObs>>>,
+    /// The latest security posture reading.
+    pub posture: Option<Timed<crate::posture::PostureObs>>,
     /// Per-service tracks, in the order of the observed services (inventory order).
     pub services: Vec<ServiceTrack>,
     /// Per-disk usage history, inventory order.
@@ -436,6 +438,12 @@ impl FleetState {
                     host.logs = Some(Timed {
                         at: obs.started,
                         value: logs,
+                    });
+                }
+                if let Some(posture) = probed.posture.take() {
+                    host.posture = Some(Timed {
+                        at: obs.started,
+                        value: posture,
                     });
                 }
                 host.parts = PartTimes {

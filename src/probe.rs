@@ -324,6 +324,7 @@ mod tests {
             certs: vec![],
             logs: vec![],
             thresholds: Default::default(),
+            posture: Default::default(),
         }
     }
 

@@ -1156,6 +1156,7 @@ mod tests {
             certs: vec![],
             logs: vec![],
             thresholds: Default::default(),
+            posture: Default::default(),
         }
     }
 

@@ -22,7 +22,7 @@ use super::{App, Model};
 use crate::health::Status;
 use crate::view::{
     self, AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, DiskRow, Fact, Freshness, LogRow,
-    ServiceRow,
+    PostureRow, ServiceRow,
 };
 
 /// The host pane in the registry: first in the Tab cycle while a host is looked at.
@@ -51,6 +51,7 @@ pub struct HostRows {
     backups: Vec<BackupRow>,
     certs: Vec<CertRow>,
     logs: Vec<LogRow>,
+    posture: Vec<PostureRow>,
 }
 
 impl HostRows {
@@ -97,6 +98,7 @@ impl HostRows {
             backups: view::backup_rows(ctx, &one),
             certs: view::cert_rows(ctx, &one),
             logs: view::log_rows(ctx, &one),
+            posture: view::posture_rows(ctx, &one),
         }
     }
 }
@@ -125,6 +127,7 @@ impl PaneContent for HostRows {
             backups: &h.backups,
             certs: &h.certs,
             logs: &h.logs,
+            posture: h.posture.first(),
             theme: &app.theme,
             title,
             hints,
@@ -157,6 +160,8 @@ pub struct HostPane<'a> {
     pub certs: &'a [CertRow],
     /// Its logs.
     pub logs: &'a [LogRow],
+    /// Its security posture.
+    pub posture: Option<&'a PostureRow>,
     /// Colours.
     pub theme: &'a Theme,
     /// Block title.
@@ -413,6 +418,24 @@ impl HostPane<'_> {
             if let Some(last) = l.recent.last() {
                 out.push(dim(t, format!("  │ {last}")));
             }
+        }
+        out.push(Line::raw(""));
+        out.push(heading(t, "posture"));
+        match self.posture {
+            Some(p) if !p.checks.is_empty() => {
+                for (c, (_, status)) in p.checks.iter().zip(&p.cells) {
+                    out.extend(status_line(
+                        w,
+                        t,
+                        *status,
+                        c.state.mark(),
+                        format!("{}: {}", c.check.key(), c.detail),
+                        p.fresh,
+                    ));
+                }
+            }
+            Some(p) => out.push(dim(t, p.note.clone())),
+            None => out.push(dim(t, "not read")),
         }
         out
     }

@@ -142,11 +142,12 @@ fn status_json_gives_each_hosts_posture_and_its_deviations_as_alerts() {
         "critical",
         "configured severity: {weak:#}"
     );
+    let port_subject = extra_port.to_string();
     let port_alert = weak["alerts"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["rule"] == "posture_unexpected_port" && a["subject"] == extra_port.to_string())
+        .find(|a| a["rule"] == "posture_unexpected_port" && a["subject"] == port_subject.as_str())
         .unwrap_or_else(|| panic!("no alert for port {extra_port}: {weak:#}"));
     assert_eq!(port_alert["severity"], "warning");
     assert!(alert(weak, "posture_root_history").is_some(), "{weak:#}");

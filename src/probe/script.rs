@@ -1990,4 +1990,38 @@ mod tests {
         let log = r.logs.unwrap()[0].summary.clone().unwrap();
         assert_eq!((log.lines_read, log.errors), (2, 1));
     }
+
+    #[test]
+    fn posture_sections_only_when_enabled_and_planned_and_they_run_here() {
+        let mut h = Host {
+            name: "h".into(),
+            ..Host::default()
+        };
+        assert!(!build(&h).text().contains("posture.sshd"), "off by default");
+        h.posture.enabled = true;
+        assert!(
+            !build_planned(&h, PollPlan::BASIC)
+                .text()
+                .contains("posture.")
+        );
+        h.posture.sshd_config = Some("/nonexistent dir/sshd_config".into());
+        let s = build(&h);
+        assert!(
+            s.text().contains("-T -f '/nonexistent dir/sshd_config'"),
+            "{}",
+            s.text()
+        );
+        let failed = s.failed("exec failed").posture.expect("planned");
+        assert!(matches!(failed.sshd, Metric::Error(_)));
+        // On this machine: the shell text runs; no sshd config there is an error or "not
+        // readable", never values; ports and history read.
+        let p = s.parse(&run(&s)).posture.expect("planned");
+        assert!(!matches!(p.sshd, Metric::Value(_)), "{:?}", p.sshd);
+        assert!(matches!(p.listening, Metric::Value(_)), "{:?}", p.listening);
+        assert!(
+            matches!(p.root_history, Metric::Value(_)),
+            "{:?}",
+            p.root_history
+        );
+    }
 }

@@ -419,23 +419,24 @@ impl HostPane<'_> {
                 out.push(dim(t, format!("  │ {last}")));
             }
         }
+        // A host whose posture is not read has no section (no noise for fleets without it).
+        let Some(p) = self.posture.filter(|p| p.enabled) else {
+            return out;
+        };
         out.push(Line::raw(""));
         out.push(heading(t, "posture"));
-        match self.posture {
-            Some(p) if !p.checks.is_empty() => {
-                for (c, (_, status)) in p.checks.iter().zip(&p.cells) {
-                    out.extend(status_line(
-                        w,
-                        t,
-                        *status,
-                        c.state.mark(),
-                        format!("{}: {}", c.check.key(), c.detail),
-                        p.fresh,
-                    ));
-                }
-            }
-            Some(p) => out.push(dim(t, p.note.clone())),
-            None => out.push(dim(t, "not read")),
+        if p.checks.is_empty() {
+            out.push(dim(t, p.note.clone()));
+        }
+        for (c, (_, status)) in p.checks.iter().zip(&p.cells) {
+            out.extend(status_line(
+                w,
+                t,
+                *status,
+                c.state.mark(),
+                format!("{}: {}", c.check.key(), c.detail),
+                p.fresh,
+            ));
         }
         out
     }

@@ -16,13 +16,15 @@ use super::table::{
 use crate::posture::Check;
 use crate::view::{self, PostureRow};
 
-/// The posture pane in the registry (`:pane posture`).
+/// The posture pane in the registry (`:pane posture`): in the Tab cycle while the inventory
+/// reads the posture of at least one host (a `[posture]` table), so a fleet without it keeps
+/// its tabs.
 pub const SPEC: PaneSpec = PaneSpec {
     pane: Pane::Posture,
     name: "posture",
     label: "Posture",
     context: None,
-    shown: PaneSpec::always,
+    shown: |app| app.fleet.hosts.iter().any(|h| h.posture.enabled),
     build: |cx| {
         Box::new(Rows::new(
             Pane::Posture,

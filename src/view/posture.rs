@@ -14,6 +14,8 @@ pub struct PostureRow {
     pub host: usize,
     /// Host name.
     pub host_name: String,
+    /// Whether the inventory reads this host's posture.
+    pub enabled: bool,
     /// One per [`Check::ALL`], in that order; empty when the posture is off or not read yet.
     pub checks: Vec<CheckResult>,
     /// One cell per [`Check::ALL`]: its mark and the status it is drawn in (a deviation in
@@ -59,6 +61,7 @@ pub fn posture_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<PostureRow> {
             let mut row = PostureRow {
                 host: i,
                 host_name: host.name.clone(),
+                enabled: host.posture.enabled,
                 checks: Vec::new(),
                 cells: Check::ALL.iter().map(|_| ("-", Status::Unknown)).collect(),
                 status: Status::Unknown,

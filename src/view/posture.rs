@@ -130,3 +130,105 @@ pub fn posture_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<PostureRow> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::evaluate;
+    use crate::inventory::{ConfigSource, load_fleet_from_str};
+    use crate::observation::{Observation, Probed};
+    use crate::posture::{HistoryFile, HistoryReading, Listener, PostureObs, SshdSettings};
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn reading(password: &str) -> PostureObs {
+        PostureObs {
+            sshd: Metric::Value(SshdSettings {
+                ports: vec![22022],
+                password_authentication: password.into(),
+                permit_empty_passwords: "no".into(),
+                permit_root_login: "no".into(),
+                pubkey_authentication: "yes".into(),
+                kbd_interactive_authentication: Some("no".into()),
+            }),
+            listening: Metric::Value(vec![Listener {
+                address: "0.0.0.0".into(),
+                port: 22022,
+            }]),
+            root_history: Metric::Value(HistoryReading {
+                home: "/root".into(),
+                clearing: vec!["/etc/profile:9: history -c".into()],
+                file: HistoryFile::Absent,
+            }),
+        }
+    }
+
+    #[test]
+    fn one_row_per_host_with_a_mark_per_check_and_the_severity_colour() {
+        let fleet = load_fleet_from_str(
+            r#"
+[posture]
+severity = { password_login = "warning" }
+[[hosts]]
+name = "weak"
+port = 22022
+[[hosts]]
+name = "strong"
+port = 22022
+[[hosts]]
+name = "unread"
+[[hosts]]
+name = "off"
+posture = { enabled = false }
+"#,
+            ConfigSource::Embedded,
+        )
+        .unwrap();
+        let mut state = FleetState::new(4);
+        for (host, password) in [(0, "yes"), (1, "no")] {
+            state.apply(Observation {
+                host,
+                started: at(100),
+                elapsed: Duration::from_millis(5),
+                outcome: Ok(Probed {
+                    posture: Some(reading(password)),
+                    ..Probed::default()
+                }),
+            });
+        }
+        state.apply(Observation {
+            host: 2,
+            started: at(100),
+            elapsed: Duration::from_millis(5),
+            outcome: Ok(Probed::default()),
+        });
+        let now = at(110);
+        let health = evaluate(&fleet, &state, now);
+        let ctx = Ctx {
+            fleet: &fleet,
+            state: &state,
+            health: &health,
+            now,
+        };
+        let rows = posture_rows(&ctx, &[0, 1, 2, 3]);
+        assert_eq!(rows[0].mark(Check::PasswordLogin), "✗");
+        assert_eq!(
+            rows[0].cells[0],
+            ("✗", Status::Warning),
+            "configured severity"
+        );
+        assert_eq!(rows[0].status, Status::Warning);
+        assert_eq!(rows[0].note, "password_login yes");
+        assert!(rows[1].checks.iter().all(|c| c.state == CheckState::Ok));
+        assert_eq!(rows[1].status, Status::Ok);
+        assert_eq!(rows[2].note, "not read yet");
+        assert_eq!(rows[2].mark(Check::PasswordLogin), "-");
+        assert!(!rows[3].enabled);
+        // The verdicts: one alert on the weak host, none on the strong one.
+        assert_eq!(health[0].alerts[0].rule, "posture_password_login");
+        assert_eq!(health[0].alerts[0].severity, Severity::Warning);
+        assert!(health[1].alerts.is_empty(), "{:?}", health[1].alerts);
+    }
+}

@@ -9,10 +9,14 @@
 
 mod support;
 
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use fleetdeck::observation::Metric;
+use fleetdeck::posture::{CheckState, HistoryFile};
 
 use serde_json::Value;
 use support::{FleetSpec, InventoryOpts, TestFleet, Tmux};
@@ -216,6 +220,68 @@ fn an_unreadable_sshd_config_is_said_not_guessed() {
     let a = alert(h, "posture_unreadable").unwrap_or_else(|| panic!("{h:#}"));
     assert_eq!(a["subject"], "sshd");
     assert!(alert(h, "posture_password_login").is_none(), "{h:#}");
+}
+
+/// The probe's own shell text run as `nobody` on this machine: real `sshd -T` refuses a
+/// non-root login (it cannot load the host keys), which must read as "not readable", and root's
+/// home cannot be looked into, which is "?" unless a system profile clears history.
+#[test]
+fn sshd_t_as_a_non_root_login_is_not_readable() {
+    assert_eq!(
+        support::fleet::current_user(),
+        "root",
+        "this test runs the probe as `nobody` through su, which needs root (as the test fleet's \
+         sshd does)"
+    );
+    let mut host = fleetdeck::inventory::Host {
+        name: "here".into(),
+        ..Default::default()
+    };
+    host.posture.enabled = true;
+    let script = fleetdeck::probe::script::build(&host);
+    let mut child = Command::new("su")
+        .args(["-s", "/bin/sh", "nobody", "-c", "sh -s"])
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run su");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.text().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r = script.parse(&fleetdeck::transport::ExecOutput {
+        status: out.status.code().map(|c| c as u32),
+        stdout: out.stdout,
+        stderr: out.stderr,
+        dropped_bytes: 0,
+    });
+    let p = r.posture.expect("posture planned");
+    match &p.sshd {
+        Metric::Unavailable(why) => {
+            assert!(why.starts_with("not readable"), "{why}");
+            assert!(why.contains("uid 65534"), "{why}");
+        }
+        other => panic!("sshd -T as nobody must be not readable, got {other:?}"),
+    }
+    assert!(matches!(p.listening, Metric::Value(_)), "{:?}", p.listening);
+    let Metric::Value(h) = &p.root_history else {
+        panic!("{:?}", p.root_history);
+    };
+    assert_eq!(h.home, "/root");
+    assert_eq!(h.file, HistoryFile::Unreadable, "{h:?}");
+    let checks = fleetdeck::posture::judge(&p, &host.posture, 22);
+    assert!(
+        checks
+            .iter()
+            .filter(|c| c.check.reading() == "sshd")
+            .all(|c| c.state == CheckState::Unreadable),
+        "{checks:?}"
+    );
 }
 
 #[test]

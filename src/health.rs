@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::inventory::{Fleet, Host, NodeRole};
 use crate::observation::{BackupObs, CertInfo, Metric, ServiceState, UnreachableKind};
+use crate::posture::{Check, CheckState};
 use crate::state::{FleetState, HostState};
 use crate::units::{epoch_secs, short_duration};
 
@@ -760,10 +761,73 @@ pub fn evaluate_host(
             }
         }
     }
+    if host.posture.enabled
+        && let Some(posture) = &hs.posture
+    {
+        let settings = &host.posture;
+        let mut unreadable: Vec<(&'static str, String)> = Vec::new();
+        for r in crate::posture::judge(&posture.value, settings, crate::posture::ssh_port(host)) {
+            match r.state {
+                CheckState::Ok => {}
+                CheckState::Unreadable => {
+                    if !unreadable
+                        .iter()
+                        .any(|(what, _)| *what == r.check.reading())
+                    {
+                        unreadable.push((r.check.reading(), r.detail));
+                    }
+                }
+                CheckState::Deviation => {
+                    let Some(severity) = settings.severity(r.check) else {
+                        continue;
+                    };
+                    let rule = posture_rule(r.check);
+                    if r.check == Check::Ports {
+                        for port in &r.unexpected {
+                            push(
+                                severity,
+                                rule,
+                                &port.to_string(),
+                                Some(format!("tcp/{port}")),
+                                format!("port {port} is listening: {}", r.check.reason()),
+                            );
+                        }
+                    } else {
+                        push(
+                            severity,
+                            rule,
+                            "",
+                            Some(r.value.clone()),
+                            format!("{}: {}", r.detail, r.check.reason()),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(severity) = settings.unreadable() {
+            for (what, detail) in unreadable {
+                push(severity, "posture_unreadable", what, None, detail);
+            }
+        }
+    }
     for e in &p.probe_errors {
         push(Severity::Warning, "probe_error", "", None, e.clone());
     }
     finish(alerts, lag)
+}
+
+/// The rule a posture deviation raises.
+fn posture_rule(check: Check) -> &'static str {
+    match check {
+        Check::PasswordLogin => "posture_password_login",
+        Check::EmptyPasswords => "posture_empty_passwords",
+        Check::RootLogin => "posture_root_login",
+        Check::Pubkey => "posture_pubkey_off",
+        Check::KbdInteractive => "posture_kbd_interactive",
+        Check::SshPort => "posture_default_port",
+        Check::Ports => "posture_unexpected_port",
+        Check::RootHistory => "posture_root_history",
+    }
 }
 
 fn finish(mut alerts: Vec<Alert>, lag: Option<u64>) -> HostHealth {

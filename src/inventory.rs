@@ -448,6 +448,8 @@ pub struct Host {
     pub logs: Vec<LogSource>,
     /// Health thresholds of this host: `[thresholds]`, then its profile's, then its own.
     pub thresholds: Thresholds,
+    /// Security posture settings (`[posture]`, then its profile's, then its own).
+    pub posture: crate::posture::PostureSettings,
 }
 
 /// A host's `jump` as the inventory says it (see [`jump`]).

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod mounts;
 pub mod observation;
 pub mod poller;
+pub mod posture;
 pub mod probe;
 pub mod progress;
 pub mod prom_source;

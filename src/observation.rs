@@ -86,6 +86,9 @@ pub struct Probed {
     pub certs: Option<Vec<CertObs>>,
     /// One entry per configured log, in inventory order; `Some` only when tailed in this poll.
     pub logs: Option<Vec<LogObs>>,
+    /// The security posture (sshd settings, listening ports, root's history); `Some` only
+    /// when read in this poll (slow cadence, like certificates).
+    pub posture: Option<crate::posture::PostureObs>,
     /// Output explaining why a service is failed, for the services that are failed in this poll
     /// (a `command` service's own output, a failed systemd unit's last journal lines).
     pub service_failures: Vec<ServiceFailure>,

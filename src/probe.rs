@@ -23,6 +23,7 @@ pub mod facts;
 pub mod http;
 pub mod logs;
 pub mod parse;
+pub mod posture;
 pub mod schedule;
 pub mod script;
 
@@ -183,6 +184,7 @@ pub async fn poll_host_planned(
         probe_errors,
         facts: result.facts,
         certs: result.certs,
+        posture: result.posture,
         logs: result.logs,
         service_failures: result.service_failures,
         chain_detail,
@@ -322,6 +324,7 @@ mod tests {
             certs: vec![],
             logs: vec![],
             thresholds: Default::default(),
+            posture: Default::default(),
         }
     }
 

@@ -161,6 +161,8 @@ pub struct HostReport {
     pub certs: Vec<CertReport>,
     /// Logs, inventory order (empty when none are configured).
     pub logs: Vec<LogReport>,
+    /// The security posture, when enabled for the host and read (`docs/posture.md`).
+    pub posture: Option<crate::posture::PostureReport>,
     /// The host's consensus group, when it has one.
     pub consensus: Option<ConsensusReport>,
     /// Where `load` came from (`ssh`, `prometheus`); `null` without a load.
@@ -687,6 +689,7 @@ fn host_report(
         facts: facts_report(hs, now),
         certs: cert_reports(host, hs, host_now),
         logs: log_reports(host, hs),
+        posture: crate::posture::report(host, hs, now),
         consensus: consensus_report(fleet, groups, i),
         load_source: p.and_then(|p| p.load).map(|_| cells.load),
         status_source: fleet.status_source(i),

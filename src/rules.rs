@@ -36,6 +36,10 @@ pub enum Subject {
     Source,
     /// A `[[prometheus.columns]]` name.
     Column,
+    /// A listening TCP port number.
+    Port,
+    /// What part of the security posture could not be read: `sshd`, `ports`, `root_history`.
+    Posture,
 }
 
 impl Subject {
@@ -53,6 +57,8 @@ impl Subject {
             Self::Probe => "a mount, a backup set or nothing",
             Self::Source => "a status source (the Prometheus URL)",
             Self::Column => "a Prometheus column",
+            Self::Port => "a listening TCP port",
+            Self::Posture => "`sshd`, `ports` or `root_history`",
         }
     }
 }
@@ -253,6 +259,60 @@ pub const RULES: &[Rule] = &[
         Critical,
         Subject::Column,
         "a Prometheus column's value is at or above its `crit`",
+    ),
+    rule(
+        "posture_password_login",
+        Critical,
+        Subject::Host,
+        "sshd allows password login: root passwords can be brute-forced (Mixin §2.1: keys only)",
+    ),
+    rule(
+        "posture_empty_passwords",
+        Critical,
+        Subject::Host,
+        "sshd permits empty passwords (Mixin §2.1: PermitEmptyPasswords no)",
+    ),
+    rule(
+        "posture_root_login",
+        Warning,
+        Subject::Host,
+        "sshd lets root log in (Mixin §2.1: PermitRootLogin no, log in as a user)",
+    ),
+    rule(
+        "posture_pubkey_off",
+        Warning,
+        Subject::Host,
+        "sshd has public key authentication off (Mixin §2.1: PubkeyAuthentication yes)",
+    ),
+    rule(
+        "posture_kbd_interactive",
+        Warning,
+        Subject::Host,
+        "sshd allows keyboard-interactive login, a password by another prompt (Mixin §2.1)",
+    ),
+    rule(
+        "posture_default_port",
+        Warning,
+        Subject::Host,
+        "sshd listens on port 22, the first one brute-forced (Mixin §2.1: a non-standard port)",
+    ),
+    rule(
+        "posture_unexpected_port",
+        Warning,
+        Subject::Port,
+        "a TCP port listens that is not expected (Mixin §2.2: only SSH, 80 and 443)",
+    ),
+    rule(
+        "posture_root_history",
+        Warning,
+        Subject::Host,
+        "root's shell history is kept and would reveal secrets (Mixin §2.4: clear it at login)",
+    ),
+    rule(
+        "posture_unreadable",
+        Warning,
+        Subject::Posture,
+        "part of the security posture could not be read (sshd -T needs root)",
     ),
     rule(
         "consensus_lost",

@@ -211,6 +211,8 @@ pub struct HostState {
     pub certs: Option<Timed<Vec<CertObs>>>,
     /// The latest log summaries, inventory order.
     pub logs: Option<Timed<Vec<LogObs>>>,
+    /// The latest security posture reading.
+    pub posture: Option<Timed<crate::posture::PostureObs>>,
     /// Per-service tracks, in the order of the observed services (inventory order).
     pub services: Vec<ServiceTrack>,
     /// Per-disk usage history, inventory order.
@@ -454,6 +456,12 @@ impl HostState {
         }
         if let Some(logs) = probed.logs.take() {
             host.logs = Some(Timed { at, value: logs });
+        }
+        if let Some(posture) = probed.posture.take() {
+            host.posture = Some(Timed {
+                at,
+                value: posture,
+            });
         }
         host.parts = PartTimes {
             services: Some(at),

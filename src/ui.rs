@@ -34,6 +34,7 @@ pub mod exec_pane;
 pub mod fleet_table;
 pub mod host_pane;
 pub mod logs_pane;
+pub mod posture_pane;
 pub mod runbook_pane;
 pub mod services_pane;
 mod shell;

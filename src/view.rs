@@ -291,6 +291,7 @@ mod disks;
 mod fleet;
 mod host;
 mod logs;
+mod posture;
 mod services;
 
 pub use alerts::*;
@@ -300,6 +301,7 @@ pub use disks::*;
 pub use fleet::*;
 pub use host::*;
 pub use logs::*;
+pub use posture::*;
 pub use services::*;
 
 #[cfg(test)]

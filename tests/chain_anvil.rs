@@ -198,6 +198,7 @@ async fn poll_host_reads_anvil_and_its_port_through_the_local_transport() {
         certs: vec![],
         logs: vec![],
         thresholds: Default::default(),
+        posture: Default::default(),
     };
     let limits = ProbeLimits {
         command_timeout: Duration::from_secs(20),

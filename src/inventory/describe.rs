@@ -427,6 +427,42 @@ fn write_host(out: &mut String, host: &Host, fleet_thresholds: &Thresholds) -> f
             )?;
         }
     }
+    let p = &host.posture;
+    if p.enabled {
+        let ports = p.expected_ports.as_ref().map_or_else(
+            || "sshd's, 80, 443".to_string(),
+            |ports| {
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        let off: Vec<&str> = crate::posture::Check::ALL
+            .into_iter()
+            .filter(|c| p.severity(*c).is_none())
+            .map(|c| c.key())
+            .collect();
+        writeln!(
+            out,
+            "    posture: sshd -T{}, expected ports {ports}{}{}",
+            p.sshd_config
+                .as_deref()
+                .map(|c| format!(" -f {c}"))
+                .unwrap_or_default(),
+            if p.include_loopback {
+                ", loopback judged"
+            } else {
+                ""
+            },
+            if off.is_empty() {
+                String::new()
+            } else {
+                format!(", off: {}", off.join(", "))
+            }
+        )?;
+    }
     let t = &host.thresholds;
     if !same_thresholds(t, fleet_thresholds) {
         writeln!(out, "    thresholds:")?;

@@ -50,6 +50,8 @@ pub struct InventoryFile {
     pub notify: Vec<Spanned<NotifyFile>>,
     /// `[prometheus]`: Prometheus as a status source.
     pub prometheus: Option<Spanned<PrometheusFile>>,
+    /// `[posture]`: the security posture read on every host (its presence turns it on).
+    pub posture: Option<Spanned<PostureFile>>,
 }
 
 /// `[prometheus]`: the fleet-wide server, its per-group overrides and the user columns.
@@ -132,6 +134,23 @@ pub struct PromColumnFile {
     pub warn: Option<Spanned<f64>>,
     /// Critical at or above.
     pub crit: Option<Spanned<f64>>,
+}
+
+/// `[posture]`, a profile's `posture` and a host's `posture`: the security posture checks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostureFile {
+    /// Whether the posture is read (default: true where a `posture` table applies).
+    pub enabled: Option<bool>,
+    /// `sshd_config` of a non-default install (`sshd -T -f PATH`).
+    pub sshd_config: Option<Spanned<String>>,
+    /// Ports allowed to listen (default: sshd's port(s), 80 and 443).
+    pub expected_ports: Option<Vec<u16>>,
+    /// Whether loopback listeners are judged too.
+    pub include_loopback: Option<bool>,
+    /// Severity per check: `"warning"`, `"critical"` or `"off"`.
+    #[serde(default)]
+    pub severity: BTreeMap<String, Spanned<String>>,
 }
 
 /// `[alertmanager]`.
@@ -376,6 +395,8 @@ pub struct ProfileFile {
     pub logs: Vec<Spanned<LogFile>>,
     /// Thresholds overriding `[thresholds]` for the profile's hosts.
     pub thresholds: Option<Spanned<ThresholdsFile>>,
+    /// Posture settings overriding `[posture]`, key by key.
+    pub posture: Option<Spanned<PostureFile>>,
     /// Region of the profile's hosts (a host's own `region` wins).
     pub region: Option<Spanned<String>>,
     /// Jump hosts of the profile's hosts (a host's own `jump` wins over it, it over `[ssh]`'s).
@@ -440,6 +461,8 @@ pub struct HostFile {
     pub thresholds: Option<Spanned<ThresholdsFile>>,
     /// Where the host's status comes from (`ssh`, `prometheus`, `both`); replaces the profile's.
     pub source: Option<Spanned<String>>,
+    /// Posture settings overriding the profile's and `[posture]`, key by key.
+    pub posture: Option<Spanned<PostureFile>>,
 }
 
 /// `[[hosts]] transport`.

@@ -171,6 +171,7 @@ pub fn embedded_default() -> Fleet {
             certs: Vec::new(),
             logs: Vec::new(),
             thresholds: Thresholds::default(),
+            posture: Default::default(),
         }],
     }
 }

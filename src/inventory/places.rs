@@ -116,6 +116,10 @@ pub(super) fn thresholds_label(owner: &str) -> String {
     format!("the thresholds of {owner}")
 }
 
+pub(super) fn posture_label(owner: &str) -> String {
+    format!("the posture of {owner}")
+}
+
 /// `in [fleet]`, or `at the top level`.
 pub(super) fn within(place: &str) -> String {
     if place == TOP_LEVEL {

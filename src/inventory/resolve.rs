@@ -15,13 +15,15 @@ use serde_spanned::Spanned;
 
 use super::file::{
     AuthFile, BackupFile, CertFile, ChainFile, ChainKindFile, DiskFile, DurationFile, ExecFile,
-    HostFile, HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, ProfileFile,
-    RoleFile, ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile, UiSortFile,
+    HostFile, HostKeyPolicyFile, InventoryFile, LogFile, LogFormatFile, NodeRoleFile, PostureFile,
+    ProfileFile, RoleFile, ServiceFile, ServiceKindFile, ThresholdsFile, TransportFile, UiSortFile,
 };
 use super::jump::{self, JumpOrigin};
 use super::load::{ConfigError, ConfigSource};
 use super::lookup::expand_home;
-use super::places::{chain_label, host_label, item_label, profile_label, thresholds_label, within};
+use super::places::{
+    chain_label, host_label, item_label, posture_label, profile_label, thresholds_label, within,
+};
 use super::{
     AlertSender, AlertsOut, BackupSet, CertPath, Chain, ChainKind, DEFAULT_LOG_PATTERNS, Disk,
     ExecSettings, Fleet, Host, HostKeyPolicy, HttpAuth, HttpTarget, Jump, LogFormat, LogOrigin,
@@ -29,6 +31,8 @@ use super::{
     Thresholds, TransportKind, UiSettings, UiSort,
 };
 use crate::diag::{Source, line_column, regex_problem};
+use crate::health::Severity;
+use crate::posture::{Check, PostureSettings, UNREADABLE_KEY};
 
 mod items;
 pub(crate) mod prometheus;
@@ -74,6 +78,8 @@ pub(super) struct ResolvedProfile {
     logs: Vec<LogSource>,
     /// `[thresholds]` with the profile's overrides applied.
     thresholds: Thresholds,
+    /// `[posture]` with the profile's overrides applied.
+    posture: PostureSettings,
     region: Option<String>,
     /// The profile's `jump` and where it is written.
     jump: Option<(Jump, Range<usize>)>,
@@ -84,6 +90,8 @@ pub(super) struct ResolvedProfile {
 pub(super) struct FleetDefaults<'a> {
     interval: Duration,
     thresholds: &'a Thresholds,
+    /// `[posture]`.
+    posture: &'a PostureSettings,
     /// `[ssh] jump` and where it is written.
     jump: Option<&'a (Jump, Range<usize>)>,
 }
@@ -184,6 +192,10 @@ impl Resolver<'_> {
 
         let thresholds =
             self.thresholds_over(&Thresholds::default(), &file.thresholds, "[thresholds]")?;
+        let posture = match &file.posture {
+            Some(p) => self.posture_over(&PostureSettings::default(), p.get_ref(), "[posture]")?,
+            None => PostureSettings::default(),
+        };
 
         let mut operators = BTreeMap::new();
         for (name, role) in &file.operators {
@@ -204,7 +216,10 @@ impl Resolver<'_> {
 
         let mut profiles = HashMap::new();
         for (name, profile) in &file.profiles {
-            profiles.insert(name.as_str(), self.profile(name, profile, &thresholds)?);
+            profiles.insert(
+                name.as_str(),
+                self.profile(name, profile, &thresholds, &posture)?,
+            );
         }
 
         if file.hosts.is_empty() {
@@ -224,6 +239,7 @@ impl Resolver<'_> {
                 &FleetDefaults {
                     interval,
                     thresholds: &thresholds,
+                    posture: &posture,
                     jump: fleet_jump.as_ref(),
                 },
             )?;
@@ -541,11 +557,70 @@ impl Resolver<'_> {
         })
     }
 
+    /// `base` with every key `f` gives replaced, checked in `place`; a `posture` table turns
+    /// the posture on unless it says `enabled = false`.
+    fn posture_over(
+        &self,
+        base: &PostureSettings,
+        f: &PostureFile,
+        place: &str,
+    ) -> Result<PostureSettings, ConfigError> {
+        let mut out = base.clone();
+        out.enabled = f.enabled.unwrap_or(true);
+        if let Some(path) = &f.sshd_config {
+            out.sshd_config = Some(self.non_empty(path, "sshd_config", place)?.to_owned());
+        }
+        if let Some(ports) = &f.expected_ports {
+            out.expected_ports = Some(ports.clone());
+        }
+        if let Some(l) = f.include_loopback {
+            out.include_loopback = l;
+        }
+        for (key, value) in &f.severity {
+            let severity = match value.get_ref().as_str() {
+                "warning" => Some(Severity::Warning),
+                "critical" => Some(Severity::Critical),
+                "off" => None,
+                other => {
+                    return Err(self.src.at(
+                        value.span(),
+                        format!(
+                            "invalid severity {other:?} for `severity.{key}` {}: expected \
+                             \"warning\", \"critical\" or \"off\"",
+                            within(place)
+                        ),
+                    ));
+                }
+            };
+            if key == UNREADABLE_KEY {
+                out.unreadable_severity = Some(severity);
+            } else if let Some(check) = Check::from_key(key) {
+                out.severity.insert(check, severity);
+            } else {
+                let keys: Vec<&str> = Check::ALL
+                    .iter()
+                    .map(|c| c.key())
+                    .chain([UNREADABLE_KEY])
+                    .collect();
+                return Err(self.src.at(
+                    value.span(),
+                    format!(
+                        "unknown posture check `severity.{key}` {}: expected one of {}",
+                        within(place),
+                        keys.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     fn profile(
         &self,
         name: &str,
         p: &ProfileFile,
         fleet_thresholds: &Thresholds,
+        fleet_posture: &PostureSettings,
     ) -> Result<ResolvedProfile, ConfigError> {
         let owner = profile_label(name);
         let mut services = Vec::new();
@@ -569,6 +644,10 @@ impl Resolver<'_> {
             }
             None => fleet_thresholds.clone(),
         };
+        let posture = match &p.posture {
+            Some(f) => self.posture_over(fleet_posture, f.get_ref(), &posture_label(&owner))?,
+            None => fleet_posture.clone(),
+        };
         let region = p
             .region
             .as_ref()
@@ -582,6 +661,7 @@ impl Resolver<'_> {
             certs,
             logs,
             thresholds,
+            posture,
             region,
             jump: self.jump(&p.jump, &owner)?,
         })
@@ -598,6 +678,7 @@ impl Resolver<'_> {
         let FleetDefaults {
             interval: fleet_interval,
             thresholds: fleet_thresholds,
+            posture: fleet_posture,
             jump: fleet_jump,
         } = *fleet;
         let raw_name = h.name.get_ref();
@@ -764,6 +845,11 @@ impl Resolver<'_> {
             Some(t) => self.thresholds_over(inherited, t.get_ref(), &thresholds_label(&owner))?,
             None => inherited.clone(),
         };
+        let inherited = profile.map_or(fleet_posture, |(_, p)| &p.posture);
+        let posture = match &h.posture {
+            Some(f) => self.posture_over(inherited, f.get_ref(), &posture_label(&owner))?,
+            None => inherited.clone(),
+        };
 
         let host = Host {
             name: raw_name.clone(),
@@ -788,6 +874,7 @@ impl Resolver<'_> {
             certs,
             logs,
             thresholds,
+            posture,
         };
         Ok((host, jump_origin))
     }

@@ -25,6 +25,8 @@ pub struct PollPlan {
     pub certs: bool,
     /// Logs.
     pub logs: bool,
+    /// Security posture (sshd settings, listening ports, root's history).
+    pub posture: bool,
 }
 
 impl PollPlan {
@@ -33,6 +35,7 @@ impl PollPlan {
         facts: true,
         certs: true,
         logs: true,
+        posture: true,
     };
 
     /// Only the every-poll probes.
@@ -40,6 +43,7 @@ impl PollPlan {
         facts: false,
         certs: false,
         logs: false,
+        posture: false,
     };
 }
 
@@ -52,6 +56,8 @@ pub struct Cadence {
     pub certs: Duration,
     /// Log tails.
     pub logs: Duration,
+    /// Security posture (a hardened sshd changes rarely; a fix should show within minutes).
+    pub posture: Duration,
 }
 
 impl Cadence {
@@ -60,6 +66,7 @@ impl Cadence {
         facts: Duration::from_secs(60),
         certs: Duration::from_secs(300),
         logs: Duration::from_secs(30),
+        posture: Duration::from_secs(300),
     };
 
     /// The cadences of `host`: the defaults, but never more often than the host is polled.
@@ -69,6 +76,7 @@ impl Cadence {
             facts: at_least(Self::DEFAULT.facts),
             certs: at_least(Self::DEFAULT.certs),
             logs: at_least(Self::DEFAULT.logs),
+            posture: at_least(Self::DEFAULT.posture),
         }
     }
 }
@@ -79,9 +87,11 @@ pub struct Schedule {
     cadence: Cadence,
     has_certs: bool,
     has_logs: bool,
+    has_posture: bool,
     facts_at: Option<Instant>,
     certs_at: Option<Instant>,
     logs_at: Option<Instant>,
+    posture_at: Option<Instant>,
 }
 
 impl Schedule {
@@ -91,9 +101,11 @@ impl Schedule {
             cadence: Cadence::for_host(host),
             has_certs: !host.certs.is_empty(),
             has_logs: !host.logs.is_empty(),
+            has_posture: host.posture.enabled,
             facts_at: None,
             certs_at: None,
             logs_at: None,
+            posture_at: None,
         }
     }
 
@@ -113,6 +125,7 @@ impl Schedule {
             facts: due(self.facts_at, self.cadence.facts),
             certs: self.has_certs && due(self.certs_at, self.cadence.certs),
             logs: self.has_logs && due(self.logs_at, self.cadence.logs),
+            posture: self.has_posture && due(self.posture_at, self.cadence.posture),
         }
     }
 
@@ -130,6 +143,9 @@ impl Schedule {
         }
         if plan.logs {
             self.logs_at = Some(now);
+        }
+        if plan.posture {
+            self.posture_at = Some(now);
         }
     }
 }
@@ -162,7 +178,8 @@ mod tests {
             PollPlan {
                 facts: true,
                 certs: true,
-                logs: false
+                logs: false,
+                posture: false
             },
             "no logs configured: never planned"
         );

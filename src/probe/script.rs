@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use super::PollPlan;
 use super::parse::{self, ServiceReading, first_line, shorten};
-use super::{certs, facts, logs};
+use super::{certs, facts, logs, posture};
 use crate::host_path::shell_word as host_path;
 use crate::inventory::{Host, LogOrigin, LogSource, ServiceKind};
 use crate::observation::{
@@ -191,6 +191,15 @@ enum Target {
     LocalOffset,
     Cert(usize),
     Log(usize),
+    Posture(PosturePart),
+}
+
+/// One posture section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PosturePart {
+    Sshd,
+    Ports,
+    History,
 }
 
 /// One facts section.
@@ -230,6 +239,8 @@ pub struct ProbeScript {
     plan: PollPlan,
     certs: Vec<(String, String)>,
     logs: Vec<LogSource>,
+    /// Whether the posture sections are in this build.
+    posture: bool,
 }
 
 /// The batch's output, split back into observation parts.
@@ -258,6 +269,8 @@ pub struct ScriptResult {
     pub certs: Option<Vec<CertObs>>,
     /// One per configured log, when the plan included them.
     pub logs: Option<Vec<LogObs>>,
+    /// The security posture, when the plan included it and the host has it enabled.
+    pub posture: Option<crate::posture::PostureObs>,
     /// Output of the services found failed.
     pub service_failures: Vec<ServiceFailure>,
     /// Problems with the batch itself (truncation, a non-zero exit, stray shell errors).
@@ -421,6 +434,28 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
             section(format!("log.{i}"), Target::Log(i), cmd);
         }
     }
+    let with_posture = plan.posture && host.posture.enabled;
+    if with_posture {
+        let sshd = match &host.posture.sshd_config {
+            Some(path) => host_path(path).map(|p| posture::sshd_command(Some(&p))),
+            None => Ok(posture::sshd_command(None)),
+        };
+        section(
+            "posture.sshd".into(),
+            Target::Posture(PosturePart::Sshd),
+            sshd,
+        );
+        section(
+            "posture.ports".into(),
+            Target::Posture(PosturePart::Ports),
+            Ok(posture::PORTS_COMMAND.into()),
+        );
+        section(
+            "posture.history".into(),
+            Target::Posture(PosturePart::History),
+            Ok(posture::HISTORY_COMMAND.into()),
+        );
+    }
     for (i, id) in journals {
         parts.push(Part {
             id,
@@ -464,6 +499,7 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
             .map(|c| (c.name.clone(), c.path.clone()))
             .collect(),
         logs: host.logs.clone(),
+        posture: with_posture,
     }
 }
 
@@ -755,6 +791,11 @@ impl ProbeScript {
                     })
                     .collect()
             }),
+            posture: self.posture.then(|| crate::posture::PostureObs {
+                sshd: Metric::Error("not probed".into()),
+                listening: Metric::Error("not probed".into()),
+                root_history: Metric::Error("not probed".into()),
+            }),
             service_failures: Vec::new(),
             problems: Vec::new(),
         }
@@ -830,6 +871,26 @@ impl ProbeScript {
                     self.logs.get(*i),
                 ) {
                     obs.summary = log(got, spec, clock);
+                }
+            }
+            Target::Posture(part) => {
+                if let Some(p) = r.posture.as_mut() {
+                    match (part, got) {
+                        (_, Err(e)) => match part {
+                            PosturePart::Sshd => p.sshd = Metric::Error(e),
+                            PosturePart::Ports => p.listening = Metric::Error(e),
+                            PosturePart::History => p.root_history = Metric::Error(e),
+                        },
+                        (PosturePart::Sshd, Ok(g)) => {
+                            p.sshd = posture::read_sshd(g.out, g.err, g.rc)
+                        }
+                        (PosturePart::Ports, Ok(g)) => {
+                            p.listening = posture::read_ports(g.out, g.err, g.rc)
+                        }
+                        (PosturePart::History, Ok(g)) => {
+                            p.root_history = posture::read_history(g.out, g.err, g.rc)
+                        }
+                    }
                 }
             }
             Target::ChainHeight => {
@@ -1095,6 +1156,7 @@ mod tests {
             certs: vec![],
             logs: vec![],
             thresholds: Default::default(),
+            posture: Default::default(),
         }
     }
 
@@ -1927,5 +1989,39 @@ mod tests {
         assert_eq!(web.state, ServiceState::Running, "{web:?}");
         let log = r.logs.unwrap()[0].summary.clone().unwrap();
         assert_eq!((log.lines_read, log.errors), (2, 1));
+    }
+
+    #[test]
+    fn posture_sections_only_when_enabled_and_planned_and_they_run_here() {
+        let mut h = Host {
+            name: "h".into(),
+            ..Host::default()
+        };
+        assert!(!build(&h).text().contains("posture.sshd"), "off by default");
+        h.posture.enabled = true;
+        assert!(
+            !build_planned(&h, PollPlan::BASIC)
+                .text()
+                .contains("posture.")
+        );
+        h.posture.sshd_config = Some("/nonexistent dir/sshd_config".into());
+        let s = build(&h);
+        assert!(
+            s.text().contains("-T -f '/nonexistent dir/sshd_config'"),
+            "{}",
+            s.text()
+        );
+        let failed = s.failed("exec failed").posture.expect("planned");
+        assert!(matches!(failed.sshd, Metric::Error(_)));
+        // On this machine: the shell text runs; no sshd config there is an error or "not
+        // readable", never values; ports and history read.
+        let p = s.parse(&run(&s)).posture.expect("planned");
+        assert!(!matches!(p.sshd, Metric::Value(_)), "{:?}", p.sshd);
+        assert!(matches!(p.listening, Metric::Value(_)), "{:?}", p.listening);
+        assert!(
+            matches!(p.root_history, Metric::Value(_)),
+            "{:?}",
+            p.root_history
+        );
     }
 }

@@ -22,7 +22,7 @@ use super::{App, Model};
 use crate::health::Status;
 use crate::view::{
     self, AlertRow, BackupRow, CertRow, ChainRow, ChainSummary, DiskRow, Fact, Freshness, LogRow,
-    ServiceRow,
+    PostureRow, ServiceRow,
 };
 
 /// The host pane in the registry: first in the Tab cycle while a host is looked at.
@@ -51,6 +51,7 @@ pub struct HostRows {
     backups: Vec<BackupRow>,
     certs: Vec<CertRow>,
     logs: Vec<LogRow>,
+    posture: Vec<PostureRow>,
 }
 
 impl HostRows {
@@ -105,6 +106,7 @@ impl HostRows {
             backups: view::backup_rows(ctx, &one),
             certs: view::cert_rows(ctx, &one),
             logs: view::log_rows(ctx, &one),
+            posture: view::posture_rows(ctx, &one),
         }
     }
 }
@@ -133,6 +135,7 @@ impl PaneContent for HostRows {
             backups: &h.backups,
             certs: &h.certs,
             logs: &h.logs,
+            posture: h.posture.first(),
             theme: &app.theme,
             title,
             hints,
@@ -165,6 +168,8 @@ pub struct HostPane<'a> {
     pub certs: &'a [CertRow],
     /// Its logs.
     pub logs: &'a [LogRow],
+    /// Its security posture.
+    pub posture: Option<&'a PostureRow>,
     /// Colours.
     pub theme: &'a Theme,
     /// Block title.
@@ -428,6 +433,25 @@ impl HostPane<'_> {
             if let Some(last) = l.recent.last() {
                 out.push(dim(t, format!("  │ {last}")));
             }
+        }
+        // A host whose posture is not read has no section (no noise for fleets without it).
+        let Some(p) = self.posture.filter(|p| p.enabled) else {
+            return out;
+        };
+        out.push(Line::raw(""));
+        out.push(heading(t, "posture"));
+        if p.checks.is_empty() {
+            out.push(dim(t, p.note.clone()));
+        }
+        for (c, (_, status)) in p.checks.iter().zip(&p.cells) {
+            out.extend(status_line(
+                w,
+                t,
+                *status,
+                c.state.mark(),
+                format!("{}: {}", c.check.key(), c.detail),
+                p.fresh,
+            ));
         }
         out
     }

@@ -49,6 +49,8 @@ pub enum Pane {
     Runbook,
     /// Ad-hoc commands (`:exec`) and their grouped results.
     Exec,
+    /// The security posture: host × check.
+    Posture,
 }
 
 /// Every pane, in palette and Tab order.
@@ -64,6 +66,7 @@ pub const PANES: &[&PaneSpec] = &[
     &super::audit_pane::SPEC,
     &super::runbook_pane::SPEC,
     &super::exec_pane::SPEC,
+    &super::posture_pane::SPEC,
 ];
 
 impl Pane {

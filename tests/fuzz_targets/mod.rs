@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use fleetdeck::inventory::{self, ConfigSource, Fleet};
-use fleetdeck::probe::{certs, chain, facts, logs, parse, script};
+use fleetdeck::probe::{certs, chain, facts, logs, parse, posture, script};
 use fleetdeck::transport::ExecOutput;
 use fleetdeck::transport::known_hosts::{self, Verdict};
 use fleetdeck::ui::theme::Theme;
@@ -155,7 +155,15 @@ pub fn probe_parsers(data: &[u8]) {
         parse::parse_pidfile_check,
         parse::parse_backup_listing,
         parse::parse_height,
+        posture::parse_sshd_t,
+        posture::parse_listening,
+        posture::parse_history,
     );
+    for rc in [0, 1, 127, 255] {
+        let _ = posture::read_sshd(t, t, rc);
+        let _ = posture::read_ports(t, t, rc);
+        let _ = posture::read_history(t, t, rc);
+    }
     let _ = parse::parse_systemd_timestamp(t);
     let _ = certs::parse_x509_dates(t);
     let _ = certs::parse_openssl_time(t);

@@ -208,6 +208,8 @@ struct SshHost {
     extra_config: String,
     /// Text replacements applied to the generated sshd_config ([`TestFleet::restart_host_replacing`]).
     replace: Vec<(String, String)>,
+    /// Lines put before the generated sshd_config ([`TestFleet::restart_host_overriding`]).
+    first_config: String,
 }
 
 struct AnvilNode {
@@ -307,6 +309,7 @@ impl TestFleet {
                 env: Vec::new(),
                 extra_config: String::new(),
                 replace: Vec::new(),
+                first_config: String::new(),
             });
         }
         if let Some(first) = fleet.hosts.first() {
@@ -448,6 +451,22 @@ impl TestFleet {
         } else {
             vec![(from.to_string(), to.to_string())]
         };
+        self.launch_host(i, false);
+    }
+
+    /// Restarts host `i` (same port, key, home) with `lines` put *before* its generated sshd_config.
+    /// sshd keeps the first value it reads of most keywords, so these override the defaults, e.g.
+    /// `PasswordAuthentication yes` or `PermitRootLogin yes` for a weakly configured host; they
+    /// replace lines given before. No `Match` block here: it would swallow the defaults after it.
+    pub fn restart_host_overriding(&mut self, i: usize, lines: &str) {
+        if self.hosts[i].child.is_some() {
+            self.stop_host(i);
+        }
+        let mut lines = lines.to_string();
+        if !lines.is_empty() && !lines.ends_with('\n') {
+            lines.push('\n');
+        }
+        self.hosts[i].first_config = lines;
         self.launch_host(i, false);
     }
 
@@ -773,6 +792,7 @@ impl TestFleet {
                 config = config.replace(from.as_str(), to);
             }
             config.push_str(&h.extra_config);
+            config.insert_str(0, &h.first_config);
             fs::write(&h.config, config).expect("write sshd_config");
             let _ = fs::remove_file(&h.pidfile);
             let log = fs::File::create(&h.log).expect("create sshd log");

@@ -959,4 +959,38 @@ fn the_alertmanager_silence_duration_defaults_to_two_hours_and_is_located_when_b
         e.contains("for `silence` in [alertmanager]: must be greater than zero"),
         "{e}"
     );
+fn posture_merges_fleet_profile_and_host_key_by_key() {
+    use crate::health::Severity;
+    use crate::posture::Check;
+    let f = load(
+        r#"
+[posture]
+severity = { root_login = "critical", ssh_port = "off" }
+[profiles.web.posture]
+expected_ports = [22022, 443]
+[[hosts]]
+name = "web"
+profile = "web"
+posture = { sshd_config = "/opt/ssh/sshd_config", severity = { root_login = "warning" } }
+[[hosts]]
+name = "plain"
+[[hosts]]
+name = "lab"
+posture = { enabled = false }
+"#,
+    )
+    .unwrap();
+    let web = &f.hosts[0].posture;
+    assert!(web.enabled);
+    assert_eq!(web.sshd_config.as_deref(), Some("/opt/ssh/sshd_config"));
+    assert_eq!(web.expected_ports, Some(vec![22022, 443]));
+    assert_eq!(web.severity(Check::RootLogin), Some(Severity::Warning));
+    assert_eq!(web.severity(Check::SshPort), None, "off, from [posture]");
+    let plain = &f.hosts[1].posture;
+    assert!(plain.enabled && plain.expected_ports.is_none());
+    assert_eq!(plain.severity(Check::RootLogin), Some(Severity::Critical));
+    assert!(!f.hosts[2].posture.enabled);
+    // Without any posture table nothing is read.
+    let none = load("[[hosts]]\nname = \"a\"\n").unwrap();
+    assert!(!none.hosts[0].posture.enabled);
 }

@@ -48,6 +48,27 @@ pub struct InventoryFile {
     /// `[[notify]]`: generic (Slack-compatible) webhooks for fleetdeck's own alerts.
     #[serde(default)]
     pub notify: Vec<Spanned<NotifyFile>>,
+    /// `[[import]]`: other inventories merged in at load (the TOML's own settings win).
+    #[serde(default)]
+    pub import: Vec<Spanned<ImportFile>>,
+}
+
+/// One `[[import]]` table: `kind = "ansible"`, `path = "…"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFile {
+    /// What the file is.
+    pub kind: Spanned<ImportKindFile>,
+    /// The file or directory, relative to the inventory's directory; `~` allowed.
+    pub path: Spanned<String>,
+}
+
+/// An `[[import]]`'s `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportKindFile {
+    /// An Ansible inventory: INI, YAML, `ansible-inventory --list` JSON, or a directory.
+    Ansible,
 }
 
 /// `[alertmanager]`.

@@ -266,6 +266,7 @@ impl Resolver<'_> {
             exec: self.exec_settings(&file.exec)?,
             alerts_out: self.alerts_out(&file)?,
             hosts,
+            imported_files: Vec::new(),
         })
     }
 

@@ -370,6 +370,10 @@ fn import_ansible_is_merged_at_load_with_toml_winning_and_errors_naming_the_ansi
     .unwrap();
     let check = config_check_ok(&home, &inventory);
     assert!(check.contains("db1"), "{check}");
+    assert!(
+        check.contains(&format!("imported from: {}", yml.display())),
+        "{check}"
+    );
     let hosts = status(&home, &inventory);
     assert_reachable(&hosts, "web1");
     assert_reachable(&hosts, "db1");

@@ -296,9 +296,8 @@ pub(super) fn merge(
             return Err(src.at(
                 imp.path.span(),
                 format!(
-                    "no Ansible inventory at {} (`path` in [[import]]): expected a file or \
-                     directory",
-                    path.display()
+                    "no Ansible inventory at {raw:?} (`path` in [[import]], relative to the \
+                     inventory's directory): expected a file or directory"
                 ),
             ));
         }

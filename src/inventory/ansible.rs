@@ -200,14 +200,18 @@ impl Builder {
         for name in groups.keys() {
             depth_of(name, &parents, &mut depth, &mut BTreeSet::new());
         }
+        // Host → the groups that list it directly, built once (not a scan of every group per
+        // host: an inventory of thousands of hosts in one group would be quadratic).
+        let mut direct: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (g, group) in &groups {
+            for h in &group.hosts {
+                direct.entry(h.as_str()).or_default().push(g.as_str());
+            }
+        }
         let mut out = Vec::with_capacity(hosts.len());
-        for (name, file, line, inline) in hosts {
+        for (name, file, line, inline) in &hosts {
             // Direct groups first, then their ancestors, breadth first.
-            let mut member: Vec<&str> = groups
-                .iter()
-                .filter(|(_, g)| g.hosts.contains(&name))
-                .map(|(n, _)| n.as_str())
-                .collect();
+            let mut member: Vec<&str> = direct.get(name.as_str()).cloned().unwrap_or_default();
             let mut i = 0;
             while i < member.len() {
                 for p in parents.get(member[i]).into_iter().flatten() {
@@ -231,8 +235,8 @@ impl Builder {
                     vars.extend(v.clone());
                 }
             }
-            vars.extend(inline);
-            if let Some(v) = host_file_vars.get(&name) {
+            vars.extend(inline.clone());
+            if let Some(v) = host_file_vars.get(name) {
                 vars.extend(v.clone());
             }
             out.push(AnsibleHost {
@@ -241,10 +245,10 @@ impl Builder {
                     .filter(|g| *g != "all" && *g != "ungrouped")
                     .map(str::to_owned)
                     .collect(),
-                name,
+                name: name.clone(),
                 vars,
-                file,
-                line,
+                file: file.clone(),
+                line: *line,
             });
         }
         out
@@ -400,6 +404,10 @@ fn read_vars_dir(
     Ok(())
 }
 
+/// The most hosts one pattern may expand to (a typo like `[1:100000000]` must not exhaust
+/// memory).
+const MAX_RANGE_HOSTS: usize = 10_000;
+
 /// Expands Ansible's host ranges: `web[01:03]` → web01, web02, web03 (the width of the start
 /// kept), `db-[a:c]` → db-a, db-b, db-c, with an optional step `[1:9:2]`; several ranges in one
 /// pattern multiply. A name without `[` is itself.
@@ -457,8 +465,14 @@ pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
             items.push(c.to_string());
         }
     }
-    let mut out = Vec::new();
     let rests = expand_range(tail)?;
+    // Several ranges multiply: cap the product too, or `a[0:9999]b[0:9999]` would ask for 10^8.
+    if items.len().saturating_mul(rests.len()) > MAX_RANGE_HOSTS {
+        return Err(format!(
+            "host pattern {pattern:?} names more than {MAX_RANGE_HOSTS} hosts"
+        ));
+    }
+    let mut out = Vec::new();
     for item in &items {
         for rest in &rests {
             out.push(format!("{head}{item}{rest}"));

@@ -208,3 +208,35 @@ fn directory_with_group_vars_and_host_vars() {
     assert!(inv.files.contains(&d.join("group_vars/web/main.yml")));
     assert!(!inv.files.contains(&d.join("notes.md")));
 }
+
+#[test]
+fn range_products_are_capped() {
+    let e = expand_range("a[0:9999]b[0:9999]").unwrap_err();
+    assert!(e.contains("more than 10000 hosts"), "{e}");
+    assert!(expand_range("a[1:100000000]").is_err());
+}
+
+proptest::proptest! {
+    /// No input makes a reader panic: every bad file is an error with a place.
+    #[test]
+    fn readers_never_panic(text in "(\\PC|[\\[\\]:=#;'\"\n ])*") {
+        let _ = parse(&text, Path::new("x.ini"));
+        let _ = parse(&text, Path::new("x.yml"));
+        let _ = expand_range(&text);
+        let _ = crate::inventory::import::jump_from_ssh_args(&text);
+    }
+
+    /// INI-shaped lines specifically (sections, host lines with vars, ranges, ports).
+    #[test]
+    fn ini_shaped_input_never_panics(lines in proptest::collection::vec(
+        "(\\[[a-z:]{0,12}\\]|[a-z\\[\\]0-9:]{1,12}( [a-z_]{1,8}=[a-z0-9'\"]{0,6}){0,3}|[a-z]{1,4} ?= ?[0-9]{0,3})",
+        0..12,
+    )) {
+        let text = lines.join("\n");
+        if let Ok(hosts) = parse(&text, Path::new("x.ini")) {
+            for h in &hosts {
+                let _ = crate::inventory::import::from_ansible(h);
+            }
+        }
+    }
+}

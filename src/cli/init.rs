@@ -23,7 +23,7 @@ use clap::Args;
 use super::out;
 use crate::inventory::import::{self, FoundHost};
 use crate::inventory::init::{self as text, DetectedService, InitText};
-use crate::inventory::{self, ConfigSource, Fleet, TransportKind, ansible};
+use crate::inventory::{self, ConfigSource, Fleet, Jump, TransportKind, ansible};
 use crate::transport::known_hosts;
 use crate::transport::ssh::ssh_config::{Query, SshConfig, expand_percent_h};
 use crate::transport::ssh::{self, NoPrompt, Proxy, SshShared};
@@ -266,7 +266,8 @@ fn found_in_ssh_config(
             (!f.contains('%')).then_some(f)
         })
         .collect();
-    let mut unconverted = None;
+    let mut address = address;
+    let mut note = None;
     let jump = if p.before("proxycommand", "proxyjump") {
         let command = p
             .get("proxycommand")
@@ -277,16 +278,16 @@ fn found_in_ssh_config(
         } else {
             match import::proxy_command_hop(&command) {
                 Ok(j) => Some(j),
-                Err(why) => {
-                    unconverted = Some(inventory::ConfigError {
-                        path: p.get("proxycommand").map_or_else(
-                            || path.display().to_string(),
-                            |s| s.at.file.display().to_string(),
-                        ),
-                        line: p.get("proxycommand").map(|s| s.at.line),
-                        column: None,
-                        message: format!("host {alias:?}: {why}; write `jump` for it"),
-                    });
+                Err(_) => {
+                    // fleetdeck runs ssh_config's ProxyCommand itself when the host is
+                    // reached by its alias: keep the alias as the address so it applies.
+                    address = None;
+                    note = Some(format!(
+                        "reached through the ProxyCommand of {} (address left as the \
+                         ~/.ssh/config alias so that it applies)",
+                        p.get("proxycommand")
+                            .map_or_else(|| path.display().to_string(), |s| s.at.to_string())
+                    ));
                     None
                 }
             }
@@ -317,7 +318,8 @@ fn found_in_ssh_config(
         local: false,
         groups: Vec::new(),
         origin,
-        unconverted,
+        unconverted: None,
+        note,
     }
 }
 
@@ -338,11 +340,15 @@ fn unknown_keys(fleet: &Fleet, ssh_config: Option<&SshConfig>) -> Vec<String> {
         } else {
             format!("-p {} ", target.port)
         };
-        let via = match &target.proxy {
-            Proxy::Jump(hops) if !hops.is_empty() => format!(
+        // `ssh-keyscan` dials directly: a host behind a jump host is scanned from the last hop.
+        let via = match (&host.jump, &target.proxy) {
+            (Some(Jump::Via(hops)), _) | (None, Proxy::Jump(hops)) if !hops.is_empty() => format!(
                 "   # run on {} (it is reached through it)",
-                hops.last().map(|h| h.to_string()).unwrap_or_default()
+                hops.last().map(String::as_str).unwrap_or_default()
             ),
+            (None, Proxy::Command(_)) => {
+                "   # reached through its ProxyCommand: run it where that leads".to_owned()
+            }
             _ => String::new(),
         };
         lines.push(format!(
@@ -465,12 +471,25 @@ mod tests {
         std::fs::write(
             home.join(".ssh/conf.d/web"),
             "Host web1 web2\n  HostName %h.internal\n  ProxyJump bastion\nHost db-*\n  User x\n\
-             Host old\n  ProxyCommand ssh -W %h:%p -l ops gate\n",
+             Host old\n  ProxyCommand ssh -W %h:%p -l ops gate\n\
+             Host legacy\n  HostName 10.1.1.1\n  ProxyCommand nc -X 5 -x proxy:1080 %h %p\n",
         )
         .unwrap();
         let hosts = from_ssh_config(&home.join(".ssh/config"), Some(home)).unwrap();
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-        assert_eq!(names, ["web1", "web2", "old", "bastion"]);
+        assert_eq!(names, ["web1", "web2", "old", "legacy", "bastion"]);
+        // A ProxyCommand fleetdeck cannot turn into `jump` stays ssh_config's: the alias is
+        // kept as the address so that it applies at run time.
+        assert_eq!(hosts[3].address, None);
+        assert!(hosts[3].jump.is_none());
+        assert!(
+            hosts[3]
+                .note
+                .as_deref()
+                .unwrap_or("")
+                .contains("ProxyCommand")
+        );
+        let hosts: Vec<FoundHost> = hosts.into_iter().filter(|h| h.name != "legacy").collect();
         assert_eq!(hosts[0].address.as_deref(), Some("web1.internal"));
         assert_eq!(hosts[0].jump.as_deref(), Some("bastion"));
         assert_eq!(hosts[2].jump.as_deref(), Some("ops@gate"));

@@ -49,6 +49,8 @@ pub struct FoundHost {
     /// A route that could not be carried over (a `ProxyCommand` fleetdeck cannot follow): an
     /// error when the host is used without a `jump` of its own, a warning from `init`.
     pub unconverted: Option<Located>,
+    /// Something the operator should know about how the host is reached, written above it.
+    pub note: Option<String>,
 }
 
 /// The first variable of `names` that is set, as text.
@@ -143,6 +145,7 @@ pub fn from_ansible(h: &AnsibleHost) -> Result<FoundHost, Located> {
         jump,
         local,
         groups: h.groups.clone(),
+        note: None,
         origin: match h.line {
             Some(l) => format!("{}:{l}", h.file.display()),
             None => h.file.display().to_string(),

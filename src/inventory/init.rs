@@ -86,6 +86,9 @@ pub fn render(hosts: &[FoundHost], text: &InitText) -> String {
         if let Some(problem) = &h.unconverted {
             let _ = writeln!(out, "# NOTE: {problem}");
         }
+        if let Some(note) = &h.note {
+            let _ = writeln!(out, "# {note}");
+        }
         let _ = writeln!(out, "[[hosts]]\nname = {}", q(&h.name));
         if let Some(a) = &h.address {
             let _ = writeln!(out, "address = {}", q(a));
@@ -162,6 +165,7 @@ pub fn merge_found(lists: Vec<Vec<FoundHost>>) -> Vec<FoundHost> {
                             o.groups.push(g);
                         }
                     }
+                    o.note = o.note.take().or(h.note);
                     o.origin = format!("{} and {}", o.origin, h.origin);
                 }
             }

@@ -117,6 +117,9 @@ pub async fn run(args: InitArgs) -> u8 {
         if let Some(problem) = &h.unconverted {
             warnings.push(problem.to_string());
         }
+        for (_, problem) in &h.templated {
+            warnings.push(problem.to_string());
+        }
     }
     let mut init = InitText {
         sources,
@@ -320,6 +323,7 @@ fn found_in_ssh_config(
         origin,
         unconverted: None,
         note,
+        templated: Vec::new(),
     }
 }
 

@@ -51,6 +51,29 @@ pub struct FoundHost {
     pub unconverted: Option<Located>,
     /// Something the operator should know about how the host is reached, written above it.
     pub note: Option<String>,
+    /// Keys whose Ansible value is a Jinja2 template (`{{ … }}`), which fleetdeck does not
+    /// evaluate: left unset, each an error (at the variable's line) when the TOML does not set
+    /// that key itself; `init` warns.
+    pub templated: Vec<(&'static str, Located)>,
+}
+
+/// The inventory keys taken from Ansible variables, and the variables, first set wins.
+const MAPPED: &[(&str, &[&str])] = &[
+    ("address", &["ansible_host", "ansible_ssh_host"]),
+    ("port", &["ansible_port", "ansible_ssh_port"]),
+    ("user", &["ansible_user", "ansible_ssh_user"]),
+    (
+        "identity_files",
+        &["ansible_ssh_private_key_file", "ansible_private_key_file"],
+    ),
+    ("jump", &["ansible_ssh_common_args"]),
+    ("jump", &["ansible_ssh_extra_args"]),
+    ("transport", &["ansible_connection"]),
+];
+
+/// Whether Ansible would render `text` as a Jinja2 template.
+fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
 }
 
 /// The first variable of `names` that is set, as text.
@@ -63,7 +86,29 @@ fn first<'a>(vars: &'a Vars, names: &[&str]) -> Option<(&'a ansible::Var, &'a st
 
 /// Maps one Ansible host onto a [`FoundHost`].
 pub fn from_ansible(h: &AnsibleHost) -> Result<FoundHost, Located> {
-    let vars = &h.vars;
+    let mut vars = h.vars.clone();
+    let mut templated = Vec::new();
+    for (key, names) in MAPPED {
+        // ssh arguments matter only for the jump host they may name.
+        let relevant = |t: &str| *key != "jump" || t.contains("Proxy") || t.contains("-J");
+        if let Some((var, t)) = first(&vars, names)
+            && is_template(t)
+            && relevant(t)
+        {
+            templated.push((
+                *key,
+                var.error(format!(
+                    "{:?} for host {:?} is a Jinja2 template, which fleetdeck does not evaluate; \
+                     set `{key}` for this host in the TOML inventory (it wins over Ansible's)",
+                    t, h.name
+                )),
+            ));
+            for n in *names {
+                vars.remove(*n);
+            }
+        }
+    }
+    let vars = &vars;
     let text = |names: &[&str], what: &str| -> Result<Option<String>, Located> {
         match first(vars, names) {
             None => Ok(None),
@@ -146,6 +191,7 @@ pub fn from_ansible(h: &AnsibleHost) -> Result<FoundHost, Located> {
         local,
         groups: h.groups.clone(),
         note: None,
+        templated,
         origin: match h.line {
             Some(l) => format!("{}:{l}", h.file.display()),
             None => h.file.display().to_string(),
@@ -313,6 +359,11 @@ pub(super) fn merge(
                 Some(&i) => {
                     let toml_jump = own_jump.get(i).copied().unwrap_or(false);
                     let merged = file.hosts[i].get_mut();
+                    if let Some((_, problem)) =
+                        found.templated.iter().find(|(key, _)| !sets(merged, key))
+                    {
+                        return Err(problem.clone());
+                    }
                     if let Some(problem) = &found.unconverted
                         && !toml_jump
                         && merged.jump.is_none()
@@ -325,6 +376,9 @@ pub(super) fn merge(
                     if let Some(problem) = found.unconverted {
                         return Err(problem);
                     }
+                    if let Some((_, problem)) = found.templated.first() {
+                        return Err(problem.clone());
+                    }
                     by_name.insert(found.name.clone(), file.hosts.len());
                     let host = host_file(&found, &span);
                     file.hosts.push(Spanned::new(span.clone(), host));
@@ -334,6 +388,19 @@ pub(super) fn merge(
     }
     file.import = imports;
     Ok(read)
+}
+
+/// Whether the TOML host sets inventory key `key` itself.
+fn sets(h: &HostFile, key: &str) -> bool {
+    match key {
+        "address" => h.address.is_some(),
+        "port" => h.port.is_some(),
+        "user" => h.user.is_some(),
+        "identity_files" => !h.identity_files.is_empty(),
+        "jump" => h.jump.is_some(),
+        "transport" => h.transport.is_some(),
+        _ => false,
+    }
 }
 
 fn spanned(span: &Range<usize>, value: &str) -> Spanned<String> {

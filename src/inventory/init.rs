@@ -89,6 +89,9 @@ pub fn render(hosts: &[FoundHost], text: &InitText) -> String {
         if let Some(note) = &h.note {
             let _ = writeln!(out, "# {note}");
         }
+        for (_, problem) in &h.templated {
+            let _ = writeln!(out, "# NOTE: {problem}");
+        }
         let _ = writeln!(out, "[[hosts]]\nname = {}", q(&h.name));
         if let Some(a) = &h.address {
             let _ = writeln!(out, "address = {}", q(a));
@@ -166,6 +169,7 @@ pub fn merge_found(lists: Vec<Vec<FoundHost>>) -> Vec<FoundHost> {
                         }
                     }
                     o.note = o.note.take().or(h.note);
+                    o.templated.extend(h.templated);
                     o.origin = format!("{} and {}", o.origin, h.origin);
                 }
             }

@@ -109,3 +109,28 @@ fn import_errors_name_the_ansible_file_or_the_import() {
     let e = load_fleet_from_str(toml, ConfigSource::File(toml_path)).unwrap_err();
     assert_eq!(e.line, Some(2), "{e}");
 }
+
+#[test]
+fn templated_values_are_left_to_the_toml() {
+    let hosts =
+        found("w1 ansible_host='{{ inventory_hostname }}.example' ansible_port=22\n").unwrap();
+    assert_eq!(hosts[0].address, None);
+    assert_eq!(hosts[0].port, Some(22));
+    assert_eq!(hosts[0].templated.len(), 1);
+    assert_eq!(hosts[0].templated[0].0, "address");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inv.ini"),
+        "[web]\nw1 ansible_host='{{ inventory_hostname }}.example'\n",
+    )
+    .unwrap();
+    let toml_path = dir.path().join("fleet.toml");
+    let import = "[[import]]\nkind = \"ansible\"\npath = \"inv.ini\"\n";
+    let e = load_fleet_from_str(import, ConfigSource::File(toml_path.clone())).unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.contains("Jinja2 template"), "{e}");
+    let toml = format!("{import}\n[[hosts]]\nname = \"w1\"\naddress = \"10.0.0.1\"\n");
+    let fleet = load_fleet_from_str(&toml, ConfigSource::File(toml_path)).unwrap();
+    assert_eq!(fleet.hosts[0].address, "10.0.0.1");
+}

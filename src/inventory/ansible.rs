@@ -271,6 +271,12 @@ pub fn read(path: &Path) -> Result<AnsibleInventory, Located> {
     })?;
     let mut builder = Builder::default();
     let mut files = vec![path.to_path_buf()];
+    if !meta.is_dir() && !meta.is_file() {
+        return Err(Located::whole(
+            path.display(),
+            "not a regular file or directory: expected an Ansible inventory",
+        ));
+    }
     let vars_base = if meta.is_dir() {
         for entry in sorted_entries(path)? {
             let name = entry
@@ -326,9 +332,26 @@ fn read_file(path: &Path, builder: &mut Builder) -> Result<(), Located> {
     parse_into(&text, path, builder)
 }
 
+/// The most bytes one Ansible file may have (a generous bound: the largest real inventories
+/// are a few MiB), so a wrong `path` (a device, a log) cannot exhaust memory.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 fn read_text(path: &Path) -> Result<String, Located> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Located::whole(path.display(), format!("cannot read: {e}")))
+    let err = |m: String| Located::whole(path.display(), m);
+    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    // A FIFO or device (`/dev/zero`) would block or never end: only regular files are read.
+    if !meta.is_file() {
+        return Err(err(
+            "not a regular file: expected an Ansible inventory file".into(),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(err(format!(
+            "{} bytes is more than an Ansible inventory file may have ({MAX_FILE_BYTES})",
+            meta.len()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))
 }
 
 /// YAML for `.yml`/`.yaml`/`.json` (and text starting like JSON or a YAML document), INI

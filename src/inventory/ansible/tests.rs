@@ -240,3 +240,9 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn devices_and_fifos_are_refused_not_read() {
+    let e = read(Path::new("/dev/zero")).unwrap_err();
+    assert!(e.message.contains("not a regular file"), "{e}");
+}

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod color;
 pub mod config;
 pub mod exec;
+pub mod init;
 pub mod out;
 pub mod prompt;
 pub mod run;
@@ -103,6 +104,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
+    /// Write a commented inventory from ~/.ssh/config and/or Ansible inventories (never over an
+    /// existing file without --force); lists hosts whose key is not in known_hosts.
+    Init(init::InitArgs),
 }
 
 impl Command {
@@ -165,6 +169,7 @@ impl Command {
             },
             Command::Completions { shell } => shell_docs::completions(shell),
             Command::Man { dir } => shell_docs::man(dir.as_deref()),
+            Command::Init(args) => init::run(args).await,
         }
     }
 }

@@ -10,8 +10,11 @@
 //! Callers: the CLI (`config check`, `status`, the console) loads a [`Fleet`] once at start-up;
 //! the poller and the probes only read it.
 
+pub mod ansible;
 pub mod describe;
 pub mod file;
+pub mod import;
+pub mod init;
 pub mod jump;
 pub mod load;
 mod lookup;
@@ -25,6 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigError, ConfigSource, find_config, load_fleet, load_fleet_from_str};
+pub use lookup::xdg_inventory_path;
 
 /// A whole fleet, validated and with every host's profile already merged in.
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +61,9 @@ pub struct Fleet {
     pub exec: ExecSettings,
     /// The hosts, in inventory order.
     pub hosts: Vec<Host>,
+    /// Files and directories `[[import]]` tables were read from (see [`Fleet::source_files`]).
+    #[serde(skip)]
+    pub imported_files: Vec<PathBuf>,
     /// Where fleetdeck's own alerts are sent (`[alertmanager]`, `[[notify]]`).
     pub alerts_out: AlertsOut,
     /// `[prometheus]`: Prometheus as a status source; `None` when the inventory has none
@@ -654,6 +661,25 @@ impl Fleet {
     /// Whether host `index` is polled over SSH for its status.
     pub fn polled_over_ssh(&self, index: usize) -> bool {
         self.status_source(index) != StatusSource::Prometheus
+    }
+
+    /// Every file and directory this fleet was read from: the inventory file itself (none for
+    /// the embedded default), then what its `[[import]]` tables read (an Ansible file, or a
+    /// directory with the inventory files, `group_vars/` and `host_vars/` directories and
+    /// files in it). A reload is due when one of them changes; watching the directories too
+    /// sees files added to them. Paths are as resolved at load (relative to the working
+    /// directory when the inventory was named relatively).
+    pub fn source_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::with_capacity(1 + self.imported_files.len());
+        if let ConfigSource::File(path) = &self.source {
+            files.push(path.clone());
+        }
+        for f in &self.imported_files {
+            if !files.contains(f) {
+                files.push(f.clone());
+            }
+        }
+        files
     }
 
     /// The host called `name`.

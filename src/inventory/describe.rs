@@ -130,6 +130,10 @@ fn write_description(out: &mut String, fleet: &Fleet) -> fmt::Result {
         }
     };
     writeln!(out, "source: {}", fleet.source)?;
+    if !fleet.imported_files.is_empty() {
+        // `[[import]]`: what was read besides the TOML (what a reload watches).
+        writeln!(out, "imported from: {}", paths(&fleet.imported_files))?;
+    }
     writeln!(out, "fleet: {}", fleet.name)?;
     writeln!(
         out,

@@ -52,6 +52,9 @@ pub struct InventoryFile {
     pub prometheus: Option<Spanned<PrometheusFile>>,
     /// `[posture]`: the security posture read on every host (its presence turns it on).
     pub posture: Option<Spanned<PostureFile>>,
+    /// `[[import]]`: other inventories merged in at load (the TOML's own settings win).
+    #[serde(default)]
+    pub import: Vec<Spanned<ImportFile>>,
 }
 
 /// `[prometheus]`: the fleet-wide server, its per-group overrides and the user columns.
@@ -151,6 +154,24 @@ pub struct PostureFile {
     /// Severity per check: `"warning"`, `"critical"` or `"off"`.
     #[serde(default)]
     pub severity: BTreeMap<String, Spanned<String>>,
+}
+
+/// One `[[import]]` table: `kind = "ansible"`, `path = "…"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFile {
+    /// What the file is.
+    pub kind: Spanned<ImportKindFile>,
+    /// The file or directory, relative to the inventory's directory; `~` allowed.
+    pub path: Spanned<String>,
+}
+
+/// An `[[import]]`'s `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportKindFile {
+    /// An Ansible inventory: INI, YAML, `ansible-inventory --list` JSON, or a directory.
+    Ansible,
 }
 
 /// `[alertmanager]`.

@@ -84,7 +84,7 @@ pub fn load_fleet_file(path: &Path) -> Result<Fleet, ConfigError> {
 pub fn load_fleet_from_str(text: &str, source: ConfigSource) -> Result<Fleet, ConfigError> {
     let path = source.to_string();
     let src = Source::new(&path, text);
-    let file: InventoryFile = src.deserialize(&InventoryPlaces)?;
+    let mut file: InventoryFile = src.deserialize(&InventoryPlaces)?;
     let base_dir = match &source {
         ConfigSource::File(path) => {
             let parent = path.parent().unwrap_or(Path::new(""));
@@ -103,12 +103,17 @@ pub fn load_fleet_from_str(text: &str, source: ConfigSource) -> Result<Fleet, Co
             .filter(|s| !s.is_empty()),
         ConfigSource::Embedded => None,
     };
+    let home = dirs::home_dir();
+    let imported_files =
+        super::import::merge(&mut file, &src, base_dir.as_deref(), home.as_deref())?;
     let resolver = Resolver {
         src,
         base_dir,
-        home: dirs::home_dir(),
+        home,
     };
-    resolver.fleet(file, source, stem)
+    let mut fleet = resolver.fleet(file, source, stem)?;
+    fleet.imported_files = imported_files;
+    Ok(fleet)
 }
 
 /// This machine as a one-host fleet over the local transport: what fleetdeck watches when no
@@ -148,6 +153,7 @@ pub fn embedded_default() -> Fleet {
         exec: super::ExecSettings::default(),
         alerts_out: super::AlertsOut::default(),
         prometheus: None,
+        imported_files: Vec::new(),
         hosts: vec![Host {
             name: host_name,
             address: "localhost".to_owned(),

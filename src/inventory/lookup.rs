@@ -55,18 +55,30 @@ pub(super) fn find_config_in(
             return Ok(Some(PathBuf::from(CWD_CONFIG)));
         }
     }
-    let xdg = env("XDG_CONFIG_HOME")
+    if let Some(path) = xdg_inventory_in(env, home)
+        && path.is_file()
+    {
+        return Ok(Some(path));
+    }
+    Ok(None)
+}
+
+/// `$XDG_CONFIG_HOME/fleetdeck/fleet.toml` (`~/.config` when unset or relative): the last place
+/// [`find_config`] looks and where `fleetdeck init` writes by default. `None` without a home.
+pub fn xdg_inventory_path() -> Option<PathBuf> {
+    xdg_inventory_in(|name| std::env::var_os(name), dirs::home_dir().as_deref())
+}
+
+fn xdg_inventory_in(
+    env: impl Fn(&str) -> Option<OsString>,
+    home: Option<&Path>,
+) -> Option<PathBuf> {
+    env("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         // The XDG spec says a relative value is invalid and must be ignored.
         .filter(|p| p.is_absolute())
-        .or_else(|| home.map(|h| h.join(".config")));
-    if let Some(dir) = xdg {
-        let path = dir.join("fleetdeck").join("fleet.toml");
-        if path.is_file() {
-            return Ok(Some(path));
-        }
-    }
-    Ok(None)
+        .or_else(|| home.map(|h| h.join(".config")))
+        .map(|dir| dir.join("fleetdeck").join("fleet.toml"))
 }
 
 fn must_exist(path: &Path, how: &str) -> Result<PathBuf, ConfigError> {

@@ -43,6 +43,7 @@ pub(super) fn place_of(doc: &DeTable<'_>, path: &[Seg]) -> String {
             host_label(*i, string_at(doc, path, "name").as_deref())
         }
         [Seg::Key(k), Seg::Key(name)] if k == "profiles" => profile_label(name),
+        [Seg::Key(k), Seg::Index(i)] if k == "import" => format!("[[import]] #{}", i + 1),
         [owner @ .., Seg::Key(list), Seg::Index(i)] if is_owner(owner) => {
             let owner_label = place_of(doc, owner);
             match list.as_str() {

@@ -285,6 +285,7 @@ impl Resolver<'_> {
             alerts_out: self.alerts_out(&file)?,
             prometheus,
             hosts,
+            imported_files: Vec::new(),
         })
     }
 

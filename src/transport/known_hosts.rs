@@ -126,6 +126,16 @@ fn check_name(files: &[PathBuf], name: &str, key: &PublicKey) -> Verdict {
     }
 }
 
+/// Whether `files` record any key for `host:port` (a plain key, or a `@cert-authority` that
+/// signs host certificates for it; on another port the bare host name counts too, as in
+/// [`check`]). `fleetdeck init` uses it to list hosts that strict checking would refuse.
+pub fn has_key(files: &[PathBuf], host: &str, port: u16) -> bool {
+    let name = host_key_name(host, port);
+    lines_for(files, &[name.as_str(), host])
+        .iter()
+        .any(|(_, entry)| matches!(entry.marker(), None | Some(Marker::CertAuthority)))
+}
+
 /// The `@cert-authority` lines that apply to `host:port`, in file order: first those naming
 /// `[host]:port` (or `host` on port 22), then, on another port, those naming the bare host (which
 /// OpenSSH also honours, "checking without port identifier").

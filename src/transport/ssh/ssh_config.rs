@@ -252,6 +252,29 @@ impl SshConfig {
         Ok(())
     }
 
+    /// The names on every `Host` line (of `Include`d files too) that are literal, not patterns
+    /// (no `*`, `?`, `!` or `%`), each once, in file order: the hosts `fleetdeck init` offers.
+    pub fn literal_hosts(&self) -> Vec<String> {
+        fn walk(items: &[Item], out: &mut Vec<String>) {
+            for item in items {
+                match item {
+                    Item::Host(patterns) => {
+                        for p in patterns {
+                            if !p.contains(['*', '?', '!', '%']) && !out.contains(p) {
+                                out.push(p.clone());
+                            }
+                        }
+                    }
+                    Item::Include(inner) | Item::File(inner) => walk(inner, out),
+                    Item::Match(..) | Item::Set(_) => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.items, &mut out);
+        out
+    }
+
     /// The options in force for `q.host`, as `ssh q.host` would see them (first value wins).
     pub fn query(&self, q: &Query<'_>) -> HostParams {
         let mut params = HostParams::default();

@@ -38,6 +38,8 @@ pub mod services_pane;
 mod shell;
 
 mod chrome;
+pub mod clipboard;
+pub mod colour_depth;
 mod event_loop;
 pub mod help;
 mod input;
@@ -45,6 +47,7 @@ pub mod keymap;
 pub mod palette;
 pub mod panes;
 pub mod prompt;
+mod reload;
 pub mod run_form;
 pub mod table;
 #[cfg(test)]
@@ -230,6 +233,8 @@ pub struct App {
     exec_request: Option<exec_pane::ExecRequest>,
     /// What the logs pane follows (`f`) and how it shows the followed lines.
     logs: logs_pane::LogsState,
+    /// What `y` copied, for the event loop to write to the terminal (OSC 52).
+    yank_text: Option<String>,
 }
 
 /// How long a host that just turned bad stays marked in the fleet table (unless selected).
@@ -287,6 +292,7 @@ impl App {
             exec_session: None,
             exec_request: None,
             logs: logs_pane::LogsState::default(),
+            yank_text: None,
         }
     }
 

@@ -55,13 +55,8 @@ pub(super) fn find_config_in(
             return Ok(Some(PathBuf::from(CWD_CONFIG)));
         }
     }
-    let xdg = env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        // The XDG spec says a relative value is invalid and must be ignored.
-        .filter(|p| p.is_absolute())
-        .or_else(|| home.map(|h| h.join(".config")));
-    if let Some(dir) = xdg {
-        let path = dir.join("fleetdeck").join("fleet.toml");
+    if let Some(dir) = crate::paths::config_dir_with(env("XDG_CONFIG_HOME"), home) {
+        let path = dir.join("fleet.toml");
         if path.is_file() {
             return Ok(Some(path));
         }

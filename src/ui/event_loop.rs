@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use super::exec_pane::{ExecHandle, ExecMsg};
 use super::logs_pane::{FollowMsg, follow_task};
 use super::prompt::PassphraseRequest;
+use super::reload::Reloader;
 use super::runbook_pane::{self, RunStart, RunbookLauncher, RunbookMsg};
 use super::theme::Theme;
 use super::{AckHook, Action, App, audit_pane};
@@ -47,6 +48,12 @@ pub struct ConsoleOptions {
     pub shell: Option<crate::shell::ShellLauncher>,
     /// Runs ad-hoc commands (`:exec`; `None`: this console runs none).
     pub exec: Option<super::exec_pane::ExecLauncher>,
+    /// Capture the mouse (`[ui] mouse`, `--no-mouse`); off, the terminal's own selection works.
+    pub mouse: bool,
+    /// What reloading needs to build connections for new hosts (`None`: no reloading).
+    pub ssh_shared: Option<Arc<crate::transport::ssh::SshShared>>,
+    /// The theme as given at start (`--theme`), re-read by a reload.
+    pub theme_spec: Option<String>,
 }
 
 impl ConsoleOptions {
@@ -62,6 +69,9 @@ impl ConsoleOptions {
             audit_log: None,
             shell: None,
             exec: None,
+            mouse: true,
+            ssh_shared: None,
+            theme_spec: None,
         }
     }
 }
@@ -75,13 +85,19 @@ pub async fn run(
     options: ConsoleOptions,
 ) -> std::io::Result<()> {
     use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    super::colour_depth::set_current(super::colour_depth::ColourDepth::from_env());
+    let mouse = options.mouse;
     let mut terminal = ratatui::init();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-        previous(info);
-    }));
-    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    if mouse {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+            previous(info);
+        }));
+        // Off (`[ui] mouse = false`, `--no-mouse`), no mouse mode is ever asked of the
+        // terminal, so its own selection and scrollback work as in a shell.
+        let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    }
     let result = event_loop(
         &mut terminal,
         fleet,
@@ -90,7 +106,9 @@ pub async fn run(
         options,
     )
     .await;
-    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    }
     ratatui::restore();
     for t in &transports {
         if let Transport::Ssh(h) = t {
@@ -133,11 +151,16 @@ impl PanicAfterFrames {
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     fleet: Arc<Fleet>,
-    transports: Vec<Transport>,
+    mut transports: Vec<Transport>,
     mut passphrases: mpsc::UnboundedReceiver<PassphraseRequest>,
     options: ConsoleOptions,
 ) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
+    let mut reloader = Reloader::new(
+        &fleet,
+        options.ssh_shared.clone(),
+        options.theme_spec.clone(),
+    );
     let (tx, mut observations) = mpsc::channel(1024);
     let mut app = App::new(
         fleet.clone(),
@@ -151,9 +174,9 @@ async fn event_loop(
     if let Some(hook) = options.ack_hook {
         app.set_ack_hook(hook);
     }
-    let launcher = options.runbooks;
-    let shell_launcher = options.shell;
-    let exec_launcher = options.exec;
+    let mut launcher = options.runbooks;
+    let mut shell_launcher = options.shell;
+    let mut exec_launcher = options.exec;
     if let Some(l) = &exec_launcher {
         app.enable_exec(l.session.clone());
         if let Some(path) = &l.history {
@@ -182,7 +205,11 @@ async fn event_loop(
                 tracing::error!("alerts are not sent out: {e}");
                 None
             });
-    let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
+    let mut poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
+    // An edited inventory reloads itself: the watched files are stat'ed every 2 s (see
+    // `crate::reload::Stamps` for why polling).
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -197,7 +224,45 @@ async fn event_loop(
     let mut last_activity = tokio::time::Instant::now();
     #[cfg(debug_assertions)]
     let mut panic_test = PanicAfterFrames::from_env();
+    let mut reload_why: Option<&'static str> = None;
     loop {
+        if let Some(why) = reload_why.take() {
+            if running.is_some() || exec_running.is_some() {
+                // Runs hold host indices and connections of the fleet they started with.
+                app.notify(
+                    "reload waits: a runbook or command is running (`:reload` after it)",
+                    true,
+                );
+            } else if let Some(r) = reloader.reload(&mut app, &transports, why) {
+                // The old poller's tasks end first and its channel goes with them, so no
+                // observation numbered by the old inventory reaches the new one.
+                drop(poller);
+                let (tx, rx) = mpsc::channel(1024);
+                observations = rx;
+                transports = r.transports;
+                poller = Poller::spawn(
+                    r.fleet.clone(),
+                    transports.clone(),
+                    app.selected.clone(),
+                    tx,
+                );
+                if let Some(l) = &mut launcher {
+                    l.fleet = r.fleet.clone();
+                    l.transports = transports.clone();
+                    app.enable_runbook_pane(l.catalog());
+                    app.set_runbook_definitions(l.definitions());
+                }
+                if let Some(l) = &mut exec_launcher {
+                    l.fleet = r.fleet.clone();
+                    l.transports = transports.clone();
+                }
+                if let Some(l) = &mut shell_launcher {
+                    l.fleet = r.fleet.clone();
+                }
+                disconnect_later(r.dropped);
+            }
+            dirty = true;
+        }
         follows.reconcile(app.follows_wanted(), &transports, &follow_tx);
         if let Some(path) = app.audit_read_wanted() {
             let tx = audit_tx.clone();
@@ -244,6 +309,17 @@ async fn event_loop(
                     match app.on_key(key) {
                         Some(Action::Quit) => break,
                         Some(Action::RefreshNow) => poller.refresh_now(),
+                        Some(Action::Reload) => reload_why = Some(":reload"),
+                        Some(Action::Yank) => {
+                            if let Some(text) = app.take_yank() {
+                                // Through the backend, between frames: the sequence draws nothing.
+                                use std::io::Write;
+                                let out = terminal.backend_mut();
+                                let _ = out
+                                    .write_all(&super::clipboard::osc52(&text))
+                                    .and_then(|()| out.flush());
+                            }
+                        }
                         Some(Action::StartRunbook) => {
                             if let (Some(l), Some(start)) = (&launcher, app.take_runbook_start()) {
                                 app.runbook_starting(&match &start {
@@ -343,8 +419,20 @@ async fn event_loop(
                 if let Some(n) = &mut notifier { n.observe(app.store().alerts(), app.store().now()) }
                 dirty = true;
             }
+            _ = watch.tick() => {
+                if reloader.files_changed() {
+                    reload_why = Some("file changed");
+                }
+            }
             _ = sigterm.recv() => break,
-            _ = sighup.recv() => break,
+            // SIGHUP reloads, as daemons do; but a hang-up of the terminal also sends it, and
+            // then there is nothing left to draw on: quit, restoring what can be restored.
+            _ = sighup.recv() => {
+                if crossterm::terminal::size().is_err() {
+                    break;
+                }
+                reload_why = Some("SIGHUP");
+            }
         }
     }
     follows.stop_all().await;
@@ -422,6 +510,21 @@ impl Follows {
         }
         let all = futures::future::join_all(self.stopping.drain(..));
         let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+    }
+}
+
+/// How often the inventory's files are checked for an edit.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Closes the connections a reload left without a host, off the event loop (bounded: a dead
+/// host must not hold anything up).
+fn disconnect_later(dropped: Vec<Transport>) {
+    for t in dropped {
+        if let Transport::Ssh(h) = t {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(2), h.disconnect()).await;
+            });
+        }
     }
 }
 

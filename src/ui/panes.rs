@@ -139,6 +139,11 @@ pub trait PaneContent: Any {
     fn row_at(&self, app: &App, x: u16, y: u16) -> Option<usize> {
         app.sels.get(&app.pane)?.row_at(x, y)
     }
+    /// What `y` copies from row `i` when it is more than its host's name (an alert, a log
+    /// line); `None`: the host's name.
+    fn text_at(&self, _model: &Model, _i: usize) -> Option<String> {
+        None
+    }
     /// For reading a pane's own rows back ([`Model::content`]).
     fn as_any(&self) -> &dyn Any;
 }

@@ -155,3 +155,74 @@ fn reload_adds_keeps_and_refuses_a_broken_file() {
     let after = tmux.wait_for(" END", WAIT);
     assert!(after.contains("EXITED=0"), "{after}");
 }
+
+/// `fleetdeck serve` reloads on SIGHUP too: a host added to the file is exported, a broken
+/// file keeps the running configuration (and the process).
+#[test]
+fn serve_reloads_on_sighup() {
+    use support::prometheus::wait_for_ok;
+    let fleet = TestFleet::start(FleetSpec::hosts(2));
+    let full = fleet.inventory_toml(&InventoryOpts::default());
+    let config = fleet.root().join("fleet.toml");
+    std::fs::write(&config, inventory_with(&full, &[0])).unwrap();
+    let port = support::fleet::free_port();
+    let mut child = Command::new(support::fleetdeck_bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
+        .arg(&config)
+        .env("XDG_STATE_HOME", fleet.root().join("state"))
+        .env("SSH_AUTH_SOCK", "")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start fleetdeck serve");
+    let pid = child.id().to_string();
+    let metrics_with = |want: &str| {
+        support::fleet::wait_until(WAIT, || {
+            wait_for_ok(port, "/metrics", WAIT)
+                .lines()
+                .any(|l| l == want)
+        })
+        .is_some()
+    };
+    let hup = || {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    let ok = metrics_with("fleetdeck_host_up{host=\"h1\"} 1");
+    std::fs::write(&config, &full).unwrap();
+    hup();
+    let added = ok && metrics_with("fleetdeck_host_up{host=\"h2\"} 1");
+    std::fs::write(&config, format!("{full}\n[[hosts]]\nname = \n")).unwrap();
+    hup();
+    let state = fleet.root().join("state");
+    let refused = support::fleet::wait_until(WAIT, || {
+        log_text(&state).contains("reload (SIGHUP) failed, previous configuration kept")
+    })
+    .is_some();
+    let still =
+        child.try_wait().unwrap().is_none() && metrics_with("fleetdeck_host_up{host=\"h2\"} 1");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "h1 never exported");
+    assert!(added, "h2 not exported after SIGHUP");
+    assert!(
+        refused,
+        "the broken file was not reported:\n{}",
+        log_text(&state)
+    );
+    assert!(
+        still,
+        "serve did not keep running the previous configuration"
+    );
+}

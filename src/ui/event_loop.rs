@@ -1,6 +1,7 @@
 //! The console's event loop: takes the terminal (alternate screen, raw mode, mouse capture) and
 //! gives it back on every way out, then waits on keys and mouse ([`EventStream`]), poll
-//! observations, the 1 s tick, SIGTERM/SIGHUP, passphrase requests, audit log reads and the
+//! observations, the 1 s tick, SIGTERM (quit), SIGHUP and edited inventory files (reload,
+//! `ui::reload`), passphrase requests, audit log reads and the
 //! runbook task's and the ad-hoc command's messages, and redraws (stepping aside while a shell runs, `ui::shell`): at once after the operator did something, at most
 //! every [`DATA_FRAME`] for new poll data while the operator is active (a key, the mouse or a
 //! followed log within [`ACTIVE_WINDOW`]), and once a second otherwise — new data then rides
@@ -76,7 +77,7 @@ impl ConsoleOptions {
     }
 }
 
-/// Runs the console until the operator quits or a SIGTERM/SIGHUP arrives. The terminal is
+/// Runs the console until the operator quits, a SIGTERM arrives or the terminal hangs up. The terminal is
 /// restored on every way out, including a panic (ratatui's hook, plus mouse capture off).
 pub async fn run(
     fleet: Arc<Fleet>,

@@ -222,3 +222,81 @@ impl Reloader {
         Theme::load(&shown, dir.as_deref()).or_else(|_| Ok(app.theme().clone()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{ConfigSource, load_fleet_from_str};
+    use crate::ui::keymap::Action;
+
+    fn fleet(names: &[&str]) -> Arc<Fleet> {
+        let text: String = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                format!(
+                    "[[hosts]]\nname = \"{n}\"\naddress = \"10.0.0.{}\"\n",
+                    i + 1
+                )
+            })
+            .collect();
+        Arc::new(load_fleet_from_str(&text, ConfigSource::Embedded).unwrap())
+    }
+
+    /// A fleet whose hosts keep their addresses whatever their order: address from the name.
+    fn fleet_by_name(names: &[&str]) -> Arc<Fleet> {
+        let text: String = names
+            .iter()
+            .map(|n| format!("[[hosts]]\nname = \"{n}\"\naddress = \"{n}.example\"\n"))
+            .collect();
+        Arc::new(load_fleet_from_str(&text, ConfigSource::Embedded).unwrap())
+    }
+
+    #[test]
+    fn the_screen_follows_its_hosts_across_a_reload() {
+        let old = fleet_by_name(&["a", "b", "c"]);
+        let mut app = App::new(old.clone(), vec![0, 1, 2], Theme::default_theme(), false);
+        app.marks.insert(1);
+        app.marks.insert(2);
+        app.open_host(2);
+        let new = fleet_by_name(&["c", "d", "a"]);
+        let plan = reload::plan(&old, &new);
+        app.apply_reload(new, &plan);
+        assert_eq!(app.host(), Some(0), "still looking at c");
+        assert_eq!(app.pane(), Pane::Host);
+        assert_eq!(
+            app.marks.iter().copied().collect::<Vec<_>>(),
+            [0],
+            "b's mark gone"
+        );
+        assert_eq!(app.selected, [0, 1, 2]);
+        assert_eq!(app.store().fleet().hosts.len(), 3);
+        assert_eq!(app.store().state().hosts.len(), 3);
+        // `y` copies the host looked at.
+        assert_eq!(app.apply(Action::Yank), Some(Action::Yank));
+        assert_eq!(app.take_yank().as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn a_removed_host_sends_the_screen_back_to_the_fleet() {
+        let old = fleet(&["a", "b"]);
+        let mut app = App::new(old.clone(), vec![0, 1], Theme::default_theme(), false);
+        app.open_host(1);
+        let new = fleet(&["a"]);
+        let plan = reload::plan(&old, &new);
+        app.apply_reload(new, &plan);
+        assert_eq!(app.host(), None);
+        assert_eq!(app.pane(), Pane::Fleet);
+        assert_eq!(app.selected, [0]);
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_its_error_in_the_status_line() {
+        let mut app = App::new(fleet(&["a"]), vec![0], Theme::default_theme(), false);
+        app.on_tick(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000));
+        app.reload_failed("fleet.toml:3:8: expected a string");
+        app.on_tick(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600));
+        let n = app.notice.as_ref().expect("still shown after ten minutes");
+        assert!(n.error && n.text.contains("fleet.toml:3:8:"), "{}", n.text);
+    }
+}

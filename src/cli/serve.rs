@@ -165,16 +165,16 @@ async fn serve(
                             *slot = t.clone();
                         }
                     }
-                    // The old tasks and their channel go first: no observation numbered by
-                    // the old inventory reaches the new one.
-                    drop(poller);
+                    // A new channel: the old poller's last observations (numbered by the old
+                    // inventory) go to the old receiver, dropped here.
                     let (tx, rx) = mpsc::channel(1024);
                     observations = rx;
                     let fleet = Arc::new(fleet);
                     store.update(Msg::Reload { fleet: fleet.clone(), keep: plan.keep.clone() });
                     transports = fresh;
                     selected = sel;
-                    poller = Poller::spawn(fleet.clone(), transports.clone(), selected.clone(), tx);
+                    let new = Poller::spawn(fleet.clone(), transports.clone(), selected.clone(), tx);
+                    std::mem::replace(&mut poller, new).retire();
                     tracing::info!("reloaded (SIGHUP) {}: {}", fleet.source, plan.summary());
                     writeln!(out::stderr(), "fleetdeck: reloaded {}: {}", fleet.source, plan.summary());
                 }

@@ -235,18 +235,18 @@ async fn event_loop(
                     true,
                 );
             } else if let Some(r) = reloader.reload(&mut app, &transports, why) {
-                // The old poller's tasks end first and its channel goes with them, so no
-                // observation numbered by the old inventory reaches the new one.
-                drop(poller);
+                // A new channel: the old poller's last observations (numbered by the old
+                // inventory) go to the old receiver, dropped here, never to the new fleet.
                 let (tx, rx) = mpsc::channel(1024);
                 observations = rx;
                 transports = r.transports;
-                poller = Poller::spawn(
+                let new = Poller::spawn(
                     r.fleet.clone(),
                     transports.clone(),
                     app.selected.clone(),
                     tx,
                 );
+                std::mem::replace(&mut poller, new).retire();
                 if let Some(l) = &mut launcher {
                     l.fleet = r.fleet.clone();
                     l.transports = transports.clone();

@@ -143,7 +143,16 @@ fn sighup_reloads_and_the_terminal_is_restored_after() {
         .unwrap();
     assert!(sent.success());
     // The terminal is still there: SIGHUP reloads (docs/console.md) instead of quitting.
-    tmux.wait_for("reloaded: 1 kept", WAIT);
+    let log = fleet
+        .root()
+        .join("state")
+        .join("fleetdeck")
+        .join("fleetdeck.log");
+    let reloaded = support::fleet::wait_until(WAIT, || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("reloaded (SIGHUP)"))
+    });
+    assert!(reloaded.is_some(), "no reload after SIGHUP");
+    tmux.wait_for("1/1 reachable", WAIT);
     tmux.send_keys(&["q"]);
     let after = tmux.wait_for(" END", WAIT);
     assert!(after.contains("EXITED=0"), "{after}");

@@ -37,6 +37,19 @@ impl HostRow for AlertRow {
     fn host(&self) -> usize {
         self.host
     }
+
+    /// The alert as one line for a ticket: `HOST RULE SUBJECT: MESSAGE`.
+    fn yank(&self) -> Option<String> {
+        let subject = if self.subject.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.subject)
+        };
+        Some(format!(
+            "{} {}{subject}: {}",
+            self.host_name, self.rule, self.message
+        ))
+    }
 }
 
 /// Draws [`AlertRow`]s, new ones loud, acknowledged ones dim.

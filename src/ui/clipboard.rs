@@ -2,9 +2,10 @@
 //! (xterm, kitty, WezTerm, iTerm2, Windows Terminal) and tmux (`set-clipboard on`) turn into a
 //! clipboard write, so copying works over SSH and inside tmux without a clipboard tool.
 //!
-//! What is copied: a pane's own text for the selected row where it has one (the Logs pane: the
-//! log's newest error or line; [`super::panes::PaneContent::text_at`]), else the name of the
-//! row's host (fleet table, alerts, services, …). The text is bounded ([`MAX_YANK`]) and
+//! What is copied: a pane's own text for the selected row where it has one (the Alerts pane:
+//! `HOST RULE SUBJECT: MESSAGE`; the Logs pane: the log's newest error or line;
+//! [`super::panes::PaneContent::text_at`]), else the name of the row's host (fleet table,
+//! services, disks, …). The text is bounded ([`MAX_YANK`]) and
 //! control characters are dropped, so a copied log line cannot smuggle escapes into the
 //! sequence. The event loop writes the bytes through the terminal backend, between frames.
 

@@ -90,7 +90,7 @@ pub enum Action {
     CycleLogWindow,
     /// Several hosts: merged by time, or side by side.
     ToggleLogLayout,
-    /// Copy the selected row's text (host name, log line) to the clipboard (OSC 52);
+    /// Copy the selected row's text (host name, alert, log line) to the clipboard (OSC 52);
     /// for the event loop, which writes it to the terminal.
     Yank,
     /// Re-read the inventory, runbooks and theme (`:reload`); for the event loop.
@@ -321,7 +321,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::Char('y')],
         Action::Yank,
         Context::List,
-        "copy the row's host name or log line to the clipboard (OSC 52)",
+        "copy the row's host name, alert or log line to the clipboard (OSC 52)",
         None,
     ),
     bind(

@@ -178,6 +178,10 @@ impl BuildCx<'_> {
 pub trait HostRow: 'static {
     /// Index of its host in the fleet.
     fn host(&self) -> usize;
+    /// What `y` copies when it is more than the host's name; `None`: the host's name.
+    fn yank(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The rows of a pane that is one table of one kind of row ([`TablePane`] draws them).
@@ -206,6 +210,10 @@ where
 
     fn host_at(&self, _: &Model, i: usize) -> Option<usize> {
         self.rows.get(i).map(|r| r.host())
+    }
+
+    fn text_at(&self, _: &Model, i: usize) -> Option<String> {
+        self.rows.get(i)?.yank()
     }
 
     fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {

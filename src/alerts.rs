@@ -355,6 +355,12 @@ impl AlertBook {
             .collect()
     }
 
+    /// Forgets every alert of a host `keep` refuses: a reload removed the host or reaches it
+    /// differently now, so its old alerts say nothing about it any more.
+    pub fn forget_hosts_except(&mut self, keep: impl Fn(&str) -> bool) {
+        self.alerts.retain(|k, _| keep(&k.host));
+    }
+
     /// Counts by state and severity.
     pub fn counts(&self) -> AlertCounts {
         let mut c = AlertCounts::default();

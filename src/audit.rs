@@ -408,9 +408,8 @@ pub fn default_path() -> Result<PathBuf, AuditError> {
     if let Some(path) = std::env::var_os("FLEETDECK_AUDIT_LOG").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(path));
     }
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local").join("state")))
-        .map(|d| d.join("fleetdeck").join("audit.jsonl"))
+    crate::paths::state_dir()
+        .map(|d| d.join("audit.jsonl"))
         .ok_or(AuditError::NoDefaultPath)
 }
 

@@ -147,10 +147,8 @@ pub fn operator_session(
 
 /// Where suspended runs are kept: `$XDG_STATE_HOME/fleetdeck/runs`.
 pub fn runs_dir() -> PathBuf {
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("fleetdeck")
+    crate::paths::state_dir()
+        .unwrap_or_else(|| PathBuf::from("fleetdeck"))
         .join("runs")
 }
 

@@ -233,13 +233,26 @@ impl Default for ExecSettings {
 }
 
 /// How the console arranges the fleet (`[ui]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct UiSettings {
     /// The fleet table's default order.
     pub sort: UiSort,
     /// Ring the terminal bell when a host turns bad (off by default: a bell in a shared room
     /// is an opt-in).
     pub bell: bool,
+    /// Capture the mouse (`[ui] mouse`, default on); off, the terminal's own selection and
+    /// scrolling work and clicks do nothing in the console (`--no-mouse` does the same).
+    pub mouse: bool,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            sort: UiSort::default(),
+            bell: false,
+            mouse: true,
+        }
+    }
 }
 
 /// The fleet table's default order (`[ui] sort`).

@@ -23,11 +23,7 @@ pub const FILE_NAME: &str = "fleetdeck.log";
 
 /// Where the log lives: `$XDG_STATE_HOME/fleetdeck` (else `~/.local/state/fleetdeck`).
 pub fn default_dir() -> Option<PathBuf> {
-    Some(
-        dirs::state_dir()
-            .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))?
-            .join("fleetdeck"),
-    )
+    crate::paths::state_dir()
 }
 
 /// An append-only file that rotates itself by size.

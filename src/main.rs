@@ -59,7 +59,12 @@ async fn dispatch(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match console(fleet, theme, cli.readonly).await {
+    let start = Start {
+        readonly: cli.readonly,
+        no_mouse: cli.no_mouse,
+        theme_spec: cli.theme.clone(),
+    };
+    match console(fleet, theme, start).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fleetdeck: {e:#}");
@@ -68,14 +73,24 @@ async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-async fn console(fleet: Fleet, theme: Theme, readonly_flag: bool) -> anyhow::Result<()> {
-    let readonly = readonly_flag || fleet.readonly;
+/// What the command line says about the console.
+struct Start {
+    readonly: bool,
+    no_mouse: bool,
+    theme_spec: Option<String>,
+}
+
+async fn console(fleet: Fleet, theme: Theme, start: Start) -> anyhow::Result<()> {
+    let readonly = start.readonly || fleet.readonly;
     let selected: Vec<usize> = (0..fleet.hosts.len()).collect();
     let (prompt, passphrases) = ui::prompt::TuiPrompt::new();
     let shared = SshShared::new(Arc::new(prompt));
     let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
     let session = fleetdeck::executor::operator_session(&fleet, None, readonly, true);
     let mut options = ui::ConsoleOptions::new(selected, theme, readonly);
+    options.mouse = fleet.ui.mouse && !start.no_mouse;
+    options.ssh_shared = Some(shared.clone());
+    options.theme_spec = start.theme_spec;
     options.operator = Some(session.operator.clone());
     // Acknowledging an alert is an operator action: it is on disk before it takes effect, and an
     // unwritable log refuses the ack rather than losing the record.

@@ -148,6 +148,8 @@ pub struct Poller {
     refreshes: Arc<AtomicU64>,
     /// Shared counters.
     pub stats: Arc<PollerStats>,
+    /// Tells the tasks to stop between polls ([`Poller::retire`]).
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Poller {
@@ -163,6 +165,7 @@ impl Poller {
         let refreshes = Arc::new(AtomicU64::new(0));
         let stats = Arc::new(PollerStats::default());
         let limits = Arc::new(limits(&fleet));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let tasks = selected
             .into_iter()
             .filter(|&index| fleet.polled_over_ssh(index))
@@ -174,6 +177,7 @@ impl Poller {
                 let asked = refreshes.clone();
                 let stats = stats.clone();
                 let limits = limits.clone();
+                let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     let interval_len = fleet.hosts[index].interval;
                     let mut interval = tokio::time::interval(interval_len);
@@ -185,6 +189,8 @@ impl Poller {
                         tokio::select! {
                             _ = interval.tick() => {}
                             _ = refresh.notified() => {}
+                            // Retired (or the poller is gone): no new poll.
+                            _ = stopped.changed() => break,
                         }
                         // A refresh asked while this host's poll was in flight wakes nothing
                         // (only waiters are notified): the count makes the next poll full.
@@ -220,7 +226,18 @@ impl Poller {
             refresh,
             refreshes,
             stats,
+            stop,
         }
+    }
+
+    /// Stops the tasks without cutting a poll short: a task waiting for its next tick ends at
+    /// once, one in the middle of a poll finishes it (its observation goes nowhere once the
+    /// receiver is gone) and ends. A reload retires the old poller this way because a poll
+    /// aborted halfway can leave a host's resident shell with half a script on its stdin.
+    pub fn retire(mut self) {
+        let _ = self.stop.send(true);
+        // Not aborted by `Drop`: each ends on its own.
+        self.tasks.clear();
     }
 
     /// Asks every host to poll now, everything (facts, certificates and logs too); each still

@@ -458,10 +458,7 @@ impl HostState {
             host.logs = Some(Timed { at, value: logs });
         }
         if let Some(posture) = probed.posture.take() {
-            host.posture = Some(Timed {
-                at,
-                value: posture,
-            });
+            host.posture = Some(Timed { at, value: posture });
         }
         host.parts = PartTimes {
             services: Some(at),

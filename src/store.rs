@@ -58,6 +58,15 @@ pub enum Msg {
         /// When (the caller's clock).
         at: SystemTime,
     },
+    /// The inventory was reloaded ([`crate::reload::plan`]): host `i` of the new fleet keeps
+    /// the state and history of old host `keep[i]`; the others start unknown. Alerts of hosts
+    /// that were not kept (removed, or reached differently now) are forgotten.
+    Reload {
+        /// The new inventory.
+        fleet: Arc<Fleet>,
+        /// One entry per new host: the old index it carries over, if any.
+        keep: Vec<Option<usize>>,
+    },
 }
 
 /// What the caller should do after a message.
@@ -197,6 +206,26 @@ impl Store {
                 }
                 Err(e) => effects.push(Effect::AckRefused(e)),
             },
+            Msg::Reload { fleet, keep } => {
+                let mut old = std::mem::take(&mut self.state.hosts);
+                self.state.hosts = keep
+                    .iter()
+                    .map(|k| {
+                        k.and_then(|j| old.get_mut(j).map(std::mem::take))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                self.state.version += 1;
+                let kept: std::collections::HashSet<&str> = keep
+                    .iter()
+                    .zip(&fleet.hosts)
+                    .filter(|(k, _)| k.is_some())
+                    .map(|(_, h)| h.name.as_str())
+                    .collect();
+                self.alerts.forget_hosts_except(|h| kept.contains(h));
+                self.fleet = fleet;
+                self.judge(&mut effects);
+            }
         }
         effects
     }

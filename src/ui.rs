@@ -40,6 +40,8 @@ pub mod services_pane;
 mod shell;
 
 mod chrome;
+pub mod clipboard;
+pub mod colour_depth;
 mod event_loop;
 pub mod help;
 mod input;
@@ -47,6 +49,7 @@ pub mod keymap;
 pub mod palette;
 pub mod panes;
 pub mod prompt;
+mod reload;
 pub mod run_form;
 pub mod table;
 #[cfg(test)]
@@ -235,6 +238,8 @@ pub struct App {
     /// Alertmanager's alerts and silences, and a silence being confirmed (`None`: no
     /// `[alertmanager]`).
     am: Option<alert_poll::AmConsole>,
+    /// What `y` copied, for the event loop to write to the terminal (OSC 52).
+    yank_text: Option<String>,
 }
 
 /// How long a host that just turned bad stays marked in the fleet table (unless selected).
@@ -293,6 +298,7 @@ impl App {
             exec_request: None,
             logs: logs_pane::LogsState::default(),
             am: None,
+            yank_text: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! The console under faults, in a real terminal (tmux): keys still work and quitting is prompt
 //! while a host is blackholed, and the terminal is restored (cooked mode, echo) after a panic and
-//! after SIGHUP. Quitting with `q` and SIGTERM are covered in `tests/console_tmux.rs`.
+//! after a SIGHUP (which reloads the configuration while the terminal is there; reloading
+//! itself is `tests/console_reload.rs`). Quitting with `q` and SIGTERM are covered in
+//! `tests/console_tmux.rs`.
 
 mod support;
 
@@ -129,7 +131,7 @@ fn keys_and_quit_work_while_a_host_is_blackholed() {
 }
 
 #[test]
-fn sighup_restores_the_terminal() {
+fn sighup_reloads_and_the_terminal_is_restored_after() {
     let fleet = TestFleet::start(FleetSpec::hosts(1));
     let config = fleet.write_inventory(&InventoryOpts::default());
     let tmux = start(&console_then_report(&config), &env(&fleet));
@@ -140,6 +142,18 @@ fn sighup_restores_the_terminal() {
         .status()
         .unwrap();
     assert!(sent.success());
+    // The terminal is still there: SIGHUP reloads (docs/console.md) instead of quitting.
+    let log = fleet
+        .root()
+        .join("state")
+        .join("fleetdeck")
+        .join("fleetdeck.log");
+    let reloaded = support::fleet::wait_until(WAIT, || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("reloaded (SIGHUP)"))
+    });
+    assert!(reloaded.is_some(), "no reload after SIGHUP");
+    tmux.wait_for("1/1 reachable", WAIT);
+    tmux.send_keys(&["q"]);
     let after = tmux.wait_for(" END", WAIT);
     assert!(after.contains("EXITED=0"), "{after}");
     assert!(

@@ -61,6 +61,10 @@ pub struct Cli {
     /// Read-only: nothing that changes a host can run (console, `run`, `exec`, `ssh`).
     #[arg(long, global = true)]
     pub readonly: bool,
+    /// Leave the mouse to the terminal (its own selection and scrolling work); the same as
+    /// `[ui] mouse = false`.
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
     /// Colour in headless output: auto (a terminal, unless NO_COLOR; CLICOLOR_FORCE forces it),
     /// always or never.
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]

@@ -7,6 +7,11 @@
 //! `status --json` document). Any other path is 404, any other method 405: nothing that acts on
 //! a host is reachable over HTTP. Both answers are rendered on the second's tick when the store
 //! changed, and shared, so a scrape costs a copy, not a pass over the fleet. SIGTERM or SIGINT stops it (exit 0).
+//! SIGHUP re-reads the inventory ([`crate::reload`]): the selection is applied again, unchanged
+//! hosts keep their connections and state, and a bad edit is reported on stderr and in the log
+//! while the previous configuration keeps running. The poll counters restart with the new
+//! poller (Prometheus reads that as a counter reset); `[alertmanager]` and `[[notify]]` changes
+//! apply at the next start.
 //!
 //! Exit codes: 0 stopped by a signal, 1 it could not start (listen address taken, a transport
 //! it cannot build), 2 bad usage (an inventory or selection it cannot use).
@@ -31,7 +36,7 @@ use crate::inventory::{AlertSender, Fleet};
 use crate::poller::{self, Poller};
 use crate::store::{Msg, Store};
 use crate::transport::ssh::SshShared;
-use crate::{metrics, report};
+use crate::{metrics, reload, report};
 
 /// The default listen address: loopback only (another address must be named with `--listen`).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9184";
@@ -66,7 +71,8 @@ pub async fn run(fleet: Fleet, args: ServeArgs) -> u8 {
             return 2;
         }
     };
-    match serve(fleet, selected, args.listen).await {
+    let selection = (args.hosts.clone(), args.group.clone());
+    match serve(fleet, selected, args.listen, selection).await {
         Ok(()) => 0,
         Err(e) => {
             writeln!(out::stderr(), "fleetdeck: {e:#}");
@@ -75,9 +81,17 @@ pub async fn run(fleet: Fleet, args: ServeArgs) -> u8 {
     }
 }
 
-async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow::Result<()> {
+/// `--hosts` and `--group`, applied again to a reloaded inventory.
+type Selection = (Option<String>, Option<String>);
+
+async fn serve(
+    fleet: Fleet,
+    mut selected: Vec<usize>,
+    listen: SocketAddr,
+    selection: Selection,
+) -> anyhow::Result<()> {
     let shared = SshShared::new(Arc::new(TtyPrompt));
-    let transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
+    let mut transports = poller::transports(&fleet, &shared).map_err(anyhow::Error::msg)?;
     // `[alertmanager] sender = "serve"` (the default): this process pages, consoles do not.
     let mut notifier = alert_sink::Notifier::start(&fleet, AlertSender::Serve)?;
     let listener = TcpListener::bind(listen)
@@ -95,12 +109,13 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
     // Prometheus (`[prometheus]`) in a task of its own; without it the sender stays here.
     let (prom_tx, mut prom_rounds) = mpsc::channel(4);
     let prom_task = crate::prom_source::spawn(fleet.clone(), transports.clone(), prom_tx.clone());
-    let _prom = (prom_tx, prom_task.map(crate::prom_source::AbortOnDrop));
-    let poller = Poller::spawn(fleet, transports, selected.clone(), tx);
+    let mut _prom = (prom_tx, prom_task.map(crate::prom_source::AbortOnDrop));
+    let mut poller = Poller::spawn(fleet, transports.clone(), selected.clone(), tx);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut rendered = store.version();
     loop {
         tokio::select! {
@@ -147,11 +162,59 @@ async fn serve(fleet: Fleet, selected: Vec<usize>, listen: SocketAddr) -> anyhow
                     });
                 }
             }
+            _ = sighup.recv() => match reread(&store, &shared, &selection) {
+                Ok((fleet, sel, mut fresh)) => {
+                    let plan = reload::plan(store.fleet(), &fleet);
+                    for (i, keep) in plan.keep.iter().enumerate() {
+                        if let (Some(j), Some(slot)) = (keep, fresh.get_mut(i))
+                            && let Some(t) = transports.get(*j)
+                        {
+                            *slot = t.clone();
+                        }
+                    }
+                    // A new channel: the old poller's last observations (numbered by the old
+                    // inventory) go to the old receiver, dropped here.
+                    let (tx, rx) = mpsc::channel(1024);
+                    observations = rx;
+                    let fleet = Arc::new(fleet);
+                    store.update(Msg::Reload { fleet: fleet.clone(), keep: plan.keep.clone() });
+                    transports = fresh;
+                    selected = sel;
+                    let new = Poller::spawn(fleet.clone(), transports.clone(), selected.clone(), tx);
+                    std::mem::replace(&mut poller, new).retire();
+                    // Prometheus rounds are numbered by host index too: a new task and channel
+                    // for the new inventory (the old task is aborted when dropped).
+                    let (prom_tx, rx) = mpsc::channel(4);
+                    prom_rounds = rx;
+                    let task = crate::prom_source::spawn(fleet.clone(), transports.clone(), prom_tx.clone());
+                    _prom = (prom_tx, task.map(crate::prom_source::AbortOnDrop));
+                    tracing::info!("reloaded (SIGHUP) {}: {}", fleet.source, plan.summary());
+                    writeln!(out::stderr(), "fleetdeck: reloaded {}: {}", fleet.source, plan.summary());
+                }
+                Err(e) => {
+                    tracing::warn!("reload (SIGHUP) failed, previous configuration kept: {e}");
+                    writeln!(out::stderr(), "fleetdeck: reload failed, previous configuration kept: {e}");
+                }
+            },
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
     }
     Ok(())
+}
+
+/// The inventory read again, the selection applied to it, and transports for its hosts.
+fn reread(
+    store: &Store,
+    shared: &Arc<SshShared>,
+    (hosts, group): &Selection,
+) -> Result<(Fleet, Vec<usize>, Vec<crate::transport::Transport>), String> {
+    let fleet = reload::load(store.fleet()).map_err(|e| e.to_string())?;
+    let selected = fleet
+        .select(hosts.as_deref(), group.as_deref())
+        .map_err(|e| e.to_string())?;
+    let transports = poller::transports(&fleet, shared)?;
+    Ok((fleet, selected, transports))
 }
 
 fn render(

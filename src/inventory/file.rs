@@ -293,6 +293,8 @@ pub struct UiFile {
     pub sort: Option<UiSortFile>,
     /// Ring the terminal bell when a host turns bad.
     pub bell: Option<bool>,
+    /// Capture the mouse (false: the terminal's own selection works).
+    pub mouse: Option<bool>,
 }
 
 /// `[exec]`.

@@ -431,6 +431,8 @@ fn host_file(found: &FoundHost, span: &Range<usize>) -> HostFile {
         certs: Vec::new(),
         logs: Vec::new(),
         thresholds: None,
+        source: None,
+        posture: None,
     };
     fill(&mut h, found, span);
     h

@@ -55,10 +55,11 @@ pub(super) fn find_config_in(
             return Ok(Some(PathBuf::from(CWD_CONFIG)));
         }
     }
-    if let Some(path) = xdg_inventory_in(env, home)
-        && path.is_file()
-    {
-        return Ok(Some(path));
+    if let Some(dir) = crate::paths::config_dir_with(env("XDG_CONFIG_HOME"), home) {
+        let path = dir.join("fleet.toml");
+        if path.is_file() {
+            return Ok(Some(path));
+        }
     }
     Ok(None)
 }
@@ -66,19 +67,7 @@ pub(super) fn find_config_in(
 /// `$XDG_CONFIG_HOME/fleetdeck/fleet.toml` (`~/.config` when unset or relative): the last place
 /// [`find_config`] looks and where `fleetdeck init` writes by default. `None` without a home.
 pub fn xdg_inventory_path() -> Option<PathBuf> {
-    xdg_inventory_in(|name| std::env::var_os(name), dirs::home_dir().as_deref())
-}
-
-fn xdg_inventory_in(
-    env: impl Fn(&str) -> Option<OsString>,
-    home: Option<&Path>,
-) -> Option<PathBuf> {
-    env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        // The XDG spec says a relative value is invalid and must be ignored.
-        .filter(|p| p.is_absolute())
-        .or_else(|| home.map(|h| h.join(".config")))
-        .map(|dir| dir.join("fleetdeck").join("fleet.toml"))
+    crate::paths::config_dir().map(|dir| dir.join("fleet.toml"))
 }
 
 fn must_exist(path: &Path, how: &str) -> Result<PathBuf, ConfigError> {

@@ -280,6 +280,7 @@ impl Resolver<'_> {
                     Some(UiSortFile::Name) => UiSort::Name,
                 },
                 bell: file.ui.bell.unwrap_or(false),
+                mouse: file.ui.mouse.unwrap_or(true),
             },
             exec: self.exec_settings(&file.exec)?,
             alerts_out: self.alerts_out(&file)?,

@@ -72,7 +72,7 @@ pub fn shipped_runbook(name: &str) -> Option<Result<Runbook, Vec<LintError>>> {
 /// The operator's own runbooks: `$XDG_CONFIG_HOME/fleetdeck/runbooks` (`~/.config/…` when
 /// unset).
 pub fn user_dir() -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("fleetdeck").join("runbooks"))
+    crate::paths::config_dir().map(|d| d.join("runbooks"))
 }
 
 /// Where a runbook of the catalog comes from.

@@ -226,10 +226,8 @@ impl Recording {
 
 /// `$XDG_STATE_HOME/fleetdeck/sessions` (else `~/.local/state/fleetdeck/sessions`).
 pub fn sessions_dir() -> PathBuf {
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("fleetdeck")
+    crate::paths::state_dir()
+        .unwrap_or_else(|| PathBuf::from("fleetdeck"))
         .join("sessions")
 }
 

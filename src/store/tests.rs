@@ -268,3 +268,64 @@ fn a_second_observation_in_the_same_second_waits_for_the_next_tick() {
         .is_empty()
     );
 }
+
+/// The fleet after a reload: web-2 new, db-1 as it was (now second), eth-1 removed.
+const RELOADED: &str = r#"
+[fleet]
+name = "t"
+interval = "5s"
+
+[[hosts]]
+name = "web-2"
+address = "10.0.0.3"
+
+[[hosts]]
+name = "db-1"
+address = "10.0.0.1"
+services = [{ name = "api", kind = "systemd", unit = "api.service" }]
+"#;
+
+fn reload(s: &mut Store, text: &str) -> Vec<Effect> {
+    let new = Arc::new(load_fleet_from_str(text, ConfigSource::Embedded).unwrap());
+    let plan = crate::reload::plan(s.fleet(), &new);
+    s.update(Msg::Reload {
+        fleet: new,
+        keep: plan.keep,
+    })
+}
+
+#[test]
+fn a_reload_keeps_unchanged_hosts_state_and_alerts_and_drops_removed_ones() {
+    let mut s = store();
+    s.update(api(1_000, ServiceState::Stopped));
+    assert!(s.alerts().get(&service_down()).is_some());
+    let effects = reload(&mut s, RELOADED);
+    assert!(matches!(effects.last(), Some(Effect::Changed { .. })));
+    assert_eq!(s.fleet().hosts.len(), 2);
+    assert_eq!(s.state().hosts.len(), 2);
+    assert_eq!(s.health().len(), 2);
+    // web-2 is new: nothing known; db-1 moved to index 1 with its poll and alert.
+    assert!(s.state().hosts[0].polled_at.is_none());
+    assert_eq!(s.state().hosts[1].polled_at, Some(at(1_000)));
+    assert!(s.alerts().get(&service_down()).is_some());
+    // An observation for the new index lands on db-1.
+    s.update(Msg::Tick { now: at(1_002) });
+    let Msg::Observed(mut o) = api(1_003, ServiceState::Running) else {
+        unreachable!()
+    };
+    o.host = 1;
+    s.update(Msg::Observed(o));
+    s.update(Msg::Tick { now: at(1_004) });
+    assert_eq!(s.state().hosts[1].polled_at, Some(at(1_003)));
+}
+
+#[test]
+fn a_reload_that_changes_how_a_host_is_reached_starts_it_afresh() {
+    let mut s = store();
+    s.update(api(1_000, ServiceState::Stopped));
+    reload(&mut s, &FLEET.replace("10.0.0.1", "10.0.9.1"));
+    assert!(s.state().hosts[0].polled_at.is_none());
+    assert!(s.alerts().get(&service_down()).is_none());
+    // eth-1 was not touched.
+    assert_eq!(s.fleet().hosts[1].name, "eth-1");
+}

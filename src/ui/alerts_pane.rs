@@ -91,6 +91,20 @@ impl PaneContent for Rows<AlertRow> {
     fn as_any(&self) -> &dyn Any {
         self
     }
+
+    /// The alert as one line for a ticket: `HOST RULE SUBJECT: MESSAGE`.
+    fn text_at(&self, _: &Model, i: usize) -> Option<String> {
+        let row = self.rows.get(i)?;
+        let subject = if row.subject.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", row.subject)
+        };
+        Some(format!(
+            "{} {}{subject}: {}",
+            row.host_name, row.rule, row.message
+        ))
+    }
 }
 
 /// Draws [`AlertRow`]s, new ones loud, acknowledged ones dim.

@@ -1,6 +1,8 @@
 //! The console's event loop: takes the terminal (alternate screen, raw mode, mouse capture) and
 //! gives it back on every way out, then waits on keys and mouse ([`EventStream`]), poll
-//! observations, Alertmanager polls (`alert_poll`), the 1 s tick, SIGTERM/SIGHUP, passphrase requests, audit log reads and the
+//! observations, Alertmanager polls (`alert_poll`), Prometheus rounds, the 1 s tick, SIGTERM
+//! (quit), SIGHUP and edited inventory files (reload, `ui::reload`), passphrase requests, audit
+//! log reads and the
 //! runbook task's and the ad-hoc command's messages, and redraws (stepping aside while a shell runs, `ui::shell`): at once after the operator did something, at most
 //! every [`DATA_FRAME`] for new poll data while the operator is active (a key, the mouse or a
 //! followed log within [`ACTIVE_WINDOW`]), and once a second otherwise — new data then rides
@@ -21,6 +23,7 @@ use super::alert_poll::AlertPoll;
 use super::exec_pane::{ExecHandle, ExecMsg};
 use super::logs_pane::{FollowMsg, follow_task};
 use super::prompt::PassphraseRequest;
+use super::reload::Reloader;
 use super::runbook_pane::{self, RunStart, RunbookLauncher, RunbookMsg};
 use super::theme::Theme;
 use super::{AckHook, Action, App, audit_pane};
@@ -50,6 +53,12 @@ pub struct ConsoleOptions {
     pub exec: Option<super::exec_pane::ExecLauncher>,
     /// Creates Alertmanager silences (`a` on its alerts; `None`: this console creates none).
     pub silences: Option<super::alert_poll::SilenceLauncher>,
+    /// Capture the mouse (`[ui] mouse`, `--no-mouse`); off, the terminal's own selection works.
+    pub mouse: bool,
+    /// What reloading needs to build connections for new hosts (`None`: no reloading).
+    pub ssh_shared: Option<Arc<crate::transport::ssh::SshShared>>,
+    /// The theme as given at start (`--theme`), re-read by a reload.
+    pub theme_spec: Option<String>,
 }
 
 impl ConsoleOptions {
@@ -66,11 +75,14 @@ impl ConsoleOptions {
             shell: None,
             exec: None,
             silences: None,
+            mouse: true,
+            ssh_shared: None,
+            theme_spec: None,
         }
     }
 }
 
-/// Runs the console until the operator quits or a SIGTERM/SIGHUP arrives. The terminal is
+/// Runs the console until the operator quits, a SIGTERM arrives or the terminal hangs up. The terminal is
 /// restored on every way out, including a panic (ratatui's hook, plus mouse capture off).
 pub async fn run(
     fleet: Arc<Fleet>,
@@ -79,13 +91,19 @@ pub async fn run(
     options: ConsoleOptions,
 ) -> std::io::Result<()> {
     use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    super::colour_depth::set_current(super::colour_depth::ColourDepth::from_env());
+    let mouse = options.mouse;
     let mut terminal = ratatui::init();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
-        previous(info);
-    }));
-    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    if mouse {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+            previous(info);
+        }));
+        // Off (`[ui] mouse = false`, `--no-mouse`), no mouse mode is ever asked of the
+        // terminal, so its own selection and scrollback work as in a shell.
+        let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    }
     let result = event_loop(
         &mut terminal,
         fleet,
@@ -94,7 +112,9 @@ pub async fn run(
         options,
     )
     .await;
-    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    }
     ratatui::restore();
     for t in &transports {
         if let Transport::Ssh(h) = t {
@@ -137,11 +157,16 @@ impl PanicAfterFrames {
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     fleet: Arc<Fleet>,
-    transports: Vec<Transport>,
+    mut transports: Vec<Transport>,
     mut passphrases: mpsc::UnboundedReceiver<PassphraseRequest>,
     options: ConsoleOptions,
 ) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
+    let mut reloader = Reloader::new(
+        &fleet,
+        options.ssh_shared.clone(),
+        options.theme_spec.clone(),
+    );
     let (tx, mut observations) = mpsc::channel(1024);
     let mut app = App::new(
         fleet.clone(),
@@ -155,9 +180,9 @@ async fn event_loop(
     if let Some(hook) = options.ack_hook {
         app.set_ack_hook(hook);
     }
-    let launcher = options.runbooks;
-    let shell_launcher = options.shell;
-    let exec_launcher = options.exec;
+    let mut launcher = options.runbooks;
+    let mut shell_launcher = options.shell;
+    let mut exec_launcher = options.exec;
     if let Some(l) = &exec_launcher {
         app.enable_exec(l.session.clone());
         if let Some(path) = &l.history {
@@ -188,7 +213,7 @@ async fn event_loop(
             });
     // `[alertmanager] url`: its alerts and silences, read by a task of their own.
     let (am_tx, mut am_msgs) = mpsc::unbounded_channel();
-    let alert_poll = AlertPoll::start(&fleet, am_tx);
+    let mut alert_poll = AlertPoll::start(&fleet, am_tx.clone());
     if alert_poll.is_some() {
         app.enable_alertmanager(fleet.alerts_out.silence_duration());
     }
@@ -204,8 +229,12 @@ async fn event_loop(
         prom_tx.clone(),
         prom_refresh.clone(),
     );
-    let _prom = (prom_tx, prom_task.map(crate::prom_source::AbortOnDrop));
-    let poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
+    let mut _prom = (prom_tx, prom_task.map(crate::prom_source::AbortOnDrop));
+    let mut poller = Poller::spawn(fleet, transports.clone(), options.selected, tx);
+    // An edited inventory reloads itself: the watched files are stat'ed every 2 s (see
+    // `crate::reload::Stamps` for why polling).
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -220,7 +249,57 @@ async fn event_loop(
     let mut last_activity = tokio::time::Instant::now();
     #[cfg(debug_assertions)]
     let mut panic_test = PanicAfterFrames::from_env();
+    let mut reload_why: Option<&'static str> = None;
     loop {
+        if let Some(why) = reload_why.take() {
+            if running.is_some() || exec_running.is_some() {
+                // Runs hold host indices and connections of the fleet they started with.
+                app.notify(
+                    "reload waits: a runbook or command is running (`:reload` after it)",
+                    true,
+                );
+            } else if let Some(r) = reloader.reload(&mut app, &transports, why) {
+                // A new channel: the old poller's last observations (numbered by the old
+                // inventory) go to the old receiver, dropped here, never to the new fleet.
+                let (tx, rx) = mpsc::channel(1024);
+                observations = rx;
+                transports = r.transports;
+                let new = Poller::spawn(
+                    r.fleet.clone(),
+                    transports.clone(),
+                    app.selected.clone(),
+                    tx,
+                );
+                std::mem::replace(&mut poller, new).retire();
+                // Prometheus rounds and Alertmanager placements are by host index too: new
+                // tasks for the new inventory (the old ones stop when dropped).
+                let (prom_tx, rx) = mpsc::channel(4);
+                prom_rounds = rx;
+                let task = crate::prom_source::spawn_with_refresh(
+                    r.fleet.clone(),
+                    transports.clone(),
+                    prom_tx.clone(),
+                    prom_refresh.clone(),
+                );
+                _prom = (prom_tx, task.map(crate::prom_source::AbortOnDrop));
+                alert_poll = AlertPoll::start(&r.fleet, am_tx.clone());
+                if let Some(l) = &mut launcher {
+                    l.fleet = r.fleet.clone();
+                    l.transports = transports.clone();
+                    app.enable_runbook_pane(l.catalog());
+                    app.set_runbook_definitions(l.definitions());
+                }
+                if let Some(l) = &mut exec_launcher {
+                    l.fleet = r.fleet.clone();
+                    l.transports = transports.clone();
+                }
+                if let Some(l) = &mut shell_launcher {
+                    l.fleet = r.fleet.clone();
+                }
+                disconnect_later(r.dropped);
+            }
+            dirty = true;
+        }
         follows.reconcile(app.follows_wanted(), &transports, &follow_tx);
         if let Some(path) = app.audit_read_wanted() {
             let tx = audit_tx.clone();
@@ -273,6 +352,17 @@ async fn event_loop(
                         Some(Action::RefreshNow) => {
                             poller.refresh_now();
                             prom_refresh.notify_one();
+                        }
+                        Some(Action::Reload) => reload_why = Some(":reload"),
+                        Some(Action::Yank) => {
+                            if let Some(text) = app.take_yank() {
+                                // Through the backend, between frames: the sequence draws nothing.
+                                use std::io::Write;
+                                let out = terminal.backend_mut();
+                                let _ = out
+                                    .write_all(&super::clipboard::osc52(&text))
+                                    .and_then(|()| out.flush());
+                            }
                         }
                         Some(Action::StartRunbook) => {
                             if let (Some(l), Some(start)) = (&launcher, app.take_runbook_start()) {
@@ -383,8 +473,20 @@ async fn event_loop(
                 if let Some(n) = &mut notifier { n.observe(app.store().alerts(), app.store().now()) }
                 dirty = true;
             }
+            _ = watch.tick() => {
+                if reloader.files_changed() {
+                    reload_why = Some("file changed");
+                }
+            }
             _ = sigterm.recv() => break,
-            _ = sighup.recv() => break,
+            // SIGHUP reloads, as daemons do; but a hang-up of the terminal also sends it, and
+            // then there is nothing left to draw on: quit, restoring what can be restored.
+            _ = sighup.recv() => {
+                if crossterm::terminal::size().is_err() {
+                    break;
+                }
+                reload_why = Some("SIGHUP");
+            }
         }
     }
     follows.stop_all().await;
@@ -462,6 +564,21 @@ impl Follows {
         }
         let all = futures::future::join_all(self.stopping.drain(..));
         let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+    }
+}
+
+/// How often the inventory's files are checked for an edit.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Closes the connections a reload left without a host, off the event loop (bounded: a dead
+/// host must not hold anything up).
+fn disconnect_later(dropped: Vec<Transport>) {
+    for t in dropped {
+        if let Transport::Ssh(h) = t {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(2), h.disconnect()).await;
+            });
+        }
     }
 }
 

@@ -191,7 +191,8 @@ impl App {
     /// Carries out `action` (as a key would).
     pub fn apply(&mut self, action: Action) -> Option<Action> {
         match action {
-            Action::Quit | Action::RefreshNow => {}
+            Action::Quit | Action::RefreshNow | Action::Reload => {}
+            Action::Yank => return self.yank(),
             Action::Back => return self.go_back(),
             Action::SelectNext => self.move_selection(1),
             Action::SelectPrevious => self.move_selection(-1),
@@ -451,6 +452,7 @@ impl App {
     pub fn run_command(&mut self, cmd: Command) -> Option<Action> {
         match cmd {
             Command::Quit => return Some(Action::Quit),
+            Command::Reload => return Some(Action::Reload),
             Command::Refresh => return Some(Action::RefreshNow),
             Command::Help => self.input = Input::Help { scroll: 0 },
             Command::Ack => {

@@ -90,6 +90,11 @@ pub enum Action {
     CycleLogWindow,
     /// Several hosts: merged by time, or side by side.
     ToggleLogLayout,
+    /// Copy the selected row's text (host name, alert, log line) to the clipboard (OSC 52);
+    /// for the event loop, which writes it to the terminal.
+    Yank,
+    /// Re-read the inventory, runbooks and theme (`:reload`); for the event loop.
+    Reload,
 }
 
 /// Where a binding applies.
@@ -310,6 +315,13 @@ pub const BINDINGS: &[Binding] = &[
         Action::RefreshNow,
         Context::Global,
         "poll every host now",
+        None,
+    ),
+    bind(
+        &[Key::Char('y')],
+        Action::Yank,
+        Context::List,
+        "copy the row's host name, alert or log line to the clipboard (OSC 52)",
         None,
     ),
     bind(

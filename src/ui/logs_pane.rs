@@ -335,6 +335,13 @@ impl PaneContent for LogsContent {
         self.0.host_at(model, i)
     }
 
+    fn text_at(&self, _: &Model, i: usize) -> Option<String> {
+        // The newest error or warning, else the newest line: what an operator pastes into a
+        // ticket.
+        let row = self.0.rows.get(i)?;
+        row.recent.last().or(row.tail.last()).cloned()
+    }
+
     fn render(&self, app: &mut App, model: &Model, frame: &mut Frame, area: Rect, hints: String) {
         if app.logs.view.is_empty() && app.logs.search_input.is_none() {
             return self.0.render(app, model, frame, area, hints);

@@ -162,6 +162,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         dangerous: false,
     },
     CommandSpec {
+        name: "reload",
+        aliases: &[],
+        usage: "",
+        arg: ArgKind::None,
+        help: "re-read the inventory, runbooks and theme; unchanged hosts keep their connections",
+        dangerous: false,
+    },
+    CommandSpec {
         name: "refresh",
         aliases: &[],
         usage: "",
@@ -228,6 +236,8 @@ pub enum Command {
     Unmark,
     /// Resume a suspended run.
     Resume(String),
+    /// Re-read the configuration.
+    Reload,
     /// Poll now.
     Refresh,
     /// Show help.
@@ -414,6 +424,7 @@ pub fn parse(line: &str, c: &Candidates, readonly: bool) -> Result<Command, Stri
         "unmark" => none(Command::Unmark),
         "stop" => none(Command::Stop),
         "resume" => Ok(Command::Resume(need("a run id")?.to_string())),
+        "reload" => none(Command::Reload),
         "refresh" => none(Command::Refresh),
         "help" => none(Command::Help),
         "quit" => none(Command::Quit),

@@ -142,6 +142,11 @@ pub trait PaneContent: Any {
     fn row_at(&self, app: &App, x: u16, y: u16) -> Option<usize> {
         app.sels.get(&app.pane)?.row_at(x, y)
     }
+    /// What `y` copies from row `i` when it is more than its host's name (an alert, a log
+    /// line); `None`: the host's name.
+    fn text_at(&self, _model: &Model, _i: usize) -> Option<String> {
+        None
+    }
     /// For reading a pane's own rows back ([`Model::content`]).
     fn as_any(&self) -> &dyn Any;
 }
@@ -176,6 +181,10 @@ impl BuildCx<'_> {
 pub trait HostRow: 'static {
     /// Index of its host in the fleet.
     fn host(&self) -> usize;
+    /// What `y` copies when it is more than the host's name; `None`: the host's name.
+    fn yank(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The rows of a pane that is one table of one kind of row ([`TablePane`] draws them).
@@ -204,6 +213,10 @@ where
 
     fn host_at(&self, _: &Model, i: usize) -> Option<usize> {
         self.rows.get(i).map(|r| r.host())
+    }
+
+    fn text_at(&self, _: &Model, i: usize) -> Option<String> {
+        self.rows.get(i)?.yank()
     }
 
     fn render(&self, app: &mut App, _: &Model, frame: &mut Frame, area: Rect, hints: String) {

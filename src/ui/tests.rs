@@ -2401,3 +2401,22 @@ fn a_role_that_may_not_silence_gets_no_confirmation_and_the_launcher_decides() {
     )));
     assert!(screen(&draw(&mut app, 120, 40)).contains("silence not created: bob is auditor"));
 }
+
+#[test]
+fn y_copies_the_rows_host_or_the_alert() {
+    let mut app = app();
+    draw(&mut app, 120, 40);
+    assert_eq!(key(&mut app, KeyCode::Char('y')), Some(Action::Yank));
+    let host = app.take_yank().expect("a host name");
+    assert!(app.fleet.hosts.iter().any(|h| h.name == host), "{host}");
+    goto(&mut app, "alerts");
+    draw(&mut app, 120, 40);
+    assert_eq!(key(&mut app, KeyCode::Char('y')), Some(Action::Yank));
+    let row = alert_rows_of(&mut app)[0].clone();
+    let text = app.take_yank().expect("the alert");
+    assert!(
+        text.starts_with(&format!("{} {}", row.host_name, row.rule))
+            && text.ends_with(&format!(": {}", row.message)),
+        "{text}"
+    );
+}

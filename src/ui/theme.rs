@@ -82,7 +82,7 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 
 /// Where the operator's own themes live: `$XDG_CONFIG_HOME/fleetdeck/themes`.
 pub fn user_theme_dir() -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("fleetdeck").join("themes"))
+    crate::paths::config_dir().map(|d| d.join("themes"))
 }
 
 impl Theme {
@@ -215,9 +215,11 @@ impl Theme {
         &self.name
     }
 
-    /// The colour of `slot` (a slot from [`SLOTS`]).
+    /// The colour of `slot` (a slot from [`SLOTS`]), brought down to what the terminal shows
+    /// ([`super::colour_depth`]).
     pub fn colour(&self, slot: &str) -> Color {
-        self.slots.get(slot).copied().unwrap_or(Color::Reset)
+        let c = self.slots.get(slot).copied().unwrap_or(Color::Reset);
+        super::colour_depth::degrade(c, super::colour_depth::current())
     }
 
     /// Whether every slot is set (true of every theme [`Theme::parse`] returns).

@@ -959,6 +959,9 @@ fn the_alertmanager_silence_duration_defaults_to_two_hours_and_is_located_when_b
         e.contains("for `silence` in [alertmanager]: must be greater than zero"),
         "{e}"
     );
+}
+
+#[test]
 fn posture_merges_fleet_profile_and_host_key_by_key() {
     use crate::health::Severity;
     use crate::posture::Check;

@@ -14,9 +14,7 @@ pub const KEEP: usize = 100;
 
 /// Where the history lives: `$XDG_STATE_HOME/fleetdeck/exec_history`.
 pub fn default_path() -> Option<PathBuf> {
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .map(|d| d.join("fleetdeck").join("exec_history"))
+    crate::paths::state_dir().map(|d| d.join("exec_history"))
 }
 
 /// The last [`KEEP`] commands of `path`, oldest first (none when the file does not exist).

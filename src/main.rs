@@ -59,6 +59,9 @@ async fn dispatch(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Colour follows `--color` and `NO_COLOR` in the console too; set before the console
+    // starts (the first setting wins).
+    ui::colour_depth::set_current(ui::colour_depth::ColourDepth::for_choice(cli.color));
     let start = Start {
         readonly: cli.readonly,
         no_mouse: cli.no_mouse,

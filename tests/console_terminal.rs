@@ -110,6 +110,46 @@ fn colours_fall_back_without_true_colour() {
 }
 
 #[test]
+fn no_color_and_color_never_draw_without_colour() {
+    let fleet = TestFleet::start(FleetSpec::hosts(1));
+    let config = fleet.write_inventory(&InventoryOpts::default());
+    // Any colour: SGR 30–37/90–97 (foreground), 40–47/100–107 (background), or 38;/48;.
+    let coloured = |s: &str| {
+        s.split("\x1b[").skip(1).any(|seq| {
+            let params = seq.split('m').next().unwrap_or_default();
+            params.split(';').any(|p| {
+                matches!(
+                    p.parse::<u16>(),
+                    Ok(30..=38 | 40..=48 | 90..=97 | 100..=107)
+                )
+            })
+        })
+    };
+    for (env, args) in [
+        ("env NO_COLOR=1 COLORTERM=truecolor TERM=xterm-256color", ""),
+        (
+            "env COLORTERM=truecolor TERM=xterm-256color",
+            "--color never",
+        ),
+    ] {
+        let tmux = console(&fleet, &config, env, args);
+        let s = screen_with_escapes(&tmux);
+        assert!(!coloured(&s), "colour with {env} {args}:\n{s:?}");
+        assert!(s.contains("1/1 reachable"), "{s}");
+        drop(tmux);
+    }
+    // `--color always` keeps colour despite NO_COLOR.
+    let tmux = console(
+        &fleet,
+        &config,
+        "env NO_COLOR=1 COLORTERM=truecolor TERM=xterm-256color",
+        "--color always",
+    );
+    let s = screen_with_escapes(&tmux);
+    assert!(coloured(&s), "no colour with --color always:\n{s}");
+}
+
+#[test]
 fn y_copies_the_selected_host_over_osc52() {
     let fleet = TestFleet::start(FleetSpec::hosts(1));
     let config = fleet.write_inventory(&InventoryOpts::default());

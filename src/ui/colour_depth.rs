@@ -3,7 +3,9 @@
 //!
 //! [`ColourDepth::detect`] reads `COLORTERM` (`truecolor`/`24bit`: 24-bit colour) and then
 //! `TERM` (`*-256color`: the xterm 256-colour palette; `*-direct`: 24-bit; anything else: the 16
-//! ANSI colours). The console sets the depth once at start ([`set_current`]) and every theme
+//! ANSI colours); `NO_COLOR` or `--color never` turn colour off altogether
+//! ([`ColourDepth::for_choice`]: every colour becomes the terminal's default, meaning stays in
+//! the text, the symbols and bold/reverse). The console sets the depth once at start ([`set_current`]) and every theme
 //! colour goes through [`degrade`] when a widget asks for it ([`super::theme::Theme::colour`]),
 //! so `:theme` and `:reload` need nothing of their own.
 //!
@@ -22,6 +24,8 @@ use ratatui::style::Color;
 /// What the terminal can show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ColourDepth {
+    /// No colour at all (`NO_COLOR`, `--color never`): text, symbols and bold/reverse only.
+    NoColour,
     /// The 16 ANSI colours.
     Ansi16,
     /// The xterm 256-colour palette.
@@ -47,6 +51,19 @@ impl ColourDepth {
         }
     }
 
+    /// The console's depth under the global `--color`: `never` is no colour; `auto` is no
+    /// colour when `NO_COLOR` is set (non-empty), else what the terminal announces; `always`
+    /// is what the terminal announces, `NO_COLOR` or not.
+    pub fn for_choice(choice: crate::cli::color::ColorChoice) -> ColourDepth {
+        use crate::cli::color::ColorChoice;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        match choice {
+            ColorChoice::Never => ColourDepth::NoColour,
+            ColorChoice::Auto if no_color => ColourDepth::NoColour,
+            _ => ColourDepth::from_env(),
+        }
+    }
+
     /// [`ColourDepth::detect`] from this process's environment.
     pub fn from_env() -> ColourDepth {
         let var = |n: &str| std::env::var(n).ok();
@@ -59,7 +76,11 @@ static CURRENT: OnceLock<ColourDepth> = OnceLock::new();
 /// Sets the depth every theme colour is brought down to (once, by the console at start; a
 /// second call is ignored).
 pub fn set_current(depth: ColourDepth) {
-    let _ = CURRENT.set(depth);
+    if CURRENT.set(depth).is_ok() {
+        // crossterm drops every colour by itself when NO_COLOR is set; the depth decided here
+        // (`--color always` included) is the one rule.
+        crossterm::style::force_color_output(depth != ColourDepth::NoColour);
+    }
 }
 
 /// The depth set at start; true colour when none was (render tests, headless commands).
@@ -70,6 +91,7 @@ pub fn current() -> ColourDepth {
 /// `c` as the terminal at `depth` can show it.
 pub fn degrade(c: Color, depth: ColourDepth) -> Color {
     match (depth, c) {
+        (ColourDepth::NoColour, _) => Color::Reset,
         (ColourDepth::TrueColour, _) => c,
         (ColourDepth::Ansi256, Color::Rgb(r, g, b)) => Color::Indexed(nearest_256(r, g, b)),
         (ColourDepth::Ansi16, Color::Rgb(r, g, b)) => ansi16(r, g, b),
@@ -249,5 +271,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn no_colour_turns_every_colour_into_the_terminal_default() {
+        use ratatui::style::Color;
+        for c in [Color::Rgb(95, 215, 95), Color::Indexed(196), Color::Red] {
+            assert_eq!(degrade(c, ColourDepth::NoColour), Color::Reset);
+        }
+        assert_eq!(
+            ColourDepth::for_choice(crate::cli::color::ColorChoice::Never),
+            ColourDepth::NoColour
+        );
     }
 }

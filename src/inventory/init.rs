@@ -72,7 +72,11 @@ pub fn render(hosts: &[FoundHost], text: &InitText) -> String {
          # win key by key over what it says):\n\
          # [[import]]\n\
          # kind = \"ansible\"\n\
-         # path = \"inventory.ini\"\n",
+         # path = \"inventory.ini\"\n\n\
+         # The security posture of every host (docs/posture.md): effective sshd settings,\n\
+         # listening ports against the expected ones, root's shell history. Remove to turn off.\n\
+         [posture]\n\
+         # expected_ports = [22, 80, 443]     # default: sshd's port(s), 80 and 443\n",
     );
     if hosts.is_empty() {
         out.push_str(

@@ -168,16 +168,18 @@ impl Prometheus {
     /// Starts it with one job, `job`, scraping `targets` (`127.0.0.1:PORT`) every second, and
     /// waits until it is ready.
     pub fn start(job: &str, targets: &[String]) -> Prometheus {
+        Prometheus::start_with(&scrape_job(job, targets))
+    }
+
+    /// Starts it with `scrape_configs` (YAML list items, each `  - job_name: …`, as
+    /// [`scrape_job`] and [`federate_job`] write them) under a 1 s global scrape interval, and
+    /// waits until it is ready.
+    pub fn start_with(scrape_configs: &str) -> Prometheus {
         let bin = binary("/usr/bin/prometheus");
         let dir = tempfile::tempdir().expect("temp dir");
-        let list = targets
-            .iter()
-            .map(|t| format!("'{t}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: '{job}'\n    static_configs:\n      - targets: [{list}]\n"
+             scrape_configs:\n{scrape_configs}"
         );
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).expect("write prometheus.yml");
@@ -220,6 +222,11 @@ impl Prometheus {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("query answer {body:?}: {e}"))
     }
 
+    /// Its port on 127.0.0.1 (a federating Prometheus scrapes `127.0.0.1:PORT/federate`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Its log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
@@ -234,6 +241,34 @@ impl Prometheus {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+}
+
+/// One scrape job (a `scrape_configs` item for [`Prometheus::start_with`]): `targets`
+/// (`127.0.0.1:PORT`) scraped at `/metrics`.
+pub fn scrape_job(job: &str, targets: &[String]) -> String {
+    let list = targets
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("  - job_name: '{job}'\n    static_configs:\n      - targets: [{list}]\n")
+}
+
+/// A federation job (a `scrape_configs` item for [`Prometheus::start_with`]): the series
+/// matching `matcher` (a PromQL selector such as `{job="fleetdeck"}`) read from each of
+/// `upstreams`' `/federate`, their labels kept (`honor_labels`), as Prometheus's federation
+/// documentation sets it up.
+pub fn federate_job(job: &str, matcher: &str, upstreams: &[String]) -> String {
+    let list = upstreams
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "  - job_name: '{job}'\n    honor_labels: true\n    metrics_path: '/federate'\n\
+         \x20   params:\n      'match[]':\n        - '{matcher}'\n\
+         \x20   static_configs:\n      - targets: [{list}]\n"
+    )
 }
 
 impl Drop for Prometheus {

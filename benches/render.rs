@@ -8,7 +8,16 @@
 //! - `busiest_pane_200x60/PANE/N_hosts`: the same after-observation frame for the pane that is
 //!   slowest at 1000 hosts, picked when the benchmark starts by drawing every pane a few times;
 //! - `rules_report_rows/N_hosts`: `health::evaluate` + `report::status_report` (which builds the
-//!   table's fleet rows too) alone (what `fleetdeck status` computes), to tell rules from drawing.
+//!   table's fleet rows too) alone (what `fleetdeck status` computes), to tell rules from drawing;
+//! - `fleet_scale_200x60/…_N_hosts` at 1,000 and 10,000 hosts, a fleet read from a batched source
+//!   (Prometheus): `first_frame` (a new console, every host's first poll in one batch, the first
+//!   tick and frame), `after_refresh` (every host polled again in one batch, a tick, a frame),
+//!   `after_tick` (a second later: the tick, the rebuilt model, a frame; every fifth second a
+//!   whole-fleet refresh arrives first, as with a 5 s read interval — the console's average cost
+//!   per second while the data stays fresh) and `after_observation` / `redraw` as above;
+//! - `fleet_rows_next_second/{built,reused}_10000_hosts`: the fleet rows of an unchanged state one
+//!   second later, built from scratch (`view::fleet_rows`) and reused (`view::refresh_fleet_rows`,
+//!   what the console does).
 //!
 //! Run with `cargo bench --bench render`; `scripts/bench` runs it and collects the numbers.
 
@@ -18,7 +27,9 @@ mod synthetic;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use fleetdeck::{health, report};
 
 /// The pane (other than the fleet table) whose after-observation frame is slowest at `n` hosts.
@@ -101,5 +112,75 @@ fn report_only(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fleet_table, busiest, report_only);
+fn fleet_scale(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fleet_scale_200x60");
+    // Frames of tens of milliseconds: fewer samples keep the run short.
+    group.sample_size(10);
+    for n in [1000usize, 10_000] {
+        let fleet = Arc::new(synthetic::fleet(n));
+        let mut terminal = synthetic::terminal();
+        group.bench_function(format!("first_frame_{n}_hosts"), |b| {
+            b.iter_batched(
+                || (fleet.clone(), synthetic::refresh_batch(n, 0)),
+                |(fleet, first)| synthetic::open_console(fleet, first, &mut terminal),
+                BatchSize::PerIteration,
+            )
+        });
+        let mut app = synthetic::app(n);
+        let mut round = 0;
+        group.bench_function(format!("after_refresh_{n}_hosts"), |b| {
+            b.iter(|| synthetic::frame_after_refresh(&mut app, &mut terminal, n, &mut round))
+        });
+        let mut k = 0;
+        group.bench_function(format!("after_observation_{n}_hosts"), |b| {
+            b.iter(|| synthetic::frame_after_observation(&mut app, &mut terminal, n, &mut k))
+        });
+        group.bench_function(format!("redraw_{n}_hosts"), |b| {
+            b.iter(|| synthetic::draw(&mut app, &mut terminal))
+        });
+        let mut secs = 0;
+        group.bench_function(format!("after_tick_{n}_hosts"), |b| {
+            b.iter(|| synthetic::frame_after_tick(&mut app, &mut terminal, n, &mut secs))
+        });
+    }
+    group.finish();
+}
+
+fn rows_next_second(c: &mut Criterion) {
+    use fleetdeck::view;
+    let mut group = c.benchmark_group("fleet_rows_next_second");
+    group.sample_size(10);
+    let n = 10_000;
+    let app = synthetic::app(n);
+    let store = app.store();
+    let hosts: Vec<usize> = (0..n).collect();
+    let ctx_at = |now| view::Ctx {
+        fleet: store.fleet(),
+        state: store.state(),
+        health: store.health(),
+        now,
+    };
+    let now = synthetic::now();
+    let mut previous = view::fleet_rows(&ctx_at(now), &hosts);
+    let later = now + Duration::from_secs(1);
+    group.bench_function(format!("built_{n}_hosts"), |b| {
+        b.iter(|| black_box(view::fleet_rows(&ctx_at(later), &hosts)))
+    });
+    group.bench_function(format!("reused_{n}_hosts"), |b| {
+        b.iter(|| {
+            let rows = std::mem::take(&mut previous);
+            previous = view::refresh_fleet_rows(&ctx_at(later), &hosts, rows, true);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    fleet_table,
+    busiest,
+    report_only,
+    fleet_scale,
+    rows_next_second
+);
 criterion_main!(benches);

@@ -145,6 +145,8 @@ type Scope = (Pane, Option<usize>);
 /// build and draw their rows.
 pub struct Model {
     key: (u64, i64, u64),
+    /// `FleetState::version` the rows were built from.
+    state_version: u64,
     rows: Vec<FleetRow>,
     lines: Vec<FleetLine>,
     fleet_widths: fleet_table::ColumnWidths,
@@ -609,11 +611,19 @@ impl App {
                 health: self.store.health(),
                 now: self.now,
             };
-            let mut rows = view::fleet_rows(&ctx, &self.selected);
+            // The selection follows its host when the rows move (a host turning bad jumps up):
+            // the host selected in the model being replaced.
+            let followed = self.selected_fleet_host().filter(|_| self.fleet_sel_moved);
+            // Rows of the same state are reused (only their ages move): the store judges every
+            // second, so at 10,000 hosts most builds have no new poll behind them.
+            let state_version = self.store.state().version;
+            let (previous, same_state) = match self.model.take() {
+                Some(m) => (m.rows, m.state_version == state_version),
+                None => (Vec::new(), false),
+            };
+            let mut rows = view::refresh_fleet_rows(&ctx, &self.selected, previous, same_state);
             view::note_problems(&mut rows, self.store.alerts());
             self.note_turned_bad(&rows);
-            // The selection follows its host when the rows move (a host turning bad jumps up).
-            let followed = self.selected_fleet_host().filter(|_| self.fleet_sel_moved);
             let lines = view::arrange(&rows, &self.query);
             if let Some(h) = followed
                 && let Some(at) = lines
@@ -629,6 +639,7 @@ impl App {
             let fleet_widths = fleet_table::ColumnWidths::of(&rows, &lines);
             self.model = Some(Model {
                 key,
+                state_version,
                 rows,
                 lines,
                 fleet_widths,

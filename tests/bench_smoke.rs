@@ -74,3 +74,30 @@ fn the_render_benchmark_draws_every_pane_of_the_synthetic_console() {
         synthetic::frame_after_observation(&mut app, &mut terminal, 100, &mut k);
     }
 }
+
+/// The scale benchmark's frames (`fleet_scale_200x60`) on a small fleet: the console opening on
+/// one batch of first polls, a whole-fleet refresh, and seconds passing with a refresh every
+/// fifth — each frame shows the fleet, every host polled.
+#[test]
+fn the_scale_benchmark_opens_refreshes_and_ticks_the_synthetic_console() {
+    let n = 100;
+    let mut terminal = synthetic::terminal();
+    let fleet = std::sync::Arc::new(synthetic::fleet(n));
+    let mut app = synthetic::open_console(fleet, synthetic::refresh_batch(n, 0), &mut terminal);
+    let screen = format!("{:?}", terminal.backend());
+    assert!(screen.contains("aws-node-0000"), "{screen}");
+    let mut round = 0;
+    synthetic::frame_after_refresh(&mut app, &mut terminal, n, &mut round);
+    let mut secs = 0;
+    for _ in 0..6 {
+        synthetic::frame_after_tick(&mut app, &mut terminal, n, &mut secs);
+    }
+    let screen = format!("{:?}", terminal.backend());
+    // Every host polled, none stale: the refreshes kept up with the clock.
+    let reachable = n - (0..n).filter(|i| i % 97 == 13).count();
+    assert!(
+        screen.contains(&format!("{reachable}/{n} reachable")),
+        "{screen}"
+    );
+    assert!(!screen.contains("stale"), "{screen}");
+}

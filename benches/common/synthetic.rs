@@ -67,10 +67,6 @@ pub fn fleet(n: usize) -> Fleet {
         .unwrap_or_else(|e| panic!("the synthetic inventory must load: {e}"))
 }
 
-fn at(secs_before_now: u64) -> SystemTime {
-    now() - Duration::from_secs(secs_before_now)
-}
-
 fn disk(mount: &str, percent: f64) -> DiskObs {
     let total = 500u64 << 30;
     let used = (total as f64 * percent / 100.0) as u64;
@@ -102,11 +98,17 @@ fn service(name: &str, state: ServiceState) -> ServiceObs {
 
 /// One poll of host `i`, `ago` seconds before [`NOW_SECS`].
 fn observation(i: usize, ago: u64, chain: bool) -> Observation {
-    let t = NOW_SECS as i64 - ago as i64;
+    observation_at(i, -(ago as i64), chain)
+}
+
+/// One poll of host `i`, `offset` seconds after [`NOW_SECS`] (before it when negative).
+fn observation_at(i: usize, offset: i64, chain: bool) -> Observation {
+    let t = NOW_SECS as i64 + offset;
+    let started = SystemTime::UNIX_EPOCH + Duration::from_secs(t as u64);
     if i % 97 == 13 {
         return Observation {
             host: i,
-            started: at(ago),
+            started,
             elapsed: Duration::from_secs(3),
             outcome: Err(Unreachable {
                 kind: UnreachableKind::Timeout,
@@ -129,7 +131,7 @@ fn observation(i: usize, ago: u64, chain: bool) -> Observation {
     let lag = if i % 19 == 11 { 40 } else { 0 };
     Observation {
         host: i,
-        started: at(ago),
+        started,
         elapsed: Duration::from_millis(35 + (i % 20) as u64),
         outcome: Ok(Probed {
             host_time: Some(t),
@@ -160,7 +162,9 @@ fn observation(i: usize, ago: u64, chain: bool) -> Observation {
             }],
             chain: chain.then(|| ChainObs {
                 kind: ChainKind::Ethereum,
-                height: Metric::Value(18_000_000 + (HISTORY * INTERVAL - ago) / 2 - lag),
+                height: Metric::Value(
+                    18_000_000 + ((HISTORY * INTERVAL) as i64 + offset) as u64 / 2 - lag,
+                ),
                 syncing: Metric::Value(false),
                 peers: Metric::Value(25 + (i % 5) as u64),
                 client: Some("Geth/v1.14.11-stable/linux-amd64/go1.23.2".into()),
@@ -230,4 +234,73 @@ pub fn frame_after_observation(
     // the health rules and alerts, as the documented figure says.
     app.on_tick(now());
     draw(app, terminal);
+}
+
+/// One fresh poll of every host of an `n`-host fleet as of [`now`] (the `round`-th such batch),
+/// delivered together — how a whole-fleet refresh arrives from a batched source such as
+/// Prometheus (one query per metric for the whole fleet).
+pub fn refresh_batch(n: usize, round: usize) -> Vec<Observation> {
+    (0..n)
+        .map(|i| {
+            let mut o = observation(i, 0, i.is_multiple_of(2));
+            // A later round is a later poll: a new state version even where nothing changed.
+            o.elapsed += Duration::from_millis(round as u64 % 7);
+            o
+        })
+        .collect()
+}
+
+/// The console opening over the `n`-host fleet: a new `App`, every host's first poll arriving
+/// in one batch, the first tick and the first frame — what an operator waits for after starting
+/// `fleetdeck` on a fleet read from a batched source. `fleet` and `first` are built by the
+/// caller (the inventory is read before the console starts; the batch comes from the network).
+pub fn open_console(
+    fleet: Arc<Fleet>,
+    first: Vec<Observation>,
+    terminal: &mut Terminal<TestBackend>,
+) -> App {
+    let n = fleet.hosts.len();
+    let mut app = App::new(fleet, (0..n).collect(), Theme::default_theme(), false);
+    app.on_observations(first);
+    app.on_tick(now());
+    draw(&mut app, terminal);
+    app
+}
+
+/// One frame right after a whole-fleet refresh (`refresh_batch`, judged on the next tick).
+pub fn frame_after_refresh(
+    app: &mut App,
+    terminal: &mut Terminal<TestBackend>,
+    n: usize,
+    round: &mut usize,
+) {
+    *round += 1;
+    app.on_observations(refresh_batch(n, *round));
+    app.on_tick(now());
+    draw(app, terminal);
+}
+
+/// One frame `*secs` seconds after [`now`] (incremented first), after the console's tick of
+/// that second; every fifth second a whole-fleet refresh of the `n` hosts, read at that second,
+/// arrives first (a 5 s read interval). The other four are what a console does every second
+/// between refreshes: the store judges again and the model is rebuilt with only time moved.
+pub fn frame_after_tick(
+    app: &mut App,
+    terminal: &mut Terminal<TestBackend>,
+    n: usize,
+    secs: &mut u64,
+) {
+    *secs += 1;
+    let t = now() + Duration::from_secs(*secs);
+    if secs.is_multiple_of(INTERVAL) {
+        app.on_observations(
+            (0..n)
+                .map(|i| observation_at(i, *secs as i64, i.is_multiple_of(2)))
+                .collect(),
+        );
+    }
+    app.on_tick(t);
+    terminal
+        .draw(|f| app.render(f, t))
+        .expect("a test terminal never fails");
 }

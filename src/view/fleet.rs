@@ -23,6 +23,9 @@ pub struct FleetRow {
     /// When the newest of the host's open alerts was raised (set by [`note_problems`]): the
     /// console's "newest problem first"; the status table has no alert book, so not in `core`.
     pub problem_since: Option<SystemTime>,
+    /// `core.note` is the stale note this module wrote, not the report's (an alert, an error):
+    /// [`refresh_fleet_rows`] rewrites it as the data ages.
+    stale_note: bool,
 }
 
 impl std::ops::Deref for FleetRow {
@@ -77,6 +80,74 @@ pub fn fleet_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<FleetRow> {
     hosts.iter().map(|&i| fleet_row(ctx, i)).collect()
 }
 
+/// The fleet rows of `hosts` at `ctx`, as [`fleet_rows`] builds them, reusing `previous` — the
+/// rows of the same hosts built from the same state (`ctx.state.version` unchanged) at an
+/// earlier `now` — where nothing but time moved: only the ages and the stale note are redone.
+/// A row is built again when its host's verdict changed (status or first alert) or its cells
+/// read the clock (a backup age without the host's clock). With `previous` from another state
+/// or another host list, every row is built again.
+///
+/// Why: the store judges the fleet every second, so the console builds its model every second
+/// even when no poll arrived; at 10,000 hosts, formatting every row's text was most of that
+/// (docs/benchmarks.md, "A fleet read from Prometheus").
+pub fn refresh_fleet_rows(
+    ctx: &Ctx,
+    hosts: &[usize],
+    previous: Vec<FleetRow>,
+    same_state: bool,
+) -> Vec<FleetRow> {
+    if !same_state || previous.len() != hosts.len() {
+        return fleet_rows(ctx, hosts);
+    }
+    previous
+        .into_iter()
+        .zip(hosts)
+        .map(|(row, &i)| {
+            if row.host == i && reusable(ctx, i, &row) {
+                aged(ctx, i, row)
+            } else {
+                fleet_row(ctx, i)
+            }
+        })
+        .collect()
+}
+
+/// Whether `row`, built from the current state, still says what [`fleet_row`] would say now
+/// apart from ages: the same verdict, and no cell computed from `now`.
+fn reusable(ctx: &Ctx, i: usize, row: &FleetRow) -> bool {
+    let (host, hs, health) = ctx.host(i);
+    // `report::fleet_row` reads the clock only for a backup age when the host gave no time.
+    let clock_free =
+        host.backups.is_empty() || hs.probed.as_ref().is_none_or(|p| p.host_time.is_some());
+    let note = health
+        .alerts
+        .first()
+        .map(|a| a.message.as_str())
+        .or_else(|| hs.error.as_ref().map(|e| e.message.as_str()))
+        .unwrap_or_default();
+    let same_note = if row.stale_note {
+        note.is_empty()
+    } else {
+        row.core.note == note
+    };
+    clock_free && row.core.status == health.status && same_note
+}
+
+fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
+    let core = report::fleet_row(ctx.fleet, ctx.state, &ctx.health[i], i, ctx.now);
+    aged(
+        ctx,
+        i,
+        FleetRow {
+            core,
+            ages: Default::default(),
+            fresh: Freshness::default(),
+            problem_since: None,
+            stale_note: false,
+        },
+    )
+}
+
 /// The part each value cell is read by, in [`report::FLEET_CELLS`] order.
 const CELL_PARTS: [Part; report::FLEET_CELLS] = [
     Part::Reach,
@@ -87,29 +158,32 @@ const CELL_PARTS: [Part; report::FLEET_CELLS] = [
     Part::Backups,
 ];
 
-fn fleet_row(ctx: &Ctx, i: usize) -> FleetRow {
-    let (host, hs, health) = ctx.host(i);
-    let mut core = report::fleet_row(ctx.fleet, ctx.state, health, i, ctx.now);
-    let ages: [Freshness; report::FLEET_CELLS] = std::array::from_fn(|k| {
+/// `row` with the ages of its cells, the AGE key and the stale note as of `ctx.now`.
+fn aged(ctx: &Ctx, i: usize, mut row: FleetRow) -> FleetRow {
+    let (host, hs, _) = ctx.host(i);
+    let core = &mut row.core;
+    row.ages = std::array::from_fn(|k| {
         if core.read[k] {
             CELL_PARTS[k].freshness(host, hs, ctx.now)
         } else {
             Freshness::default()
         }
     });
-    let fresh = ages
+    row.fresh = row
+        .ages
         .iter()
         .fold(Freshness::default(), |acc, f| acc.oldest(*f));
-    core.keys.age = fresh.age.map(|a| a.as_secs());
-    if core.note.is_empty() && fresh.stale {
-        core.note = format!("stale: no data for {}", fresh.text());
+    core.keys.age = row.fresh.age.map(|a| a.as_secs());
+    if row.stale_note {
+        core.note.clear();
+        row.stale_note = false;
     }
-    FleetRow {
-        core,
-        ages,
-        fresh,
-        problem_since: None,
+    if core.note.is_empty() && row.fresh.stale {
+        core.note = format!("stale: no data for {}", row.fresh.text());
+        row.stale_note = true;
     }
+    row.problem_since = None;
+    row
 }
 
 /// Columns the fleet table sorts by.

@@ -657,3 +657,65 @@ fn problems_first_orders_worst_then_newest_problem_then_the_column() {
     };
     assert_eq!(names(&rows, &arrange(&rows, &q)), ["b1", "a2", "b2", "a1"]);
 }
+
+/// The console reuses rows of an unchanged state as time passes (`refresh_fleet_rows`): at
+/// every step they must equal rows built from scratch — ages, the AGE key, a stale note that
+/// appears, moves and goes, a verdict that changes with time, a backup age read from the
+/// clock when the host gave none.
+#[test]
+fn reused_fleet_rows_equal_rows_built_from_scratch_as_time_passes() {
+    let f = fleet();
+    let hosts = [0, 1, 2, 3];
+    for host_clock in [true, false] {
+        let mut s = FleetState::new(4);
+        let mut poll = full_poll(T0);
+        if let Ok(p) = &mut poll.outcome {
+            p.backups = vec![BackupObs {
+                name: "pg".into(),
+                latest: Ok(Some(BackupFile {
+                    path: "/b/1.gz".into(),
+                    mtime: T0 as i64 - 3_600,
+                    size_bytes: 10,
+                })),
+                previous: None,
+            }];
+            if !host_clock {
+                p.host_time = None;
+            }
+        }
+        s.apply(poll);
+        s.apply(ok(1, T0, 130));
+        s.apply(down(2, T0));
+        let mut previous = Vec::new();
+        let mut same_state = false;
+        for dt in [0, 3, 11, 12, 75, 400, 4_000, 4_000] {
+            let now = at(T0 + dt);
+            let health = evaluate(&f, &s, now);
+            let ctx = Ctx {
+                fleet: &f,
+                state: &s,
+                health: &health,
+                now,
+            };
+            let fresh = fleet_rows(&ctx, &hosts);
+            let reused = refresh_fleet_rows(&ctx, &hosts, previous, same_state);
+            assert_eq!(reused, fresh, "host clock {host_clock}, {dt} s later");
+            previous = reused;
+            same_state = true;
+        }
+        // A new poll: the caller says the state changed, and the rows follow it.
+        s.apply(ok(1, T0 + 4_001, 131));
+        let now = at(T0 + 4_002);
+        let health = evaluate(&f, &s, now);
+        let ctx = Ctx {
+            fleet: &f,
+            state: &s,
+            health: &health,
+            now,
+        };
+        assert_eq!(
+            refresh_fleet_rows(&ctx, &hosts, previous, false),
+            fleet_rows(&ctx, &hosts)
+        );
+    }
+}

@@ -575,7 +575,9 @@ pub use crate::report::Summary;
 pub fn summary(rows: &[FleetRow]) -> Summary {
     let mut s = Summary::default();
     for r in rows {
-        s.count(r.status, r.reach == "yes", r.fresh.stale);
+        // Reached by its own poll (`yes`) or read as up from Prometheus (`prom`, `yes+p`).
+        let reached = matches!(r.reach, "yes" | "yes+p" | "prom");
+        s.count(r.status, reached, r.fresh.stale);
     }
     s
 }

@@ -2,7 +2,9 @@
 //! two `fleetdeck serve` shards over disjoint parts of one sshd test fleet (one chosen with
 //! `--group`, the other with `--hosts @GROUP`), one real Prometheus scraping both, and a second
 //! Prometheus federating the first. Through each Prometheus's `/api/v1/query` the union covers
-//! every host exactly once, from the shard that polls it, with the right `up` and `status`.
+//! every host exactly once, from the shard that polls it, with the right `up` and `status`; and
+//! `fleetdeck status --json` with `source = "prometheus"` on every host, reading through the
+//! federating Prometheus, shows every host of both shards with what its shard saw.
 
 mod support;
 
@@ -45,11 +47,15 @@ impl Shard {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// This shard's `/status.json`.
+    fn status(&self) -> serde_json::Value {
+        let body = wait_for_ok(self.port, "/status.json", DEADLINE);
+        serde_json::from_str(&body).expect("status.json is JSON")
+    }
+
     /// Host names of this shard's `/status.json`, in its order.
     fn hosts(&self) -> Vec<String> {
-        let body = wait_for_ok(self.port, "/status.json", DEADLINE);
-        let doc: serde_json::Value = serde_json::from_str(&body).expect("status.json is JSON");
-        doc["hosts"]
+        self.status()["hosts"]
             .as_array()
             .expect("hosts array")
             .iter()
@@ -188,6 +194,66 @@ fn two_serve_shards_gathered_by_prometheus_and_its_federation_cover_every_host_o
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     assert_eq!(by_status, want_counts, "{counts:#}");
+    // The console's side: the whole fleet read from the federating Prometheus
+    // (`source = "prometheus"` on every host), the shards' series matched by their `host` label.
+    let mut read = opts.clone();
+    for i in 0..fleet.host_count() {
+        read.host_toml.insert(i, "source = \"prometheus\"".into());
+    }
+    read.extra_hosts[0].toml = "source = \"prometheus\"".into();
+    read.extra_toml = format!(
+        "[prometheus]\nurl = \"http://127.0.0.1:{}\"\n",
+        global.port()
+    );
+    let read_config = fleet.write_inventory(&read);
+    let doc = status_json(&read_config);
+    let hosts = doc["hosts"].as_array().expect("hosts array");
+    let seen: BTreeMap<&str, (bool, &str, &str)> = hosts
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().expect("name"),
+                (
+                    h["reachable"].as_bool().expect("reachable"),
+                    h["status"].as_str().expect("status"),
+                    h["status_source"].as_str().expect("status_source"),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(hosts.len(), 5, "every host once: {doc:#}");
+    let want_read: BTreeMap<&str, (bool, &str, &str)> = [
+        ("h1", (true, "ok", "prometheus")),
+        ("h2", (true, "ok", "prometheus")),
+        ("h3", (true, "critical", "prometheus")),
+        ("h4", (true, "ok", "prometheus")),
+        ("down1", (false, "critical", "prometheus")),
+    ]
+    .into();
+    assert_eq!(seen, want_read, "{doc:#}");
+    // h3's `app`, down as its shard polled it, read back through Prometheus in the same state.
+    let polled = odd.status();
+    let by_shard = polled["hosts"]
+        .as_array()
+        .expect("hosts array")
+        .iter()
+        .find(|h| h["name"] == "h3")
+        .expect("h3 in its shard")["services"][0]["state"]
+        .clone();
+    assert!(by_shard == "stopped" || by_shard == "failed", "{polled:#}");
+    let h3 = hosts.iter().find(|h| h["name"] == "h3").expect("h3");
+    let app = &h3["services"][0];
+    assert_eq!(
+        (&app["name"], &app["state"], &app["source"]),
+        (
+            &serde_json::json!("app"),
+            &by_shard,
+            &serde_json::json!("prometheus")
+        ),
+        "{h3:#}"
+    );
+    assert_eq!(doc["sources"][0]["ok"], true, "{doc:#}");
+
     // Each shard's own poller counters stay apart (one series per instance).
     let polls = by_instance(&global, "fleetdeck_polls_total");
     assert_eq!(
@@ -199,6 +265,24 @@ fn two_serve_shards_gathered_by_prometheus_and_its_federation_cover_every_host_o
         },
         "{polls:?}"
     );
+}
+
+/// `fleetdeck status --json` over `config`: the parsed document (any exit code: a critical
+/// host makes it 2).
+fn status_json(config: &Path) -> serde_json::Value {
+    let out = Command::new(support::fleetdeck_bin())
+        .args(["status", "--json", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fleetdeck status");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "status --json is not JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// Every series of `metric` by its `instance` label: the value.

@@ -64,10 +64,27 @@ impl ColourDepth {
         }
     }
 
-    /// [`ColourDepth::detect`] from this process's environment.
+    /// [`ColourDepth::detect`] from this process's environment, then the terminal's terminfo
+    /// entry (`colors`) for a `TERM` whose name says nothing (`screen`, `tmux`, `rxvt-unicode`):
+    /// a depth is only ever raised by it, never lowered.
     pub fn from_env() -> ColourDepth {
         let var = |n: &str| std::env::var(n).ok();
-        ColourDepth::detect(var("COLORTERM").as_deref(), var("TERM").as_deref())
+        let named = ColourDepth::detect(var("COLORTERM").as_deref(), var("TERM").as_deref());
+        let max_colors = terminfo::Database::from_env().ok().and_then(|db| {
+            db.get::<terminfo::capability::MaxColors>()
+                .map(|terminfo::capability::MaxColors(n)| n)
+        });
+        named.with_max_colors(max_colors)
+    }
+
+    /// This depth, raised to what terminfo's `colors` says the terminal shows.
+    pub fn with_max_colors(self, max_colors: Option<i32>) -> ColourDepth {
+        let said = match max_colors {
+            Some(n) if n >= 1 << 24 => ColourDepth::TrueColour,
+            Some(n) if n >= 256 => ColourDepth::Ansi256,
+            _ => ColourDepth::Ansi16,
+        };
+        self.max(said)
     }
 }
 
@@ -283,5 +300,22 @@ mod tests {
             ColourDepth::for_choice(crate::cli::color::ColorChoice::Never),
             ColourDepth::NoColour
         );
+    }
+
+    #[test]
+    fn terminfo_colors_raise_a_depth_the_name_did_not_give() {
+        assert_eq!(
+            ColourDepth::Ansi16.with_max_colors(Some(256)),
+            ColourDepth::Ansi256
+        );
+        assert_eq!(
+            ColourDepth::Ansi16.with_max_colors(Some(16_777_216)),
+            ColourDepth::TrueColour
+        );
+        assert_eq!(
+            ColourDepth::Ansi256.with_max_colors(Some(8)),
+            ColourDepth::Ansi256
+        );
+        assert_eq!(ColourDepth::Ansi16.with_max_colors(None), ColourDepth::Ansi16);
     }
 }

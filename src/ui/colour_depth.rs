@@ -316,6 +316,9 @@ mod tests {
             ColourDepth::Ansi256.with_max_colors(Some(8)),
             ColourDepth::Ansi256
         );
-        assert_eq!(ColourDepth::Ansi16.with_max_colors(None), ColourDepth::Ansi16);
+        assert_eq!(
+            ColourDepth::Ansi16.with_max_colors(None),
+            ColourDepth::Ansi16
+        );
     }
 }

@@ -283,6 +283,28 @@ pub async fn query_fleet(fleet: &Fleet, transports: &[Transport], at: SystemTime
     }
 }
 
+/// The labels the mapping reads (`map.rs`), besides the server's own host label: a whole
+/// fleet's answers hold hundreds of thousands of series, and each would otherwise keep every
+/// label (`__name__`, `job`, exporter labels) for the whole round.
+const MAPPED_LABELS: &[&str] = &[
+    "host",
+    "backup",
+    "mountpoint",
+    "device",
+    "mount",
+    "name",
+    "state",
+    "service",
+];
+
+/// Drops the labels no mapping reads from `samples`.
+fn keep_mapped_labels(samples: &mut [Sample], host_label: &str) {
+    for s in samples {
+        s.labels
+            .retain(|k, _| k == host_label || MAPPED_LABELS.contains(&k.as_str()));
+    }
+}
+
 async fn read_server(
     fleet: &Fleet,
     transports: &[Transport],
@@ -324,7 +346,10 @@ async fn read_server(
             let body = reply.text().await.map_err(|e| describe(&e))?;
             // 400 and 422 carry the API's own error document: a refusal of this query only.
             match parse_reply(&body) {
-                Ok(samples) => Ok((q.key, Ok(samples))),
+                Ok(mut samples) => {
+                    keep_mapped_labels(&mut samples, &server.label);
+                    Ok((q.key, Ok(samples)))
+                }
                 Err(e @ ReplyError::Refused { .. }) => Ok((q.key, Err(e.to_string()))),
                 Err(e) if status.is_success() => Err(format!("{}: {e}", q.promql)),
                 Err(_) => Err(format!("HTTP {}", status.as_u16())),
@@ -473,4 +498,20 @@ pub fn spawn_with_refresh(
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_labels_a_mapping_reads_are_kept() {
+        let mut samples = parse_reply(
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"node_filesystem_size_bytes","instance":"10.0.0.1:9100","job":"node","mountpoint":"/","device":"/dev/vda1","fstype":"ext4","node":"n1"},"value":[1,"1"]}]}}"#,
+        )
+        .unwrap();
+        keep_mapped_labels(&mut samples, "node");
+        let kept: Vec<&str> = samples[0].labels.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["device", "mountpoint", "node"]);
+    }
 }

@@ -205,6 +205,29 @@ impl<T> Metric<T> {
             _ => None,
         }
     }
+
+    /// The value, or `None` with why it is missing recorded under `name` (for the
+    /// `unavailable` maps of reports: the reason, or `error: …`).
+    pub fn value_or_note(
+        &self,
+        name: &'static str,
+        unavailable: &mut std::collections::BTreeMap<&'static str, String>,
+    ) -> Option<T>
+    where
+        T: Clone,
+    {
+        match self {
+            Metric::Value(v) => Some(v.clone()),
+            Metric::Unavailable(why) => {
+                unavailable.insert(name, why.clone());
+                None
+            }
+            Metric::Error(e) => {
+                unavailable.insert(name, format!("error: {e}"));
+                None
+            }
+        }
+    }
 }
 
 /// The chain node on a host.

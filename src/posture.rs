@@ -518,24 +518,6 @@ pub struct CheckReport {
     pub unexpected: Vec<u16>,
 }
 
-fn reading<T: Clone>(
-    m: &Metric<T>,
-    name: &'static str,
-    unavailable: &mut BTreeMap<&'static str, String>,
-) -> Option<T> {
-    match m {
-        Metric::Value(v) => Some(v.clone()),
-        Metric::Unavailable(why) => {
-            unavailable.insert(name, why.clone());
-            None
-        }
-        Metric::Error(e) => {
-            unavailable.insert(name, format!("error: {e}"));
-            None
-        }
-    }
-}
-
 /// The port fleetdeck reaches `host`'s sshd on.
 pub fn ssh_port(host: &crate::inventory::Host) -> u16 {
     host.port.unwrap_or(22)
@@ -571,10 +553,12 @@ pub fn report(
     Some(PostureReport {
         age_seconds: now.duration_since(t.at).map_or(0, |d| d.as_secs()),
         checks,
-        sshd: reading(&obs.sshd, "sshd", &mut unavailable),
-        listening: reading(&obs.listening, "listening", &mut unavailable),
+        sshd: obs.sshd.value_or_note("sshd", &mut unavailable),
+        listening: obs.listening.value_or_note("listening", &mut unavailable),
         expected_ports: expected_ports(obs, &host.posture, port),
-        root_history: reading(&obs.root_history, "root_history", &mut unavailable),
+        root_history: obs
+            .root_history
+            .value_or_note("root_history", &mut unavailable),
         unavailable,
     })
 }

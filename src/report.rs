@@ -732,37 +732,18 @@ fn column_reports(fleet: &Fleet, hs: &crate::state::HostState) -> Vec<ColumnRepo
         .collect()
 }
 
-/// `Some(value)`, or `None` with the reason recorded under `name`.
-fn part<T: Clone>(
-    m: &Metric<T>,
-    name: &'static str,
-    unavailable: &mut BTreeMap<&'static str, String>,
-) -> Option<T> {
-    match m {
-        Metric::Value(v) => Some(v.clone()),
-        Metric::Unavailable(why) => {
-            unavailable.insert(name, why.clone());
-            None
-        }
-        Metric::Error(e) => {
-            unavailable.insert(name, format!("error: {e}"));
-            None
-        }
-    }
-}
-
 fn facts_report(hs: &crate::state::HostState, now: SystemTime) -> Option<FactsReport> {
     let t = hs.facts.as_ref()?;
     let f = &t.value;
     let mut unavailable = BTreeMap::new();
     let filesystems: Option<Vec<Filesystem>> =
-        part(&f.filesystems, "filesystems", &mut unavailable);
+        f.filesystems.value_or_note("filesystems", &mut unavailable);
     Some(FactsReport {
         age_seconds: now.duration_since(t.at).map_or(0, |d| d.as_secs()),
-        kernel: part(&f.kernel, "kernel", &mut unavailable),
-        os: part(&f.os, "os", &mut unavailable),
-        cpu: part(&f.cpu, "cpu", &mut unavailable),
-        memory: part(&f.memory, "memory", &mut unavailable),
+        kernel: f.kernel.value_or_note("kernel", &mut unavailable),
+        os: f.os.value_or_note("os", &mut unavailable),
+        cpu: f.cpu.value_or_note("cpu", &mut unavailable),
+        memory: f.memory.value_or_note("memory", &mut unavailable),
         filesystems: filesystems.map(|list| {
             list.into_iter()
                 .map(|x| FilesystemReport {
@@ -776,9 +757,9 @@ fn facts_report(hs: &crate::state::HostState, now: SystemTime) -> Option<FactsRe
                 })
                 .collect()
         }),
-        interfaces: part(&f.interfaces, "interfaces", &mut unavailable),
-        logins: part(&f.logins, "logins", &mut unavailable),
-        dmi: part(&f.dmi, "dmi", &mut unavailable),
+        interfaces: f.interfaces.value_or_note("interfaces", &mut unavailable),
+        logins: f.logins.value_or_note("logins", &mut unavailable),
+        dmi: f.dmi.value_or_note("dmi", &mut unavailable),
         unavailable,
     })
 }

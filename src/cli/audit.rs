@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use super::out;
 use crate::audit::{
-    AuditLog, AuditRecord, LogLine, Phase, VerifyOptions, default_path, read_log, verify_with,
+    AuditLog, AuditRecord, LogContents, LogLine, Phase, VerifyOptions, default_path, read_log,
+    verify_with,
 };
 
 /// The `fleetdeck audit` subcommands.
@@ -146,6 +147,19 @@ fn resolve(path: Option<&Path>, err: &mut dyn Write) -> Result<PathBuf, u8> {
     Ok(path)
 }
 
+/// The log at `path` (or the default) and its contents, read whole; the error on `err` and exit
+/// code 2 otherwise.
+fn read_resolved(path: Option<&Path>, err: &mut dyn Write) -> Result<(PathBuf, LogContents), u8> {
+    let path = resolve(path, err)?;
+    match read_log(&path) {
+        Ok(contents) => Ok((path, contents)),
+        Err(e) => {
+            let _ = writeln!(err, "fleetdeck: {e}");
+            Err(2)
+        }
+    }
+}
+
 /// `fleetdeck audit verify [FILE] [--no-head]`.
 pub fn cli_verify(
     path: Option<&Path>,
@@ -224,16 +238,9 @@ pub fn cli_show(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let path = match resolve(path, err) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let contents = match read_log(&path) {
+    let (_, contents) = match read_resolved(path, err) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "fleetdeck: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let mut code = 0;
     for l in &contents.lines {
@@ -409,16 +416,9 @@ pub fn cli_timeline(
             }
         },
     };
-    let path = match resolve(path, err) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let contents = match read_log(&path) {
+    let (path, contents) = match read_resolved(path, err) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "fleetdeck: {e}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let mut code = 0;
     let mut records = Vec::with_capacity(contents.lines.len());

@@ -1423,14 +1423,14 @@ role = "consensus"
                 peers: Metric::Value(3),
                 client: None,
             }),
-            chain_detail: Some(ChainDetail {
+            chain_detail: Some(Box::new(ChainDetail {
                 node_id: Some(node_id.into()),
                 sealers: Metric::Value(vec!["n1".into(), "n2".into(), "n3".into(), "n4".into()]),
                 observers: Metric::Value(vec!["n5".into()]),
                 pbft_view: Metric::Value(7),
                 known_highest: Some(height),
                 cfx_status: Metric::Unavailable("not asked for this chain kind".into()),
-            }),
+            })),
             ..Probed::default()
         }
     }

@@ -80,7 +80,7 @@ pub struct Probed {
     /// polls whose plan included them (they are probed on a slower cadence, see
     /// `probe::Schedule`). The state store moves them into `HostState::facts` (as it does
     /// certificates and logs), so they are read from there, with the time they were taken.
-    pub facts: Option<HostFacts>,
+    pub facts: Option<Box<HostFacts>>,
     /// One entry per configured certificate, in inventory order; `Some` only when read in
     /// this poll.
     pub certs: Option<Vec<CertObs>>,
@@ -88,13 +88,13 @@ pub struct Probed {
     pub logs: Option<Vec<LogObs>>,
     /// The security posture (sshd settings, listening ports, root's history); `Some` only
     /// when read in this poll (slow cadence, like certificates).
-    pub posture: Option<crate::posture::PostureObs>,
+    pub posture: Option<Box<crate::posture::PostureObs>>,
     /// Output explaining why a service is failed, for the services that are failed in this poll
     /// (a `command` service's own output, a failed systemd unit's last journal lines).
     pub service_failures: Vec<ServiceFailure>,
     /// What the chain node says beyond height, sync and peers (consensus lists, PBFT view,
     /// Conflux status), when a chain is configured.
-    pub chain_detail: Option<ChainDetail>,
+    pub chain_detail: Option<Box<ChainDetail>>,
 }
 
 /// Load averages from `/proc/loadavg`.

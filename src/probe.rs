@@ -182,12 +182,12 @@ pub async fn poll_host_planned(
         backups: result.backups,
         chain,
         probe_errors,
-        facts: result.facts,
+        facts: result.facts.map(Box::new),
         certs: result.certs,
-        posture: result.posture,
+        posture: result.posture.map(Box::new),
         logs: result.logs,
         service_failures: result.service_failures,
-        chain_detail,
+        chain_detail: chain_detail.map(Box::new),
     })
 }
 

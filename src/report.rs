@@ -1116,7 +1116,7 @@ logs = [{ name = "node", file = "/l/log", format = "fisco" }]
                         size_bytes: 100,
                     }),
                 }],
-                facts: Some(HostFacts {
+                facts: Some(Box::new(HostFacts {
                     kernel: Metric::Value(KernelInfo {
                         os: "Linux".into(),
                         hostname: "n1".into(),
@@ -1130,7 +1130,7 @@ logs = [{ name = "node", file = "/l/log", format = "fisco" }]
                     interfaces: Metric::Value(vec![]),
                     logins: Metric::Unavailable("no login records (wtmp) on this host".into()),
                     dmi: Metric::Unavailable("no DMI".into()),
-                }),
+                })),
                 certs: Some(vec![
                     CertObs {
                         name: "node".into(),

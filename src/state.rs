@@ -26,9 +26,12 @@ use crate::prom_source::{PromHostObs, PromObservations, SourceStatus};
 const HEIGHT_HISTORY: usize = 120;
 
 /// Disk samples are kept at most this often…
-pub const DISK_SAMPLE_EVERY: Duration = Duration::from_secs(60);
-/// …and this many of them: 12 hours at one a minute.
-pub const DISK_HISTORY: usize = 720;
+///
+/// A growth trend over hours gains nothing from minute samples, and every sample is kept for
+/// every disk of the fleet: at 10,000 hosts one a minute would hold ≈ 0.8 GB after 12 hours.
+pub const DISK_SAMPLE_EVERY: Duration = Duration::from_secs(300);
+/// …and this many of them: 12 hours at one per five minutes.
+pub const DISK_HISTORY: usize = 144;
 /// A disk trend needs samples spanning at least this long to be shown.
 pub const DISK_TREND_MIN_SPAN: Duration = Duration::from_secs(600);
 /// Blocks per minute are measured over at most this much recent history.
@@ -99,17 +102,14 @@ pub struct FailureRecord {
     pub lines: Vec<String>,
 }
 
-/// One disk usage sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One disk usage sample: only what the trend reads, in 16 bytes, because the history of every
+/// disk of the fleet is held for 12 hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskSample {
-    /// When (console clock).
-    pub at: SystemTime,
+    /// Seconds after the history's first sample (console clock).
+    pub after_first_s: u32,
     /// Used bytes.
     pub used_bytes: u64,
-    /// Bytes still available to non-root users.
-    pub avail_bytes: u64,
-    /// Used percent.
-    pub used_percent: f64,
 }
 
 /// Usage history of one configured disk.
@@ -117,8 +117,13 @@ pub struct DiskSample {
 pub struct DiskHistory {
     /// Mount point.
     pub mount: String,
+    /// When the first sample kept was taken; `None` before any.
+    pub first_at: Option<SystemTime>,
     /// Samples, oldest first, at most one per [`DISK_SAMPLE_EVERY`].
     pub samples: VecDeque<DiskSample>,
+    /// The trend through `samples`, computed when a sample is added (every frame and every
+    /// judgement reads it; the samples change once per [`DISK_SAMPLE_EVERY`]).
+    trend: Option<DiskTrend>,
 }
 
 /// Where a disk is heading, from a least-squares line through its samples.
@@ -135,35 +140,98 @@ pub struct DiskTrend {
 }
 
 impl DiskHistory {
+    /// An empty history of `mount`.
+    pub fn new(mount: String) -> Self {
+        DiskHistory {
+            mount,
+            ..DiskHistory::default()
+        }
+    }
+
     /// The trend, once the samples span at least [`DISK_TREND_MIN_SPAN`].
     pub fn trend(&self) -> Option<DiskTrend> {
+        self.trend
+    }
+
+    /// When the newest sample was taken.
+    pub fn last_at(&self) -> Option<SystemTime> {
+        let first = self.first_at?;
+        let last = self.samples.back()?;
+        Some(first + Duration::from_secs(last.after_first_s.into()))
+    }
+
+    /// Adds a sample taken at `at` when one is due, and recomputes the trend.
+    fn record(&mut self, at: SystemTime, used_bytes: u64, avail_bytes: u64) {
+        let due = self.last_at().is_none_or(|last| {
+            at.duration_since(last)
+                .is_ok_and(|since| since >= DISK_SAMPLE_EVERY)
+        });
+        if !due {
+            return;
+        }
+        if self.samples.len() == DISK_HISTORY {
+            self.samples.pop_front();
+        }
+        let first_at = match (self.first_at, self.samples.front()) {
+            (Some(first), Some(oldest)) if oldest.after_first_s > 0 => {
+                // Re-base on the oldest sample kept, so offsets stay small for ever.
+                let shift = oldest.after_first_s;
+                for s in self.samples.iter_mut() {
+                    s.after_first_s -= shift;
+                }
+                first + Duration::from_secs(shift.into())
+            }
+            (Some(first), Some(_)) => first,
+            _ => at,
+        };
+        self.first_at = Some(first_at);
+        let after_first_s = at
+            .duration_since(first_at)
+            .unwrap_or_default()
+            .as_secs()
+            .min(u32::MAX.into()) as u32;
+        // Grow in steps but never past the bound, so a full history holds exactly
+        // DISK_HISTORY samples rather than the next power of two.
+        if self.samples.len() == self.samples.capacity() {
+            let more = self.samples.capacity().clamp(4, DISK_HISTORY);
+            self.samples
+                .reserve_exact(more.min(DISK_HISTORY - self.samples.len()));
+        }
+        self.samples.push_back(DiskSample {
+            after_first_s,
+            used_bytes,
+        });
+        self.trend = self.compute_trend(avail_bytes);
+    }
+
+    fn compute_trend(&self, avail_bytes: u64) -> Option<DiskTrend> {
         let first = self.samples.front()?;
         let last = self.samples.back()?;
-        let span = last.at.duration_since(first.at).ok()?;
+        let span = Duration::from_secs((last.after_first_s - first.after_first_s).into());
         if self.samples.len() < 3 || span < DISK_TREND_MIN_SPAN {
             return None;
         }
-        let xs: Vec<f64> = self
+        let n = self.samples.len() as f64;
+        let x = |s: &DiskSample| f64::from(s.after_first_s - first.after_first_s);
+        let mx = self.samples.iter().map(x).sum::<f64>() / n;
+        let my = self
             .samples
             .iter()
-            .map(|s| {
-                s.at.duration_since(first.at)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-            })
-            .collect();
-        let ys: Vec<f64> = self.samples.iter().map(|s| s.used_bytes as f64).collect();
-        let n = xs.len() as f64;
-        let mx = xs.iter().sum::<f64>() / n;
-        let my = ys.iter().sum::<f64>() / n;
-        let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+            .map(|s| s.used_bytes as f64)
+            .sum::<f64>()
+            / n;
+        let sxx: f64 = self.samples.iter().map(|s| (x(s) - mx).powi(2)).sum();
         if sxx <= 0.0 {
             return None;
         }
-        let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+        let sxy: f64 = self
+            .samples
+            .iter()
+            .map(|s| (x(s) - mx) * (s.used_bytes as f64 - my))
+            .sum();
         let per_sec = sxy / sxx;
         let bytes_per_day = per_sec * 86_400.0;
-        let days_until_full = (per_sec > 0.0).then(|| last.avail_bytes as f64 / per_sec / 86_400.0);
+        let days_until_full = (per_sec > 0.0).then(|| avail_bytes as f64 / per_sec / 86_400.0);
         Some(DiskTrend {
             bytes_per_day,
             days_until_full,
@@ -206,13 +274,13 @@ pub struct HostState {
     /// Unreachable polls in a row.
     pub failures_in_a_row: u32,
     /// The latest host facts (probed on a slower cadence).
-    pub facts: Option<Timed<HostFacts>>,
+    pub facts: Option<Box<Timed<HostFacts>>>,
     /// The latest certificate readings, inventory order.
     pub certs: Option<Timed<Vec<CertObs>>>,
     /// The latest log summaries, inventory order.
     pub logs: Option<Timed<Vec<LogObs>>>,
     /// The latest security posture reading.
-    pub posture: Option<Timed<crate::posture::PostureObs>>,
+    pub posture: Option<Box<Timed<crate::posture::PostureObs>>>,
     /// Per-service tracks, in the order of the observed services (inventory order).
     pub services: Vec<ServiceTrack>,
     /// Per-disk usage history, inventory order.
@@ -286,26 +354,9 @@ impl HostState {
                 .iter()
                 .position(|x| x.mount == d.mount)
                 .map(|k| self.disks.swap_remove(k))
-                .unwrap_or_else(|| DiskHistory {
-                    mount: d.mount.clone(),
-                    samples: VecDeque::new(),
-                });
+                .unwrap_or_else(|| DiskHistory::new(d.mount.clone()));
             if let Ok(u) = &d.usage {
-                let due = h.samples.back().is_none_or(|last| {
-                    at.duration_since(last.at)
-                        .is_ok_and(|since| since >= DISK_SAMPLE_EVERY)
-                });
-                if due {
-                    if h.samples.len() == DISK_HISTORY {
-                        h.samples.pop_front();
-                    }
-                    h.samples.push_back(DiskSample {
-                        at,
-                        used_bytes: u.used_bytes,
-                        avail_bytes: u.avail_bytes,
-                        used_percent: u.used_percent,
-                    });
-                }
+                h.record(at, u.used_bytes, u.avail_bytes);
             }
             histories.push(h);
         }
@@ -449,7 +500,7 @@ impl HostState {
         host.sample_disks(&probed, at);
         let mut probed = probed;
         if let Some(facts) = probed.facts.take() {
-            host.facts = Some(Timed { at, value: facts });
+            host.facts = Some(Box::new(Timed { at, value: *facts }));
         }
         if let Some(certs) = probed.certs.take() {
             host.certs = Some(Timed { at, value: certs });
@@ -458,7 +509,10 @@ impl HostState {
             host.logs = Some(Timed { at, value: logs });
         }
         if let Some(posture) = probed.posture.take() {
-            host.posture = Some(Timed { at, value: posture });
+            host.posture = Some(Box::new(Timed {
+                at,
+                value: *posture,
+            }));
         }
         host.parts = PartTimes {
             services: Some(at),
@@ -746,14 +800,48 @@ mod tests {
     }
 
     #[test]
+    fn disk_history_is_bounded_compact_and_keeps_its_trend() {
+        let mut s = FleetState::new(1);
+        // Three days of polls every 5 minutes, growing 100 bytes a sample.
+        let polls = 3 * 24 * 12u64;
+        for k in 0..polls {
+            s.apply(with_disk(k * 300, 100_000 + k * 100));
+        }
+        let d = &s.hosts[0].disks[0];
+        assert_eq!(d.samples.len(), DISK_HISTORY);
+        assert_eq!(
+            d.samples.capacity(),
+            DISK_HISTORY,
+            "no slack past the bound"
+        );
+        assert_eq!(std::mem::size_of::<DiskSample>(), 16);
+        // Offsets are re-based on the oldest kept sample, and the times survive it.
+        assert_eq!(d.samples.front().unwrap().after_first_s, 0);
+        assert_eq!(d.last_at(), Some(at((polls - 1) * 300)));
+        assert_eq!(d.first_at, Some(at((polls - DISK_HISTORY as u64) * 300)));
+        let t = d.trend().unwrap();
+        assert!((t.bytes_per_day - 28_800.0).abs() < 1.0, "{t:?}");
+        assert_eq!(t.span, Duration::from_secs(300 * (DISK_HISTORY as u64 - 1)));
+    }
+
+    #[test]
+    fn host_state_stays_small() {
+        // Held for every host of the fleet, all the time: the parts most polls do not carry
+        // (facts, posture, chain detail) are boxed, so 10,000 hosts cost ~13 MB, not ~41 MB.
+        assert!(std::mem::size_of::<HostState>() <= 1_536);
+        assert!(std::mem::size_of::<Probed>() <= 512);
+    }
+
+    #[test]
     fn disk_trend_and_days_until_full() {
         let mut s = FleetState::new(1);
-        // 100 bytes a minute for 20 minutes, polled every 5 s: one sample a minute is kept.
+        // 100 bytes a minute for 20 minutes, polled every 5 s: one sample per five minutes is
+        // kept.
         for k in 0..=240u64 {
             s.apply(with_disk(k * 5, 500_000 + (k * 5 / 60) * 100));
         }
         let d = &s.hosts[0].disks[0];
-        assert_eq!(d.samples.len(), 21);
+        assert_eq!(d.samples.len(), 5);
         let t = d.trend().unwrap();
         assert!((t.bytes_per_day - 144_000.0).abs() < 1.0, "{t:?}");
         let days = t.days_until_full.unwrap();
@@ -797,7 +885,7 @@ mod tests {
         }
         let p = Probed {
             certs: Some(vec![]),
-            facts: Some(crate::observation::HostFacts {
+            facts: Some(Box::new(crate::observation::HostFacts {
                 kernel: unavailable(),
                 os: unavailable(),
                 cpu: unavailable(),
@@ -806,7 +894,7 @@ mod tests {
                 interfaces: unavailable(),
                 logins: unavailable(),
                 dmi: unavailable(),
-            }),
+            })),
             ..Probed::default()
         };
         s.apply(Observation {

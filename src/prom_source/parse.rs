@@ -52,53 +52,208 @@ fn malformed(expected: &'static str, found: &Value) -> ReplyError {
     }
 }
 
-/// The common reply, read straight into samples: a successful instant vector.
-#[derive(serde::Deserialize)]
-struct VectorReply {
-    status: String,
-    data: VectorData,
-}
-
-#[derive(serde::Deserialize)]
-struct VectorData {
-    #[serde(rename = "resultType")]
-    result_type: String,
-    result: Vec<VectorSeries>,
-}
-
-#[derive(serde::Deserialize)]
-struct VectorSeries {
-    metric: BTreeMap<String, String>,
-    value: (f64, String),
-}
-
-/// The samples of one `/api/v1/query` reply body.
-///
-/// A successful instant vector is read straight into samples: a whole fleet's reply can hold
-/// hundreds of thousands of series, and a `serde_json::Value` tree of it first would more than
-/// double the memory a round needs. Anything else (an error reply, a scalar, a malformed body)
-/// goes through the general reader below, which says what was expected where.
+/// The samples of one `/api/v1/query` reply body, every label kept.
 pub fn parse_reply(body: &str) -> Result<Vec<Sample>, ReplyError> {
-    if let Ok(reply) = serde_json::from_str::<VectorReply>(body)
-        && reply.status == "success"
-        && reply.data.result_type == "vector"
+    parse_reply_keeping(body, &|_| true)
+}
+
+/// The samples of one `/api/v1/query` reply body, keeping only the labels `keep` accepts.
+///
+/// A successful instant vector is read straight into samples, and a label nobody reads is
+/// never allocated: a whole fleet's reply holds hundreds of thousands of series, each with
+/// `__name__`, `job` and the exporter's labels, and a `serde_json::Value` tree or a full label
+/// map of them first would more than double the memory a round needs. Anything else (an error
+/// reply, a scalar, a malformed body) goes through the general reader below, which says what
+/// was expected where.
+pub fn parse_reply_keeping(
+    body: &str,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Sample>, ReplyError> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_str(body);
+    if let Ok(Some(samples)) = (direct::Reply { keep }).deserialize(&mut de)
+        && de.end().is_ok()
     {
-        let samples: Option<Vec<Sample>> = reply
-            .data
-            .result
-            .into_iter()
-            .map(|s| {
-                s.value.1.parse::<f64>().ok().map(|value| Sample {
-                    labels: s.metric,
-                    value,
-                })
-            })
-            .collect();
-        if let Some(samples) = samples {
-            return Ok(samples);
+        return Ok(samples);
+    }
+    let mut samples = parse_general(body)?;
+    for s in &mut samples {
+        s.labels.retain(|k, _| keep(k));
+    }
+    Ok(samples)
+}
+
+/// The direct reader: serde seeds that carry the label filter down to each series' `metric`.
+/// `Ok(None)` is "not a successful vector" (the general reader then says what it is).
+mod direct {
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::Sample;
+
+    /// A string borrowed from the body when it has no escapes.
+    #[derive(serde::Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+    pub(super) struct Reply<'k> {
+        pub(super) keep: &'k dyn Fn(&str) -> bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Reply<'_> {
+        type Value = Option<Vec<Sample>>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
         }
     }
-    parse_general(body)
+
+    impl<'de> Visitor<'de> for Reply<'_> {
+        type Value = Option<Vec<Sample>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a query reply object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut success, mut samples) = (false, None);
+            while let Some(key) = map.next_key::<Text<'de>>()? {
+                match key.0.as_ref() {
+                    "status" => success = map.next_value::<Text<'de>>()?.0 == "success",
+                    "data" => samples = map.next_value_seed(Data { keep: self.keep })?,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(samples.filter(|_| success))
+        }
+    }
+
+    struct Data<'k> {
+        keep: &'k dyn Fn(&str) -> bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Data<'_> {
+        type Value = Option<Vec<Sample>>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Data<'_> {
+        type Value = Option<Vec<Sample>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a `data` object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut vector, mut samples) = (false, None);
+            while let Some(key) = map.next_key::<Text<'de>>()? {
+                match key.0.as_ref() {
+                    "resultType" => vector = map.next_value::<Text<'de>>()?.0 == "vector",
+                    "result" => samples = Some(map.next_value_seed(Series { keep: self.keep })?),
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(samples.filter(|_| vector))
+        }
+    }
+
+    struct Series<'k> {
+        keep: &'k dyn Fn(&str) -> bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Series<'_> {
+        type Value = Vec<Sample>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Series<'_> {
+        type Value = Vec<Sample>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of series")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(sample) = seq.next_element_seed(OneSeries { keep: self.keep })? {
+                out.push(sample);
+            }
+            Ok(out)
+        }
+    }
+
+    struct OneSeries<'k> {
+        keep: &'k dyn Fn(&str) -> bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for OneSeries<'_> {
+        type Value = Sample;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for OneSeries<'_> {
+        type Value = Sample;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a series with `metric` and `value`")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut labels, mut value) = (None, None);
+            while let Some(key) = map.next_key::<Text<'de>>()? {
+                match key.0.as_ref() {
+                    "metric" => labels = Some(map.next_value_seed(Labels { keep: self.keep })?),
+                    "value" => {
+                        let (_, text): (f64, Text<'de>) = map.next_value()?;
+                        // Prometheus writes NaN, +Inf and -Inf; Rust reads those spellings too.
+                        value = Some(text.0.parse::<f64>().map_err(|_| {
+                            de::Error::invalid_value(de::Unexpected::Str(&text.0), &"a number")
+                        })?);
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(Sample {
+                labels: labels.ok_or_else(|| de::Error::missing_field("metric"))?,
+                value: value.ok_or_else(|| de::Error::missing_field("value"))?,
+            })
+        }
+    }
+
+    struct Labels<'k> {
+        keep: &'k dyn Fn(&str) -> bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Labels<'_> {
+        type Value = BTreeMap<String, String>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Labels<'_> {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a label object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut labels = BTreeMap::new();
+            while let Some(key) = map.next_key::<Text<'de>>()? {
+                if (self.keep)(&key.0) {
+                    let value: Text<'de> = map.next_value()?;
+                    labels.insert(key.0.into_owned(), value.0.into_owned());
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(labels)
+        }
+    }
 }
 
 /// [`parse_reply`] through a `serde_json::Value`: every shape, with errors naming what the API
@@ -201,6 +356,22 @@ mod tests {
         let fast = parse_reply(UP).unwrap();
         assert_eq!(fast, parse_general(UP).unwrap());
         assert_eq!(fast.len(), 2);
+        // Filtered while reading: only the kept labels, the same values.
+        let kept = parse_reply_keeping(UP, &|k| k == "instance").unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(
+            kept[1].labels.iter().collect::<Vec<_>>(),
+            [(&"instance".to_string(), &"127.0.0.1:39999".to_string())]
+        );
+        assert_eq!(kept[1].value, 0.0);
+        // Keys in another order than Prometheus writes them read the same.
+        let reordered = r#"{"data":{"result":[{"value":[1,"7"],"metric":{"instance":"a"}}],"resultType":"vector"},"status":"success"}"#;
+        assert_eq!(
+            parse_reply(reordered).unwrap(),
+            parse_general(reordered).unwrap()
+        );
+        // Trailing garbage is not a reply.
+        assert!(parse_reply(&format!("{UP} x")).is_err());
         // A value that is not a number falls back to the general reader and its error.
         let bad = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"x"]}]}}"#;
         assert!(

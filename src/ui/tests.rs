@@ -286,7 +286,7 @@ fn fisco(host: usize, secs: u64, height: u64, with_slow: bool) -> Observation {
                 peers: Metric::Value(3),
                 client: Some("FISCO-BCOS 3.6.0".into()),
             }),
-            facts: (with_slow && host == 0).then(facts),
+            facts: (with_slow && host == 0).then(|| Box::new(facts())),
             certs: with_slow.then(|| certs(200, if host == 1 { 12 } else { 300 })),
             logs: with_slow.then(|| fisco_log(if host == 2 { 14 } else { 0 })),
             ..Probed::default()

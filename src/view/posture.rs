@@ -193,7 +193,7 @@ posture = { enabled = false }
                 started: at(100),
                 elapsed: Duration::from_millis(5),
                 outcome: Ok(Probed {
-                    posture: Some(reading(password)),
+                    posture: Some(Box::new(reading(password))),
                     ..Probed::default()
                 }),
             });

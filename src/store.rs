@@ -90,7 +90,8 @@ pub enum Effect {
 pub struct Store {
     fleet: Arc<Fleet>,
     state: FleetState,
-    health: Vec<HostHealth>,
+    /// The verdicts, kept per host and redone on change ([`health::Judge`]).
+    judge: health::Judge,
     alerts: AlertBook,
     now: SystemTime,
     /// The epoch second of the latest evaluation: a tick within the same second changes nothing
@@ -107,11 +108,12 @@ impl Store {
     pub fn new(fleet: Arc<Fleet>) -> Store {
         let state = FleetState::new(fleet.hosts.len());
         let now = SystemTime::UNIX_EPOCH;
-        let health = health::evaluate(&fleet, &state, now);
+        let mut judge = health::Judge::new();
+        judge.judge(&fleet, &state, now);
         Store {
             fleet,
             state,
-            health,
+            judge,
             alerts: AlertBook::default(),
             now,
             judged_at: None,
@@ -215,7 +217,8 @@ impl Store {
                             .unwrap_or_default()
                     })
                     .collect();
-                self.state.version += 1;
+                // Every host moved or started over: everything derived per host is redone.
+                self.state.touch_all();
                 let kept: std::collections::HashSet<&str> = keep
                     .iter()
                     .zip(&fleet.hosts)
@@ -224,6 +227,7 @@ impl Store {
                     .collect();
                 self.alerts.forget_hosts_except(|h| kept.contains(h));
                 self.fleet = fleet;
+                self.judge.reset();
                 self.judge(&mut effects);
             }
         }
@@ -250,10 +254,14 @@ impl Store {
         }
     }
 
-    /// Evaluates every host at the store's time and advances the alert lifecycle.
+    /// Evaluates the fleet at the store's time and advances the alert lifecycle: only the
+    /// hosts whose inputs changed are judged again ([`health::Judge`]), and only those whose
+    /// verdict changed are folded into the alert book anew.
     fn judge(&mut self, effects: &mut Vec<Effect>) {
-        self.health = health::evaluate(&self.fleet, &self.state, self.now);
-        let events = self.alerts.update(&self.fleet, &self.health, self.now);
+        let changed = self.judge.judge(&self.fleet, &self.state, self.now);
+        let events =
+            self.alerts
+                .update_hosts(&self.fleet, self.judge.verdicts(), &changed, self.now);
         effects.extend(events.into_iter().map(Effect::Alert));
         self.judged_at = Some(epoch_secs(self.now));
         self.unjudged = false;
@@ -275,7 +283,7 @@ impl Store {
 
     /// The latest verdicts, one per inventory host (as of [`Store::now`]).
     pub fn health(&self) -> &[HostHealth] {
-        &self.health
+        self.judge.verdicts()
     }
 
     /// The consensus groups, judged as of [`Store::now`].
@@ -304,7 +312,7 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn edit_state(&mut self, edit: impl FnOnce(&mut FleetState)) {
         edit(&mut self.state);
-        self.state.version += 1;
+        self.state.touch_all();
         let mut effects = Vec::new();
         self.judge(&mut effects);
     }

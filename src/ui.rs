@@ -614,14 +614,15 @@ impl App {
             // The selection follows its host when the rows move (a host turning bad jumps up):
             // the host selected in the model being replaced.
             let followed = self.selected_fleet_host().filter(|_| self.fleet_sel_moved);
-            // Rows of the same state are reused (only their ages move): the store judges every
-            // second, so at 10,000 hosts most builds have no new poll behind them.
+            // Rows of hosts whose state did not change are reused (only their ages move): the
+            // store judges every second, so at 10,000 hosts most builds have no new poll
+            // behind them, and a poll changes one host.
             let state_version = self.store.state().version;
-            let (previous, same_state) = match self.model.take() {
-                Some(m) => (m.rows, m.state_version == state_version),
-                None => (Vec::new(), false),
+            let (previous, built_at) = match self.model.take() {
+                Some(m) => (m.rows, Some(m.state_version)),
+                None => (Vec::new(), None),
             };
-            let mut rows = view::refresh_fleet_rows(&ctx, &self.selected, previous, same_state);
+            let mut rows = view::refresh_fleet_rows_since(&ctx, &self.selected, previous, built_at);
             view::note_problems(&mut rows, self.store.alerts());
             self.note_turned_bad(&rows);
             let lines = view::arrange(&rows, &self.query);

@@ -602,8 +602,11 @@ pub fn evaluate_host_holding(
         }
     }
     let host_now = p.host_time.unwrap_or_else(|| {
-        // Backup and certificate ages read the console's clock, to the second.
-        holds.narrow(Holds::second_of(now));
+        // Backup and certificate ages then read the console's clock, to the second.
+        let certs = hs.certs.as_ref().is_some_and(|c| !c.value.is_empty());
+        if !p.backups.is_empty() || certs {
+            holds.narrow(Holds::second_of(now));
+        }
         epoch_secs(now)
     });
     for (b, set) in p.backups.iter().zip(&host.backups) {

@@ -4,13 +4,15 @@
 //! [`Store::update`] takes a [`Msg`] — an observation folded in, a tick carrying `now`, an
 //! operator's acknowledgement — and returns the [`Effect`]s the caller should act on (alert
 //! transitions to notify about, an acknowledgement to confirm, a new version to redraw). Health
-//! is evaluated ([`crate::health::evaluate`]) and the alert lifecycle advanced
-//! ([`AlertBook::update`]) here, when observations arrive and when ticks come, so alert
-//! transitions follow the data and the clock, never the redraw rate of a front end. Judging
-//! costs one pass over the whole fleet, so it happens at most once per second of store time
-//! for observations: the first observation of a second is judged at once, later ones in the
-//! same second are folded and judged by the next tick (the console ticks every second), which
-//! keeps a 1,000-host fleet whose polls finish one by one from judging 200 times a second.
+//! is evaluated ([`crate::health::Judge`], which says what [`crate::health::evaluate`] says but
+//! judges again only the hosts whose state, best height or time-bound verdict moved) and the
+//! alert lifecycle advanced ([`AlertBook::update_hosts`], for the verdicts that changed) here,
+//! when observations arrive and when ticks come, so alert transitions follow the data and the
+//! clock, never the redraw rate of a front end. Judging still looks at every host (cheaply:
+//! a comparison of stamps for an unchanged one), so it happens at most once per second of
+//! store time for observations: the first observation of a second is judged at once, later
+//! ones in the same second are folded and judged by the next tick (the console ticks every
+//! second).
 //!
 //! The store never reads the clock and does no I/O: time arrives with [`Msg::Tick`] (and an
 //! observation moves the store's time up to the moment its poll started, so data is never judged

@@ -168,7 +168,11 @@ impl Judge {
             let (host, hs) = (&fleet.hosts[i], &state.hosts[i]);
             let best_i = self.keys[i].and_then(|k| best[k]);
             let source = source_alerts_of(fleet, state, i);
-            let group = group.remove(&i).unwrap_or_default();
+            let group = if group.is_empty() {
+                Vec::new()
+            } else {
+                group.remove(&i).unwrap_or_default()
+            };
             let kept = &mut self.kept[i];
             // Never judged: its verdict is a placeholder, whatever it says.
             let first = kept.is_none();

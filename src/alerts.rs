@@ -211,71 +211,28 @@ impl AlertBook {
         health: &[HostHealth],
         now: SystemTime,
     ) -> Vec<AlertEvent> {
+        let every: Vec<usize> = (0..fleet.hosts.len().min(health.len())).collect();
+        self.update_hosts(fleet, health, &every, now)
+    }
+
+    /// [`AlertBook::update`] when only the hosts in `changed` (ascending) may have a verdict
+    /// different from the previous update's: the others' alerts are only seen again
+    /// (`last_seen`), which is all a full update would do to them. What the store calls after
+    /// [`crate::health::Judge::judge`], so one changed host costs one host here too.
+    pub fn update_hosts(
+        &mut self,
+        fleet: &Fleet,
+        health: &[HostHealth],
+        changed: &[usize],
+        now: SystemTime,
+    ) -> Vec<AlertEvent> {
         let mut events = Vec::new();
-        for (host, verdict) in fleet.hosts.iter().zip(health) {
-            if verdict.status == Status::Unknown {
-                continue;
-            }
-            let unreachable = verdict.unreachable();
-            let mut failing = Vec::with_capacity(verdict.alerts.len());
-            for a in &verdict.alerts {
-                let key = AlertKey::new(&host.name, a.rule, &a.subject);
-                failing.push(key.clone());
-                match self.alerts.get_mut(&key) {
-                    None => {
-                        self.alerts.insert(
-                            key.clone(),
-                            TrackedAlert {
-                                key: key.clone(),
-                                severity: a.severity,
-                                message: a.message.clone(),
-                                value: a.value.clone(),
-                                state: AlertState::New,
-                                since: now,
-                                last_seen: now,
-                                acked_by: None,
-                                acked_at: None,
-                                resolved_at: None,
-                            },
-                        );
-                        events.push(AlertEvent::Raised(key));
-                    }
-                    Some(t) => {
-                        if t.state == AlertState::Resolved {
-                            t.state = AlertState::New;
-                            t.since = now;
-                            t.acked_by = None;
-                            t.acked_at = None;
-                            t.resolved_at = None;
-                            events.push(AlertEvent::Reopened(key));
-                        } else if a.severity > t.severity {
-                            t.state = AlertState::New;
-                            t.acked_by = None;
-                            t.acked_at = None;
-                            events.push(AlertEvent::Escalated(key));
-                        }
-                        t.severity = a.severity;
-                        t.message = a.message.clone();
-                        t.value = a.value.clone();
-                        t.last_seen = now;
-                    }
-                }
-            }
-            // Keys sort by host first: this host's alerts are one contiguous range, so a
-            // fleet-wide update stays linear in the number of alerts, not hosts × alerts.
-            let first = AlertKey::new(&host.name, "", "");
-            for t in self
-                .alerts
-                .range_mut(first..)
-                .map(|(_, t)| t)
-                .take_while(|t| t.key.host == host.name)
-            {
-                let judged = !unreachable || is_connection_rule(&t.key.rule);
-                if judged && t.state != AlertState::Resolved && !failing.contains(&t.key) {
-                    t.state = AlertState::Resolved;
-                    t.resolved_at = Some(now);
-                    events.push(AlertEvent::Resolved(t.key.clone()));
-                }
+        let mut changed = changed.iter().copied().peekable();
+        for (i, (host, verdict)) in fleet.hosts.iter().zip(health).enumerate() {
+            if changed.next_if_eq(&i).is_some() {
+                self.update_host(&host.name, verdict, now, &mut events);
+            } else if !verdict.alerts.is_empty() {
+                self.seen_again(&host.name, verdict, now);
             }
         }
         let keep = self.keep_resolved;
@@ -284,6 +241,101 @@ impl AlertBook {
                 .is_none_or(|r| now.duration_since(r).is_ok_and(|d| d <= keep) || r > now)
         });
         events
+    }
+
+    /// Folds in the verdict of one host whose verdict may have changed: raises, refreshes,
+    /// escalates and resolves its alerts.
+    fn update_host(
+        &mut self,
+        name: &str,
+        verdict: &HostHealth,
+        now: SystemTime,
+        events: &mut Vec<AlertEvent>,
+    ) {
+        if verdict.status == Status::Unknown {
+            return;
+        }
+        let unreachable = verdict.unreachable();
+        let mut failing = Vec::with_capacity(verdict.alerts.len());
+        for a in &verdict.alerts {
+            let key = AlertKey::new(name, a.rule, &a.subject);
+            failing.push(key.clone());
+            match self.alerts.get_mut(&key) {
+                None => {
+                    self.alerts.insert(
+                        key.clone(),
+                        TrackedAlert {
+                            key: key.clone(),
+                            severity: a.severity,
+                            message: a.message.clone(),
+                            value: a.value.clone(),
+                            state: AlertState::New,
+                            since: now,
+                            last_seen: now,
+                            acked_by: None,
+                            acked_at: None,
+                            resolved_at: None,
+                        },
+                    );
+                    events.push(AlertEvent::Raised(key));
+                }
+                Some(t) => {
+                    if t.state == AlertState::Resolved {
+                        t.state = AlertState::New;
+                        t.since = now;
+                        t.acked_by = None;
+                        t.acked_at = None;
+                        t.resolved_at = None;
+                        events.push(AlertEvent::Reopened(key));
+                    } else if a.severity > t.severity {
+                        t.state = AlertState::New;
+                        t.acked_by = None;
+                        t.acked_at = None;
+                        events.push(AlertEvent::Escalated(key));
+                    }
+                    t.severity = a.severity;
+                    t.message = a.message.clone();
+                    t.value = a.value.clone();
+                    t.last_seen = now;
+                }
+            }
+        }
+        // Keys sort by host first: this host's alerts are one contiguous range, so a
+        // fleet-wide update stays linear in the number of alerts, not hosts × alerts.
+        let first = AlertKey::new(name, "", "");
+        for t in self
+            .alerts
+            .range_mut(first..)
+            .map(|(_, t)| t)
+            .take_while(|t| t.key.host == name)
+        {
+            let judged = !unreachable || is_connection_rule(&t.key.rule);
+            if judged && t.state != AlertState::Resolved && !failing.contains(&t.key) {
+                t.state = AlertState::Resolved;
+                t.resolved_at = Some(now);
+                events.push(AlertEvent::Resolved(t.key.clone()));
+            }
+        }
+    }
+
+    /// A host's unchanged verdict seen again at `now`: its failing alerts were raised or
+    /// refreshed by an earlier update, so only their `last_seen` moves.
+    fn seen_again(&mut self, name: &str, verdict: &HostHealth, now: SystemTime) {
+        let first = AlertKey::new(name, "", "");
+        for t in self
+            .alerts
+            .range_mut(first..)
+            .map(|(_, t)| t)
+            .take_while(|t| t.key.host == name)
+        {
+            if verdict
+                .alerts
+                .iter()
+                .any(|a| a.rule == t.key.rule && a.subject == t.key.subject)
+            {
+                t.last_seen = now;
+            }
+        }
     }
 
     /// Acknowledges the alert `key` on behalf of `operator`.
@@ -428,6 +480,52 @@ mod tests {
 
     fn disk(percent: &str) -> Alert {
         alert(Severity::Warning, "disk_usage", "/data", percent)
+    }
+
+    #[test]
+    fn updating_only_the_changed_hosts_keeps_the_book_a_full_update_keeps() {
+        let f = fleet();
+        let (mut full, mut partial) = (AlertBook::default(), AlertBook::default());
+        let steps = [
+            (vec![verdict(vec![disk("81%")]), ok()], vec![0, 1]),
+            // db-1 unchanged (seen again), db-2 changed.
+            (
+                vec![
+                    verdict(vec![disk("81%")]),
+                    verdict(vec![alert(Severity::Critical, "service_down", "api", "x")]),
+                ],
+                vec![1],
+            ),
+            (
+                vec![
+                    verdict(vec![disk("81%")]),
+                    verdict(vec![alert(Severity::Critical, "service_down", "api", "x")]),
+                ],
+                vec![],
+            ),
+            (
+                vec![
+                    ok(),
+                    verdict(vec![alert(Severity::Critical, "service_down", "api", "x")]),
+                ],
+                vec![0],
+            ),
+        ];
+        for (k, (health, changed)) in steps.into_iter().enumerate() {
+            let now = at(100 + 5 * k as u64);
+            let a = full.update(&f, &health, now);
+            let b = partial.update_hosts(&f, &health, &changed, now);
+            assert_eq!(a, b, "step {k}");
+            assert_eq!(full.list(), partial.list(), "step {k}");
+        }
+        let t = partial
+            .get(&AlertKey::new("db-2", "service_down", "api"))
+            .unwrap();
+        assert_eq!(
+            t.last_seen,
+            at(115),
+            "an unchanged failing alert is seen again"
+        );
     }
 
     #[test]

@@ -22,6 +22,9 @@ use crate::posture::{Check, CheckState};
 use crate::state::{FleetState, HostState};
 use crate::units::{epoch_secs, short_duration};
 
+mod judge;
+pub use judge::{Holds, Judge};
+
 /// A disk trend must span this long before it may raise `disk_filling`: a short history
 /// extrapolates one large file into "full tomorrow".
 pub const TREND_ALERT_MIN_SPAN: Duration = Duration::from_secs(3600);
@@ -155,27 +158,9 @@ pub fn evaluate(fleet: &Fleet, state: &FleetState, now: SystemTime) -> Vec<HostH
         })
         .collect();
     source_alerts(fleet, state, &mut verdicts);
-    for group in consensus_groups_with(fleet, state, &best, now) {
-        let Some((rule, message)) = group.alert() else {
-            continue;
-        };
-        let value = format!("{} of {} down (F={})", group.faulty, group.n, group.f);
-        for m in &group.members {
-            let Some(v) = verdicts.get_mut(m.host) else {
-                continue;
-            };
-            if v.status == Status::Unknown {
-                continue;
-            }
-            v.alerts.push(Alert {
-                severity: Severity::Critical,
-                rule,
-                subject: group.name.clone(),
-                value: Some(value.clone()),
-                message: message.clone(),
-            });
-            let lag = v.lag;
-            *v = finish(std::mem::take(&mut v.alerts), lag);
+    for (i, alert) in group_alerts(fleet, state, &best, now) {
+        if let Some(v) = verdicts.get_mut(i) {
+            add_group_alert(v, alert);
         }
     }
     verdicts
@@ -184,56 +169,11 @@ pub fn evaluate(fleet: &Fleet, state: &FleetState, now: SystemTime) -> Vec<HostH
 /// Prometheus's part: one `source_unavailable` per host whose status depends on a server
 /// that did not answer its latest round, and the user columns against their thresholds.
 fn source_alerts(fleet: &Fleet, state: &FleetState, verdicts: &mut [HostHealth]) {
-    let Some(p) = &fleet.prometheus else {
+    if fleet.prometheus.is_none() {
         return;
-    };
+    }
     for (i, v) in verdicts.iter_mut().enumerate() {
-        let (Some(ph), Some(hs)) = (p.hosts.get(i), state.hosts.get(i)) else {
-            continue;
-        };
-        let mut extra = Vec::new();
-        let failed = state
-            .sources
-            .iter()
-            .find(|s| s.server == ph.server && !s.ok);
-        if let (Some(s), true) = (failed, ph.source != crate::inventory::StatusSource::Ssh) {
-            extra.push(Alert {
-                severity: Severity::Warning,
-                rule: "source_unavailable",
-                subject: s.url.clone(),
-                value: None,
-                message: format!(
-                    "Prometheus {} did not answer: {}",
-                    s.url,
-                    s.error.as_deref().unwrap_or("no reply")
-                ),
-            });
-        }
-        // Columns are judged while their reading is current (its server answered).
-        if let (Some(prom), None) = (&hs.prom, failed) {
-            for (c, value) in p.columns.iter().zip(&prom.value.columns) {
-                let Some(x) = value.value else {
-                    continue;
-                };
-                let (rule, severity, limit) = match (c.crit, c.warn) {
-                    (Some(k), _) if x >= k => ("column_critical", Severity::Critical, k),
-                    (_, Some(w)) if x >= w => ("column_warning", Severity::Warning, w),
-                    _ => continue,
-                };
-                extra.push(Alert {
-                    severity,
-                    rule,
-                    subject: c.name.clone(),
-                    value: Some(format_value(x)),
-                    message: format!(
-                        "{} is {} (at or above {})",
-                        c.name,
-                        format_value(x),
-                        format_value(limit)
-                    ),
-                });
-            }
-        }
+        let extra = source_alerts_of(fleet, state, i);
         if extra.is_empty() {
             continue;
         }
@@ -242,6 +182,100 @@ fn source_alerts(fleet: &Fleet, state: &FleetState, verdicts: &mut [HostHealth])
         let lag = v.lag;
         *v = finish(alerts, lag);
     }
+}
+
+/// The Prometheus alerts of host `i` (none without `[prometheus]`).
+fn source_alerts_of(fleet: &Fleet, state: &FleetState, i: usize) -> Vec<Alert> {
+    let mut extra = Vec::new();
+    let Some(p) = &fleet.prometheus else {
+        return extra;
+    };
+    let (Some(ph), Some(hs)) = (p.hosts.get(i), state.hosts.get(i)) else {
+        return extra;
+    };
+    let failed = state
+        .sources
+        .iter()
+        .find(|s| s.server == ph.server && !s.ok);
+    if let (Some(s), true) = (failed, ph.source != crate::inventory::StatusSource::Ssh) {
+        extra.push(Alert {
+            severity: Severity::Warning,
+            rule: "source_unavailable",
+            subject: s.url.clone(),
+            value: None,
+            message: format!(
+                "Prometheus {} did not answer: {}",
+                s.url,
+                s.error.as_deref().unwrap_or("no reply")
+            ),
+        });
+    }
+    // Columns are judged while their reading is current (its server answered).
+    if let (Some(prom), None) = (&hs.prom, failed) {
+        for (c, value) in p.columns.iter().zip(&prom.value.columns) {
+            let Some(x) = value.value else {
+                continue;
+            };
+            let (rule, severity, limit) = match (c.crit, c.warn) {
+                (Some(k), _) if x >= k => ("column_critical", Severity::Critical, k),
+                (_, Some(w)) if x >= w => ("column_warning", Severity::Warning, w),
+                _ => continue,
+            };
+            extra.push(Alert {
+                severity,
+                rule,
+                subject: c.name.clone(),
+                value: Some(format_value(x)),
+                message: format!(
+                    "{} is {} (at or above {})",
+                    c.name,
+                    format_value(x),
+                    format_value(limit)
+                ),
+            });
+        }
+    }
+    extra
+}
+
+/// The consensus group alerts, as (host, alert) in group order then member order: every
+/// member of a group that has lost or is about to lose consensus gets one.
+fn group_alerts(
+    fleet: &Fleet,
+    state: &FleetState,
+    best: &HashMap<String, u64>,
+    now: SystemTime,
+) -> Vec<(usize, Alert)> {
+    let mut out = Vec::new();
+    for group in consensus_groups_with(fleet, state, best, now) {
+        let Some((rule, message)) = group.alert() else {
+            continue;
+        };
+        let value = format!("{} of {} down (F={})", group.faulty, group.n, group.f);
+        for m in &group.members {
+            out.push((
+                m.host,
+                Alert {
+                    severity: Severity::Critical,
+                    rule,
+                    subject: group.name.clone(),
+                    value: Some(value.clone()),
+                    message: message.clone(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// Adds a consensus group's alert to a verdict (not to a host not judged yet).
+fn add_group_alert(v: &mut HostHealth, alert: Alert) {
+    if v.status == Status::Unknown {
+        return;
+    }
+    v.alerts.push(alert);
+    let lag = v.lag;
+    *v = finish(std::mem::take(&mut v.alerts), lag);
 }
 
 /// A column value as shown: whole numbers without decimals, others with two.
@@ -427,12 +461,26 @@ fn member_problem(
 /// Judges one host given the best height of its chain (consensus group alerts are added by
 /// [`evaluate`]).
 pub fn evaluate_host(
-    _fleet: &Fleet,
+    fleet: &Fleet,
     host: &Host,
     hs: &HostState,
     best_height: Option<u64>,
     now: SystemTime,
 ) -> HostHealth {
+    evaluate_host_holding(fleet, host, hs, best_height, now).0
+}
+
+/// [`evaluate_host`], and the times at which that verdict holds as time passes with no new
+/// data (the age-based rules: a stalled height, a backup or certificate aged by the console's
+/// clock when the host did not say its own).
+pub fn evaluate_host_holding(
+    _fleet: &Fleet,
+    host: &Host,
+    hs: &HostState,
+    best_height: Option<u64>,
+    now: SystemTime,
+) -> (HostHealth, Holds) {
+    let mut holds = Holds::ALWAYS;
     let t = &host.thresholds;
     let mut alerts = Vec::new();
     let mut push = |severity, rule, subject: &str, value: Option<String>, message: String| {
@@ -446,11 +494,12 @@ pub fn evaluate_host(
     };
 
     if hs.polled_at.is_none() {
-        return HostHealth {
+        let unknown = HostHealth {
             status: Status::Unknown,
             alerts: Vec::new(),
             lag: None,
         };
+        return (unknown, holds);
     }
     if let Some(err) = &hs.error {
         let rule = match err.kind {
@@ -461,10 +510,10 @@ pub fn evaluate_host(
         };
         push(Severity::Critical, rule, "", None, err.message.clone());
         // Data from before the host went away is not judged: it may be stale.
-        return finish(alerts, None);
+        return (finish(alerts, None), holds);
     }
     let Some(p) = &hs.probed else {
-        return finish(alerts, None);
+        return (finish(alerts, None), holds);
     };
 
     for s in &p.services {
@@ -552,7 +601,14 @@ pub fn evaluate_host(
             );
         }
     }
-    let host_now = p.host_time.unwrap_or_else(|| epoch_secs(now));
+    let host_now = p.host_time.unwrap_or_else(|| {
+        // Backup and certificate ages then read the console's clock, to the second.
+        let certs = hs.certs.as_ref().is_some_and(|c| !c.value.is_empty());
+        if !p.backups.is_empty() || certs {
+            holds.narrow(Holds::second_of(now));
+        }
+        epoch_secs(now)
+    });
     for (b, set) in p.backups.iter().zip(&host.backups) {
         match &b.latest {
             Ok(Some(file)) => {
@@ -626,6 +682,14 @@ pub fn evaluate_host(
                             format!("{behind} blocks behind the best node ({best})"),
                         );
                     }
+                }
+                if let Some(changed) = hs.height_changed_at {
+                    // Not stalled until `height_stall` has passed; once stalled, the value
+                    // says for how long, so it holds for this instant only.
+                    holds.narrow(match now.duration_since(changed) {
+                        Ok(still) if still > t.height_stall => Holds::instant(now),
+                        _ => Holds::until(changed.checked_add(t.height_stall)),
+                    });
                 }
                 if let Some(changed) = hs.height_changed_at
                     && let Ok(still) = now.duration_since(changed)
@@ -813,7 +877,7 @@ pub fn evaluate_host(
     for e in &p.probe_errors {
         push(Severity::Warning, "probe_error", "", None, e.clone());
     }
-    finish(alerts, lag)
+    (finish(alerts, lag), holds)
 }
 
 /// The rule a posture deviation raises.

@@ -289,6 +289,9 @@ pub struct HostState {
     pub prom: Option<Timed<PromHostObs>>,
     /// Where each cell of `probed` came from.
     pub cells: CellSources,
+    /// The [`FleetState::version`] of the latest change to this host: what the console and the
+    /// store key what they derive from one host by, so one poll re-derives one host.
+    pub changed: u64,
 }
 
 impl HostState {
@@ -451,12 +454,22 @@ impl FleetState {
         }
     }
 
+    /// Marks every host as changed now (bumping [`FleetState::version`]): after a change that
+    /// is not one host's, such as a reload that moved hosts to other places.
+    pub fn touch_all(&mut self) {
+        self.version += 1;
+        for h in &mut self.hosts {
+            h.changed = self.version;
+        }
+    }
+
     /// Folds one observation in.
     pub fn apply(&mut self, obs: Observation) {
         let Some(host) = self.hosts.get_mut(obs.host) else {
             return;
         };
         self.version += 1;
+        host.changed = self.version;
         host.polled_at = Some(obs.started);
         host.poll_elapsed = Some(obs.elapsed);
         match obs.outcome {
@@ -581,6 +594,7 @@ impl FleetState {
                 continue;
             };
             let at = round.at;
+            host.changed = self.version;
             if reading.source == StatusSource::Prometheus {
                 host.polled_at = Some(at);
                 host.poll_elapsed = Some(round.elapsed);

@@ -4,13 +4,15 @@
 //! [`Store::update`] takes a [`Msg`] — an observation folded in, a tick carrying `now`, an
 //! operator's acknowledgement — and returns the [`Effect`]s the caller should act on (alert
 //! transitions to notify about, an acknowledgement to confirm, a new version to redraw). Health
-//! is evaluated ([`crate::health::evaluate`]) and the alert lifecycle advanced
-//! ([`AlertBook::update`]) here, when observations arrive and when ticks come, so alert
-//! transitions follow the data and the clock, never the redraw rate of a front end. Judging
-//! costs one pass over the whole fleet, so it happens at most once per second of store time
-//! for observations: the first observation of a second is judged at once, later ones in the
-//! same second are folded and judged by the next tick (the console ticks every second), which
-//! keeps a 1,000-host fleet whose polls finish one by one from judging 200 times a second.
+//! is evaluated ([`crate::health::Judge`], which says what [`crate::health::evaluate`] says but
+//! judges again only the hosts whose state, best height or time-bound verdict moved) and the
+//! alert lifecycle advanced ([`AlertBook::update_hosts`], for the verdicts that changed) here,
+//! when observations arrive and when ticks come, so alert transitions follow the data and the
+//! clock, never the redraw rate of a front end. Judging still looks at every host (cheaply:
+//! a comparison of stamps for an unchanged one), so it happens at most once per second of
+//! store time for observations: the first observation of a second is judged at once, later
+//! ones in the same second are folded and judged by the next tick (the console ticks every
+//! second).
 //!
 //! The store never reads the clock and does no I/O: time arrives with [`Msg::Tick`] (and an
 //! observation moves the store's time up to the moment its poll started, so data is never judged
@@ -90,7 +92,8 @@ pub enum Effect {
 pub struct Store {
     fleet: Arc<Fleet>,
     state: FleetState,
-    health: Vec<HostHealth>,
+    /// The verdicts, kept per host and redone on change ([`health::Judge`]).
+    judge: health::Judge,
     alerts: AlertBook,
     now: SystemTime,
     /// The epoch second of the latest evaluation: a tick within the same second changes nothing
@@ -107,11 +110,12 @@ impl Store {
     pub fn new(fleet: Arc<Fleet>) -> Store {
         let state = FleetState::new(fleet.hosts.len());
         let now = SystemTime::UNIX_EPOCH;
-        let health = health::evaluate(&fleet, &state, now);
+        let mut judge = health::Judge::new();
+        judge.judge(&fleet, &state, now);
         Store {
             fleet,
             state,
-            health,
+            judge,
             alerts: AlertBook::default(),
             now,
             judged_at: None,
@@ -215,7 +219,8 @@ impl Store {
                             .unwrap_or_default()
                     })
                     .collect();
-                self.state.version += 1;
+                // Every host moved or started over: everything derived per host is redone.
+                self.state.touch_all();
                 let kept: std::collections::HashSet<&str> = keep
                     .iter()
                     .zip(&fleet.hosts)
@@ -224,6 +229,7 @@ impl Store {
                     .collect();
                 self.alerts.forget_hosts_except(|h| kept.contains(h));
                 self.fleet = fleet;
+                self.judge.reset();
                 self.judge(&mut effects);
             }
         }
@@ -250,10 +256,14 @@ impl Store {
         }
     }
 
-    /// Evaluates every host at the store's time and advances the alert lifecycle.
+    /// Evaluates the fleet at the store's time and advances the alert lifecycle: only the
+    /// hosts whose inputs changed are judged again ([`health::Judge`]), and only those whose
+    /// verdict changed are folded into the alert book anew.
     fn judge(&mut self, effects: &mut Vec<Effect>) {
-        self.health = health::evaluate(&self.fleet, &self.state, self.now);
-        let events = self.alerts.update(&self.fleet, &self.health, self.now);
+        let changed = self.judge.judge(&self.fleet, &self.state, self.now);
+        let events =
+            self.alerts
+                .update_hosts(&self.fleet, self.judge.verdicts(), &changed, self.now);
         effects.extend(events.into_iter().map(Effect::Alert));
         self.judged_at = Some(epoch_secs(self.now));
         self.unjudged = false;
@@ -275,7 +285,7 @@ impl Store {
 
     /// The latest verdicts, one per inventory host (as of [`Store::now`]).
     pub fn health(&self) -> &[HostHealth] {
-        &self.health
+        self.judge.verdicts()
     }
 
     /// The consensus groups, judged as of [`Store::now`].
@@ -304,7 +314,7 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn edit_state(&mut self, edit: impl FnOnce(&mut FleetState)) {
         edit(&mut self.state);
-        self.state.version += 1;
+        self.state.touch_all();
         let mut effects = Vec::new();
         self.judge(&mut effects);
     }

@@ -214,6 +214,9 @@ pub struct App {
     audit: Option<AuditSource>,
     tabs: Vec<(Rect, Pane)>,
     model: Option<Model>,
+    /// What the pane's previous build handed over for the next one (between taking the old
+    /// model apart and building the new pane's rows), with the state version it was built from.
+    reusable_pane: Option<(u64, Box<dyn std::any::Any>)>,
     /// Each host's status at the last model build (by inventory index; `None`: not shown
     /// yet), to see which ones just turned bad. A vector, not a map: every host is looked up
     /// on every build.
@@ -290,6 +293,7 @@ impl App {
             audit: None,
             tabs: Vec::new(),
             model: None,
+            reusable_pane: None,
             last_status: Vec::new(),
             turned_bad: HashMap::new(),
             bell: false,
@@ -614,14 +618,20 @@ impl App {
             // The selection follows its host when the rows move (a host turning bad jumps up):
             // the host selected in the model being replaced.
             let followed = self.selected_fleet_host().filter(|_| self.fleet_sel_moved);
-            // Rows of the same state are reused (only their ages move): the store judges every
-            // second, so at 10,000 hosts most builds have no new poll behind them.
+            // Rows of hosts whose state did not change are reused (only their ages move): the
+            // store judges every second, so at 10,000 hosts most builds have no new poll
+            // behind them, and a poll changes one host.
             let state_version = self.store.state().version;
-            let (previous, same_state) = match self.model.take() {
-                Some(m) => (m.rows, m.state_version == state_version),
-                None => (Vec::new(), false),
+            let (previous, built_at, previous_pane) = match self.model.take() {
+                Some(m) => (m.rows, Some(m.state_version), m.pane),
+                None => (Vec::new(), None, None),
             };
-            let mut rows = view::refresh_fleet_rows(&ctx, &self.selected, previous, same_state);
+            // What the pane on screen can reuse of its previous build (same pane and host).
+            self.reusable_pane = previous_pane
+                .filter(|(scope, _)| *scope == (self.pane, self.host))
+                .zip(built_at)
+                .and_then(|((_, mut content), v)| Some((v, content.take_reusable()?)));
+            let mut rows = view::refresh_fleet_rows_since(&ctx, &self.selected, previous, built_at);
             view::note_problems(&mut rows, self.store.alerts());
             self.note_turned_bad(&rows);
             let lines = view::arrange(&rows, &self.query);
@@ -651,7 +661,8 @@ impl App {
         let scope = (self.pane, self.host);
         let model = self.model.as_ref().expect("just built");
         if model.pane.as_ref().is_none_or(|(s, _)| *s != scope) {
-            let rows = self.build_pane_rows(model);
+            let previous = self.reusable_pane.take();
+            let rows = self.build_pane_rows(model, previous);
             self.model.as_mut().expect("just built").pane = Some((scope, rows));
         }
         if self.pane == Pane::Fleet {
@@ -711,7 +722,11 @@ impl App {
             .collect()
     }
 
-    fn build_pane_rows(&self, model: &Model) -> Box<dyn PaneContent> {
+    fn build_pane_rows(
+        &self,
+        model: &Model,
+        previous: Option<(u64, Box<dyn std::any::Any>)>,
+    ) -> Box<dyn PaneContent> {
         let cx = BuildCx {
             app: self,
             model,
@@ -724,6 +739,7 @@ impl App {
             alerts: self.store.alerts(),
             hosts: self.pane_hosts(model),
             filter: self.query.filter.as_ref(),
+            previous: std::cell::RefCell::new(previous),
         };
         (self.pane.spec().build)(&cx)
     }

@@ -28,16 +28,7 @@ pub const SPEC: PaneSpec = PaneSpec {
     label: "Disks",
     context: None,
     shown: PaneSpec::always,
-    build: |cx| {
-        Box::new(Disks {
-            disks: cx.keep(view::disk_rows(&cx.ctx, &cx.hosts), |r| {
-                r.filter_fields().collect()
-            }),
-            backups: cx.keep(view::backup_rows(&cx.ctx, &cx.hosts), |r| {
-                r.filter_fields().collect()
-            }),
-        })
-    },
+    build: build_disks,
     keys: None,
 };
 
@@ -47,6 +38,34 @@ pub struct Disks {
     pub disks: Vec<DiskRow>,
     /// Backup sets.
     pub backups: Vec<BackupRow>,
+    /// The hosts and the filter the rows were built for: a next build for the same ones
+    /// reuses the rows of the hosts that did not change.
+    built_for: (Vec<usize>, Option<String>),
+}
+
+/// What a build hands the next one.
+struct Reusable {
+    disks: Vec<DiskRow>,
+    backups: Vec<BackupRow>,
+    built_for: (Vec<usize>, Option<String>),
+}
+
+fn build_disks(cx: &super::panes::BuildCx) -> Box<dyn PaneContent> {
+    let built_for = (cx.hosts.clone(), cx.filter.map(|f| f.text().to_string()));
+    let (disks, backups, built_at) = match cx.previous::<Reusable>() {
+        Some((v, r)) if r.built_for == built_for => (r.disks, r.backups, Some(v)),
+        _ => (Vec::new(), Vec::new(), None),
+    };
+    let keeps = |fields: Vec<&str>| cx.filter.is_none_or(|f| f.keeps(fields));
+    Box::new(Disks {
+        disks: view::refresh_disk_rows(&cx.ctx, &cx.hosts, disks, built_at, |r| {
+            keeps(r.filter_fields().collect())
+        }),
+        backups: view::refresh_backup_rows(&cx.ctx, &cx.hosts, backups, built_at, |r| {
+            keeps(r.filter_fields().collect())
+        }),
+        built_for,
+    })
 }
 
 impl PaneContent for Disks {
@@ -110,6 +129,14 @@ impl PaneContent for Disks {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn take_reusable(&mut self) -> Option<Box<dyn Any>> {
+        Some(Box::new(Reusable {
+            disks: std::mem::take(&mut self.disks),
+            backups: std::mem::take(&mut self.backups),
+            built_for: std::mem::take(&mut self.built_for),
+        }))
     }
 }
 

@@ -149,6 +149,11 @@ pub trait PaneContent: Any {
     }
     /// For reading a pane's own rows back ([`Model::content`]).
     fn as_any(&self) -> &dyn Any;
+    /// Hands over what the next build of the same pane may reuse ([`BuildCx::previous`]);
+    /// `None` (the default): nothing, the pane is built from scratch each time.
+    fn take_reusable(&mut self) -> Option<Box<dyn Any>> {
+        None
+    }
 }
 
 /// What building a pane's rows reads: the state as of `now`, the hosts in scope and the filter.
@@ -165,9 +170,20 @@ pub struct BuildCx<'a> {
     pub hosts: Vec<usize>,
     /// The `/` filter.
     pub filter: Option<&'a Filter>,
+    /// What the pane's previous build in the same scope handed over
+    /// ([`PaneContent::take_reusable`]) and the state version it was built from: panes that
+    /// build rows per host reuse those of hosts that did not change.
+    pub previous: std::cell::RefCell<Option<(u64, Box<dyn Any>)>>,
 }
 
 impl BuildCx<'_> {
+    /// The previous build's reusable part, if it is a `T`, and the state version it was built
+    /// from (taken: asked once).
+    pub fn previous<T: 'static>(&self) -> Option<(u64, T)> {
+        let (version, any) = self.previous.borrow_mut().take()?;
+        any.downcast::<T>().ok().map(|t| (version, *t))
+    }
+
     /// The rows the filter keeps, matched on `fields`.
     pub fn keep<T>(&self, rows: Vec<T>, fields: impl Fn(&T) -> Vec<&str>) -> Vec<T> {
         match self.filter {

@@ -2420,3 +2420,56 @@ fn y_copies_the_rows_host_or_the_alert() {
         "{text}"
     );
 }
+
+/// The disks pane reuses the rows of hosts a poll did not change (only their freshness
+/// moves): after each poll and tick they must be the rows built from scratch, with and
+/// without a filter, and a filter typed in between must not keep rows it drops.
+#[test]
+fn the_disks_pane_after_a_poll_shows_the_rows_built_from_scratch() {
+    let mut app = app();
+    goto(&mut app, "disks");
+    let check = |app: &mut App, when: &str| {
+        app.ensure_model();
+        let m = app.model.as_ref().unwrap();
+        let got = m.content::<disks_pane::Disks>().expect("the disks pane");
+        let ctx = Ctx {
+            fleet: &app.fleet,
+            state: app.store.state(),
+            health: app.store.health(),
+            now: app.now,
+        };
+        let hosts = app.pane_hosts(m);
+        let keeps = |fields: Vec<&str>| app.query.filter.as_ref().is_none_or(|f| f.keeps(fields));
+        let disks: Vec<_> = view::disk_rows(&ctx, &hosts)
+            .into_iter()
+            .filter(|r| keeps(r.filter_fields().collect()))
+            .collect();
+        let backups: Vec<_> = view::backup_rows(&ctx, &hosts)
+            .into_iter()
+            .filter(|r| keeps(r.filter_fields().collect()))
+            .collect();
+        assert_eq!(got.disks, disks, "{when}");
+        assert_eq!(got.backups, backups, "{when}");
+    };
+    check(&mut app, "at first");
+    for (k, filter) in [None, Some("!fisco-2"), Some("pg")].into_iter().enumerate() {
+        if let Some(f) = filter {
+            key(&mut app, KeyCode::Char('/'));
+            for _ in 0..20 {
+                key(&mut app, KeyCode::Backspace);
+            }
+            typing(&mut app, f);
+            key(&mut app, KeyCode::Enter);
+            check(&mut app, &format!("filter {f}"));
+        }
+        let secs = T0 + 30 * k as u64;
+        app.on_observation(fisco(2, secs + 1, 10_100, false));
+        app.on_tick(at(secs + 1));
+        check(&mut app, &format!("{filter:?}: fisco-3 polled"));
+        app.on_observation(pg(secs + 2, false, 97.0));
+        app.on_tick(at(secs + 2));
+        check(&mut app, &format!("{filter:?}: pg polled"));
+        app.on_tick(at(secs + 29));
+        check(&mut app, &format!("{filter:?}: time passed"));
+    }
+}

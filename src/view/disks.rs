@@ -45,6 +45,101 @@ impl DiskRow {
 pub fn disk_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<DiskRow> {
     let mut out = Vec::new();
     for &i in hosts {
+        push_disk_rows(ctx, i, &mut out);
+    }
+    out
+}
+
+/// The rows [`disk_rows`] and [`backup_rows`] build, reusing `previous` — the rows of the same
+/// `hosts`, kept by the same `keep`, built from the state at version `built_at` (`None`: no
+/// such rows) — for every host whose state did not change since: only their freshness is
+/// redone. A host's rows are built again when its state changed, or (backups) when their age
+/// reads the console's clock because the host did not say its time. One poll then builds the
+/// rows of one host, and the trends and sizes of the others are not formatted again.
+pub fn refresh_disk_rows(
+    ctx: &Ctx,
+    hosts: &[usize],
+    previous: Vec<DiskRow>,
+    built_at: Option<u64>,
+    keep: impl Fn(&DiskRow) -> bool,
+) -> Vec<DiskRow> {
+    refresh_rows(
+        ctx,
+        hosts,
+        previous,
+        built_at,
+        |r| r.host,
+        |_| true,
+        |i, out| push_disk_rows(ctx, i, out),
+        |r, host, hs| r.fresh = Part::Disks.freshness(host, hs, ctx.now),
+        keep,
+    )
+}
+
+/// [`refresh_disk_rows`] for the backup sets.
+pub fn refresh_backup_rows(
+    ctx: &Ctx,
+    hosts: &[usize],
+    previous: Vec<BackupRow>,
+    built_at: Option<u64>,
+    keep: impl Fn(&BackupRow) -> bool,
+) -> Vec<BackupRow> {
+    refresh_rows(
+        ctx,
+        hosts,
+        previous,
+        built_at,
+        |r| r.host,
+        // Ages computed from the console's clock move with it.
+        |hs| hs.probed.as_ref().is_none_or(|p| p.host_time.is_some()),
+        |i, out| push_backup_rows(ctx, i, out),
+        |r, host, hs| r.fresh = Part::Backups.freshness(host, hs, ctx.now),
+        keep,
+    )
+}
+
+/// Rows per host in `hosts` order: those of a host unchanged since `built_at` (and
+/// `clock_free`) moved over from `previous` and aged, the others built and kept by `keep`.
+#[allow(clippy::too_many_arguments)]
+fn refresh_rows<T>(
+    ctx: &Ctx,
+    hosts: &[usize],
+    previous: Vec<T>,
+    built_at: Option<u64>,
+    host_of: impl Fn(&T) -> usize,
+    clock_free: impl Fn(&HostState) -> bool,
+    build: impl Fn(usize, &mut Vec<T>),
+    age: impl Fn(&mut T, &Host, &HostState),
+    keep: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(previous.len());
+    let mut previous = previous.into_iter().peekable();
+    let mut fresh = Vec::new();
+    for &i in hosts {
+        let (host, hs, _) = ctx.host(i);
+        // Rows are in host order: this host's previous rows, if any, are next (a host the
+        // filter kept nothing of has none).
+        let mut before = Vec::new();
+        while let Some(r) = previous.next_if(|r| host_of(r) == i) {
+            before.push(r);
+        }
+        let reuse = built_at.is_some_and(|b| hs.changed <= b) && clock_free(hs);
+        if reuse {
+            for mut r in before {
+                age(&mut r, host, hs);
+                out.push(r);
+            }
+        } else {
+            build(i, &mut fresh);
+            out.extend(fresh.drain(..).filter(|r| keep(r)));
+        }
+    }
+    out
+}
+
+/// Appends the watched disks of host `i` to `out`.
+fn push_disk_rows(ctx: &Ctx, i: usize, out: &mut Vec<DiskRow>) {
+    {
         let (host, hs, _) = ctx.host(i);
         let t = &host.thresholds;
         let p = hs.probed.as_ref();
@@ -123,7 +218,6 @@ pub fn disk_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<DiskRow> {
             });
         }
     }
-    out
 }
 
 /// One backup set.
@@ -168,6 +262,14 @@ impl BackupRow {
 pub fn backup_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<BackupRow> {
     let mut out = Vec::new();
     for &i in hosts {
+        push_backup_rows(ctx, i, &mut out);
+    }
+    out
+}
+
+/// Appends the backup sets of host `i` to `out`.
+fn push_backup_rows(ctx: &Ctx, i: usize, out: &mut Vec<BackupRow>) {
+    {
         let (host, hs, _) = ctx.host(i);
         let p = hs.probed.as_ref();
         let hnow = host_now(p, ctx.now);
@@ -219,5 +321,4 @@ pub fn backup_rows(ctx: &Ctx, hosts: &[usize]) -> Vec<BackupRow> {
             out.push(row);
         }
     }
-    out
 }

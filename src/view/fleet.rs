@@ -96,14 +96,34 @@ pub fn refresh_fleet_rows(
     previous: Vec<FleetRow>,
     same_state: bool,
 ) -> Vec<FleetRow> {
-    if !same_state || previous.len() != hosts.len() {
+    let built_at = same_state.then_some(ctx.state.version);
+    refresh_fleet_rows_since(ctx, hosts, previous, built_at)
+}
+
+/// [`refresh_fleet_rows`] for `previous` rows built from the state at version `built_at`
+/// (`None`: unknown, or for another host list): the row of a host whose state changed since
+/// (`HostState::changed`) is built again, the others are reused as [`refresh_fleet_rows`]
+/// reuses rows of an unchanged state. What the console does after a poll: one observation
+/// builds one row, not the fleet's.
+pub fn refresh_fleet_rows_since(
+    ctx: &Ctx,
+    hosts: &[usize],
+    previous: Vec<FleetRow>,
+    built_at: Option<u64>,
+) -> Vec<FleetRow> {
+    let Some(built_at) = built_at.filter(|_| previous.len() == hosts.len()) else {
         return fleet_rows(ctx, hosts);
-    }
+    };
     previous
         .into_iter()
         .zip(hosts)
         .map(|(row, &i)| {
-            if row.host == i && reusable(ctx, i, &row) {
+            let unchanged = ctx
+                .state
+                .hosts
+                .get(i)
+                .is_some_and(|hs| hs.changed <= built_at);
+            if row.host == i && unchanged && reusable(ctx, i, &row) {
                 aged(ctx, i, row)
             } else {
                 fleet_row(ctx, i)

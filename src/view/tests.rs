@@ -719,3 +719,73 @@ fn reused_fleet_rows_equal_rows_built_from_scratch_as_time_passes() {
         );
     }
 }
+
+/// After a poll of one host, the console rebuilds that host's rows and reuses the others'
+/// (`refresh_fleet_rows_since`, `refresh_disk_rows`, `refresh_backup_rows`): at every step
+/// they must equal rows built from scratch — the changed host's cells, the other hosts' lag
+/// and group verdicts that moved with it, ages, and backup ages read from the clock.
+#[test]
+fn rows_rebuilt_per_changed_host_equal_rows_built_from_scratch() {
+    let f = fleet();
+    let hosts = [0, 1, 2, 3];
+    for host_clock in [true, false] {
+        let mut s = FleetState::new(4);
+        let with_backup = |mut poll: Observation, mtime: i64| {
+            if let Ok(p) = &mut poll.outcome {
+                p.backups = vec![BackupObs {
+                    name: "pg".into(),
+                    latest: Ok(Some(BackupFile {
+                        path: "/b/1.gz".into(),
+                        mtime,
+                        size_bytes: 10,
+                    })),
+                    previous: None,
+                }];
+                if !host_clock {
+                    p.host_time = None;
+                }
+            }
+            poll
+        };
+        s.apply(with_backup(full_poll(T0), T0 as i64 - 3_600));
+        for h in 1..4 {
+            s.apply(ok(h, T0, 130));
+        }
+        let (mut rows, mut disks, mut backups) = (Vec::new(), Vec::new(), Vec::new());
+        let mut built_at = None;
+        let steps: [(u64, Option<Observation>); 7] = [
+            (0, None),
+            (1, Some(ok(1, T0 + 1, 131))),
+            // b1 ahead by 20: the others lag without a poll of their own.
+            (2, Some(ok(2, T0 + 2, 151))),
+            (3, Some(down(3, T0 + 3))),
+            (4, Some(with_backup(full_poll(T0 + 4), T0 as i64 - 7_200))),
+            (90_000, None),
+            (90_001, Some(ok(3, T0 + 90_001, 152))),
+        ];
+        for (dt, poll) in steps {
+            if let Some(poll) = poll {
+                s.apply(poll);
+            }
+            let now = at(T0 + dt);
+            let health = evaluate(&f, &s, now);
+            let ctx = Ctx {
+                fleet: &f,
+                state: &s,
+                health: &health,
+                now,
+            };
+            rows = refresh_fleet_rows_since(&ctx, &hosts, rows, built_at);
+            assert_eq!(
+                rows,
+                fleet_rows(&ctx, &hosts),
+                "host clock {host_clock}, +{dt} s"
+            );
+            disks = refresh_disk_rows(&ctx, &hosts, disks, built_at, |_| true);
+            assert_eq!(disks, disk_rows(&ctx, &hosts), "+{dt} s");
+            backups = refresh_backup_rows(&ctx, &hosts, backups, built_at, |_| true);
+            assert_eq!(backups, backup_rows(&ctx, &hosts), "+{dt} s");
+            built_at = Some(s.version);
+        }
+    }
+}

@@ -33,7 +33,7 @@ use crate::inventory::{ChainKind, Fleet, ServiceKind, StatusSource};
 use crate::transport::Transport;
 
 pub use map::{PromHostObs, PromObservations, SourceStatus, merge, observations};
-pub use parse::{ReplyError, Sample, parse_reply, parse_reply_keeping};
+pub use parse::{Labels, ReplyError, Sample, parse_reply, parse_reply_keeping};
 
 /// Queries in flight at once to a server reached directly.
 const DIRECT_QUERIES_AT_ONCE: usize = 16;

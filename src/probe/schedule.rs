@@ -1,6 +1,7 @@
-//! Which slow parts a poll includes: host facts, certificates and logs change slowly and cost
-//! more (a dozen forks for the facts, one `openssl` per certificate, a tail per log), so they
-//! ride along in the same batched exec only when due.
+//! Which slow parts a poll includes: host facts, certificates, logs and backup listings change
+//! slowly and cost more (a dozen forks for the facts, one `openssl` per certificate, a tail per
+//! log, `find | sort | tail` per backup set), so they ride along in the same batched exec only
+//! when due.
 //!
 //! This module owns the cadences ([`Cadence`]) and the bookkeeping of when each part last ran
 //! ([`Schedule`]); it never reads a clock — the caller passes `Instant`s — and never polls.
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::inventory::Host;
 
 /// What a poll includes beyond the every-poll probes (time, load, uptime, disks, services,
-/// backups, chain).
+/// chain).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPlan {
     /// Host facts (kernel, CPU, memory, filesystems, MACs, logins, DMI).
@@ -27,6 +28,8 @@ pub struct PollPlan {
     pub logs: bool,
     /// Security posture (sshd settings, listening ports, root's history).
     pub posture: bool,
+    /// The newest files of each backup set.
+    pub backups: bool,
 }
 
 impl PollPlan {
@@ -36,6 +39,7 @@ impl PollPlan {
         certs: true,
         logs: true,
         posture: true,
+        backups: true,
     };
 
     /// Only the every-poll probes.
@@ -44,6 +48,7 @@ impl PollPlan {
         certs: false,
         logs: false,
         posture: false,
+        backups: false,
     };
 }
 
@@ -58,6 +63,8 @@ pub struct Cadence {
     pub logs: Duration,
     /// Security posture (a hardened sshd changes rarely; a fix should show within minutes).
     pub posture: Duration,
+    /// Backup listings (a new file lands hourly at most, usually daily).
+    pub backups: Duration,
 }
 
 impl Cadence {
@@ -67,16 +74,26 @@ impl Cadence {
         certs: Duration::from_secs(300),
         logs: Duration::from_secs(30),
         posture: Duration::from_secs(300),
+        backups: Duration::from_secs(300),
     };
 
     /// The cadences of `host`: the defaults, but never more often than the host is polled.
+    /// Backups are also read at least four times per the most frequent set's `every`: the
+    /// newest file kept between readings is then never old enough to make an on-time backup
+    /// look late (the stale rule allows 1.5 × `every`; a reading misses at most a quarter).
     pub fn for_host(host: &Host) -> Cadence {
         let at_least = |d: Duration| d.max(host.interval);
+        let backups = host
+            .backups
+            .iter()
+            .map(|b| b.every / 4)
+            .fold(Self::DEFAULT.backups, Duration::min);
         Cadence {
             facts: at_least(Self::DEFAULT.facts),
             certs: at_least(Self::DEFAULT.certs),
             logs: at_least(Self::DEFAULT.logs),
             posture: at_least(Self::DEFAULT.posture),
+            backups: at_least(backups),
         }
     }
 }
@@ -88,10 +105,12 @@ pub struct Schedule {
     has_certs: bool,
     has_logs: bool,
     has_posture: bool,
+    has_backups: bool,
     facts_at: Option<Instant>,
     certs_at: Option<Instant>,
     logs_at: Option<Instant>,
     posture_at: Option<Instant>,
+    backups_at: Option<Instant>,
 }
 
 impl Schedule {
@@ -102,10 +121,12 @@ impl Schedule {
             has_certs: !host.certs.is_empty(),
             has_logs: !host.logs.is_empty(),
             has_posture: host.posture.enabled,
+            has_backups: !host.backups.is_empty(),
             facts_at: None,
             certs_at: None,
             logs_at: None,
             posture_at: None,
+            backups_at: None,
         }
     }
 
@@ -126,6 +147,7 @@ impl Schedule {
             certs: self.has_certs && due(self.certs_at, self.cadence.certs),
             logs: self.has_logs && due(self.logs_at, self.cadence.logs),
             posture: self.has_posture && due(self.posture_at, self.cadence.posture),
+            backups: self.has_backups && due(self.backups_at, self.cadence.backups),
         }
     }
 
@@ -146,6 +168,9 @@ impl Schedule {
         }
         if plan.posture {
             self.posture_at = Some(now);
+        }
+        if plan.backups {
+            self.backups_at = Some(now);
         }
     }
 }
@@ -179,9 +204,10 @@ mod tests {
                 facts: true,
                 certs: true,
                 logs: false,
-                posture: false
+                posture: false,
+                backups: false,
             },
-            "no logs configured: never planned"
+            "no logs or backups configured: never planned"
         );
         s.ran(p, at(0), true);
         assert_eq!(s.plan(at(5)), PollPlan::BASIC);
@@ -190,6 +216,31 @@ mod tests {
         s.ran(s.plan(at(60)), at(60), true);
         assert!(!s.plan(at(65)).facts);
         assert!(s.plan(at(300)).certs);
+    }
+
+    #[test]
+    fn backups_are_listed_on_their_own_cadence_never_late_for_their_every() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut h = host(5);
+        h.backups = vec![crate::inventory::BackupSet {
+            name: "pg".into(),
+            dir: "/b".into(),
+            pattern: "*".into(),
+            every: Duration::from_secs(86_400),
+        }];
+        let mut s = Schedule::for_host(&h);
+        assert_eq!(s.cadence().backups, Duration::from_secs(300));
+        assert!(s.plan(at(0)).backups, "listed on the first poll");
+        s.ran(s.plan(at(0)), at(0), true);
+        assert!(!s.plan(at(5)).backups && !s.plan(at(250)).backups);
+        assert!(s.plan(at(300)).backups);
+        // A set backed up every 10 minutes is listed at least every 2.5 minutes…
+        h.backups[0].every = Duration::from_secs(600);
+        assert_eq!(Cadence::for_host(&h).backups, Duration::from_secs(150));
+        // …but never more often than the host is polled.
+        h.backups[0].every = Duration::from_secs(4);
+        assert_eq!(Cadence::for_host(&h).backups, Duration::from_secs(5));
     }
 
     #[test]

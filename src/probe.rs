@@ -27,7 +27,7 @@ pub mod posture;
 pub mod schedule;
 pub mod script;
 
-pub use schedule::{Cadence, PollPlan, Schedule};
+pub use schedule::{Cadence, PollPlan, Schedule, backups_settled};
 
 use std::time::Duration;
 

@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use crate::inventory::Host;
+use crate::observation::Probed;
 
 /// What a poll includes beyond the every-poll probes (time, load, uptime, disks, services,
 /// chain).
@@ -106,6 +107,9 @@ pub struct Schedule {
     has_logs: bool,
     has_posture: bool,
     has_backups: bool,
+    /// The latest listing left something to watch for (see [`backups_settled`]): list the
+    /// backups on every poll until it does not.
+    backups_watch: bool,
     facts_at: Option<Instant>,
     certs_at: Option<Instant>,
     logs_at: Option<Instant>,
@@ -122,6 +126,7 @@ impl Schedule {
             has_logs: !host.logs.is_empty(),
             has_posture: host.posture.enabled,
             has_backups: !host.backups.is_empty(),
+            backups_watch: false,
             facts_at: None,
             certs_at: None,
             logs_at: None,
@@ -147,7 +152,8 @@ impl Schedule {
             certs: self.has_certs && due(self.certs_at, self.cadence.certs),
             logs: self.has_logs && due(self.logs_at, self.cadence.logs),
             posture: self.has_posture && due(self.posture_at, self.cadence.posture),
-            backups: self.has_backups && due(self.backups_at, self.cadence.backups),
+            backups: self.has_backups
+                && (self.backups_watch || due(self.backups_at, self.cadence.backups)),
         }
     }
 
@@ -173,6 +179,35 @@ impl Schedule {
             self.backups_at = Some(now);
         }
     }
+
+    /// Records what a poll that listed the backups found: `settled` as [`backups_settled`]
+    /// says. An unsettled listing makes every poll list them until one is settled.
+    pub fn backups_listed(&mut self, settled: bool) {
+        self.backups_watch = !settled;
+    }
+}
+
+/// Whether a backup listing leaves nothing to watch for: every set's newest file is younger
+/// than its `every` and no smaller than the one before it. Otherwise — a backup due any moment,
+/// a set missing, unreadable or shrunk, no host clock to age it by — the next poll lists the
+/// backups again, so the new file that answers it shows at once, as when every poll listed
+/// them; a settled host is listed on [`Cadence::backups`] only.
+pub fn backups_settled(host: &Host, probed: &Probed) -> bool {
+    let Some(now) = probed.host_time else {
+        return false;
+    };
+    probed.backups.len() == host.backups.len()
+        && probed.backups.iter().zip(&host.backups).all(|(b, set)| {
+            let Ok(Some(latest)) = &b.latest else {
+                return false;
+            };
+            let young = now.saturating_sub(latest.mtime) < set.every.as_secs() as i64;
+            let shrunk = b
+                .previous
+                .as_ref()
+                .is_some_and(|p| latest.size_bytes < p.size_bytes);
+            young && !shrunk
+        })
 }
 
 #[cfg(test)]
@@ -241,6 +276,64 @@ mod tests {
         // …but never more often than the host is polled.
         h.backups[0].every = Duration::from_secs(4);
         assert_eq!(Cadence::for_host(&h).backups, Duration::from_secs(5));
+    }
+
+    /// A listing with something to watch for — a backup due, a set missing or unreadable, a
+    /// shrunk one — makes every poll list the backups until the answer shows.
+    #[test]
+    fn an_unsettled_listing_is_watched_on_every_poll() {
+        use crate::observation::{BackupFile, BackupObs};
+        let t0 = Instant::now();
+        let mut h = host(5);
+        h.backups = vec![crate::inventory::BackupSet {
+            name: "pg".into(),
+            dir: "/b".into(),
+            pattern: "*".into(),
+            every: Duration::from_secs(86_400),
+        }];
+        let file = |age: i64, size: u64| BackupFile {
+            path: "/b/x".into(),
+            mtime: 1_000_000 - age,
+            size_bytes: size,
+        };
+        let probed = |latest: Result<Option<BackupFile>, String>, previous| Probed {
+            host_time: Some(1_000_000),
+            backups: vec![BackupObs {
+                name: "pg".into(),
+                latest,
+                previous,
+            }],
+            ..Probed::default()
+        };
+        let settled = probed(Ok(Some(file(3600, 10))), Some(file(90_000, 10)));
+        assert!(backups_settled(&h, &settled));
+        for (why, p) in [
+            ("due", probed(Ok(Some(file(90_000, 10))), None)),
+            ("missing", probed(Ok(None), None)),
+            ("unreadable", probed(Err("denied".into()), None)),
+            (
+                "shrunk",
+                probed(Ok(Some(file(3600, 1))), Some(file(90_000, 10))),
+            ),
+            (
+                "no host clock",
+                Probed {
+                    host_time: None,
+                    ..settled.clone()
+                },
+            ),
+        ] {
+            assert!(!backups_settled(&h, &p), "{why}");
+        }
+        let mut s = Schedule::for_host(&h);
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        s.ran(s.plan(at(0)), at(0), true);
+        s.backups_listed(false);
+        assert!(s.plan(at(5)).backups, "watched");
+        s.ran(s.plan(at(5)), at(5), true);
+        s.backups_listed(true);
+        assert!(!s.plan(at(10)).backups, "settled: back to the cadence");
+        assert!(s.plan(at(305)).backups);
     }
 
     #[test]

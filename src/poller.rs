@@ -205,10 +205,15 @@ impl Poller {
                         } else {
                             schedule.plan(began)
                         };
-                        let obs = poll_planned(&fleet, index, &transport, &limits, plan).await;
+                        let mut obs = poll_planned(&fleet, index, &transport, &limits, plan).await;
                         schedule.ran(plan, began, obs.outcome.is_ok());
-                        if let (true, Ok(probed)) = (plan.backups, &obs.outcome) {
-                            schedule.backups_listed(backups_settled(&fleet.hosts[index], probed));
+                        if let Ok(probed) = &mut obs.outcome {
+                            // The host's clock between readings, before anything ages by it.
+                            schedule.host_time(probed);
+                            if plan.backups {
+                                schedule
+                                    .backups_listed(backups_settled(&fleet.hosts[index], probed));
+                            }
                         }
                         stats.polls.fetch_add(1, Ordering::Relaxed);
                         let overran = began.elapsed().as_nanos() / interval_len.as_nanos().max(1);

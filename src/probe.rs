@@ -155,7 +155,7 @@ pub async fn poll_host_planned(
         .collect();
 
     let mut probe_errors = result.problems;
-    let host_time = keep(&mut probe_errors, "host time", result.host_time);
+    let host_time = keep(&mut probe_errors, "host time", result.host_time).flatten();
     let load = keep(&mut probe_errors, "load average", result.load);
     let uptime = keep(&mut probe_errors, "uptime", result.uptime);
 

@@ -31,6 +31,9 @@ pub struct PollPlan {
     pub posture: bool,
     /// The newest files of each backup set.
     pub backups: bool,
+    /// The host's wall clock (`date`); between readings [`Schedule::host_time`] derives it
+    /// from the host's uptime, which every poll reads with a shell builtin.
+    pub clock: bool,
 }
 
 impl PollPlan {
@@ -41,6 +44,7 @@ impl PollPlan {
         logs: true,
         posture: true,
         backups: true,
+        clock: true,
     };
 
     /// Only the every-poll probes.
@@ -50,6 +54,7 @@ impl PollPlan {
         logs: false,
         posture: false,
         backups: false,
+        clock: false,
     };
 }
 
@@ -66,6 +71,8 @@ pub struct Cadence {
     pub posture: Duration,
     /// Backup listings (a new file lands hourly at most, usually daily).
     pub backups: Duration,
+    /// The host's wall clock: a step of it (NTP, an operator) shows within this long.
+    pub clock: Duration,
 }
 
 impl Cadence {
@@ -76,6 +83,7 @@ impl Cadence {
         logs: Duration::from_secs(30),
         posture: Duration::from_secs(300),
         backups: Duration::from_secs(300),
+        clock: Duration::from_secs(60),
     };
 
     /// The cadences of `host`: the defaults, but never more often than the host is polled.
@@ -95,6 +103,7 @@ impl Cadence {
             logs: at_least(Self::DEFAULT.logs),
             posture: at_least(Self::DEFAULT.posture),
             backups: at_least(backups),
+            clock: at_least(Self::DEFAULT.clock),
         }
     }
 }
@@ -110,6 +119,12 @@ pub struct Schedule {
     /// The latest listing left something to watch for (see [`backups_settled`]): list the
     /// backups on every poll until it does not.
     backups_watch: bool,
+    /// The host's wall clock at its boot (epoch seconds), from the latest clock reading minus
+    /// the uptime read with it; `None` until read, and again after a reboot or a lost poll.
+    booted_at: Option<f64>,
+    /// The uptime of the latest poll, to notice a reboot (it goes back).
+    last_uptime: Option<Duration>,
+    clock_at: Option<Instant>,
     facts_at: Option<Instant>,
     certs_at: Option<Instant>,
     logs_at: Option<Instant>,
@@ -127,6 +142,9 @@ impl Schedule {
             has_posture: host.posture.enabled,
             has_backups: !host.backups.is_empty(),
             backups_watch: false,
+            booted_at: None,
+            last_uptime: None,
+            clock_at: None,
             facts_at: None,
             certs_at: None,
             logs_at: None,
@@ -154,6 +172,7 @@ impl Schedule {
             posture: self.has_posture && due(self.posture_at, self.cadence.posture),
             backups: self.has_backups
                 && (self.backups_watch || due(self.backups_at, self.cadence.backups)),
+            clock: self.booted_at.is_none() || due(self.clock_at, self.cadence.clock),
         }
     }
 
@@ -161,7 +180,13 @@ impl Schedule {
     /// nothing, so its parts stay due.
     pub fn ran(&mut self, plan: PollPlan, now: Instant, reached: bool) {
         if !reached {
+            // The host may have rebooted meanwhile: its uptime no longer counts from the
+            // same boot, so the next poll reads the clock.
+            self.booted_at = None;
             return;
+        }
+        if plan.clock {
+            self.clock_at = Some(now);
         }
         if plan.facts {
             self.facts_at = Some(now);
@@ -177,6 +202,30 @@ impl Schedule {
         }
         if plan.backups {
             self.backups_at = Some(now);
+        }
+    }
+
+    /// The host's clock of a reached poll: remembered from a poll that read it (as the wall
+    /// clock at boot: the reading minus the uptime read with it), derived as that plus the
+    /// poll's uptime for a poll that did not. Derived, it is the host's clock within a second
+    /// unless the clock was stepped since the reading (then it shows by the next reading,
+    /// [`Cadence::clock`]). An uptime that went back (a reboot) forgets the reading, so the
+    /// next poll reads the clock again.
+    pub fn host_time(&mut self, probed: &mut Probed) {
+        let rebooted =
+            matches!((probed.uptime, self.last_uptime), (Some(now), Some(before)) if now < before);
+        self.last_uptime = probed.uptime;
+        if rebooted {
+            self.booted_at = None;
+        }
+        match (probed.host_time, probed.uptime) {
+            (Some(t), Some(up)) => self.booted_at = Some(t as f64 - up.as_secs_f64()),
+            (None, Some(up)) => {
+                probed.host_time = self
+                    .booted_at
+                    .map(|b| (b + up.as_secs_f64()).floor() as i64);
+            }
+            _ => {}
         }
     }
 
@@ -241,10 +290,12 @@ mod tests {
                 logs: false,
                 posture: false,
                 backups: false,
+                clock: true,
             },
             "no logs or backups configured: never planned"
         );
         s.ran(p, at(0), true);
+        s.host_time(&mut read_clock(1_000_000, 100.0));
         assert_eq!(s.plan(at(5)), PollPlan::BASIC);
         assert!(s.plan(at(55)).facts, "a tick early still counts");
         assert!(!s.plan(at(55)).certs);
@@ -334,6 +385,63 @@ mod tests {
         s.backups_listed(true);
         assert!(!s.plan(at(10)).backups, "settled: back to the cadence");
         assert!(s.plan(at(305)).backups);
+    }
+
+    /// A poll that read `date` (`host_time`) and the uptime.
+    fn read_clock(host_time: i64, uptime: f64) -> Probed {
+        Probed {
+            host_time: Some(host_time),
+            uptime: Some(Duration::from_secs_f64(uptime)),
+            ..Probed::default()
+        }
+    }
+
+    /// A poll that read only the uptime.
+    fn uptime_only(uptime: f64) -> Probed {
+        Probed {
+            uptime: Some(Duration::from_secs_f64(uptime)),
+            ..Probed::default()
+        }
+    }
+
+    /// Between clock readings the host's time is the reading's boot time plus the uptime,
+    /// within a second of `date`; a reboot (the uptime going back) or a lost poll makes the
+    /// next poll read the clock again, and nothing is made up meanwhile.
+    #[test]
+    fn the_host_clock_is_derived_from_the_uptime_between_readings() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = Schedule::for_host(&host(5));
+        assert!(s.plan(at(0)).clock, "read on the first poll");
+        s.ran(s.plan(at(0)), at(0), true);
+        // `date +%s` says …000 while the uptime is 100.25 s: booted at 999 899.75.
+        s.host_time(&mut read_clock(1_000_000, 100.25));
+        let plan = s.plan(at(5));
+        assert!(!plan.clock);
+        s.ran(plan, at(5), true);
+        let mut p = uptime_only(105.5);
+        s.host_time(&mut p);
+        assert_eq!(
+            p.host_time,
+            Some(1_000_005),
+            "999 899.75 + 105.5, whole seconds"
+        );
+        assert!(s.plan(at(60)).clock, "read again on its cadence");
+        // A reboot: the uptime went back. No time is made up; the next poll reads it.
+        let mut p = uptime_only(3.0);
+        s.host_time(&mut p);
+        assert_eq!(p.host_time, None);
+        let plan = s.plan(at(10));
+        assert!(plan.clock);
+        s.ran(plan, at(10), true);
+        s.host_time(&mut read_clock(1_000_010, 4.0));
+        assert!(!s.plan(at(15)).clock);
+        // A poll that did not reach the host: the host may have rebooted in between.
+        s.ran(s.plan(at(15)), at(15), false);
+        assert!(s.plan(at(20)).clock);
+        let mut p = uptime_only(20.0);
+        s.host_time(&mut p);
+        assert_eq!(p.host_time, None);
     }
 
     #[test]

@@ -248,8 +248,9 @@ pub struct ProbeScript {
 /// The batch's output, split back into observation parts.
 #[derive(Debug, Clone)]
 pub struct ScriptResult {
-    /// Host clock, epoch seconds.
-    pub host_time: Result<i64, String>,
+    /// Host clock, epoch seconds; `Ok(None)` when this poll did not read it (the plan's
+    /// `clock`): the poller derives it from the uptime ([`super::Schedule::host_time`]).
+    pub host_time: Result<Option<i64>, String>,
     /// `/proc/loadavg`.
     pub load: Result<LoadAvg, String>,
     /// `/proc/uptime`.
@@ -335,6 +336,11 @@ impl Body {
             optional: true,
         });
     }
+}
+
+/// Whether a script of `plan` reads the host's wall clock.
+fn reads_clock(plan: PollPlan) -> bool {
+    plan.clock || plan.logs
 }
 
 /// `df` of one mount (`m` quoted), under `timeout` because df hangs on a dead NFS server.
@@ -440,7 +446,15 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
     };
     let mut journals: Vec<usize> = Vec::new();
 
-    body.section("time".into(), Target::HostTime, Ok("date +%s".into()));
+    // `date` is a fork and an exec on every poll; between readings of the clock (its own
+    // cadence, and every poll that tails logs, whose windows need it) the uptime read below
+    // dates the poll. Without a readable /proc/uptime, `date` it is.
+    let time = if reads_clock(plan) {
+        "date +%s"
+    } else {
+        "[ -r /proc/uptime ] || date +%s"
+    };
+    body.section("time".into(), Target::HostTime, Ok(time.into()));
     // `read` is a shell builtin: no fork for these two.
     body.section(
         "loadavg".into(),
@@ -930,7 +944,14 @@ impl ProbeScript {
 
     fn apply(&self, r: &mut ScriptResult, target: &Target, got: Result<Got<'_>, String>) {
         match target {
-            Target::HostTime => r.host_time = simple(got, parse::parse_epoch),
+            Target::HostTime => {
+                r.host_time = match got {
+                    Ok(g) if g.rc == 0 && g.out.trim().is_empty() && !reads_clock(self.plan) => {
+                        Ok(None)
+                    }
+                    other => simple(other, parse::parse_epoch).map(Some),
+                }
+            }
             Target::Load => r.load = simple(got, parse::parse_loadavg),
             Target::Uptime => r.uptime = simple(got, parse::parse_uptime),
             Target::Disk(i) => r.disks[*i].usage = disk(got),
@@ -997,7 +1018,7 @@ impl ProbeScript {
             }
             Target::Log(i) => {
                 let clock = logs::LogClock {
-                    host_now: r.host_time.as_ref().ok().copied(),
+                    host_now: r.host_time.as_ref().ok().copied().flatten(),
                     utc_offset: r.utc_offset.as_ref().and_then(|o| o.as_ref().ok().copied()),
                 };
                 if let (Some(obs), Some(spec)) = (
@@ -1505,7 +1526,7 @@ mod tests {
             r.problems,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(r.host_time.unwrap() > 1_700_000_000);
+        assert!(r.host_time.unwrap().expect("a full build reads the clock") > 1_700_000_000);
         assert!(r.load.is_ok());
         assert!(r.uptime.unwrap() > Duration::ZERO);
         let root = r.disks[0].usage.as_ref().unwrap();
@@ -1807,7 +1828,7 @@ mod tests {
 
         let certs = r.certs.expect("certs planned");
         let c = certs[0].info.value().expect("cert read");
-        let days = (c.not_after - r.host_time.clone().unwrap()) / 86_400;
+        let days = (c.not_after - r.host_time.clone().unwrap().unwrap()) / 86_400;
         assert!((29..=30).contains(&days), "{days}");
         assert!(c.subject.contains("node0"), "{}", c.subject);
         assert_eq!(certs[1].info, Metric::Error("no such file".into()));
@@ -2048,6 +2069,40 @@ done"#,
         }
         assert_eq!(calls(&log).len(), 1);
         assert!(r.service_failures.is_empty());
+    }
+
+    /// A poll that does not read the clock forks no `date` (the poller dates it by the
+    /// uptime); one that tails logs reads it, since their windows are in host time.
+    #[test]
+    fn the_clock_is_read_only_when_planned() {
+        let mut h = host();
+        let basic = build_planned(&h, PollPlan::BASIC);
+        assert!(basic.text().contains("[ -r /proc/uptime ] || date +%s"));
+        let r = basic.parse(&run(&basic));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.host_time, Ok(None));
+        assert!(r.uptime.is_ok());
+        let clock = PollPlan {
+            clock: true,
+            ..PollPlan::BASIC
+        };
+        let s = build_planned(&h, clock);
+        let r = s.parse(&run(&s));
+        assert!(r.host_time.unwrap().unwrap() > 1_700_000_000);
+        h.logs = vec![LogSource {
+            name: "l".into(),
+            origin: LogOrigin::File("/nonexistent-fleetdeck.log".into()),
+            format: crate::inventory::LogFormat::Plain,
+            patterns: vec![],
+            lines: 5,
+            window: Duration::from_secs(60),
+        }];
+        let logs = PollPlan {
+            logs: true,
+            ..PollPlan::BASIC
+        };
+        let s = build_planned(&h, logs);
+        assert!(s.parse(&run(&s)).host_time.unwrap().is_some());
     }
 
     /// Every mount in one `df` (the real one, counted through a wrapper); a missing mount makes

@@ -532,10 +532,11 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
     }
     if plan.facts {
         for (id, fact, cmd) in [
+            // uname is one system call, it cannot hang: no `timeout` (one exec less).
             (
                 "fact.kernel",
                 Fact::Kernel,
-                format!("_fd_t {}", facts::UNAME_COMMAND),
+                facts::UNAME_COMMAND.to_string(),
             ),
             ("fact.os", Fact::Os, facts::OS_COMMAND.to_string()),
             ("fact.cpu", Fact::Cpu, facts::CPU_COMMAND.to_string()),

@@ -72,6 +72,10 @@ pub struct Probed {
     pub services: Vec<ServiceObs>,
     /// One entry per configured backup set, in inventory order.
     pub backups: Vec<BackupObs>,
+    /// This poll did not list the backups (they are read on a slower cadence, see
+    /// `probe::Schedule`): `backups` is then empty and the state store keeps the previous
+    /// reading, with the time it was taken.
+    pub backups_skipped: bool,
     /// The chain node, when one is configured.
     pub chain: Option<ChainObs>,
     /// Problems with the probe itself (a section missing, output truncated, unparsable output).

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::inventory::{Fleet, TransportKind};
 use crate::observation::{Observation, Unreachable, UnreachableKind};
-use crate::probe::{self, PollPlan, ProbeLimits, Schedule};
+use crate::probe::{self, PollPlan, ProbeLimits, Schedule, backups_settled};
 use crate::transport::bastions;
 use crate::transport::ssh::{self, SshShared};
 use crate::transport::{Transport, TransportError};
@@ -205,8 +205,16 @@ impl Poller {
                         } else {
                             schedule.plan(began)
                         };
-                        let obs = poll_planned(&fleet, index, &transport, &limits, plan).await;
+                        let mut obs = poll_planned(&fleet, index, &transport, &limits, plan).await;
                         schedule.ran(plan, began, obs.outcome.is_ok());
+                        if let Ok(probed) = &mut obs.outcome {
+                            // The host's clock between readings, before anything ages by it.
+                            schedule.host_time(probed);
+                            if plan.backups {
+                                schedule
+                                    .backups_listed(backups_settled(&fleet.hosts[index], probed));
+                            }
+                        }
                         stats.polls.fetch_add(1, Ordering::Relaxed);
                         let overran = began.elapsed().as_nanos() / interval_len.as_nanos().max(1);
                         if overran > 0 {

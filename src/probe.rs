@@ -27,7 +27,7 @@ pub mod posture;
 pub mod schedule;
 pub mod script;
 
-pub use schedule::{Cadence, PollPlan, Schedule};
+pub use schedule::{Cadence, PollPlan, Schedule, backups_settled};
 
 use std::time::Duration;
 
@@ -155,7 +155,7 @@ pub async fn poll_host_planned(
         .collect();
 
     let mut probe_errors = result.problems;
-    let host_time = keep(&mut probe_errors, "host time", result.host_time);
+    let host_time = keep(&mut probe_errors, "host time", result.host_time).flatten();
     let load = keep(&mut probe_errors, "load average", result.load);
     let uptime = keep(&mut probe_errors, "uptime", result.uptime);
 
@@ -179,7 +179,8 @@ pub async fn poll_host_planned(
         uptime,
         disks: result.disks,
         services,
-        backups: result.backups,
+        backups_skipped: result.backups.is_none(),
+        backups: result.backups.unwrap_or_default(),
         chain,
         probe_errors,
         facts: result.facts.map(Box::new),

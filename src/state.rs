@@ -4,8 +4,9 @@
 //! stall, blocks per minute, sparklines), disk usage sampled once a minute (trend and
 //! days-until-full), per-service tracks (since when, restarts seen, the last failure's output)
 //! and the latest facts, certificates and logs with the time they were read (those are probed
-//! on a slower cadence, so a poll without them keeps the previous ones), and the time each
-//! every-poll part was read ([`PartTimes`]), so the console can age every cell on its own. The store never reads
+//! on a slower cadence, so a poll without them keeps the previous ones; so are backup listings,
+//! kept in `probed` across the polls that skip them), and the time each part of `probed` was
+//! read ([`PartTimes`]), so the console can age every cell on its own. The store never reads
 //! the clock and never renders: time arrives with each observation, and judgement is
 //! `health`'s job.
 //!
@@ -46,10 +47,10 @@ pub struct Timed<T> {
     pub value: T,
 }
 
-/// When each every-poll part now held in `HostState::probed` was read (console clock, from
-/// the observation). They travel in one poll today, but the console's cells read their own
-/// part's time, so a part that moves to a schedule of its own changes only
-/// [`FleetState::apply`]; a part the poll did not carry (no chain configured) has none.
+/// When each part now held in `HostState::probed` was read (console clock, from the
+/// observation). The console's cells read their own part's time: backups are listed on a
+/// slower cadence, so theirs is the time of the latest poll that listed them; a part the poll
+/// did not carry (no chain configured) has none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartTimes {
     /// The services.
@@ -474,8 +475,17 @@ impl FleetState {
         host.poll_elapsed = Some(obs.elapsed);
         match obs.outcome {
             Ok(probed) => {
+                // Backups kept from an earlier poll keep where their cells came from.
+                let kept_backup_cells = if probed.backups_skipped {
+                    std::mem::take(&mut host.cells.backups)
+                } else {
+                    Vec::new()
+                };
                 host.fold_probed(probed, obs.started);
-                host.cells = CellSources::default();
+                host.cells = CellSources {
+                    backups: kept_backup_cells,
+                    ..CellSources::default()
+                };
                 host.remerge();
             }
             Err(unreachable) => {
@@ -527,11 +537,21 @@ impl HostState {
                 value: *posture,
             }));
         }
+        // A poll that did not list the backups (slow cadence) keeps the previous listing and
+        // the time it was read, so the cells age from that reading.
+        let backups_at = if probed.backups_skipped {
+            if let Some(old) = host.probed.as_mut() {
+                probed.backups = std::mem::take(&mut old.backups);
+            }
+            host.parts.backups
+        } else {
+            Some(at)
+        };
         host.parts = PartTimes {
             services: Some(at),
             chain: probed.chain.as_ref().map(|_| at),
             disks: Some(at),
-            backups: Some(at),
+            backups: backups_at,
         };
         host.probed = Some(probed);
         host.probed_at = Some(at);
@@ -926,6 +946,55 @@ mod tests {
             h.probed.as_ref().unwrap().facts.is_none(),
             "moved into the host state"
         );
+    }
+
+    /// A poll that did not list the backups (their slower cadence) keeps the previous listing
+    /// and its time: the cells neither go empty nor look fresher than they are; the next
+    /// listing replaces both. Unreachable polls in between change nothing of it.
+    #[test]
+    fn backups_not_listed_in_a_poll_keep_the_previous_listing_and_its_time() {
+        use crate::observation::{BackupFile, BackupObs};
+        let listing = |mtime: i64| BackupObs {
+            name: "pg".into(),
+            latest: Ok(Some(BackupFile {
+                path: format!("/b/{mtime}.sql.gz"),
+                size_bytes: 10,
+                mtime,
+            })),
+            previous: None,
+        };
+        let poll = |secs: u64, backups: Option<Vec<BackupObs>>| Observation {
+            host: 0,
+            started: at(secs),
+            elapsed: Duration::ZERO,
+            outcome: Ok(Probed {
+                backups_skipped: backups.is_none(),
+                backups: backups.unwrap_or_default(),
+                ..Probed::default()
+            }),
+        };
+        let mut s = FleetState::new(1);
+        s.apply(poll(10, Some(vec![listing(1)])));
+        s.apply(poll(15, None));
+        s.apply(Observation {
+            host: 0,
+            started: at(20),
+            elapsed: Duration::ZERO,
+            outcome: Err(Unreachable {
+                kind: UnreachableKind::Timeout,
+                message: "x".into(),
+                retry_in: None,
+            }),
+        });
+        s.apply(poll(25, None));
+        let h = &s.hosts[0];
+        assert_eq!(h.probed.as_ref().unwrap().backups, vec![listing(1)]);
+        assert_eq!(h.parts.backups, Some(at(10)));
+        assert_eq!(h.parts.disks, Some(at(25)), "the every-poll parts move on");
+        s.apply(poll(310, Some(vec![listing(2)])));
+        let h = &s.hosts[0];
+        assert_eq!(h.probed.as_ref().unwrap().backups, vec![listing(2)]);
+        assert_eq!(h.parts.backups, Some(at(310)));
     }
 
     #[test]

@@ -136,12 +136,11 @@ pub enum Part {
 
 impl Part {
     /// How often this part of `host` is read: the host's interval for the every-poll parts,
-    /// the slower cadences for facts, certificates and logs.
+    /// the slower cadences for backups, facts, certificates and logs.
     pub fn interval(self, host: &Host) -> Duration {
         match self {
-            Part::Reach | Part::Services | Part::Chain | Part::Disks | Part::Backups => {
-                host.interval
-            }
+            Part::Reach | Part::Services | Part::Chain | Part::Disks => host.interval,
+            Part::Backups => Cadence::for_host(host).backups,
             Part::Facts => Cadence::for_host(host).facts,
             Part::Certs => Cadence::for_host(host).certs,
             Part::Logs => Cadence::for_host(host).logs,

@@ -1,6 +1,7 @@
-//! Which slow parts a poll includes: host facts, certificates and logs change slowly and cost
-//! more (a dozen forks for the facts, one `openssl` per certificate, a tail per log), so they
-//! ride along in the same batched exec only when due.
+//! Which slow parts a poll includes: host facts, certificates, logs and backup listings change
+//! slowly and cost more (a dozen forks for the facts, one `openssl` per certificate, a tail per
+//! log, `find | sort | tail` per backup set), so they ride along in the same batched exec only
+//! when due.
 //!
 //! This module owns the cadences ([`Cadence`]) and the bookkeeping of when each part last ran
 //! ([`Schedule`]); it never reads a clock — the caller passes `Instant`s — and never polls.
@@ -14,9 +15,10 @@
 use std::time::{Duration, Instant};
 
 use crate::inventory::Host;
+use crate::observation::Probed;
 
 /// What a poll includes beyond the every-poll probes (time, load, uptime, disks, services,
-/// backups, chain).
+/// chain).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPlan {
     /// Host facts (kernel, CPU, memory, filesystems, MACs, logins, DMI).
@@ -27,6 +29,11 @@ pub struct PollPlan {
     pub logs: bool,
     /// Security posture (sshd settings, listening ports, root's history).
     pub posture: bool,
+    /// The newest files of each backup set.
+    pub backups: bool,
+    /// The host's wall clock (`date`); between readings [`Schedule::host_time`] derives it
+    /// from the host's uptime, which every poll reads with a shell builtin.
+    pub clock: bool,
 }
 
 impl PollPlan {
@@ -36,6 +43,8 @@ impl PollPlan {
         certs: true,
         logs: true,
         posture: true,
+        backups: true,
+        clock: true,
     };
 
     /// Only the every-poll probes.
@@ -44,6 +53,8 @@ impl PollPlan {
         certs: false,
         logs: false,
         posture: false,
+        backups: false,
+        clock: false,
     };
 }
 
@@ -58,6 +69,10 @@ pub struct Cadence {
     pub logs: Duration,
     /// Security posture (a hardened sshd changes rarely; a fix should show within minutes).
     pub posture: Duration,
+    /// Backup listings (a new file lands hourly at most, usually daily).
+    pub backups: Duration,
+    /// The host's wall clock: a step of it (NTP, an operator) shows within this long.
+    pub clock: Duration,
 }
 
 impl Cadence {
@@ -67,16 +82,28 @@ impl Cadence {
         certs: Duration::from_secs(300),
         logs: Duration::from_secs(30),
         posture: Duration::from_secs(300),
+        backups: Duration::from_secs(300),
+        clock: Duration::from_secs(60),
     };
 
     /// The cadences of `host`: the defaults, but never more often than the host is polled.
+    /// Backups are also read at least four times per the most frequent set's `every`: the
+    /// newest file kept between readings is then never old enough to make an on-time backup
+    /// look late (the stale rule allows 1.5 × `every`; a reading misses at most a quarter).
     pub fn for_host(host: &Host) -> Cadence {
         let at_least = |d: Duration| d.max(host.interval);
+        let backups = host
+            .backups
+            .iter()
+            .map(|b| b.every / 4)
+            .fold(Self::DEFAULT.backups, Duration::min);
         Cadence {
             facts: at_least(Self::DEFAULT.facts),
             certs: at_least(Self::DEFAULT.certs),
             logs: at_least(Self::DEFAULT.logs),
             posture: at_least(Self::DEFAULT.posture),
+            backups: at_least(backups),
+            clock: at_least(Self::DEFAULT.clock),
         }
     }
 }
@@ -88,10 +115,21 @@ pub struct Schedule {
     has_certs: bool,
     has_logs: bool,
     has_posture: bool,
+    has_backups: bool,
+    /// The latest listing left something to watch for (see [`backups_settled`]): list the
+    /// backups on every poll until it does not.
+    backups_watch: bool,
+    /// The host's wall clock at its boot (epoch seconds), from the latest clock reading minus
+    /// the uptime read with it; `None` until read, and again after a reboot or a lost poll.
+    booted_at: Option<f64>,
+    /// The uptime of the latest poll, to notice a reboot (it goes back).
+    last_uptime: Option<Duration>,
+    clock_at: Option<Instant>,
     facts_at: Option<Instant>,
     certs_at: Option<Instant>,
     logs_at: Option<Instant>,
     posture_at: Option<Instant>,
+    backups_at: Option<Instant>,
 }
 
 impl Schedule {
@@ -102,10 +140,16 @@ impl Schedule {
             has_certs: !host.certs.is_empty(),
             has_logs: !host.logs.is_empty(),
             has_posture: host.posture.enabled,
+            has_backups: !host.backups.is_empty(),
+            backups_watch: false,
+            booted_at: None,
+            last_uptime: None,
+            clock_at: None,
             facts_at: None,
             certs_at: None,
             logs_at: None,
             posture_at: None,
+            backups_at: None,
         }
     }
 
@@ -126,6 +170,9 @@ impl Schedule {
             certs: self.has_certs && due(self.certs_at, self.cadence.certs),
             logs: self.has_logs && due(self.logs_at, self.cadence.logs),
             posture: self.has_posture && due(self.posture_at, self.cadence.posture),
+            backups: self.has_backups
+                && (self.backups_watch || due(self.backups_at, self.cadence.backups)),
+            clock: self.booted_at.is_none() || due(self.clock_at, self.cadence.clock),
         }
     }
 
@@ -133,7 +180,13 @@ impl Schedule {
     /// nothing, so its parts stay due.
     pub fn ran(&mut self, plan: PollPlan, now: Instant, reached: bool) {
         if !reached {
+            // The host may have rebooted meanwhile: its uptime no longer counts from the
+            // same boot, so the next poll reads the clock.
+            self.booted_at = None;
             return;
+        }
+        if plan.clock {
+            self.clock_at = Some(now);
         }
         if plan.facts {
             self.facts_at = Some(now);
@@ -147,7 +200,63 @@ impl Schedule {
         if plan.posture {
             self.posture_at = Some(now);
         }
+        if plan.backups {
+            self.backups_at = Some(now);
+        }
     }
+
+    /// The host's clock of a reached poll: remembered from a poll that read it (as the wall
+    /// clock at boot: the reading minus the uptime read with it), derived as that plus the
+    /// poll's uptime for a poll that did not. Derived, it is the host's clock within a second
+    /// unless the clock was stepped since the reading (then it shows by the next reading,
+    /// [`Cadence::clock`]). An uptime that went back (a reboot) forgets the reading, so the
+    /// next poll reads the clock again.
+    pub fn host_time(&mut self, probed: &mut Probed) {
+        let rebooted =
+            matches!((probed.uptime, self.last_uptime), (Some(now), Some(before)) if now < before);
+        self.last_uptime = probed.uptime;
+        if rebooted {
+            self.booted_at = None;
+        }
+        match (probed.host_time, probed.uptime) {
+            (Some(t), Some(up)) => self.booted_at = Some(t as f64 - up.as_secs_f64()),
+            (None, Some(up)) => {
+                probed.host_time = self
+                    .booted_at
+                    .map(|b| (b + up.as_secs_f64()).floor() as i64);
+            }
+            _ => {}
+        }
+    }
+
+    /// Records what a poll that listed the backups found: `settled` as [`backups_settled`]
+    /// says. An unsettled listing makes every poll list them until one is settled.
+    pub fn backups_listed(&mut self, settled: bool) {
+        self.backups_watch = !settled;
+    }
+}
+
+/// Whether a backup listing leaves nothing to watch for: every set's newest file is younger
+/// than its `every` and no smaller than the one before it. Otherwise — a backup due any moment,
+/// a set missing, unreadable or shrunk, no host clock to age it by — the next poll lists the
+/// backups again, so the new file that answers it shows at once, as when every poll listed
+/// them; a settled host is listed on [`Cadence::backups`] only.
+pub fn backups_settled(host: &Host, probed: &Probed) -> bool {
+    let Some(now) = probed.host_time else {
+        return false;
+    };
+    probed.backups.len() == host.backups.len()
+        && probed.backups.iter().zip(&host.backups).all(|(b, set)| {
+            let Ok(Some(latest)) = &b.latest else {
+                return false;
+            };
+            let young = now.saturating_sub(latest.mtime) < set.every.as_secs() as i64;
+            let shrunk = b
+                .previous
+                .as_ref()
+                .is_some_and(|p| latest.size_bytes < p.size_bytes);
+            young && !shrunk
+        })
 }
 
 #[cfg(test)]
@@ -179,17 +288,160 @@ mod tests {
                 facts: true,
                 certs: true,
                 logs: false,
-                posture: false
+                posture: false,
+                backups: false,
+                clock: true,
             },
-            "no logs configured: never planned"
+            "no logs or backups configured: never planned"
         );
         s.ran(p, at(0), true);
+        s.host_time(&mut read_clock(1_000_000, 100.0));
         assert_eq!(s.plan(at(5)), PollPlan::BASIC);
         assert!(s.plan(at(55)).facts, "a tick early still counts");
         assert!(!s.plan(at(55)).certs);
         s.ran(s.plan(at(60)), at(60), true);
         assert!(!s.plan(at(65)).facts);
         assert!(s.plan(at(300)).certs);
+    }
+
+    #[test]
+    fn backups_are_listed_on_their_own_cadence_never_late_for_their_every() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut h = host(5);
+        h.backups = vec![crate::inventory::BackupSet {
+            name: "pg".into(),
+            dir: "/b".into(),
+            pattern: "*".into(),
+            every: Duration::from_secs(86_400),
+        }];
+        let mut s = Schedule::for_host(&h);
+        assert_eq!(s.cadence().backups, Duration::from_secs(300));
+        assert!(s.plan(at(0)).backups, "listed on the first poll");
+        s.ran(s.plan(at(0)), at(0), true);
+        assert!(!s.plan(at(5)).backups && !s.plan(at(250)).backups);
+        assert!(s.plan(at(300)).backups);
+        // A set backed up every 10 minutes is listed at least every 2.5 minutes…
+        h.backups[0].every = Duration::from_secs(600);
+        assert_eq!(Cadence::for_host(&h).backups, Duration::from_secs(150));
+        // …but never more often than the host is polled.
+        h.backups[0].every = Duration::from_secs(4);
+        assert_eq!(Cadence::for_host(&h).backups, Duration::from_secs(5));
+    }
+
+    /// A listing with something to watch for — a backup due, a set missing or unreadable, a
+    /// shrunk one — makes every poll list the backups until the answer shows.
+    #[test]
+    fn an_unsettled_listing_is_watched_on_every_poll() {
+        use crate::observation::{BackupFile, BackupObs};
+        let t0 = Instant::now();
+        let mut h = host(5);
+        h.backups = vec![crate::inventory::BackupSet {
+            name: "pg".into(),
+            dir: "/b".into(),
+            pattern: "*".into(),
+            every: Duration::from_secs(86_400),
+        }];
+        let file = |age: i64, size: u64| BackupFile {
+            path: "/b/x".into(),
+            mtime: 1_000_000 - age,
+            size_bytes: size,
+        };
+        let probed = |latest: Result<Option<BackupFile>, String>, previous| Probed {
+            host_time: Some(1_000_000),
+            backups: vec![BackupObs {
+                name: "pg".into(),
+                latest,
+                previous,
+            }],
+            ..Probed::default()
+        };
+        let settled = probed(Ok(Some(file(3600, 10))), Some(file(90_000, 10)));
+        assert!(backups_settled(&h, &settled));
+        for (why, p) in [
+            ("due", probed(Ok(Some(file(90_000, 10))), None)),
+            ("missing", probed(Ok(None), None)),
+            ("unreadable", probed(Err("denied".into()), None)),
+            (
+                "shrunk",
+                probed(Ok(Some(file(3600, 1))), Some(file(90_000, 10))),
+            ),
+            (
+                "no host clock",
+                Probed {
+                    host_time: None,
+                    ..settled.clone()
+                },
+            ),
+        ] {
+            assert!(!backups_settled(&h, &p), "{why}");
+        }
+        let mut s = Schedule::for_host(&h);
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        s.ran(s.plan(at(0)), at(0), true);
+        s.backups_listed(false);
+        assert!(s.plan(at(5)).backups, "watched");
+        s.ran(s.plan(at(5)), at(5), true);
+        s.backups_listed(true);
+        assert!(!s.plan(at(10)).backups, "settled: back to the cadence");
+        assert!(s.plan(at(305)).backups);
+    }
+
+    /// A poll that read `date` (`host_time`) and the uptime.
+    fn read_clock(host_time: i64, uptime: f64) -> Probed {
+        Probed {
+            host_time: Some(host_time),
+            uptime: Some(Duration::from_secs_f64(uptime)),
+            ..Probed::default()
+        }
+    }
+
+    /// A poll that read only the uptime.
+    fn uptime_only(uptime: f64) -> Probed {
+        Probed {
+            uptime: Some(Duration::from_secs_f64(uptime)),
+            ..Probed::default()
+        }
+    }
+
+    /// Between clock readings the host's time is the reading's boot time plus the uptime,
+    /// within a second of `date`; a reboot (the uptime going back) or a lost poll makes the
+    /// next poll read the clock again, and nothing is made up meanwhile.
+    #[test]
+    fn the_host_clock_is_derived_from_the_uptime_between_readings() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = Schedule::for_host(&host(5));
+        assert!(s.plan(at(0)).clock, "read on the first poll");
+        s.ran(s.plan(at(0)), at(0), true);
+        // `date +%s` says …000 while the uptime is 100.25 s: booted at 999 899.75.
+        s.host_time(&mut read_clock(1_000_000, 100.25));
+        let plan = s.plan(at(5));
+        assert!(!plan.clock);
+        s.ran(plan, at(5), true);
+        let mut p = uptime_only(105.5);
+        s.host_time(&mut p);
+        assert_eq!(
+            p.host_time,
+            Some(1_000_005),
+            "999 899.75 + 105.5, whole seconds"
+        );
+        assert!(s.plan(at(60)).clock, "read again on its cadence");
+        // A reboot: the uptime went back. No time is made up; the next poll reads it.
+        let mut p = uptime_only(3.0);
+        s.host_time(&mut p);
+        assert_eq!(p.host_time, None);
+        let plan = s.plan(at(10));
+        assert!(plan.clock);
+        s.ran(plan, at(10), true);
+        s.host_time(&mut read_clock(1_000_010, 4.0));
+        assert!(!s.plan(at(15)).clock);
+        // A poll that did not reach the host: the host may have rebooted in between.
+        s.ran(s.plan(at(15)), at(15), false);
+        assert!(s.plan(at(20)).clock);
+        let mut p = uptime_only(20.0);
+        s.host_time(&mut p);
+        assert_eq!(p.host_time, None);
     }
 
     #[test]

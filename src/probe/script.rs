@@ -181,6 +181,8 @@ enum Target {
     Load,
     Uptime,
     Disk(usize),
+    /// One `df` of these disks (inventory indices, in its argument order).
+    Disks(Vec<usize>),
     Service(usize, ServiceCheck),
     Backup(usize),
     ChainHeight,
@@ -246,8 +248,9 @@ pub struct ProbeScript {
 /// The batch's output, split back into observation parts.
 #[derive(Debug, Clone)]
 pub struct ScriptResult {
-    /// Host clock, epoch seconds.
-    pub host_time: Result<i64, String>,
+    /// Host clock, epoch seconds; `Ok(None)` when this poll did not read it (the plan's
+    /// `clock`): the poller derives it from the uptime ([`super::Schedule::host_time`]).
+    pub host_time: Result<Option<i64>, String>,
     /// `/proc/loadavg`.
     pub load: Result<LoadAvg, String>,
     /// `/proc/uptime`.
@@ -257,8 +260,8 @@ pub struct ScriptResult {
     /// One per configured service, in inventory order; `None` for services the script does not
     /// check (port and plain-http services, probed over the network instead).
     pub services: Vec<Option<ServiceObs>>,
-    /// One per configured backup set, in inventory order.
-    pub backups: Vec<BackupObs>,
+    /// One per configured backup set, in inventory order, when the plan included them.
+    pub backups: Option<Vec<BackupObs>>,
     /// Height of a `kind = "command"` chain, when the host has one.
     pub chain_height: Option<Metric<u64>>,
     /// Host facts, when the plan included them.
@@ -299,86 +302,223 @@ fn q(s: &str) -> Result<String, String> {
         .map_err(|e| format!("{e}: {s:?}"))
 }
 
-fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
-    let mut parts = Vec::new();
-    let mut body = String::new();
-    let mut journals: Vec<(usize, String)> = Vec::new();
-    let mut section = |id: String, target: Target, cmd: Result<String, String>| match cmd {
-        Ok(cmd) => {
-            let _ = writeln!(body, "_fd_b {id}\n{cmd}\n_fd_e {id} $?");
-            // A failed unit's journal follows its section, written only when it failed.
-            if let Target::Service(i, ServiceCheck::Systemd { unit }) = &target
-                && let Ok(unit) = q(unit)
-            {
-                let _ = writeln!(
-                    body,
-                    "case $_fd_s in *ActiveState=failed*|*SubState=auto-restart*) \
-                     _fd_b svcj.{i}; _fd_t journalctl -u {unit} -n {FAILURE_LINES} --no-pager \
-                     -o short-iso; _fd_e svcj.{i} $?;; esac"
-                );
-                journals.push((*i, format!("svcj.{i}")));
+/// The script body and its parts, as they are written.
+struct Body {
+    text: String,
+    parts: Vec<Part>,
+}
+
+impl Body {
+    /// A framed section running `cmd`, or, when it could not be written, an error for its part.
+    fn section(&mut self, id: String, target: Target, cmd: Result<String, String>) {
+        let unbuildable = match cmd {
+            Ok(cmd) => {
+                let _ = writeln!(self.text, "_fd_b {id}\n{cmd}\n_fd_e {id} $?");
+                None
             }
-            parts.push(Part {
-                id,
-                target,
-                unbuildable: None,
-                optional: false,
-            });
-        }
-        Err(e) => parts.push(Part {
+            Err(e) => Some(format!("not probed: {e}")),
+        };
+        self.parts.push(Part {
             id,
             target,
-            unbuildable: Some(format!("not probed: {e}")),
+            unbuildable,
             optional: false,
-        }),
-    };
+        });
+    }
 
-    section("time".into(), Target::HostTime, Ok("date +%s".into()));
+    /// A part whose section the shell writes only in some cases (a failed unit's journal,
+    /// the per-mount df after a failed `df` of all mounts): its absence is no error.
+    fn optional(&mut self, id: String, target: Target) {
+        self.parts.push(Part {
+            id,
+            target,
+            unbuildable: None,
+            optional: true,
+        });
+    }
+}
+
+/// Whether a script of `plan` reads the host's wall clock.
+fn reads_clock(plan: PollPlan) -> bool {
+    plan.clock || plan.logs
+}
+
+/// `df` of one mount (`m` quoted), under `timeout` because df hangs on a dead NFS server.
+fn df_command(m: &str) -> String {
+    format!("_fd_t df -P -k -- {m}")
+}
+
+/// The disks: one `df` for all of them, so a poll costs one `timeout` and one `df` however
+/// many mounts the host has. df prints its rows in argument order and an error on stderr for
+/// a mount it cannot read, skipping its row — so when it does not exit 0 (a missing mount, a
+/// hung one killed by `timeout`), each mount gets its own `df` right after, and a missing or
+/// hung mount is still its own error that cannot shift or hide the others.
+fn disk_sections(body: &mut Body, host: &Host) {
+    let mut batch: Vec<(usize, String)> = Vec::new();
+    for (i, disk) in host.disks.iter().enumerate() {
+        match host_path(&disk.mount) {
+            Ok(m) => batch.push((i, m)),
+            Err(e) => body.section(format!("disk.{i}"), Target::Disk(i), Err(e)),
+        }
+    }
+    if let [(i, m)] = batch.as_slice() {
+        body.section(format!("disk.{i}"), Target::Disk(*i), Ok(df_command(m)));
+        return;
+    }
+    if batch.is_empty() {
+        return;
+    }
+    let all: Vec<&str> = batch.iter().map(|(_, m)| m.as_str()).collect();
+    let _ = writeln!(
+        body.text,
+        "_fd_b disks\n{}\n_fd_r=$?\n_fd_e disks $_fd_r\nif [ \"$_fd_r\" != 0 ]; then",
+        df_command(&all.join(" "))
+    );
+    body.parts.push(Part {
+        id: "disks".into(),
+        target: Target::Disks(batch.iter().map(|(i, _)| *i).collect()),
+        unbuildable: None,
+        optional: false,
+    });
+    for (i, m) in &batch {
+        let id = format!("disk.{i}");
+        let _ = writeln!(body.text, "_fd_b {id}\n{}\n_fd_e {id} $?", df_command(m));
+        body.optional(id, Target::Disk(*i));
+    }
+    body.text.push_str("fi\n");
+}
+
+/// The shell of one systemd unit's reading (`unit` quoted): `systemctl show` kept in `_fd_s`,
+/// so the unit's journal can be read when (and only when) it failed.
+fn systemd_show(units: &str) -> String {
+    format!("$($_fd_to systemctl show --no-pager --property={SYSTEMD_PROPERTIES} -- {units})")
+}
+
+/// One `systemctl show` for every systemd unit of the host (when there are two or more),
+/// before the services: its output is one block of properties per unit, in argument order,
+/// separated by blank lines (an unknown unit too, with `LoadState=not-found`). The blocks
+/// are split with parameter expansions (no fork) into each unit's own section. When it does
+/// not exit 0, or gives another number of blocks, each unit is read on its own as before —
+/// except after a timeout: a hung systemctl (PID 1 or D-Bus busy) hangs for every unit alike,
+/// so each unit reads "timed out" at once instead of costing another timeout each.
+fn systemd_batch(body: &mut Body, units: &[String]) {
+    let _ = writeln!(
+        body.text,
+        "_fd_b svc.systemd\n_fd_x={}; _fd_sr=$?\n_fd_e svc.systemd $_fd_sr\n\
+         _fd_ok=; _fd_y=$_fd_x; _fd_n=0\n\
+         if [ \"$_fd_sr\" = 0 ]; then while _fd_next; do _fd_n=$((_fd_n + 1)); done; \
+         [ \"$_fd_n\" = {} ] && _fd_ok=1; fi\n_fd_y=$_fd_x",
+        systemd_show(&units.join(" ")),
+        units.len()
+    );
+}
+
+/// The section of systemd unit `i` (`unit` quoted), taking its block of the batch when there
+/// is one, and the journal of the unit when it failed.
+fn systemd_section(body: &mut Body, i: usize, check: ServiceCheck, unit: &str, batched: bool) {
+    let show = systemd_show(unit);
+    let read = if batched {
+        format!(
+            "if [ -n \"$_fd_ok\" ]; then _fd_next; _fd_s=$_fd_u; _fd_r=0; \
+             elif [ \"$_fd_sr\" = 124 ]; then _fd_s=; _fd_r=124; \
+             else _fd_s={show}; _fd_r=$?; fi"
+        )
+    } else {
+        format!("_fd_s={show}; _fd_r=$?")
+    };
+    body.section(
+        format!("svc.{i}"),
+        Target::Service(i, check),
+        Ok(format!("{read}; printf '%s\\n' \"$_fd_s\"; _fd_rc $_fd_r")),
+    );
+    let _ = writeln!(
+        body.text,
+        "case $_fd_s in *ActiveState=failed*|*SubState=auto-restart*) \
+         _fd_b svcj.{i}; _fd_t journalctl -u {unit} -n {FAILURE_LINES} --no-pager \
+         -o short-iso; _fd_e svcj.{i} $?;; esac"
+    );
+}
+
+fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
+    let mut body = Body {
+        text: String::new(),
+        parts: Vec::new(),
+    };
+    let mut journals: Vec<usize> = Vec::new();
+
+    // `date` is a fork and an exec on every poll; between readings of the clock (its own
+    // cadence, and every poll that tails logs, whose windows need it) the uptime read below
+    // dates the poll. Without a readable /proc/uptime, `date` it is.
+    let time = if reads_clock(plan) {
+        "date +%s"
+    } else {
+        "[ -r /proc/uptime ] || date +%s"
+    };
+    body.section("time".into(), Target::HostTime, Ok(time.into()));
     // `read` is a shell builtin: no fork for these two.
-    section(
+    body.section(
         "loadavg".into(),
         Target::Load,
         Ok("read -r _fd_l </proc/loadavg && printf '%s\\n' \"$_fd_l\"".into()),
     );
-    section(
+    body.section(
         "uptime".into(),
         Target::Uptime,
         Ok("read -r _fd_l </proc/uptime && printf '%s\\n' \"$_fd_l\"".into()),
     );
-    // One df per mount, so one missing mount cannot hide or shift the others; under `timeout`
-    // because df hangs on a dead NFS server.
-    for (i, disk) in host.disks.iter().enumerate() {
-        let cmd = host_path(&disk.mount).map(|m| format!("_fd_t df -P -k -- {m}"));
-        section(format!("disk.{i}"), Target::Disk(i), cmd);
+    disk_sections(&mut body, host);
+    let checks: Vec<ServiceCheck> = host
+        .services
+        .iter()
+        .map(|svc| ServiceCheck::of(&svc.kind))
+        .collect();
+    let units: Vec<Option<String>> = checks
+        .iter()
+        .map(|c| match c {
+            ServiceCheck::Systemd { unit } => q(unit).ok(),
+            _ => None,
+        })
+        .collect();
+    let batched = units.iter().flatten().count() >= 2;
+    if batched {
+        let all: Vec<String> = units.iter().flatten().cloned().collect();
+        systemd_batch(&mut body, &all);
     }
-    for (i, svc) in host.services.iter().enumerate() {
-        let check = ServiceCheck::of(&svc.kind);
+    for (i, check) in checks.into_iter().enumerate() {
         if !check.in_script() {
             continue;
         }
-        let cmd = match &check {
-            // Kept in `_fd_s` so the unit's journal can be read when (and only when) it failed.
-            ServiceCheck::Systemd { .. } => service_command(&check).map(|show| {
-                format!("_fd_s=$({show}); _fd_r=$?; printf '%s\\n' \"$_fd_s\"; _fd_rc $_fd_r")
-            }),
-            _ => service_command(&check),
-        };
-        section(format!("svc.{i}"), Target::Service(i, check), cmd);
+        match (&check, &units[i]) {
+            (ServiceCheck::Systemd { .. }, Some(unit)) => {
+                systemd_section(&mut body, i, check.clone(), unit, batched);
+                journals.push(i);
+            }
+            _ => {
+                let cmd = service_command(&check);
+                body.section(format!("svc.{i}"), Target::Service(i, check), cmd);
+            }
+        }
     }
-    for (i, b) in host.backups.iter().enumerate() {
-        let cmd = (|| -> Result<String, String> {
-            let dir = host_path(&b.dir)?;
-            let pattern = q(&b.pattern)?;
-            // Only the newest two lines leave the host, however many backups the directory
-            // holds; find's own errors (no -printf in busybox, permission denied) go to stderr.
-            Ok(format!(
-                "if [ -d {dir} ]; then _fd_t find {dir} -maxdepth 1 -type f -name {pattern} \
-                 -printf '%T@ %s %p\\n' | sort -n | tail -n 2; \
-                 else printf 'no such directory: %s\\n' {dir} >&2; false; fi"
-            ))
-        })();
-        section(format!("backup.{i}"), Target::Backup(i), cmd);
+    // The newest-file listing forks `find | sort | tail` per set for a value that changes when
+    // a backup lands: read on its own slower cadence (`PollPlan::backups`).
+    if plan.backups {
+        for (i, b) in host.backups.iter().enumerate() {
+            let cmd = (|| -> Result<String, String> {
+                let dir = host_path(&b.dir)?;
+                let pattern = q(&b.pattern)?;
+                // Only the newest two lines leave the host, however many backups the directory
+                // holds; find's own errors (no -printf in busybox, permission denied) go to stderr.
+                Ok(format!(
+                    "if [ -d {dir} ]; then _fd_t find {dir} -maxdepth 1 -type f -name {pattern} \
+                     -printf '%T@ %s %p\\n' | sort -n | tail -n 2; \
+                     else printf 'no such directory: %s\\n' {dir} >&2; false; fi"
+                ))
+            })();
+            body.section(format!("backup.{i}"), Target::Backup(i), cmd);
+        }
     }
+    let mut section =
+        |id: String, target: Target, cmd: Result<String, String>| body.section(id, target, cmd);
     if let Some(chain) = host
         .chain
         .as_ref()
@@ -392,10 +532,11 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
     }
     if plan.facts {
         for (id, fact, cmd) in [
+            // uname is one system call, it cannot hang: no `timeout` (one exec less).
             (
                 "fact.kernel",
                 Fact::Kernel,
-                format!("_fd_t {}", facts::UNAME_COMMAND),
+                facts::UNAME_COMMAND.to_string(),
             ),
             ("fact.os", Fact::Os, facts::OS_COMMAND.to_string()),
             ("fact.cpu", Fact::Cpu, facts::CPU_COMMAND.to_string()),
@@ -456,14 +597,10 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
             Ok(posture::HISTORY_COMMAND.into()),
         );
     }
-    for (i, id) in journals {
-        parts.push(Part {
-            id,
-            target: Target::ServiceJournal(i),
-            unbuildable: None,
-            optional: true,
-        });
+    for i in journals {
+        body.optional(format!("svcj.{i}"), Target::ServiceJournal(i));
     }
+    let Body { text: body, parts } = body;
 
     let mut text = String::new();
     let _ = write!(
@@ -477,8 +614,12 @@ fn build_with_marker(host: &Host, marker: &str, plan: PollPlan) -> ProbeScript {
          _fd_z=${{_fd_z##*[)] }}; _fd_z=${{_fd_z%% *}}; }}\n\
          _fd_local() {{ ( if [ -n \"$_fd_tzset\" ]; then TZ=$_fd_tz0; export TZ; else unset TZ; fi; \"$@\" ) }}\n\
          _fd_s=\n\
-         if command -v timeout >/dev/null 2>&1; then _fd_t() {{ timeout {COMMAND_SECONDS} \"$@\"; }}; \
-         else _fd_t() {{ \"$@\"; }}; fi\n\
+         _fd_nl='\n'\n\
+         _fd_next() {{ [ -n \"$_fd_y\" ] || return 1; _fd_u=${{_fd_y%%\"$_fd_nl$_fd_nl\"*}}; \
+         case $_fd_y in *\"$_fd_nl$_fd_nl\"*) _fd_y=${{_fd_y#*\"$_fd_nl$_fd_nl\"}};; *) _fd_y=;; esac; }}\n\
+         if command -v timeout >/dev/null 2>&1; then _fd_to='timeout {COMMAND_SECONDS}'; \
+         else _fd_to=; fi\n\
+         _fd_t() {{ $_fd_to \"$@\"; }}\n\
          _fd_b() {{ printf '%s begin %s\\n' \"$_fd_m\" \"$1\"; printf '%s begin %s\\n' \"$_fd_m\" \"$1\" >&2; }}\n\
          _fd_e() {{ printf '\\n%s end %s rc=%s\\n' \"$_fd_m\" \"$1\" \"$2\"; printf '\\n%s end %s\\n' \"$_fd_m\" \"$1\" >&2; }}\n\
          # One compound command, parsed whole before it runs; its stdin is /dev/null so no probe\n\
@@ -746,15 +887,16 @@ impl ProbeScript {
                 })
                 .collect(),
             services: vec![None; self.service_names.len()],
-            backups: self
-                .backup_names
-                .iter()
-                .map(|n| BackupObs {
-                    name: n.clone(),
-                    latest: Err("not probed".into()),
-                    previous: None,
-                })
-                .collect(),
+            backups: self.plan.backups.then(|| {
+                self.backup_names
+                    .iter()
+                    .map(|n| BackupObs {
+                        name: n.clone(),
+                        latest: Err("not probed".into()),
+                        previous: None,
+                    })
+                    .collect()
+            }),
             chain_height: None,
             facts: self.plan.facts.then(|| {
                 fn np<T>() -> Metric<T> {
@@ -803,17 +945,31 @@ impl ProbeScript {
 
     fn apply(&self, r: &mut ScriptResult, target: &Target, got: Result<Got<'_>, String>) {
         match target {
-            Target::HostTime => r.host_time = simple(got, parse::parse_epoch),
+            Target::HostTime => {
+                r.host_time = match got {
+                    Ok(g) if g.rc == 0 && g.out.trim().is_empty() && !reads_clock(self.plan) => {
+                        Ok(None)
+                    }
+                    other => simple(other, parse::parse_epoch).map(Some),
+                }
+            }
             Target::Load => r.load = simple(got, parse::parse_loadavg),
             Target::Uptime => r.uptime = simple(got, parse::parse_uptime),
             Target::Disk(i) => r.disks[*i].usage = disk(got),
+            Target::Disks(indices) => {
+                for (i, usage) in indices.iter().zip(disks(got, indices.len())) {
+                    r.disks[*i].usage = usage;
+                }
+            }
             Target::Backup(i) => {
                 let (latest, previous) = match backup(got) {
                     Ok((l, p)) => (Ok(l), p),
                     Err(e) => (Err(e), None),
                 };
-                r.backups[*i].latest = latest;
-                r.backups[*i].previous = previous;
+                if let Some(b) = r.backups.as_mut().and_then(|b| b.get_mut(*i)) {
+                    b.latest = latest;
+                    b.previous = previous;
+                }
             }
             Target::Service(i, check) => {
                 let reading = match &got {
@@ -863,7 +1019,7 @@ impl ProbeScript {
             }
             Target::Log(i) => {
                 let clock = logs::LogClock {
-                    host_now: r.host_time.as_ref().ok().copied(),
+                    host_now: r.host_time.as_ref().ok().copied().flatten(),
                     utc_offset: r.utc_offset.as_ref().and_then(|o| o.as_ref().ok().copied()),
                 };
                 if let (Some(obs), Some(spec)) = (
@@ -1032,6 +1188,45 @@ fn disk(got: Result<Got<'_>, String>) -> Result<DiskUsage, String> {
     }
     let mut all = parse::parse_df(g.out).map_err(|e| e.to_string())?;
     Ok(all.remove(0))
+}
+
+/// The rows of one `df` of `n` mounts, in argument order. Only a `df` that exited 0 is read
+/// here (then every mount has its row); otherwise the shell ran one `df` per mount, whose
+/// sections replace these placeholders. Each row is parsed on its own, so an odd row is that
+/// mount's error only.
+fn disks(got: Result<Got<'_>, String>, n: usize) -> Vec<Result<DiskUsage, String>> {
+    let all = |e: String| vec![Err(e); n];
+    let g = match got {
+        Ok(g) => g,
+        Err(e) => return all(e),
+    };
+    if g.rc != 0 {
+        return all(format!(
+            "not read: df of all mounts failed ({}) and this mount's own df did not report",
+            g.why()
+        ));
+    }
+    let lines: Vec<&str> = g.out.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.split_first() {
+        // One line per mount after the header: each parsed with the header alone.
+        Some((header, rows)) if rows.len() == n => rows
+            .iter()
+            .map(|row| {
+                parse::parse_df(&format!("{header}\n{row}"))
+                    .map(|mut u| u.remove(0))
+                    .map_err(|e| e.to_string())
+            })
+            .collect(),
+        // A long device name on a line of its own (busybox): the parser joins the lines.
+        _ => match parse::parse_df(g.out) {
+            Ok(rows) if rows.len() == n => rows.into_iter().map(Ok).collect(),
+            Ok(rows) => all(format!(
+                "df printed {} rows for {n} mounts: cannot tell which is which",
+                rows.len()
+            )),
+            Err(e) => all(e.to_string()),
+        },
+    }
 }
 
 type Newest = (
@@ -1325,13 +1520,14 @@ mod tests {
         let script = build(&h);
         let out = run(&script);
         let r = script.parse(&out);
+        let backups = r.backups.clone().expect("planned");
         assert!(
             r.problems.is_empty(),
             "{:?}\n{}",
             r.problems,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(r.host_time.unwrap() > 1_700_000_000);
+        assert!(r.host_time.unwrap().expect("a full build reads the clock") > 1_700_000_000);
         assert!(r.load.is_ok());
         assert!(r.uptime.unwrap() > Duration::ZERO);
         let root = r.disks[0].usage.as_ref().unwrap();
@@ -1366,7 +1562,7 @@ mod tests {
         // `cat` reads /dev/null, not the rest of the script.
         assert_eq!(s(6).state, ServiceState::Running);
 
-        let pg = r.backups[0].latest.as_ref().unwrap().as_ref().unwrap();
+        let pg = backups[0].latest.as_ref().unwrap().as_ref().unwrap();
         assert!(
             pg.path.ends_with("db-3-postgres-backup.sql.gz"),
             "{}",
@@ -1374,16 +1570,16 @@ mod tests {
         );
         assert_eq!(pg.size_bytes, 30);
         assert!(
-            r.backups[0]
+            backups[0]
                 .previous
                 .as_ref()
                 .unwrap()
                 .path
                 .ends_with("db-2-postgres-backup.sql.gz")
         );
-        assert_eq!(r.backups[1].latest, Ok(None));
+        assert_eq!(backups[1].latest, Ok(None));
         assert!(
-            r.backups[2]
+            backups[2]
                 .latest
                 .as_ref()
                 .unwrap_err()
@@ -1633,7 +1829,7 @@ mod tests {
 
         let certs = r.certs.expect("certs planned");
         let c = certs[0].info.value().expect("cert read");
-        let days = (c.not_after - r.host_time.clone().unwrap()) / 86_400;
+        let days = (c.not_after - r.host_time.clone().unwrap().unwrap()) / 86_400;
         assert!((29..=30).contains(&days), "{days}");
         assert!(c.subject.contains("node0"), "{}", c.subject);
         assert_eq!(certs[1].info, Metric::Error("no such file".into()));
@@ -1705,6 +1901,297 @@ mod tests {
         assert!(r.problems.is_empty(), "{:?}", r.problems);
     }
 
+    /// A stub tool first on `PATH` that logs each call (its arguments, one line) to `log`
+    /// and then runs `body`.
+    fn stub(bin: &std::path::Path, name: &str, log: &std::path::Path, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = bin.join(name);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho \"$*\" >>'{}'\n{body}\n", log.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Runs `script` with `bin` first on `PATH` and `vars` in the environment.
+    fn run_with_path(
+        script: &ProbeScript,
+        bin: &std::path::Path,
+        vars: &[(&str, &str)],
+    ) -> ExecOutput {
+        let mut child = Command::new("sh")
+            .arg("-s")
+            .envs(vars.iter().copied())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.text().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        ExecOutput {
+            status: out.status.code().map(|c| c as u32),
+            stdout: out.stdout,
+            stderr: out.stderr,
+            dropped_bytes: 0,
+        }
+    }
+
+    fn calls(log: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every systemd unit of a host in one `systemctl show`, its blocks split back per unit in
+    /// argument order (a not-found unit has its own block), a failed unit's journal read, and
+    /// the fallbacks: a failing batch reads each unit on its own, a timed-out one reads none.
+    #[test]
+    fn systemd_units_are_read_in_one_systemctl_and_split_back_per_unit() {
+        let bin = tempfile::tempdir().unwrap();
+        let log = bin.path().join("calls");
+        // What systemctl prints for `show --property=… -- a.service nosuch.service c.service`
+        // (blocks in argument order, a blank line between); $FD_SD_RC sets its exit status.
+        stub(
+            bin.path(),
+            "systemctl",
+            &log,
+            r#"[ -n "$FD_SD_RC" ] && { echo "Failed to connect to bus" >&2; exit "$FD_SD_RC"; }
+while [ "$1" != -- ]; do shift; done; shift
+first=1
+for u; do
+  [ -n "$first" ] || echo; first=
+  case $u in
+    a.service) printf 'ActiveState=active\nSubState=running\nResult=success\nNRestarts=0\nLoadState=loaded\n';;
+    c.service) printf 'ActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainStatus=1\nNRestarts=3\nLoadState=loaded\n';;
+    *) printf 'ActiveState=inactive\nSubState=dead\nResult=success\nLoadState=not-found\n';;
+  esac
+done"#,
+        );
+        stub(
+            bin.path(),
+            "journalctl",
+            &log,
+            "echo '2026-11-22T04:45:00+0000 n c[9]: Fatal: no database'",
+        );
+        let mut h = host();
+        h.services = vec![
+            svc(
+                "a",
+                ServiceKind::Systemd {
+                    unit: "a.service".into(),
+                },
+            ),
+            svc(
+                "ok",
+                ServiceKind::Command {
+                    command: "true".into(),
+                },
+            ),
+            svc(
+                "gone",
+                ServiceKind::Systemd {
+                    unit: "nosuch.service".into(),
+                },
+            ),
+            svc(
+                "c",
+                ServiceKind::Systemd {
+                    unit: "c.service".into(),
+                },
+            ),
+        ];
+        let script = build_planned(&h, PollPlan::BASIC);
+        let r = script.parse(&run_with_path(&script, bin.path(), &[]));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let s = |i: usize| r.services[i].clone().unwrap();
+        assert_eq!(s(0).state, ServiceState::Running, "{:?}", s(0));
+        assert_eq!(s(1).state, ServiceState::Running);
+        assert_eq!(
+            (s(2).state, s(2).detail.as_str()),
+            (ServiceState::Unknown, "unit not found")
+        );
+        assert_eq!(s(3).state, ServiceState::Failed, "{:?}", s(3));
+        assert_eq!(r.service_failures.len(), 1, "{:?}", r.service_failures);
+        assert_eq!(r.service_failures[0].index, 3);
+        assert_eq!(r.service_failures[0].source, FailureSource::Journal);
+        let c = calls(&log);
+        assert_eq!(
+            c.iter().filter(|l| l.starts_with("show")).count(),
+            1,
+            "one systemctl for every unit: {c:?}"
+        );
+        assert!(
+            c[0].ends_with("-- a.service nosuch.service c.service"),
+            "{c:?}"
+        );
+        assert_eq!(
+            c.iter().filter(|l| l.starts_with("-u")).count(),
+            1,
+            "the journal of the failed unit only: {c:?}"
+        );
+
+        // systemctl fails: each unit is read on its own, with its own error.
+        std::fs::remove_file(&log).unwrap();
+        let r = script.parse(&run_with_path(&script, bin.path(), &[("FD_SD_RC", "1")]));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        for i in [0, 2, 3] {
+            let s = r.services[i].clone().unwrap();
+            assert_eq!(s.state, ServiceState::Unknown, "{s:?}");
+            assert_eq!(s.detail, "Failed to connect to bus");
+        }
+        assert_eq!(calls(&log).len(), 4, "the batch, then one per unit");
+
+        // systemctl timed out: every unit reads so at once, none is asked again.
+        std::fs::remove_file(&log).unwrap();
+        let r = script.parse(&run_with_path(&script, bin.path(), &[("FD_SD_RC", "124")]));
+        for i in [0, 2, 3] {
+            let s = r.services[i].clone().unwrap();
+            assert_eq!(
+                (s.state, s.detail.as_str()),
+                (ServiceState::Unknown, "timed out after 10s")
+            );
+        }
+        assert_eq!(calls(&log).len(), 1);
+        assert!(r.service_failures.is_empty());
+    }
+
+    /// A poll that does not read the clock forks no `date` (the poller dates it by the
+    /// uptime); one that tails logs reads it, since their windows are in host time.
+    #[test]
+    fn the_clock_is_read_only_when_planned() {
+        let mut h = host();
+        let basic = build_planned(&h, PollPlan::BASIC);
+        assert!(basic.text().contains("[ -r /proc/uptime ] || date +%s"));
+        let r = basic.parse(&run(&basic));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.host_time, Ok(None));
+        assert!(r.uptime.is_ok());
+        let clock = PollPlan {
+            clock: true,
+            ..PollPlan::BASIC
+        };
+        let s = build_planned(&h, clock);
+        let r = s.parse(&run(&s));
+        assert!(r.host_time.unwrap().unwrap() > 1_700_000_000);
+        h.logs = vec![LogSource {
+            name: "l".into(),
+            origin: LogOrigin::File("/nonexistent-fleetdeck.log".into()),
+            format: crate::inventory::LogFormat::Plain,
+            patterns: vec![],
+            lines: 5,
+            window: Duration::from_secs(60),
+        }];
+        let logs = PollPlan {
+            logs: true,
+            ..PollPlan::BASIC
+        };
+        let s = build_planned(&h, logs);
+        assert!(s.parse(&run(&s)).host_time.unwrap().is_some());
+    }
+
+    /// Every mount in one `df` (the real one, counted through a wrapper); a missing mount makes
+    /// each mount read on its own, so it is its own error and shifts no other.
+    #[test]
+    fn disks_are_read_in_one_df_and_a_missing_mount_stays_its_own_error() {
+        let real = Command::new("sh")
+            .args(["-c", "command -v df"])
+            .output()
+            .unwrap();
+        let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+        assert!(!real.is_empty(), "df must be installed");
+        let bin = tempfile::tempdir().unwrap();
+        let log = bin.path().join("calls");
+        stub(bin.path(), "df", &log, &format!("exec {real} \"$@\""));
+        let mut h = host();
+        h.disks = vec![
+            Disk { mount: "/".into() },
+            Disk {
+                mount: "/tmp".into(),
+            },
+        ];
+        let script = build_planned(&h, PollPlan::BASIC);
+        let r = script.parse(&run_with_path(&script, bin.path(), &[]));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert!(r.disks.iter().all(|d| d.usage.is_ok()), "{:?}", r.disks);
+        assert_eq!(calls(&log), ["-P -k -- / /tmp"]);
+
+        std::fs::remove_file(&log).unwrap();
+        h.disks.insert(
+            1,
+            Disk {
+                mount: "/nonexistent-fleetdeck".into(),
+            },
+        );
+        let script = build_planned(&h, PollPlan::BASIC);
+        let r = script.parse(&run_with_path(&script, bin.path(), &[]));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.disks[0].usage.as_ref().unwrap().mounted_on, "/");
+        let missing = r.disks[1].usage.as_ref().unwrap_err();
+        assert!(missing.contains("No such file"), "{missing}");
+        assert!(r.disks[2].usage.is_ok(), "{:?}", r.disks[2]);
+        assert_eq!(calls(&log).len(), 4, "the batch, then one per mount");
+    }
+
+    /// The rows of one df, read back in argument order: each row on its own, so one odd row
+    /// is that mount's error only; a count that does not match is nobody's value.
+    #[test]
+    fn a_df_of_several_mounts_maps_back_in_argument_order() {
+        let g = |out, rc| Ok(Got { out, err: "", rc });
+        let out = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
+                   /dev/vda 100 50 50 50% /\n\
+                   tmpfs 10 0 10 0% /dev/shm\n\
+                   /dev/vdb 200 20 180 10% /data\n";
+        let d = disks(g(out, 0), 3);
+        let on: Vec<_> = d
+            .iter()
+            .map(|u| u.as_ref().unwrap().mounted_on.clone())
+            .collect();
+        assert_eq!(on, ["/", "/dev/shm", "/data"]);
+        let odd = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
+                   /dev/vda 100 50 50 50% /\n\
+                   garbage\n\
+                   /dev/vdb 200 20 180 10% /data\n";
+        let d = disks(g(odd, 0), 3);
+        assert!(d[0].is_ok() && d[1].is_err() && d[2].is_ok(), "{d:?}");
+        let d = disks(g(out, 0), 2);
+        assert!(
+            d.iter()
+                .all(|u| u.as_ref().unwrap_err().contains("3 rows for 2 mounts")),
+            "{d:?}"
+        );
+        // Busybox puts a long device name on a line of its own.
+        let wrapped = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
+                       /dev/mapper/very-long-volume-group-name\n\
+                       100 50 50 50% /\n\
+                       tmpfs 10 0 10 0% /dev/shm\n";
+        let d = disks(g(wrapped, 0), 2);
+        assert_eq!(d[0].as_ref().unwrap().mounted_on, "/");
+        assert_eq!(d[1].as_ref().unwrap().mounted_on, "/dev/shm");
+        // A df that failed: placeholders, replaced by each mount's own df.
+        let d = disks(g("", 1), 2);
+        assert!(
+            d.iter()
+                .all(|u| u.as_ref().unwrap_err().contains("own df did not report"))
+        );
+    }
+
     #[test]
     fn nul_bytes_make_an_explicit_error() {
         let mut h = host();
@@ -1756,7 +2243,7 @@ mod tests {
         assert!(r.host_time.is_ok());
         assert!(r.disks[0].usage.as_ref().unwrap_err().contains("cut off"));
         assert!(
-            r.backups[0]
+            r.backups.as_ref().unwrap()[0]
                 .latest
                 .as_ref()
                 .unwrap_err()
@@ -1976,7 +2463,11 @@ mod tests {
         });
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         assert!(r.disks[0].usage.is_ok(), "{:?}", r.disks[0]);
-        let latest = r.backups[0].latest.clone().unwrap().expect("a backup");
+        let latest = r.backups.unwrap()[0]
+            .latest
+            .clone()
+            .unwrap()
+            .expect("a backup");
         assert_eq!(
             latest.path,
             h_.join("my backups/a-postgres-backup.sql.gz")

@@ -623,12 +623,13 @@ fn stale_cells_use_the_stale_slot_and_fresh_ones_do_not() {
     assert!(screen(&t).contains("1 stale"));
 }
 
-/// The fixture with dvn-pg-1's backup listing last read three minutes ago while everything
-/// else about it is fresh (as if backups were listed on a schedule of their own).
+/// The fixture with dvn-pg-1's backup listing last read eleven minutes ago while everything
+/// else about it is fresh: backups are listed on a cadence of their own (5 minutes), so the
+/// listing is stale past twice that.
 fn app_with_an_old_backup_listing() -> App {
     let mut app = app();
     app.store
-        .edit_state(|s| s.hosts[4].parts.backups = Some(at(T0 - 180)));
+        .edit_state(|s| s.hosts[4].parts.backups = Some(at(T0 - 660)));
     app
 }
 
@@ -639,8 +640,8 @@ fn a_stale_cell_shows_its_age_in_the_stale_slot_next_to_fresh_ones() {
     insta::assert_snapshot!("fleet_pane_one_stale_cell_120x40", t.backend());
     let buf = t.backend().buffer();
     let theme = Theme::default_theme();
-    let (x, y) = find(buf, "5h ·3m", "dvn-pg-1");
-    for dx in 0.."5h ·3m".chars().count() as u16 {
+    let (x, y) = find(buf, "5h ·11m", "dvn-pg-1");
+    for dx in 0.."5h ·11m".chars().count() as u16 {
         assert_eq!(buf[(x + dx, y)].fg, theme.colour("stale"), "column {dx}");
         assert!(buf[(x + dx, y)].modifier.contains(Modifier::ITALIC));
     }
@@ -651,8 +652,8 @@ fn a_stale_cell_shows_its_age_in_the_stale_slot_next_to_fresh_ones() {
     let (x, y) = find(buf, "1/2", "dvn-pg-1");
     assert_eq!(buf[(x, y)].fg, theme.colour("text"));
     // AGE is the oldest cell's, stale.
-    let (x, y) = find(buf, "3m ", "dvn-pg-1");
-    assert!(x > find(buf, "5h ·3m", "dvn-pg-1").0);
+    let (x, y) = find(buf, "11m ", "dvn-pg-1");
+    assert!(x > find(buf, "5h ·11m", "dvn-pg-1").0);
     assert_eq!(buf[(x, y)].fg, theme.colour("stale"));
     // An unreachable host: the failed poll is fresh news, its last readings are stale.
     let (x, y) = find(buf, " no ", "fisco-4");
@@ -665,7 +666,7 @@ fn a_stale_cell_shows_its_age_in_the_stale_slot_next_to_fresh_ones() {
     key(&mut app, KeyCode::Enter);
     let t = draw(&mut app, 120, 40);
     let buf = t.backend().buffer();
-    let (x, y) = find(buf, "5h ·3m", "postgres:");
+    let (x, y) = find(buf, "5h ·11m", "postgres:");
     assert_eq!(buf[(x, y)].fg, theme.colour("stale"));
     let text = screen(&t);
     assert!(

@@ -178,10 +178,10 @@ fn each_cell_turns_stale_after_twice_its_own_interval() {
     assert!(!row_at(&f, &s, ms(8_000 + 9_500)).reach().fresh.stale);
     assert!(row_at(&f, &s, ms(8_000 + 10_500)).reach().fresh.stale);
 
-    // Slower parts have their own intervals: logs 30 s, facts 60 s, certificates 300 s.
+    // Slower parts have their own intervals: logs 30 s, facts and certificates 300 s.
     let h = &f.hosts[0];
     let hs = &s.hosts[0];
-    for (part, every) in [(Part::Logs, 30), (Part::Facts, 60), (Part::Certs, 300)] {
+    for (part, every) in [(Part::Logs, 30), (Part::Facts, 300), (Part::Certs, 300)] {
         assert_eq!(part.interval(h), Duration::from_secs(every));
         let fresh = |x10: u64| part.freshness(h, hs, ms(every * 100 * x10)).stale;
         if part == Part::Facts {

@@ -745,7 +745,13 @@ mod tests {
 
     /// Runs a script the way the transports do (`sh -s`, script on stdin) on this machine.
     fn run(script: &ProbeScript) -> ExecOutput {
-        let mut child = Command::new("sh")
+        run_sh(script, Command::new("sh"))
+    }
+
+    /// Runs `script` on the stdin of `sh`, a `Command` the caller may have given an
+    /// environment.
+    fn run_sh(script: &ProbeScript, mut sh: Command) -> ExecOutput {
+        let mut child = sh
             .arg("-s")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1300,35 +1306,16 @@ mod tests {
         bin: &std::path::Path,
         vars: &[(&str, &str)],
     ) -> ExecOutput {
-        let mut child = Command::new("sh")
-            .arg("-s")
-            .envs(vars.iter().copied())
-            .env(
-                "PATH",
-                format!(
-                    "{}:{}",
-                    bin.display(),
-                    std::env::var("PATH").unwrap_or_default()
-                ),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.text().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        ExecOutput {
-            status: out.status.code().map(|c| c as u32),
-            stdout: out.stdout,
-            stderr: out.stderr,
-            dropped_bytes: 0,
-        }
+        let mut sh = Command::new("sh");
+        sh.envs(vars.iter().copied()).env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        );
+        run_sh(script, sh)
     }
 
     fn calls(log: &std::path::Path) -> Vec<String> {

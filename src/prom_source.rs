@@ -32,7 +32,7 @@ use crate::alert_sink::{authorize, redact};
 use crate::inventory::{ChainKind, Fleet, ServiceKind, StatusSource};
 use crate::transport::Transport;
 
-pub use map::{PromHostObs, PromObservations, SourceStatus, merge, observations};
+pub use map::{Folded, PromHostObs, PromObservations, Readings, SourceStatus, merge, observations};
 pub use parse::{Labels, ReplyError, Sample, parse_reply, parse_reply_keeping};
 
 /// Queries in flight at once to a server reached directly.
@@ -180,33 +180,6 @@ fn promql_string(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// One server's answers: per query, its samples or Prometheus's refusal.
-#[derive(Debug, Clone, Default)]
-pub struct Readings {
-    /// In query order.
-    pub results: Vec<(QueryKey, Result<Vec<Sample>, String>)>,
-}
-
-impl Readings {
-    /// The samples under `key`; empty when the query was not asked or was refused.
-    pub fn samples(&self, key: QueryKey) -> &[Sample] {
-        self.results
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, r)| r.as_ref().ok())
-            .map_or(&[], Vec::as_slice)
-    }
-
-    /// Prometheus's refusal of the query under `key`, if it refused it.
-    pub fn refusal(&self, key: QueryKey) -> Option<&str> {
-        self.results
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, r)| r.as_ref().err())
-            .map(String::as_str)
-    }
-}
-
 /// One round of reading one server.
 #[derive(Debug, Clone)]
 pub struct ServerReading {
@@ -283,23 +256,11 @@ pub async fn query_fleet(fleet: &Fleet, transports: &[Transport], at: SystemTime
     }
 }
 
-/// The labels the mapping reads (`map.rs`), besides the server's own host label: a whole
+/// Whether a mapping reads label `key` of a server whose host label is `host_label`: a whole
 /// fleet's answers hold hundreds of thousands of series, and each would otherwise keep every
-/// label (`__name__`, `job`, exporter labels) for the whole round.
-const MAPPED_LABELS: &[&str] = &[
-    "host",
-    "backup",
-    "mountpoint",
-    "device",
-    "mount",
-    "name",
-    "state",
-    "service",
-];
-
-/// Whether a mapping reads label `key` of a server whose host label is `host_label`.
+/// label (`__name__`, `job`, exporter labels) until it is folded.
 fn mapped_label(key: &str, host_label: &str) -> bool {
-    key == host_label || MAPPED_LABELS.contains(&key)
+    key == host_label || key == "host" || map::LABELS_READ.contains(&key)
 }
 
 async fn read_server(
@@ -329,8 +290,12 @@ async fn read_server(
             base
         }
     };
+    // Each answer is folded to hosts as it arrives, so a round holds one query's raw samples
+    // at a time (per query in flight), never the whole fleet's.
+    let ix = map::Index::new(fleet, s);
+    let pool = std::sync::Mutex::new(std::collections::HashSet::new());
     let asks = queries(fleet, s).into_iter().map(|q| {
-        let base = &base;
+        let (base, ix, pool) = (&base, &ix, &pool);
         async move {
             let url = reqwest::Url::parse_with_params(
                 &format!("{base}/api/v1/query"),
@@ -340,12 +305,19 @@ async fn read_server(
             let request = authorize(http.get(url), &server.target).map_err(|e| e.to_string())?;
             let reply = request.send().await.map_err(|e| describe(&e))?;
             let status = reply.status();
-            let body = reply.text().await.map_err(|e| describe(&e))?;
+            // Bytes, read in place: `text()` would copy a whole-fleet body (megabytes) once more
+            // to own it, for every query in flight.
+            let bytes = reply.bytes().await.map_err(|e| describe(&e))?;
+            let body = String::from_utf8_lossy(&bytes);
             // 400 and 422 carry the API's own error document: a refusal of this query only.
             let parsed = parse_reply_keeping(&body, &|k| mapped_label(k, &server.label));
             drop(body);
+            drop(bytes);
             match parsed {
-                Ok(samples) => Ok((q.key, Ok(samples))),
+                Ok(samples) => {
+                    let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+                    Ok((q.key, Ok(Folded::new(samples, ix, &mut pool))))
+                }
                 Err(e @ ReplyError::Refused { .. }) => Ok((q.key, Err(e.to_string()))),
                 Err(e) if status.is_success() => Err(format!("{}: {e}", q.promql)),
                 Err(_) => Err(format!("HTTP {}", status.as_u16())),
@@ -518,11 +490,11 @@ mod tests {
     fn only_the_labels_a_mapping_reads_are_kept() {
         let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"node_filesystem_size_bytes","instance":"10.0.0.1:9100","job":"node","mountpoint":"/","device":"/dev/vda1","fstype":"ext4","node":"n1"},"value":[1,"1"]}]}}"#;
         let samples = parse_reply_keeping(body, &|k| mapped_label(k, "node")).unwrap();
-        let kept: Vec<&str> = samples[0].labels.keys().map(String::as_str).collect();
+        let kept: Vec<&str> = samples[0].labels.keys().collect();
         assert_eq!(kept, ["device", "mountpoint", "node"]);
         // An escaped label (not borrowable from the body) reads the same.
         let escaped = body.replace(r#""node":"n1""#, r#""node":"n\u0031""#);
         let samples = parse_reply_keeping(&escaped, &|k| mapped_label(k, "node")).unwrap();
-        assert_eq!(samples[0].labels["node"], "n1");
+        assert_eq!(&samples[0].labels["node"], "n1");
     }
 }

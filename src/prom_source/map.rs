@@ -7,18 +7,151 @@
 //! exactly one host of the server has that address. fleetdeck's own series map by their
 //! `host` label to the inventory name. node_exporter's series win over fleetdeck's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::{PromSnapshot, QueryKey, Readings, Sample};
+use super::{PromSnapshot, QueryKey, Sample};
 use crate::inventory::{Fleet, Host, ServiceKind, StatusSource};
 use crate::observation::{
     BackupFile, BackupObs, CellSource, CellSources, ChainObs, DiskObs, DiskUsage, LoadAvg, Metric,
     Probed, ServiceObs, ServiceState,
 };
 use crate::units::epoch_secs;
+
+/// The labels read of a series once it is mapped to its host (the mapping labels themselves,
+/// `[prometheus] label` and `host`, are not kept past the mapping).
+pub(super) const LABELS_READ: &[&str] = &[
+    "backup",
+    "mountpoint",
+    "device",
+    "mount",
+    "name",
+    "state",
+    "service",
+];
+
+/// One query's answer, folded to the hosts of its server as it arrived.
+///
+/// Only the series that map to a host are kept, without the labels that mapped them, their
+/// strings shared across the round ([`Labels::intern`](super::Labels::intern)); for each way
+/// of mapping, (host, series) pairs sorted by host. A round of a 10,000-host fleet then never
+/// holds the whole fleet's raw samples, and finding a host's series is a binary search.
+#[derive(Debug, Clone, Default)]
+pub struct Folded {
+    samples: Vec<Sample>,
+    /// By the mapping label, exactly.
+    exact: Vec<(u32, u32)>,
+    /// Exactly, else by address when one host has it.
+    loose: Vec<(u32, u32)>,
+    /// By fleetdeck's `host` label.
+    named: Vec<(u32, u32)>,
+}
+
+impl Folded {
+    /// Maps `samples` (one query's whole answer) with `ix`, keeping strings in `pool`.
+    pub(super) fn new(
+        samples: Vec<Sample>,
+        ix: &Index<'_>,
+        pool: &mut HashSet<Arc<str>>,
+    ) -> Folded {
+        let mut out = Folded::default();
+        for mut s in samples {
+            let (exact, loose, named) = (ix.exact(&s), ix.loose(&s), ix.named(&s));
+            if exact.is_none() && loose.is_none() && named.is_none() {
+                continue;
+            }
+            let k = out.samples.len() as u32;
+            let put = |to: &mut Vec<(u32, u32)>, host: Option<usize>| {
+                if let Some(h) = host {
+                    to.push((h as u32, k));
+                }
+            };
+            put(&mut out.exact, exact);
+            put(&mut out.loose, loose);
+            put(&mut out.named, named);
+            s.labels.retain(|k| LABELS_READ.contains(&k));
+            s.labels.intern(pool);
+            out.samples.push(s);
+        }
+        for pairs in [&mut out.exact, &mut out.loose, &mut out.named] {
+            pairs.sort_unstable();
+            pairs.shrink_to_fit();
+        }
+        out.samples.shrink_to_fit();
+        out
+    }
+
+    fn of<'a>(&'a self, pairs: &'a [(u32, u32)], host: usize) -> impl Iterator<Item = &'a Sample> {
+        let host = host as u32;
+        let from = pairs.partition_point(|&(h, _)| h < host);
+        pairs[from..]
+            .iter()
+            .take_while(move |&&(h, _)| h == host)
+            .map(|&(_, k)| &self.samples[k as usize])
+    }
+}
+
+/// One server's answers: per query, its samples folded to hosts or Prometheus's refusal.
+#[derive(Debug, Clone, Default)]
+pub struct Readings {
+    /// In query order.
+    pub results: Vec<(QueryKey, Result<Folded, String>)>,
+}
+
+impl Readings {
+    /// Folds whole answers of server `server` (query key, its samples or the refusal).
+    pub fn fold(
+        fleet: &Fleet,
+        server: usize,
+        answers: Vec<(QueryKey, Result<Vec<Sample>, String>)>,
+    ) -> Readings {
+        let ix = Index::new(fleet, server);
+        let mut pool = HashSet::new();
+        Readings {
+            results: answers
+                .into_iter()
+                .map(|(key, r)| (key, r.map(|samples| Folded::new(samples, &ix, &mut pool))))
+                .collect(),
+        }
+    }
+
+    fn answer(&self, key: QueryKey) -> Option<&Folded> {
+        self.results
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, r)| r.as_ref().ok())
+    }
+
+    /// Prometheus's refusal of the query under `key`, if it refused it.
+    pub fn refusal(&self, key: QueryKey) -> Option<&str> {
+        self.results
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, r)| r.as_ref().err())
+            .map(String::as_str)
+    }
+
+    fn exact(&self, key: QueryKey, host: usize) -> impl Iterator<Item = &Sample> {
+        self.answer(key)
+            .into_iter()
+            .flat_map(move |f| f.of(&f.exact, host))
+    }
+
+    fn loose(&self, key: QueryKey, host: usize) -> impl Iterator<Item = &Sample> {
+        self.answer(key)
+            .into_iter()
+            .flat_map(move |f| f.of(&f.loose, host))
+    }
+
+    fn named(&self, key: QueryKey, host: usize) -> impl Iterator<Item = &Sample> {
+        self.answer(key)
+            .into_iter()
+            .flat_map(move |f| f.of(&f.named, host))
+    }
+}
 
 /// The state of one source (`sources[]` in `status --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,7 +217,7 @@ pub struct PromObservations {
 }
 
 /// Host lookup for one server's series.
-struct Index<'a> {
+pub(super) struct Index<'a> {
     label: &'a str,
     by_instance: HashMap<&'a str, usize>,
     by_address: HashMap<&'a str, Option<usize>>,
@@ -92,7 +225,7 @@ struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    fn new(fleet: &'a Fleet, server: usize) -> Index<'a> {
+    pub(super) fn new(fleet: &'a Fleet, server: usize) -> Index<'a> {
         let p = fleet.prometheus.as_ref();
         let label = p.map_or("instance", |p| p.servers[server].label.as_str());
         let mut ix = Index {
@@ -125,9 +258,7 @@ impl<'a> Index<'a> {
 
     /// By the mapping label, exactly.
     fn exact(&self, s: &Sample) -> Option<usize> {
-        self.by_instance
-            .get(s.labels.get(self.label)?.as_str())
-            .copied()
+        self.by_instance.get(s.labels.get(self.label)?).copied()
     }
 
     /// Exactly, else by address when one host has it.
@@ -140,7 +271,7 @@ impl<'a> Index<'a> {
 
     /// By fleetdeck's `host` label.
     fn named(&self, s: &Sample) -> Option<usize> {
-        self.by_name.get(s.labels.get("host")?.as_str()).copied()
+        self.by_name.get(s.labels.get("host")?).copied()
     }
 }
 
@@ -180,88 +311,23 @@ pub fn observations(snapshot: &PromSnapshot, fleet: &Fleet, now: SystemTime) -> 
         let Ok(readings) = &reading.result else {
             continue;
         };
-        let ix = Index::new(fleet, reading.server);
-        let g = Grouped::new(readings, &ix);
+        let label = p.servers[reading.server].label.as_str();
         for (i, host) in fleet.hosts.iter().enumerate() {
             let Some(ph) = p.hosts.get(i).filter(|h| h.server == reading.server) else {
                 continue;
             };
-            out.hosts
-                .push(host_obs(fleet, i, host, &ph.instance, ph.source, &g, now));
+            out.hosts.push(host_obs(
+                fleet,
+                i,
+                host,
+                (label, &ph.instance),
+                ph.source,
+                readings,
+                now,
+            ));
         }
     }
     out
-}
-
-/// One server's samples bucketed by host, once per round: looking a host up costs a hash
-/// probe, not a pass over every series (a 10,000-host fleet has 10,000 series per metric).
-struct Grouped<'s> {
-    readings: &'s Readings,
-    label: &'s str,
-    /// Per query (in `readings.results` order): host → samples, by the mapping label exactly,
-    /// by label or address, and by fleetdeck's `host` label.
-    exact: Vec<HashMap<usize, Vec<&'s Sample>>>,
-    loose: Vec<HashMap<usize, Vec<&'s Sample>>>,
-    named: Vec<HashMap<usize, Vec<&'s Sample>>>,
-}
-
-impl<'s> Grouped<'s> {
-    fn new(readings: &'s Readings, ix: &'s Index<'s>) -> Grouped<'s> {
-        let mut g = Grouped {
-            readings,
-            label: ix.label,
-            exact: Vec::with_capacity(readings.results.len()),
-            loose: Vec::with_capacity(readings.results.len()),
-            named: Vec::with_capacity(readings.results.len()),
-        };
-        for (_, result) in &readings.results {
-            let (mut exact, mut loose, mut named) =
-                (HashMap::new(), HashMap::new(), HashMap::new());
-            for s in result.as_deref().unwrap_or(&[]) {
-                if let Some(h) = ix.exact(s) {
-                    exact.entry(h).or_insert_with(Vec::new).push(s);
-                }
-                if let Some(h) = ix.loose(s) {
-                    loose.entry(h).or_insert_with(Vec::new).push(s);
-                }
-                if let Some(h) = ix.named(s) {
-                    named.entry(h).or_insert_with(Vec::new).push(s);
-                }
-            }
-            g.exact.push(exact);
-            g.loose.push(loose);
-            g.named.push(named);
-        }
-        g
-    }
-
-    fn bucket<'a>(
-        &'a self,
-        which: &'a [HashMap<usize, Vec<&'s Sample>>],
-        key: QueryKey,
-        i: usize,
-    ) -> impl Iterator<Item = &'s Sample> + 'a {
-        self.readings
-            .results
-            .iter()
-            .position(|(k, _)| *k == key)
-            .and_then(|q| which[q].get(&i))
-            .into_iter()
-            .flatten()
-            .copied()
-    }
-
-    fn exact(&self, key: QueryKey, i: usize) -> impl Iterator<Item = &'s Sample> + '_ {
-        self.bucket(&self.exact, key, i)
-    }
-
-    fn loose(&self, key: QueryKey, i: usize) -> impl Iterator<Item = &'s Sample> + '_ {
-        self.bucket(&self.loose, key, i)
-    }
-
-    fn named(&self, key: QueryKey, i: usize) -> impl Iterator<Item = &'s Sample> + '_ {
-        self.bucket(&self.named, key, i)
-    }
 }
 
 fn max_value<'s>(it: impl Iterator<Item = &'s Sample>) -> Option<f64> {
@@ -275,12 +341,11 @@ fn host_obs(
     fleet: &Fleet,
     i: usize,
     host: &Host,
-    instance: &str,
+    (label, instance): (&str, &str),
     source: StatusSource,
-    g: &Grouped<'_>,
+    g: &Readings,
     now: SystemTime,
 ) -> PromHostObs {
-    let label = g.label;
     let exact = |key| max_value(g.exact(key, i));
     let named =
         |key, extra: &dyn Fn(&Sample) -> bool| max_value(g.named(key, i).filter(|s| extra(s)));
@@ -343,7 +408,7 @@ fn host_obs(
         .iter()
         .map(|b| {
             let age = named(QueryKey::FdBackupAge, &|s: &Sample| {
-                s.labels.get("backup") == Some(&b.name)
+                s.labels.get("backup") == Some(b.name.as_str())
             });
             BackupObs {
                 name: b.name.clone(),
@@ -377,7 +442,7 @@ fn host_obs(
                     ColumnValue {
                         name: c.name.clone(),
                         value,
-                        error: g.readings.refusal(QueryKey::Column(k)).map(str::to_string),
+                        error: g.refusal(QueryKey::Column(k)).map(str::to_string),
                     }
                 })
                 .collect()
@@ -404,7 +469,7 @@ fn host_obs(
 
 /// The filesystem holding `mount` (the longest mount point that is a path prefix of it, as
 /// `df PATH` picks), else fleetdeck's own `fleetdeck_disk_used_ratio{mount}`.
-fn disk_usage(g: &Grouped<'_>, i: usize, mount: &str) -> Option<DiskUsage> {
+fn disk_usage(g: &Readings, i: usize, mount: &str) -> Option<DiskUsage> {
     let holds = |mp: &str| {
         mp == "/"
             || mount == mp
@@ -414,8 +479,8 @@ fn disk_usage(g: &Grouped<'_>, i: usize, mount: &str) -> Option<DiskUsage> {
     };
     let best = g
         .exact(QueryKey::FsSize, i)
-        .filter(|s| s.labels.get("mountpoint").is_some_and(|m| holds(m)))
-        .max_by_key(|s| s.labels.get("mountpoint").map_or(0, String::len));
+        .filter(|s| s.labels.get("mountpoint").is_some_and(&holds))
+        .max_by_key(|s| s.labels.get("mountpoint").map_or(0, str::len));
     if let Some(size) = best {
         let same = |key| {
             g.exact(key, i)
@@ -431,7 +496,7 @@ fn disk_usage(g: &Grouped<'_>, i: usize, mount: &str) -> Option<DiskUsage> {
         let used = total.saturating_sub(free.max(0.0) as u64);
         let denominator = used + avail;
         return Some(DiskUsage {
-            filesystem: size.labels.get("device").cloned().unwrap_or_default(),
+            filesystem: size.labels.get("device").unwrap_or_default().to_string(),
             total_bytes: total,
             used_bytes: used,
             avail_bytes: avail,
@@ -440,7 +505,11 @@ fn disk_usage(g: &Grouped<'_>, i: usize, mount: &str) -> Option<DiskUsage> {
             } else {
                 used as f64 * 100.0 / denominator as f64
             },
-            mounted_on: size.labels.get("mountpoint").cloned().unwrap_or_default(),
+            mounted_on: size
+                .labels
+                .get("mountpoint")
+                .unwrap_or_default()
+                .to_string(),
         });
     }
     let ratio = g
@@ -459,7 +528,7 @@ fn disk_usage(g: &Grouped<'_>, i: usize, mount: &str) -> Option<DiskUsage> {
     })
 }
 
-fn service(g: &Grouped<'_>, i: usize, name: &str, kind: &ServiceKind) -> ServiceObs {
+fn service(g: &Readings, i: usize, name: &str, kind: &ServiceKind) -> ServiceObs {
     let state_of = |word: &str| match word {
         "active" | "running" | "reloading" => Some(ServiceState::Running),
         "inactive" | "stopped" => Some(ServiceState::Stopped),
@@ -469,9 +538,9 @@ fn service(g: &Grouped<'_>, i: usize, name: &str, kind: &ServiceKind) -> Service
     if let ServiceKind::Systemd { unit } = kind {
         let found = g
             .exact(QueryKey::Systemd, i)
-            .find(|s| s.labels.get("name") == Some(unit));
+            .find(|s| s.labels.get("name") == Some(unit.as_str()));
         if let Some(s) = found {
-            let word = s.labels.get("state").map_or("", String::as_str);
+            let word = s.labels.get("state").unwrap_or_default();
             return ServiceObs {
                 name: name.to_string(),
                 state: state_of(word).unwrap_or(ServiceState::Unknown),
@@ -483,10 +552,10 @@ fn service(g: &Grouped<'_>, i: usize, name: &str, kind: &ServiceKind) -> Service
     }
     let found = g
         .named(QueryKey::FdServiceState, i)
-        .find(|s| s.labels.get("service").map(String::as_str) == Some(name));
+        .find(|s| s.labels.get("service") == Some(name));
     match found {
         Some(s) => {
-            let word = s.labels.get("state").map_or("", String::as_str);
+            let word = s.labels.get("state").unwrap_or_default();
             ServiceObs {
                 name: name.to_string(),
                 state: state_of(word).unwrap_or(ServiceState::Unknown),

@@ -167,10 +167,63 @@ fn snapshot() -> PromSnapshot {
         servers: vec![ServerReading {
             server: 0,
             url: "http://prom:9090".into(),
-            result: Ok(Readings { results }),
+            result: Ok(Readings::fold(&fleet(), 0, results)),
             elapsed: Duration::from_millis(20),
         }],
     }
+}
+
+/// What a round keeps of an answer: only series of its hosts, without the labels that mapped
+/// them, each string once for the round, and a host's series in the order Prometheus gave.
+#[test]
+fn a_folded_answer_keeps_only_its_hosts_series_and_shares_strings() {
+    let f = fleet();
+    let labels = |instance, mountpoint| {
+        [
+            ("instance", instance),
+            ("device", "/dev/vda1"),
+            ("mountpoint", mountpoint),
+            ("job", "node"),
+        ]
+    };
+    let (n1_root, unknown, n2_root, n1_var) = (
+        labels("10.0.0.1:9100", "/"),
+        labels("10.9.9.9:9100", "/"),
+        labels("10.0.0.2:9100", "/"),
+        labels("10.0.0.1:9100", "/var"),
+    );
+    let size = "node_filesystem_size_bytes";
+    let r = Readings::fold(
+        &f,
+        0,
+        vec![(
+            QueryKey::FsSize,
+            vector(&[
+                (size, &n1_root, "1"),
+                (size, &unknown, "2"),
+                (size, &n2_root, "3"),
+                (size, &n1_var, "4"),
+            ]),
+        )],
+    );
+    let Ok(folded) = &r.results[0].1 else {
+        panic!("refused")
+    };
+    assert_eq!(
+        folded.samples.len(),
+        3,
+        "the unknown host's series is dropped"
+    );
+    let n1: Vec<f64> = r.exact(QueryKey::FsSize, 0).map(|s| s.value).collect();
+    assert_eq!(n1, [1.0, 4.0]);
+    let n2: Vec<f64> = r.exact(QueryKey::FsSize, 1).map(|s| s.value).collect();
+    assert_eq!(n2, [3.0]);
+    assert_eq!(r.exact(QueryKey::FsSize, 2).count(), 0);
+    assert_eq!(r.exact(QueryKey::Up, 0).count(), 0, "a query not asked");
+    let kept: Vec<&str> = folded.samples[0].labels.keys().collect();
+    assert_eq!(kept, ["device", "mountpoint"], "instance and job go");
+    let device = |k: usize| folded.samples[k].labels.iter().next().unwrap().1.as_ptr();
+    assert_eq!(device(0), device(1), "one copy of /dev/vda1 for every host");
 }
 
 #[test]
@@ -411,14 +464,16 @@ fn ten_thousand_hosts_each_find_their_series() {
         servers: vec![ServerReading {
             server: 0,
             url: "http://prom:9090".into(),
-            result: Ok(Readings {
-                results: vec![
+            result: Ok(Readings::fold(
+                &f,
+                0,
+                vec![
                     (QueryKey::Up, samples(&|i| (i % 2).to_string())),
                     (QueryKey::Load1, samples(&|i| i.to_string())),
                     (QueryKey::Load5, samples(&|_| "1".into())),
                     (QueryKey::Load15, samples(&|_| "1".into())),
                 ],
-            }),
+            )),
             elapsed: Duration::ZERO,
         }],
     };

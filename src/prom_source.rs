@@ -10,8 +10,9 @@
 //!
 //! Split: [`query_fleet`] is the only I/O (reqwest, directly or through a host's SSH
 //! connection by a loopback forwarder over `Transport::dial`), bounded by the configured
-//! timeout; [`observations`] turns its [`PromSnapshot`] into per-host readings, pure and
-//! clock-free; [`merge`] says how a `source = "both"` host combines them with its SSH poll.
+//! timeout, each answer folded to its server's hosts as it arrives ([`Folded`]), so a round
+//! holds the series of the fleet's hosts, not every raw reply; [`observations`] turns its
+//! [`PromSnapshot`] into per-host readings, pure and clock-free; [`merge`] says how a `source = "both"` host combines them with its SSH poll.
 //! The state store folds the result in (`store::Msg::Prom`); `health` judges it. [`spawn`]
 //! runs the reading as a task of its own on the configured interval, so a slow or dead
 //! Prometheus never holds a poll or a frame. No terminal code here.
@@ -33,7 +34,7 @@ use crate::inventory::{ChainKind, Fleet, ServiceKind, StatusSource};
 use crate::transport::Transport;
 
 pub use map::{Folded, PromHostObs, PromObservations, Readings, SourceStatus, merge, observations};
-pub use parse::{Labels, ReplyError, Sample, parse_reply, parse_reply_keeping};
+pub use parse::{Labels, ReplyError, Sample, StringPool, parse_reply, parse_reply_keeping};
 
 /// Queries in flight at once to a server reached directly.
 const DIRECT_QUERIES_AT_ONCE: usize = 16;
@@ -293,7 +294,7 @@ async fn read_server(
     // Each answer is folded to hosts as it arrives, so a round holds one query's raw samples
     // at a time (per query in flight), never the whole fleet's.
     let ix = map::Index::new(fleet, s);
-    let pool = std::sync::Mutex::new(std::collections::HashSet::new());
+    let pool = std::sync::Mutex::new(StringPool::default());
     let asks = queries(fleet, s).into_iter().map(|q| {
         let (base, ix, pool) = (&base, &ix, &pool);
         async move {

@@ -7,13 +7,12 @@
 //! exactly one host of the server has that address. fleetdeck's own series map by their
 //! `host` label to the inventory name. node_exporter's series win over fleetdeck's.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::{PromSnapshot, QueryKey, Sample};
+use super::{PromSnapshot, QueryKey, Sample, StringPool};
 use crate::inventory::{Fleet, Host, ServiceKind, StatusSource};
 use crate::observation::{
     BackupFile, BackupObs, CellSource, CellSources, ChainObs, DiskObs, DiskUsage, LoadAvg, Metric,
@@ -52,11 +51,7 @@ pub struct Folded {
 
 impl Folded {
     /// Maps `samples` (one query's whole answer) with `ix`, keeping strings in `pool`.
-    pub(super) fn new(
-        samples: Vec<Sample>,
-        ix: &Index<'_>,
-        pool: &mut HashSet<Arc<str>>,
-    ) -> Folded {
+    pub(super) fn new(samples: Vec<Sample>, ix: &Index<'_>, pool: &mut StringPool) -> Folded {
         let mut out = Folded::default();
         for mut s in samples {
             let (exact, loose, named) = (ix.exact(&s), ix.loose(&s), ix.named(&s));
@@ -109,7 +104,7 @@ impl Readings {
         answers: Vec<(QueryKey, Result<Vec<Sample>, String>)>,
     ) -> Readings {
         let ix = Index::new(fleet, server);
-        let mut pool = HashSet::new();
+        let mut pool = StringPool::default();
         Readings {
             results: answers
                 .into_iter()
@@ -219,9 +214,9 @@ pub struct PromObservations {
 /// Host lookup for one server's series.
 pub(super) struct Index<'a> {
     label: &'a str,
-    by_instance: HashMap<&'a str, usize>,
-    by_address: HashMap<&'a str, Option<usize>>,
-    by_name: HashMap<&'a str, usize>,
+    by_instance: FxHashMap<&'a str, usize>,
+    by_address: FxHashMap<&'a str, Option<usize>>,
+    by_name: FxHashMap<&'a str, usize>,
 }
 
 impl<'a> Index<'a> {
@@ -230,9 +225,9 @@ impl<'a> Index<'a> {
         let label = p.map_or("instance", |p| p.servers[server].label.as_str());
         let mut ix = Index {
             label,
-            by_instance: HashMap::new(),
-            by_address: HashMap::new(),
-            by_name: HashMap::new(),
+            by_instance: FxHashMap::default(),
+            by_address: FxHashMap::default(),
+            by_name: FxHashMap::default(),
         };
         // Hosts whose status comes from Prometheus first: when two hosts render the same
         // instance, the one that depends on it gets its series.

@@ -1,7 +1,8 @@
 //! Pure parsing of Prometheus's `/api/v1/query` replies: an instant vector (or a scalar) as
 //! samples, anything else a clear error naming what was expected. Never panics on bad input.
-use std::collections::HashSet;
 use std::sync::Arc;
+
+use rustc_hash::FxHashSet;
 
 use serde_json::Value;
 
@@ -14,6 +15,9 @@ pub struct Sample {
     /// The value.
     pub value: f64,
 }
+
+/// One copy of each label string of a round, shared by its samples ([`Labels::intern`]).
+pub type StringPool = FxHashSet<Arc<str>>;
 
 /// A series' labels, sorted by name.
 ///
@@ -50,7 +54,7 @@ impl Labels {
 
     /// Replaces every name and value by its copy in `pool` (adding those not there yet), so
     /// that equal strings across a round's samples are held once; trims the spare capacity.
-    pub fn intern(&mut self, pool: &mut HashSet<Arc<str>>) {
+    pub fn intern(&mut self, pool: &mut StringPool) {
         let mut shared = |s: &mut Arc<str>| match pool.get(s) {
             Some(kept) => *s = Arc::clone(kept),
             None => {

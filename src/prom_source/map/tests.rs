@@ -431,8 +431,8 @@ fn both_ssh_wins_and_prometheus_fills_what_ssh_lacks() {
     assert_eq!(again.services[0].state, ServiceState::Running);
 }
 
-/// 10,000 hosts read in one round: every host finds its own series (bucketed once per round,
-/// so the mapping is linear in the series, not hosts × series).
+/// 10,000 hosts read in one round: every host finds its own series (folded once per answer and
+/// found by binary search, so the mapping is not hosts × series).
 #[test]
 fn ten_thousand_hosts_each_find_their_series() {
     const N: usize = 10_000;

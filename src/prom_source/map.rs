@@ -113,20 +113,17 @@ impl Readings {
         }
     }
 
+    fn result(&self, key: QueryKey) -> Option<&Result<Folded, String>> {
+        self.results.iter().find(|(k, _)| *k == key).map(|(_, r)| r)
+    }
+
     fn answer(&self, key: QueryKey) -> Option<&Folded> {
-        self.results
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, r)| r.as_ref().ok())
+        self.result(key)?.as_ref().ok()
     }
 
     /// Prometheus's refusal of the query under `key`, if it refused it.
     pub fn refusal(&self, key: QueryKey) -> Option<&str> {
-        self.results
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, r)| r.as_ref().err())
-            .map(String::as_str)
+        self.result(key)?.as_ref().err().map(String::as_str)
     }
 
     fn exact(&self, key: QueryKey, host: usize) -> impl Iterator<Item = &Sample> {

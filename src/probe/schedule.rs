@@ -187,24 +187,17 @@ impl Schedule {
             self.booted_at = None;
             return;
         }
-        if plan.clock {
-            self.clock_at = Some(now);
-        }
-        if plan.facts {
-            self.facts_at = Some(now);
-        }
-        if plan.certs {
-            self.certs_at = Some(now);
-        }
-        if plan.logs {
-            self.logs_at = Some(now);
-        }
-        if plan.posture {
-            self.posture_at = Some(now);
-        }
-        if plan.backups {
-            self.backups_at = Some(now);
-        }
+        let mark = |last: &mut Option<Instant>, ran: bool| {
+            if ran {
+                *last = Some(now);
+            }
+        };
+        mark(&mut self.clock_at, plan.clock);
+        mark(&mut self.facts_at, plan.facts);
+        mark(&mut self.certs_at, plan.certs);
+        mark(&mut self.logs_at, plan.logs);
+        mark(&mut self.posture_at, plan.posture);
+        mark(&mut self.backups_at, plan.backups);
     }
 
     /// The host's clock of a reached poll: remembered from a poll that read it (as the wall

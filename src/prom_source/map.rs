@@ -54,7 +54,10 @@ impl Folded {
     pub(super) fn new(samples: Vec<Sample>, ix: &Index<'_>, pool: &mut StringPool) -> Folded {
         let mut out = Folded::default();
         for mut s in samples {
-            let (exact, loose, named) = (ix.exact(&s), ix.loose(&s), ix.named(&s));
+            let exact = ix.exact(&s);
+            // Exactly, else by address when one host has it.
+            let loose = exact.or_else(|| ix.by_address(&s));
+            let named = ix.named(&s);
             if exact.is_none() && loose.is_none() && named.is_none() {
                 continue;
             }
@@ -253,12 +256,10 @@ impl<'a> Index<'a> {
         self.by_instance.get(s.labels.get(self.label)?).copied()
     }
 
-    /// Exactly, else by address when one host has it.
-    fn loose(&self, s: &Sample) -> Option<usize> {
-        self.exact(s).or_else(|| {
-            let v = s.labels.get(self.label)?;
-            self.by_address.get(address_of(v)).copied().flatten()
-        })
+    /// By the address in the mapping label, when one host has it (exact or not).
+    fn by_address(&self, s: &Sample) -> Option<usize> {
+        let v = s.labels.get(self.label)?;
+        self.by_address.get(address_of(v)).copied().flatten()
     }
 
     /// By fleetdeck's `host` label.
